@@ -1,0 +1,42 @@
+/**
+ * Stable error codes. A released code is never reused for another meaning.
+ * - PIPELINE_INVALID: the pipeline file failed to parse or validate.
+ * - CONFIG_INVALID: server configuration (flags, env, file) is wrong.
+ * - BAD_REQUEST: an API body or CLI argument is malformed.
+ * - UNAUTHORIZED: no valid token was given for a mutating call.
+ * - NOT_FOUND: the named release, stage, journey or step does not exist.
+ * - RELEASE_CONFLICT: the version exists with a different artifact digest.
+ * - INVALID_STATE: the operation does not apply to the current state (e.g. approving a stage that waits for nothing).
+ * - BUILD_FAILED: the artifact build command failed or produced no output.
+ * - CONFLICT: a concurrent writer appended first; retry.
+ * - LOCKED: another process holds the data directory.
+ * - INTERNAL: a bug or an unexpected failure.
+ */
+export type ErrorCode =
+  | 'PIPELINE_INVALID'
+  | 'CONFIG_INVALID'
+  | 'BAD_REQUEST'
+  | 'UNAUTHORIZED'
+  | 'NOT_FOUND'
+  | 'RELEASE_CONFLICT'
+  | 'INVALID_STATE'
+  | 'BUILD_FAILED'
+  | 'CONFLICT'
+  | 'LOCKED'
+  | 'INTERNAL';
+
+/** One error type for the whole project: a stable code, a message for people and optional structured details. */
+export class SluiceError extends Error {
+  override readonly name = 'SluiceError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export function isSluiceError(e: unknown): e is SluiceError {
+  return e instanceof SluiceError;
+}

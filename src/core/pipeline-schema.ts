@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/** DNS-safe label: lower-case letters, digits and dashes, at most 63 characters. */
+const dnsLabel = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be DNS-safe: lower-case letters, digits and dashes, 1-63 characters');
+
+const duration = z.union([
+  z.number().nonnegative(),
+  z.string().regex(/^\s*(\d+(\.\d+)?(ms|s|m|h|d)?)+\s*$/, 'must be a duration such as 500ms, 30s, 5m or 1h30m'),
+]);
+
+const envValue = z.union([z.string(), z.number(), z.boolean()]);
+const envMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), envValue);
+
+/** A command step: a shell command line, or an object with a timeout. */
+const commandStep = z.union([
+  z.string().min(1),
+  z.strictObject({ run: z.string().min(1), timeout: duration.optional() }),
+]);
+
+const stepName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'step names use lower-case letters, digits, - and _');
+
+const localTarget = z.strictObject({
+  /** The command that starts one instance; it must listen on $PORT. */
+  start: z.string().min(1).optional(),
+  instances: z.number().int().min(1).max(32).optional(),
+  health: z
+    .strictObject({
+      path: z.string().startsWith('/').optional(),
+      timeout: duration.optional(),
+    })
+    .optional(),
+  /** How long an old instance may take to stop after SIGTERM before SIGKILL. */
+  stopTimeout: duration.optional(),
+});
+
+const commandTarget = z.strictObject({
+  deploy: z.string().min(1).optional(),
+  rollback: z.string().min(1).optional(),
+  health: z.string().min(1).optional(),
+  /** The URL at which the stage answers; handed to verify commands as SLUICE_STAGE_URL. */
+  url: z.string().url().optional(),
+  timeout: duration.optional(),
+});
+
+/** The fields a stage may set, and that `defaults` and `extends` layer. */
+const stageFields = {
+  target: z.enum(['local', 'command']).optional(),
+  config: z.record(z.string(), z.unknown()).optional(),
+  env: envMap.optional(),
+  local: localTarget.optional(),
+  command: commandTarget.optional(),
+  verify: z.record(stepName, commandStep).optional(),
+  approval: z.boolean().optional(),
+  bake: duration.optional(),
+  autoPromote: z.boolean().optional(),
+};
+
+export const stageDefaultsSchema = z.strictObject(stageFields);
+
+export const stageSchema = z.strictObject({
+  ...stageFields,
+  after: z.union([dnsLabel, z.array(dnsLabel)]).optional(),
+  extends: dnsLabel.optional(),
+});
+
+export const pipelineSchema = z.strictObject({
+  $schema: z.string().optional(),
+  app: dnsLabel,
+  artifact: z.strictObject({
+    /** Run once in the app directory to build the artifact. */
+    build: z.string().min(1).optional(),
+    /** A directory or a .tar/.tgz file, relative to the app directory. */
+    output: z.string().min(1),
+  }),
+  commit: z
+    .strictObject({
+      budget: duration.optional(),
+      steps: z.record(stepName, commandStep),
+    })
+    .optional(),
+  defaults: stageDefaultsSchema.optional(),
+  stages: z.record(dnsLabel, stageSchema),
+});
+
+/** The pipeline file as written (before layering). */
+export type PipelineFile = z.infer<typeof pipelineSchema>;
+export type StageInput = z.infer<typeof stageSchema>;
+
+/** JSON Schema of sluice.yaml, for editors. */
+export function pipelineJsonSchema(): Record<string, unknown> {
+  return {
+    ...(z.toJSONSchema(pipelineSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>),
+    $id: 'https://sluice.dev/schema/sluice.schema.json',
+    title: 'Sluice pipeline (sluice.yaml)',
+  };
+}

@@ -1,0 +1,96 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { COMMIT_STAGE } from '../core/journey-events.js';
+import type { StepRun } from '../core/journey-decider.js';
+import type { JourneyState } from '../core/journey-reducer.js';
+import { runOnce } from '../platform/durable-run.js';
+import { releaseEnv, type StepIO, type Target } from '../targets/target.js';
+
+export interface StepOutcome {
+  ok: boolean;
+  exitCode: number | null;
+  reason?: string;
+}
+
+/** The port through which the executor runs effects. */
+export interface EffectRunner {
+  run(run: StepRun, journey: JourneyState, signal: AbortSignal): Promise<StepOutcome>;
+}
+
+export interface StepRunnerOptions {
+  targets: Record<string, Target>;
+  /** `<dataDir>/runs`: one directory per step, holding its log and its durable runs. */
+  runsRoot: string;
+  /** Where commit and verify commands run: the app's repository. */
+  appDir: string;
+  baseEnv: Record<string, string>;
+}
+
+/** Where a step keeps its log and run files. */
+export function stepDir(runsRoot: string, journeyId: string, stage: string, step: string): string {
+  return join(runsRoot, journeyId, stage, step.replace(/[^A-Za-z0-9._-]/g, '-'));
+}
+
+/** Runs effects through the targets and the durable command runner. */
+export class StepRunner implements EffectRunner {
+  constructor(private readonly o: StepRunnerOptions) {}
+
+  async run(r: StepRun, j: JourneyState, signal: AbortSignal): Promise<StepOutcome> {
+    const dir = stepDir(this.o.runsRoot, j.id, r.stage, r.step);
+    mkdirSync(dir, { recursive: true });
+    const logPath = join(dir, 'log');
+    const io: StepIO = {
+      logPath,
+      runDir: dir,
+      log: (line) => appendFileSync(logPath, `${line}\n`),
+    };
+    const e = r.effect;
+    try {
+      switch (e.kind) {
+        case 'command': {
+          const sp = j.plan.stages.find((s) => s.name === e.stage);
+          const extra: Record<string, string> = {};
+          if (sp) {
+            const url = this.o.targets[sp.target]?.url(sp);
+            if (url) extra.SLUICE_STAGE_URL = url;
+          }
+          const env =
+            e.stage === COMMIT_STAGE || !sp
+              ? { ...this.o.baseEnv, SLUICE_RELEASE_VERSION: e.release.version, SLUICE_ARTIFACT_DIGEST: e.release.digest }
+              : releaseEnv(this.o.baseEnv, sp, e.release, extra);
+          io.log(`$ ${e.spec.run}${extra.SLUICE_STAGE_URL ? `   (SLUICE_STAGE_URL=${extra.SLUICE_STAGE_URL})` : ''}`);
+          const out = await runOnce({ dir: join(dir, 'run'), command: e.spec.run, cwd: this.o.appDir, env, logPath }, e.spec.timeoutMs, signal);
+          if (out.exitCode === 0) return { ok: true, exitCode: 0 };
+          const reason = out.timedOut
+            ? `timed out after ${Math.round(e.spec.timeoutMs / 1000)}s`
+            : out.interrupted
+              ? 'interrupted: the process ended without an exit code'
+              : `exit code ${out.exitCode}`;
+          io.log(`--- sluice: ${e.spec.name} failed: ${reason}`);
+          return { ok: false, exitCode: out.exitCode, reason };
+        }
+        case 'deploy':
+          await this.target(e.stage.target).deploy({ stage: e.stage, key: r.key, io, release: e.release });
+          return { ok: true, exitCode: null };
+        case 'rollback':
+          await this.target(e.stage.target).rollback({ stage: e.stage, key: r.key, io, from: e.from, to: e.to });
+          return { ok: true, exitCode: null };
+        case 'health': {
+          const h = await this.target(e.stage.target).health({ stage: e.stage, key: r.key, io, release: e.release });
+          io.log(`health: ${h.detail}`);
+          return h.ok ? { ok: true, exitCode: null } : { ok: false, exitCode: null, reason: `unhealthy after bake: ${h.detail}` };
+        }
+      }
+    } catch (err) {
+      const msg = (err as Error).message;
+      io.log(`--- sluice: ${r.step} failed: ${msg}`);
+      return { ok: false, exitCode: null, reason: msg.split('\n')[0] ?? msg };
+    }
+  }
+
+  private target(kind: string): Target {
+    const t = this.o.targets[kind];
+    if (!t) throw new Error(`no target of kind ${kind}`);
+    return t;
+  }
+}

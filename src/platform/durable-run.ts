@@ -1,0 +1,195 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * Runs a shell command at most once per run directory, even if Sluice is killed and restarted meanwhile.
+ *
+ * The process is started detached (its own process group) through a small sh wrapper that first takes a lock
+ * (`mkdir <dir>/lock`, atomic), writes its pid, runs the command with output appended to a log file, and
+ * finally writes the exit code to `<dir>/exit`. A second launch with the same directory finds the lock and
+ * exits at once with LOCK_HELD; the caller then follows the first run through its pid and exit files.
+ */
+const LOCK_HELD = 75;
+const COMMAND_WRAPPER = `mkdir "$1/lock" 2>/dev/null || exit ${LOCK_HELD}
+echo $$ > "$1/pid.tmp" && mv "$1/pid.tmp" "$1/pid"
+/bin/sh -c "$3" >> "$2" 2>&1 < /dev/null
+echo $? > "$1/exit.tmp" && mv "$1/exit.tmp" "$1/exit"`;
+const SERVICE_WRAPPER = `mkdir "$1/lock" 2>/dev/null || exit ${LOCK_HELD}
+echo $$ > "$1/pid.tmp" && mv "$1/pid.tmp" "$1/pid"
+exec /bin/sh -c "$3" >> "$2" 2>&1 < /dev/null`;
+
+export interface RunSpec {
+  /** Holds lock, pid and exit files. One directory per run, named by the effect's idempotency key. */
+  dir: string;
+  command: string;
+  cwd: string;
+  env: Record<string, string>;
+  /** Output is appended here. */
+  logPath: string;
+  /** command: runs to completion and records its exit code; service: replaced by the command itself (exec). */
+  mode: 'command' | 'service';
+}
+
+export interface Launched {
+  pid: number;
+  /** Set when this process started it; null when it was started by an earlier Sluice process and adopted. */
+  child: ChildProcess | null;
+}
+
+export interface RunOutcome {
+  exitCode: number | null;
+  /** The process ended without recording an exit code (killed from outside, or the machine restarted). */
+  interrupted: boolean;
+}
+
+/** Starts the run, or adopts it if an earlier launch with the same directory already started it. */
+export async function launch(spec: RunSpec): Promise<Launched> {
+  mkdirSync(spec.dir, { recursive: true });
+  if (existsSync(join(spec.dir, 'lock'))) return { pid: await awaitPid(spec.dir), child: null };
+  const child = spawn(
+    '/bin/sh',
+    ['-c', spec.mode === 'command' ? COMMAND_WRAPPER : SERVICE_WRAPPER, 'sluice-run', spec.dir, spec.logPath, spec.command],
+    { cwd: spec.cwd, env: spec.env, detached: true, stdio: 'ignore' },
+  );
+  child.unref();
+  const early = new Promise<'exit'>((res) => child.once('exit', () => res('exit')));
+  // Wait until the wrapper has written its pid (or exited because the lock was taken meanwhile).
+  for (let i = 0; i < 400; i++) {
+    const pid = readPid(spec.dir);
+    if (pid !== undefined) return { pid, child: pid === child.pid ? child : null };
+    if (child.exitCode !== null || child.signalCode !== null) break;
+    await Promise.race([sleep(5), early]);
+  }
+  if (child.exitCode === LOCK_HELD) return { pid: await awaitPid(spec.dir), child: null };
+  const pid = readPid(spec.dir);
+  if (pid !== undefined) return { pid, child: null };
+  throw new Error(`could not start "${spec.command}" (wrapper exited with ${child.exitCode ?? child.signalCode})`);
+}
+
+/** Waits for a command-mode run to finish, whether this process started it or adopted it. */
+export async function waitForExit(dir: string, l: Launched, pollMs = 50): Promise<RunOutcome> {
+  if (l.child && l.child.exitCode === null && l.child.signalCode === null) {
+    await new Promise((res) => l.child!.once('exit', res));
+  }
+  for (;;) {
+    const code = readExit(dir);
+    if (code !== undefined) return { exitCode: code, interrupted: false };
+    if (!isAlive(l.pid)) {
+      // The exit file is written just before the wrapper exits: look once more.
+      const again = readExit(dir);
+      return again !== undefined ? { exitCode: again, interrupted: false } : { exitCode: null, interrupted: true };
+    }
+    await sleep(pollMs);
+  }
+}
+
+export function readExit(dir: string): number | undefined {
+  try {
+    const n = Number.parseInt(readFileSync(join(dir, 'exit'), 'utf8').trim(), 10);
+    return Number.isNaN(n) ? undefined : n;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid a run recorded, if it has started. */
+export function readPid(dir: string): number | undefined {
+  try {
+    const n = Number.parseInt(readFileSync(join(dir, 'pid'), 'utf8').trim(), 10);
+    return Number.isNaN(n) ? undefined : n;
+  } catch {
+    return undefined;
+  }
+}
+
+async function awaitPid(dir: string): Promise<number> {
+  // The lock is taken a moment before the pid is written.
+  for (let i = 0; i < 200; i++) {
+    const pid = readPid(dir);
+    if (pid !== undefined) return pid;
+    await sleep(10);
+  }
+  // Locked but no pid: the wrapper died between the two lines. Treat it as a dead process.
+  return -1;
+}
+
+/** True if the process exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** Signals the whole process group of a run (the wrapper and everything it started). */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs` if the process is still there. Resolves when it is gone. */
+export async function terminate(pid: number, graceMs: number): Promise<void> {
+  if (!isAlive(pid)) return;
+  signalGroup(pid, 'SIGTERM');
+  const until = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < until) await sleep(20);
+  if (isAlive(pid)) {
+    signalGroup(pid, 'SIGKILL');
+    while (isAlive(pid)) await sleep(10);
+  }
+}
+
+export interface OnceOutcome extends RunOutcome {
+  timedOut: boolean;
+}
+
+/**
+ * Runs a command once (see `launch`) and waits for it, killing its process group after `timeoutMs`.
+ * The timeout counts from when the run first started, so a run adopted after a restart gets no extra time.
+ */
+export async function runOnce(spec: Omit<RunSpec, 'mode'>, timeoutMs: number, signal?: AbortSignal): Promise<OnceOutcome> {
+  const l = await launch({ ...spec, mode: 'command' });
+  let startedAt = Date.now();
+  try {
+    startedAt = statSync(join(spec.dir, 'lock')).mtimeMs;
+  } catch {
+    // no lock: the run ended already
+  }
+  let timedOut = false;
+  const timer = setTimeout(
+    () => {
+      timedOut = true;
+      void terminate(l.pid, 5000);
+    },
+    Math.max(0, startedAt + timeoutMs - Date.now()),
+  );
+  const onAbort = () => void terminate(l.pid, 5000);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const out = await waitForExit(spec.dir, l);
+    return { ...out, timedOut };
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}

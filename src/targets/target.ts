@@ -1,0 +1,47 @@
+import type { ReleaseRef } from '../core/journey-events.js';
+import type { StagePlan } from '../core/pipeline.js';
+
+/** Where a step writes what it does, and where its durable runs keep their lock, pid and exit files. */
+export interface StepIO {
+  /** Appends a line to the step's log. */
+  log(line: string): void;
+  logPath: string;
+  /** A directory owned by this step (named by its idempotency key). */
+  runDir: string;
+}
+
+export interface TargetRequest {
+  stage: StagePlan;
+  /** The step's idempotency key: asking twice with one key does the work once. */
+  key: string;
+  io: StepIO;
+}
+
+/** Every place Sluice can deploy to implements this. One contract suite runs against each. */
+export interface Target {
+  readonly kind: StagePlan['target'];
+  /** Puts `release` on the stage and returns once it serves (or throws saying why it does not). */
+  deploy(req: TargetRequest & { release: ReleaseRef }): Promise<void>;
+  /** Puts `to` back on the stage (or takes the stage down when `to` is null). */
+  rollback(req: TargetRequest & { from: ReleaseRef; to: ReleaseRef | null }): Promise<void>;
+  /** Whether the stage is healthy now, with a sentence for people. */
+  health(req: TargetRequest & { release: ReleaseRef }): Promise<{ ok: boolean; detail: string }>;
+  /** The URL the stage answers at, handed to verify commands as SLUICE_STAGE_URL. */
+  url(stage: StagePlan): string | undefined;
+  /** Called once at start-up with what each stage should run, and the deploy keys the engine is about to resume. */
+  restore(stages: { stage: StagePlan; release: ReleaseRef | null }[], resuming: ReadonlySet<string>): Promise<void>;
+  /** Graceful shutdown. */
+  close(): Promise<void>;
+}
+
+/** Environment every process and command gets for a stage and a release. */
+export function releaseEnv(base: Record<string, string>, stage: StagePlan, release: ReleaseRef | null, extra: Record<string, string> = {}) {
+  return {
+    ...base,
+    ...stage.env,
+    SLUICE_STAGE: stage.name,
+    SLUICE_CONFIG: JSON.stringify(stage.config),
+    ...(release ? { SLUICE_RELEASE_VERSION: release.version, SLUICE_ARTIFACT_DIGEST: release.digest } : {}),
+    ...extra,
+  };
+}
