@@ -1,9 +1,12 @@
 import type { Board, StageJourneyView } from '../core/board.js';
 import { formatDuration } from '../core/duration.js';
-import type { StageStatus } from '../core/journey-reducer.js';
+import type { JourneyStatus, StageStatus } from '../core/journey-reducer.js';
 import { pad, type Style } from './style.js';
 
-const ICON: Record<StageStatus, string> = {
+const ICON: Record<StageStatus | JourneyStatus, string> = {
+  running: '⟳',
+  succeeded: '✓',
+  superseded: '⤳',
   waiting: '·',
   'awaiting-promotion': '⏸',
   ready: '…',
@@ -19,7 +22,7 @@ const ICON: Record<StageStatus, string> = {
 };
 
 export function colourStatus(st: Style, status: string): string {
-  const label = `${ICON[status as StageStatus] ?? ''} ${status}`.trim();
+  const label = `${ICON[status as StageStatus | JourneyStatus] ?? ''} ${status}`.trim();
   if (status === 'passed' || status === 'succeeded') return st.green(label);
   if (status === 'failed' || status === 'rolled-back' || status === 'rolling-back') return st.red(label);
   if (status === 'awaiting-approval' || status === 'awaiting-promotion' || status === 'superseded') return st.yellow(label);

@@ -95,7 +95,12 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
       })),
     );
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    fail([{ file, line: 1, col: 1, path: '', message: (e as Error).message }]);
+  }
   if (raw === null || raw === undefined) fail([{ file, line: 1, col: 1, path: '', message: 'the file is empty' }]);
 
   const locate = (path: readonly PropertyKey[], key?: string): { line: number; col: number } => {
@@ -116,7 +121,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
     message,
   });
 
-  const parsed = pipelineSchema.safeParse(raw);
+  const parsed = pipelineSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     fail(parsed.error.issues.flatMap((i) => zodIssueToPipelineIssues(i, issue)));
   }
@@ -309,7 +314,8 @@ function zodIssueToPipelineIssues(i: z.core.$ZodIssue, issue: IssueAt): Pipeline
       return [issue(path, `expected ${[...new Set(expected)].join(' or ')}`)];
     }
     case 'invalid_key':
-      return [issue(path, `invalid key: ${i.issues.map((x) => x.message).join('; ')}`)];
+      // Point at the key itself, not at its value.
+      return [issue(path.slice(0, -1), `"${String(path.at(-1))}": ${i.issues.map((x) => x.message).join('; ')}`, String(path.at(-1)))];
     default:
       return [issue(path, i.message)];
   }

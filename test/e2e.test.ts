@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { api, cli, copyExample, startUp, type UpProcess, viaRouter } from './helpers/sluice-process.js';
+
+// The walk-through a new user does, against a real `sluice up` process: real child processes, router and PGlite.
+describe('sluice up with the example shop, end to end', { timeout: 240_000 }, () => {
+  let app: string;
+  let data: string;
+  let up: UpProcess;
+  let token: string;
+  const run = (...args: string[]) => cli([...args, '--dir', app, '--data-dir', data], { SLUICE_URL: up.apiUrl });
+  const version = async (stage: string) => {
+    const r = await viaRouter(up.routerPort, `${stage}.shop.localhost`, '/healthz');
+    assert.equal(r.status, 200, `${stage}: ${r.body}`);
+    return JSON.parse(r.body).version as string;
+  };
+  const catalog = () => join(app, 'src', 'catalog.js');
+  let goodCatalog: string;
+
+  before(async () => {
+    app = copyExample();
+    data = join(app, '.sluice');
+    goodCatalog = readFileSync(catalog(), 'utf8');
+    up = await startUp(app, data);
+    token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+  });
+  after(async () => {
+    await up?.stop();
+  });
+
+  it('validates the example pipeline', async () => {
+    const r = await run('validate');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /valid: app shop, 2 commit step\(s\), stages integ → staging → prod/);
+  });
+
+  it('carries 1.0.0 through integ → staging → prod; each stage answers at its own host', async () => {
+    const r = await run('release', 'create', '1.0.0', '--wait');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /1\.0\.0: ✓ succeeded/);
+    for (const stage of ['integ', 'staging', 'prod']) {
+      assert.equal(await version(stage), '1.0.0');
+      const home = await viaRouter(up.routerPort, `${stage}.shop.localhost`, '/');
+      assert.match(home.body, /Release <b id="version">1\.0\.0<\/b>/);
+    }
+    const status = await run('status', '--json');
+    const board = JSON.parse(status.stdout);
+    assert.deepEqual(
+      board.stages.map((s: { name: string; live: { version: string } }) => [s.name, s.live.version]),
+      [
+        ['integ', '1.0.0'],
+        ['staging', '1.0.0'],
+        ['prod', '1.0.0'],
+      ],
+    );
+    // Every verify command ran and passed.
+    const steps = board.stages.flatMap((s: { latest: { steps: { name: string; status: string }[] } }) => s.latest.steps);
+    assert.deepEqual(
+      steps.map((s: { name: string }) => s.name),
+      ['deploy', 'verify:integration', 'deploy', 'verify:integration', 'verify:acceptance', 'deploy', 'verify:smoke', 'bake-check'],
+    );
+    assert.ok(steps.every((s: { status: string }) => s.status === 'passed'));
+  });
+
+  it('a release is idempotent for the same version and artifact', async () => {
+    const r = await run('release', 'create', '1.0.0');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /= exists release 1\.0\.0/);
+  });
+
+  it('stops 2.0.0 at staging when its acceptance test fails; staging goes back to 1.0.0, prod keeps it', async () => {
+    writeFileSync(catalog(), goodCatalog.replace('total += p.price * qty;', 'total += qty >= 3 ? Math.round(p.price * qty * 0.9) : p.price * qty;'));
+    const r = await run('release', 'create', '2.0.0', '--wait');
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /2\.0\.0: ✗ failed at staging: verify:acceptance failed: exit code 1/);
+    assert.equal(await version('integ'), '2.0.0');
+    assert.equal(await version('staging'), '1.0.0');
+    assert.equal(await version('prod'), '1.0.0');
+
+    const status = await run('status');
+    assert.equal(status.code, 0);
+    assert.match(status.stdout, /staging\s+1\.0\.0\s+2\.0\.0\s+↺ rolled-back/);
+    assert.match(status.stdout, /FAIL cart pot:2,mug:3 totals 11400 \(got 11040\)/);
+
+    const logs = await run('logs', '2.0.0', 'staging');
+    assert.equal(logs.code, 0);
+    assert.match(logs.stdout, /── verify:acceptance ──[\s\S]*FAIL cart pot:2,mug:3/);
+    assert.match(logs.stdout, /── rollback ──[\s\S]*staging now routes to 1\.0\.0/);
+    const one = await run('logs', '2.0.0', 'staging', 'verify:acceptance');
+    assert.match(one.stdout, /FAIL cart/);
+    assert.doesNotMatch(one.stdout, /── rollback/);
+    const missing = await run('logs', '2.0.0', 'staging', 'verify:nope');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no step "verify:nope"/);
+    writeFileSync(catalog(), goodCatalog);
+  });
+
+  it('rejects a malformed sluice.yaml with file:line:col and changes nothing', async () => {
+    const file = join(app, 'sluice.yaml');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, good.replace('    after: integ\n', '    aftr: integ\n'));
+    try {
+      const v = await run('validate');
+      assert.equal(v.code, 1);
+      const line = good.split('\n').indexOf('    after: integ') + 1;
+      assert.match(v.stderr, new RegExp(`sluice\\.yaml:${line}:5: stages\\.staging\\.aftr: unknown key "aftr" \\(did you mean "after"\\?\\)`));
+      const artifactsBefore = readdirSync(join(data, 'artifacts')).length;
+      const releasesBefore = (await api<unknown[]>(up.apiUrl, 'GET', '/api/v1/releases')).json.length;
+      const r = await run('release', 'create', '3.0.0');
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /sluice\.yaml:\d+:5: stages\.staging\.aftr: unknown key/);
+      assert.equal((await api<unknown[]>(up.apiUrl, 'GET', '/api/v1/releases')).json.length, releasesBefore);
+      assert.equal(readdirSync(join(data, 'artifacts')).length, artifactsBefore);
+    } finally {
+      writeFileSync(file, good);
+    }
+  });
+
+  it('answers 401 to mutating calls without a valid token, and serves reads without one', async () => {
+    for (const [path, body] of [
+      ['/api/v1/releases', { version: '9.9.9' }],
+      ['/api/v1/releases/1.0.0/approve', {}],
+      ['/api/v1/stages/prod/rollback', {}],
+      ['/api/v1/tokens', { name: 'x' }],
+    ] as const) {
+      const none = await api<{ code: string }>(up.apiUrl, 'POST', path, body);
+      assert.equal(none.status, 401, path);
+      assert.equal(none.json.code, 'UNAUTHORIZED');
+      const bad = await api<{ code: string }>(up.apiUrl, 'POST', path, body, 'slc_not-a-token');
+      assert.equal(bad.status, 401, path);
+    }
+    assert.equal((await api(up.apiUrl, 'GET', '/api/v1/status')).status, 200);
+    assert.equal((await api<unknown[]>(up.apiUrl, 'GET', '/api/v1/releases')).json.length, 2);
+    const doc = await api<{ openapi: string; paths: Record<string, unknown> }>(up.apiUrl, 'GET', '/api/openapi.json');
+    assert.equal(doc.json.openapi, '3.1.0');
+    assert.ok(doc.json.paths['/api/v1/releases/{version}/approve']);
+    // A token made with the CLI works.
+    const t = await run('token', 'create', 'ci-bot');
+    assert.equal(t.code, 0, t.stderr);
+    const made = t.stdout.split('\n')[0]!.trim();
+    const ok = await api(up.apiUrl, 'POST', '/api/v1/releases', { version: 'bad version!' }, made);
+    assert.equal(ok.status, 400, 'authenticated, then rejected for the body');
+  });
+
+  it('switches a stage to a new release with no failed request, and streams events', async () => {
+    const events = await fetch(`${up.apiUrl}/api/v1/events?after=0`);
+    const reader = events.body!.getReader();
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+    let stop = false;
+    const seen = new Map<string, number>();
+    const failures: string[] = [];
+    const hammer = async (stage: string) => {
+      for (let i = 0; !stop && i < 100_000; i++) {
+        try {
+          const r = await viaRouter(up.routerPort, `${stage}.shop.localhost`, '/healthz', agent);
+          if (r.status !== 200) failures.push(`${stage} ${r.status} ${r.body}`);
+          else {
+            const v = `${stage}@${JSON.parse(r.body).version}`;
+            seen.set(v, (seen.get(v) ?? 0) + 1);
+          }
+        } catch (e) {
+          failures.push(`${stage} ${(e as Error).message}`);
+        }
+      }
+    };
+    const loads = [hammer('staging'), hammer('staging'), hammer('prod'), hammer('prod')];
+    const r = await run('release', 'create', '3.0.0', '--wait');
+    stop = true;
+    await Promise.all(loads);
+    agent.destroy();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(failures, []);
+    assert.ok((seen.get('staging@1.0.0') ?? 0) > 0 && (seen.get('staging@3.0.0') ?? 0) > 0, JSON.stringify([...seen]));
+    assert.ok((seen.get('prod@1.0.0') ?? 0) > 0 && (seen.get('prod@3.0.0') ?? 0) > 0, JSON.stringify([...seen]));
+
+    let text = '';
+    const decoder = new TextDecoder();
+    while (!text.includes('"journeyId":"3.0.0"') || !text.includes('event: step.finished')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value);
+    }
+    await reader.cancel();
+    assert.match(text, /id: 1\nevent: journey\.created\ndata: \{/);
+    assert.match(text, /"journeyId":"3\.0\.0"/);
+  });
+
+  it('rolls prod back by hand to the release it ran before', async () => {
+    const r = await run('rollback', 'prod', '--reason', 'checkout latency');
+    assert.equal(r.code, 0, r.stderr);
+    for (let i = 0; i < 200 && (await version('prod')) !== '1.0.0'; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.equal(await version('prod'), '1.0.0');
+    const again = await run('rollback', 'prod');
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already rolled back to 1\.0\.0/);
+  });
+
+  it('keeps serving after a restart, adopting the instances', async () => {
+    await up.stop();
+    up = await startUp(app, data);
+    assert.equal(await version('prod'), '1.0.0');
+    assert.equal(await version('staging'), '3.0.0');
+    const status = JSON.parse((await run('status', '--json')).stdout);
+    assert.equal(status.journeys.length, 3);
+  });
+});

@@ -1,0 +1,128 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, mkdtempSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const BIN = join(REPO, 'bin', 'sluice.js');
+
+/** A copy of examples/shop in a fresh temporary folder. */
+export function copyExample(name = 'shop'): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'sluice-e2e-')), name);
+  cpSync(join(REPO, 'examples', 'shop'), dir, { recursive: true, filter: (s) => !/[/\\](\.sluice|dist)([/\\]|$)/.test(s) });
+  return dir;
+}
+
+export interface UpProcess {
+  proc: ChildProcess;
+  apiUrl: string;
+  routerPort: number;
+  output: () => string;
+  /** Graceful stop (SIGTERM) and wait. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait. */
+  kill(): Promise<void>;
+}
+
+/** Starts `sluice up` as a real process on free ports and waits until it serves. */
+export function startUp(appDir: string, dataDir: string, extraEnv: Record<string, string> = {}): Promise<UpProcess> {
+  const proc = spawn(process.execPath, [BIN, 'up', '--dir', appDir, '--data-dir', dataDir, '--port', '0', '--router-port', '0'], {
+    env: { ...process.env, NO_COLOR: '1', ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  proc.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<void>((res) => proc.once('exit', () => res()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`sluice up did not start in 60s:\n${out}`)), 60_000);
+    const check = () => {
+      const api = /api\s+(http:\/\/\S+)/.exec(out);
+      const router = /localhost:(\d+)/.exec(out);
+      if (api && router) {
+        clearTimeout(timer);
+        proc.stdout!.off('data', check);
+        resolve({
+          proc,
+          apiUrl: api[1]!,
+          routerPort: Number(router[1]),
+          output: () => out,
+          async stop() {
+            if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+            await exited;
+          },
+          async kill() {
+            if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+            await exited;
+          },
+        });
+      }
+    };
+    proc.stdout!.on('data', check);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sluice up exited with ${code}:\n${out}`));
+    });
+  });
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the sluice CLI as a user would. */
+export function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+export interface HttpResult {
+  status: number;
+  body: string;
+}
+
+/** GET through the router with a stage host, as a browser would for http://<stage>.<app>.localhost. */
+export function viaRouter(port: number, host: string, path = '/', agent?: import('node:http').Agent): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { host }, timeout: 10_000, ...(agent ? { agent } : {}) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => {
+        body += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function api<T = unknown>(base: string, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; json: T }> {
+  const res = await fetch(base + path, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, json: (text ? JSON.parse(text) : undefined) as T };
+}

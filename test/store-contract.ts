@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { isSluiceError } from '../src/core/errors.js';
+import type { JourneyEvent } from '../src/core/journey-events.js';
+import { parsePipeline } from '../src/core/pipeline.js';
+import type { Store } from '../src/store/store.js';
+
+const plan = parsePipeline('app: a\nartifact: { output: d }\nstages:\n  one:\n    local: { start: x }\n');
+const created = (version: string): JourneyEvent => ({ type: 'journey.created', release: { version, digest: `sha256:${version}` }, plan });
+const started = (step: string): JourneyEvent => ({ type: 'step.started', stage: 'one', step, key: `k/${step}` });
+
+/** The contract every Store implementation passes. `open` gives a fresh, empty store. */
+export function storeContract(name: string, open: () => Promise<Store>, reopen?: (s: Store) => Promise<Store>) {
+  describe(`store contract: ${name}`, () => {
+    let store: Store;
+    before(async () => {
+      store = await open();
+    });
+    after(async () => {
+      await store.close();
+    });
+
+    it('creates a release with its first event, once', async () => {
+      const r = { version: '1.0.0', digest: 'sha256:aa', createdAt: 1_700_000_000_123, sourceRef: 'main@abc' };
+      const first = await store.createRelease(r, created('1.0.0'));
+      assert.equal(first.created, true);
+      assert.deepEqual(first.release, r);
+      const again = await store.createRelease({ ...r, digest: 'sha256:bb' }, created('1.0.0'));
+      assert.equal(again.created, false);
+      assert.equal(again.release.digest, 'sha256:aa');
+      assert.deepEqual(await store.getRelease('1.0.0'), r);
+      assert.equal(await store.getRelease('nope'), undefined);
+      const events = await store.loadEvents('1.0.0');
+      assert.equal(events.length, 1, 'the second create added no event');
+      assert.equal(events[0]!.type, 'journey.created');
+      assert.equal(events[0]!.seq, 0);
+      assert.equal(events[0]!.at, r.createdAt);
+      assert.deepEqual((events[0] as { plan: unknown }).plan, plan);
+    });
+
+    it('appends after the expected position and rejects a stale writer without writing', async () => {
+      const out = await store.appendEvents('1.0.0', 0, [started('a'), started('b')], 1_700_000_001_000);
+      assert.deepEqual(
+        out.map((e) => [e.seq, e.type, e.journeyId]),
+        [
+          [1, 'step.started', '1.0.0'],
+          [2, 'step.started', '1.0.0'],
+        ],
+      );
+      assert.ok(out[1]!.id > out[0]!.id);
+      await assert.rejects(store.appendEvents('1.0.0', 1, [started('c')], 0), (e) => isSluiceError(e) && e.code === 'CONFLICT');
+      assert.equal((await store.loadEvents('1.0.0')).length, 3);
+    });
+
+    it('lets exactly one of two concurrent writers at the same position in', async () => {
+      const results = await Promise.allSettled([
+        store.appendEvents('1.0.0', 2, [started('x')], 1),
+        store.appendEvents('1.0.0', 2, [started('y')], 1),
+      ]);
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      assert.ok(isSluiceError(rejected.reason) && rejected.reason.code === 'CONFLICT');
+      assert.equal((await store.loadEvents('1.0.0')).length, 4);
+    });
+
+    it('orders events globally and pages through them', async () => {
+      await store.createRelease({ version: '2.0.0', digest: 'sha256:cc', createdAt: 1_700_000_002_000 }, created('2.0.0'));
+      await store.appendEvents('2.0.0', 0, [started('a')], 1_700_000_003_000);
+      const all = await store.loadEvents();
+      assert.equal(all.length, 6);
+      assert.deepEqual(
+        all.map((e) => e.id),
+        [...all.map((e) => e.id)].sort((a, b) => a - b),
+      );
+      const page1 = await store.eventsAfter(0, 4);
+      const page2 = await store.eventsAfter(page1.at(-1)!.id, 4);
+      assert.deepEqual([...page1, ...page2], all);
+      assert.deepEqual(
+        (await store.listReleases()).map((r) => r.version),
+        ['1.0.0', '2.0.0'],
+      );
+    });
+
+    it('keeps tokens by hash', async () => {
+      assert.equal(await store.countTokens(), 0);
+      await store.createToken({ id: 't1', name: 'admin', hash: 'h1', createdAt: 5 });
+      assert.deepEqual(await store.findTokenByHash('h1'), { id: 't1', name: 'admin', hash: 'h1', createdAt: 5 });
+      assert.equal(await store.findTokenByHash('h2'), undefined);
+      assert.equal(await store.countTokens(), 1);
+    });
+
+    if (reopen)
+      it('keeps everything across a close and reopen', async () => {
+        const before = await store.loadEvents();
+        store = await reopen(store);
+        assert.deepEqual(await store.loadEvents(), before);
+        assert.equal(await store.countTokens(), 1);
+      });
+  });
+}
