@@ -31,5 +31,7 @@ if (files.length === 0) {
   console.error(`no test files for suite ${suite}`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...process.argv.slice(3), ...files], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...process.argv.slice(3), ...files], {
+  stdio: 'inherit',
+});
 process.exit(r.status ?? 1);

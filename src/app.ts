@@ -1,8 +1,8 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { buildApi } from './api/server.js';
+import { join } from 'node:path';
 import { EventBus } from './api/event-bus.js';
+import { buildApi } from './api/server.js';
 import { ArtifactStore } from './artifacts/artifact-store.js';
 import { TokenService } from './auth/token-service.js';
 import type { SluiceConfig } from './config.js';
@@ -115,7 +115,10 @@ export async function startSluice(
       bus,
       runsRoot,
       stageUrl: (stage) => {
-        const sp = executor.list().at(-1)?.plan.stages.find((s) => s.name === stage);
+        const sp = executor
+          .list()
+          .at(-1)
+          ?.plan.stages.find((s) => s.name === stage);
         return sp ? targets[sp.target]?.url(sp) : local.url({ name: stage });
       },
       version: SLUICE_VERSION,
@@ -145,7 +148,10 @@ function lockDataDir(dataDir: string): () => void {
   } catch {
     const other = Number.parseInt(readFileSync(path, 'utf8'), 10);
     if (other !== process.pid && isAlive(other))
-      throw new SluiceError('LOCKED', `another Sluice (pid ${other}) is using ${dataDir}; stop it or pass another --data-dir`);
+      throw new SluiceError(
+        'LOCKED',
+        `another Sluice (pid ${other}) is using ${dataDir}; stop it or pass another --data-dir`,
+      );
     writeFileSync(path, String(process.pid));
   }
   return () => rmSync(path, { force: true });

@@ -37,11 +37,16 @@ export interface ConfigFlags {
 function port(v: string | undefined, what: string): number | undefined {
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new SluiceError('CONFIG_INVALID', `${what} must be a port number (0-65535), got "${v}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new SluiceError('CONFIG_INVALID', `${what} must be a port number (0-65535), got "${v}"`);
   return n;
 }
 
-export function loadConfig(opts: { env: Record<string, string | undefined>; argv: ConfigFlags; cwd: string }): SluiceConfig {
+export function loadConfig(opts: {
+  env: Record<string, string | undefined>;
+  argv: ConfigFlags;
+  cwd: string;
+}): SluiceConfig {
   const { env, argv, cwd } = opts;
   let file: z.infer<typeof fileSchema> = {};
   if (argv.config) {
@@ -69,6 +74,10 @@ export function loadConfig(opts: { env: Record<string, string | undefined>; argv
     ...(databaseUrl ? { databaseUrl } : {}),
     host: argv.host ?? env.SLUICE_HOST ?? file.host ?? '127.0.0.1',
     apiPort: port(argv.port, '--port') ?? port(env.SLUICE_API_PORT, 'SLUICE_API_PORT') ?? file.apiPort ?? 7070,
-    routerPort: port(argv.routerPort, '--router-port') ?? port(env.SLUICE_ROUTER_PORT, 'SLUICE_ROUTER_PORT') ?? file.routerPort ?? 7080,
+    routerPort:
+      port(argv.routerPort, '--router-port') ??
+      port(env.SLUICE_ROUTER_PORT, 'SLUICE_ROUTER_PORT') ??
+      file.routerPort ??
+      7080,
   };
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,7 +10,6 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
   let app: string;
   let data: string;
   let up: UpProcess;
-  let token: string;
   const run = (...args: string[]) => cli([...args, '--dir', app, '--data-dir', data], { SLUICE_URL: up.apiUrl });
   const version = async (stage: string) => {
     const r = await viaRouter(up.routerPort, `${stage}.shop.localhost`, '/healthz');
@@ -25,10 +24,10 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
     data = join(app, '.sluice');
     goodCatalog = readFileSync(catalog(), 'utf8');
     up = await startUp(app, data);
-    token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
   });
   after(async () => {
     await up?.stop();
+    rmSync(join(app, '..'), { recursive: true, force: true });
   });
 
   it('validates the example pipeline', async () => {
@@ -57,10 +56,21 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
       ],
     );
     // Every verify command ran and passed.
-    const steps = board.stages.flatMap((s: { latest: { steps: { name: string; status: string }[] } }) => s.latest.steps);
+    const steps = board.stages.flatMap(
+      (s: { latest: { steps: { name: string; status: string }[] } }) => s.latest.steps,
+    );
     assert.deepEqual(
       steps.map((s: { name: string }) => s.name),
-      ['deploy', 'verify:integration', 'deploy', 'verify:integration', 'verify:acceptance', 'deploy', 'verify:smoke', 'bake-check'],
+      [
+        'deploy',
+        'verify:integration',
+        'deploy',
+        'verify:integration',
+        'verify:acceptance',
+        'deploy',
+        'verify:smoke',
+        'bake-check',
+      ],
     );
     assert.ok(steps.every((s: { status: string }) => s.status === 'passed'));
   });
@@ -72,7 +82,13 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
   });
 
   it('stops 2.0.0 at staging when its acceptance test fails; staging goes back to 1.0.0, prod keeps it', async () => {
-    writeFileSync(catalog(), goodCatalog.replace('total += p.price * qty;', 'total += qty >= 3 ? Math.round(p.price * qty * 0.9) : p.price * qty;'));
+    writeFileSync(
+      catalog(),
+      goodCatalog.replace(
+        'total += p.price * qty;',
+        'total += qty >= 3 ? Math.round(p.price * qty * 0.9) : p.price * qty;',
+      ),
+    );
     const r = await run('release', 'create', '2.0.0', '--wait');
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /2\.0\.0: ✗ failed at staging: verify:acceptance failed: exit code 1/);
@@ -106,7 +122,12 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
       const v = await run('validate');
       assert.equal(v.code, 1);
       const line = good.split('\n').indexOf('    after: integ') + 1;
-      assert.match(v.stderr, new RegExp(`sluice\\.yaml:${line}:5: stages\\.staging\\.aftr: unknown key "aftr" \\(did you mean "after"\\?\\)`));
+      assert.match(
+        v.stderr,
+        new RegExp(
+          `sluice\\.yaml:${line}:5: stages\\.staging\\.aftr: unknown key "aftr" \\(did you mean "after"\\?\\)`,
+        ),
+      );
       const artifactsBefore = readdirSync(join(data, 'artifacts')).length;
       const releasesBefore = (await api<unknown[]>(up.apiUrl, 'GET', '/api/v1/releases')).json.length;
       const r = await run('release', 'create', '3.0.0');
@@ -191,7 +212,8 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
   it('rolls prod back by hand to the release it ran before', async () => {
     const r = await run('rollback', 'prod', '--reason', 'checkout latency');
     assert.equal(r.code, 0, r.stderr);
-    for (let i = 0; i < 200 && (await version('prod')) !== '1.0.0'; i++) await new Promise((res) => setTimeout(res, 100));
+    for (let i = 0; i < 200 && (await version('prod')) !== '1.0.0'; i++)
+      await new Promise((res) => setTimeout(res, 100));
     assert.equal(await version('prod'), '1.0.0');
     const again = await run('rollback', 'prod');
     assert.equal(again.code, 1);

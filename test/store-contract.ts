@@ -6,7 +6,11 @@ import { parsePipeline } from '../src/core/pipeline.js';
 import type { Store } from '../src/store/store.js';
 
 const plan = parsePipeline('app: a\nartifact: { output: d }\nstages:\n  one:\n    local: { start: x }\n');
-const created = (version: string): JourneyEvent => ({ type: 'journey.created', release: { version, digest: `sha256:${version}` }, plan });
+const created = (version: string): JourneyEvent => ({
+  type: 'journey.created',
+  release: { version, digest: `sha256:${version}` },
+  plan,
+});
 const started = (step: string): JourneyEvent => ({ type: 'step.started', stage: 'one', step, key: `k/${step}` });
 
 /** The contract every Store implementation passes. `open` gives a fresh, empty store. */
@@ -48,7 +52,10 @@ export function storeContract(name: string, open: () => Promise<Store>, reopen?:
         ],
       );
       assert.ok(out[1]!.id > out[0]!.id);
-      await assert.rejects(store.appendEvents('1.0.0', 1, [started('c')], 0), (e) => isSluiceError(e) && e.code === 'CONFLICT');
+      await assert.rejects(
+        store.appendEvents('1.0.0', 1, [started('c')], 0),
+        (e) => isSluiceError(e) && e.code === 'CONFLICT',
+      );
       assert.equal((await store.loadEvents('1.0.0')).length, 3);
     });
 
@@ -64,7 +71,10 @@ export function storeContract(name: string, open: () => Promise<Store>, reopen?:
     });
 
     it('orders events globally and pages through them', async () => {
-      await store.createRelease({ version: '2.0.0', digest: 'sha256:cc', createdAt: 1_700_000_002_000 }, created('2.0.0'));
+      await store.createRelease(
+        { version: '2.0.0', digest: 'sha256:cc', createdAt: 1_700_000_002_000 },
+        created('2.0.0'),
+      );
       await store.appendEvents('2.0.0', 0, [started('a')], 1_700_000_003_000);
       const all = await store.loadEvents();
       assert.equal(all.length, 6);

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { TokenService } from '../auth/token-service.js';
 import { buildBoard, journeySummary, stageView } from '../core/board.js';
@@ -38,7 +38,9 @@ const promoteBody = z.strictObject({ stage: z.string().min(1).optional() });
 const approveBody = z.strictObject({ stage: z.string().min(1).optional(), comment: z.string().max(2000).optional() });
 const rejectBody = z.strictObject({ stage: z.string().min(1).optional(), comment: z.string().min(1).max(2000) });
 const rollbackBody = z.strictObject({ reason: z.string().max(2000).optional() });
-const tokenBody = z.strictObject({ name: z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'letters, digits and . _ @ -, at most 64') });
+const tokenBody = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'letters, digits and . _ @ -, at most 64'),
+});
 
 interface RouteDoc {
   method: 'GET' | 'POST';
@@ -51,19 +53,69 @@ interface RouteDoc {
 /** Every route, documented once; the OpenAPI document is generated from this table. */
 const ROUTES: RouteDoc[] = [
   { method: 'GET', url: '/api/v1/health', summary: 'Liveness', auth: false },
-  { method: 'GET', url: '/api/v1/status', summary: 'The pipeline board: stages, live versions, journeys and gate results', auth: false },
+  {
+    method: 'GET',
+    url: '/api/v1/status',
+    summary: 'The pipeline board: stages, live versions, journeys and gate results',
+    auth: false,
+  },
   { method: 'GET', url: '/api/v1/pipeline', summary: 'The pipeline file as resolved now', auth: false },
   { method: 'GET', url: '/api/v1/pipeline/schema', summary: 'JSON Schema of sluice.yaml', auth: false },
   { method: 'GET', url: '/api/v1/releases', summary: 'Releases with their journey status', auth: false },
-  { method: 'POST', url: '/api/v1/releases', summary: 'Build (or register) the artifact once and start the journey', body: releaseBody, auth: true },
-  { method: 'GET', url: '/api/v1/releases/{version}', summary: 'A release and its journey, with every step', auth: false },
+  {
+    method: 'POST',
+    url: '/api/v1/releases',
+    summary: 'Build (or register) the artifact once and start the journey',
+    body: releaseBody,
+    auth: true,
+  },
+  {
+    method: 'GET',
+    url: '/api/v1/releases/{version}',
+    summary: 'A release and its journey, with every step',
+    auth: false,
+  },
   { method: 'GET', url: '/api/v1/releases/{version}/events', summary: "A journey's event log", auth: false },
-  { method: 'POST', url: '/api/v1/releases/{version}/promote', summary: 'Let the journey into a stage whose autoPromote is false', body: promoteBody, auth: true },
-  { method: 'POST', url: '/api/v1/releases/{version}/approve', summary: 'Approve a stage waiting for approval', body: approveBody, auth: true },
-  { method: 'POST', url: '/api/v1/releases/{version}/reject', summary: 'Reject a stage: it rolls back and the journey fails', body: rejectBody, auth: true },
-  { method: 'POST', url: '/api/v1/stages/{stage}/rollback', summary: 'Put a stage back on the release it ran before', body: rollbackBody, auth: true },
-  { method: 'GET', url: '/api/v1/releases/{version}/stages/{stage}/logs', summary: "A stage's step logs (text); ?step= one step, ?follow=1 streams", auth: false },
-  { method: 'GET', url: '/api/v1/events', summary: 'Server-sent events of every journey event; ?after=<id> or Last-Event-ID replays', auth: false },
+  {
+    method: 'POST',
+    url: '/api/v1/releases/{version}/promote',
+    summary: 'Let the journey into a stage whose autoPromote is false',
+    body: promoteBody,
+    auth: true,
+  },
+  {
+    method: 'POST',
+    url: '/api/v1/releases/{version}/approve',
+    summary: 'Approve a stage waiting for approval',
+    body: approveBody,
+    auth: true,
+  },
+  {
+    method: 'POST',
+    url: '/api/v1/releases/{version}/reject',
+    summary: 'Reject a stage: it rolls back and the journey fails',
+    body: rejectBody,
+    auth: true,
+  },
+  {
+    method: 'POST',
+    url: '/api/v1/stages/{stage}/rollback',
+    summary: 'Put a stage back on the release it ran before',
+    body: rollbackBody,
+    auth: true,
+  },
+  {
+    method: 'GET',
+    url: '/api/v1/releases/{version}/stages/{stage}/logs',
+    summary: "A stage's step logs (text); ?step= one step, ?follow=1 streams",
+    auth: false,
+  },
+  {
+    method: 'GET',
+    url: '/api/v1/events',
+    summary: 'Server-sent events of every journey event; ?after=<id> or Last-Event-ID replays',
+    auth: false,
+  },
   { method: 'POST', url: '/api/v1/tokens', summary: 'Create an API token (shown once)', body: tokenBody, auth: true },
 ];
 
@@ -74,12 +126,21 @@ export function openApiDocument(version: string): Record<string, unknown> {
       summary: r.summary,
       responses: {
         '200': { description: 'OK' },
-        '4XX': { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+        '4XX': {
+          description: 'Error',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
       },
     };
     if (r.auth) op.security = [{ bearer: [] }];
-    if (r.body) op.requestBody = { required: true, content: { 'application/json': { schema: z.toJSONSchema(r.body) } } };
-    const params = [...r.url.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    if (r.body)
+      op.requestBody = { required: true, content: { 'application/json': { schema: z.toJSONSchema(r.body) } } };
+    const params = [...r.url.matchAll(/\{(\w+)\}/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }));
     if (params.length) op.parameters = params;
     paths[r.url] = { ...(paths[r.url] ?? {}), [r.method.toLowerCase()]: op };
   }
@@ -93,7 +154,11 @@ export function openApiDocument(version: string): Record<string, unknown> {
         Error: {
           type: 'object',
           required: ['code', 'message'],
-          properties: { code: { type: 'string', enum: Object.keys(HTTP_STATUS) }, message: { type: 'string' }, details: {} },
+          properties: {
+            code: { type: 'string', enum: Object.keys(HTTP_STATUS) },
+            message: { type: 'string' },
+            details: {},
+          },
         },
       },
     },
@@ -107,7 +172,11 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
     path: i.path.join('.') || '(body)',
     message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
   }));
-  throw new SluiceError('BAD_REQUEST', `invalid request body: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
+  throw new SluiceError(
+    'BAD_REQUEST',
+    `invalid request body: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    { issues },
+  );
 }
 
 const TERMINAL_STAGE = new Set(['passed', 'rolled-back', 'failed', 'skipped']);
@@ -118,12 +187,18 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((err: unknown, _req, reply) => {
     if (isSluiceError(err)) {
-      const body: ErrorBody = { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) };
+      const body: ErrorBody = {
+        code: err.code,
+        message: err.message,
+        ...(err.details !== undefined ? { details: err.details } : {}),
+      };
       return reply.status(HTTP_STATUS[err.code]).send(body);
     }
     const e = err as { statusCode?: number; message?: string };
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500)
-      return reply.status(e.statusCode).send({ code: 'BAD_REQUEST', message: e.message ?? 'bad request' } satisfies ErrorBody);
+      return reply
+        .status(e.statusCode)
+        .send({ code: 'BAD_REQUEST', message: e.message ?? 'bad request' } satisfies ErrorBody);
     return reply.status(500).send({ code: 'INTERNAL', message: e.message ?? 'internal error' } satisfies ErrorBody);
   });
   app.setNotFoundHandler((req, reply) =>
@@ -138,7 +213,9 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     if (!rec)
       throw new SluiceError(
         'UNAUTHORIZED',
-        m ? 'the bearer token is not valid' : 'this call changes state and needs an Authorization: Bearer <token> header',
+        m
+          ? 'the bearer token is not valid'
+          : 'this call changes state and needs an Authorization: Bearer <token> header',
       );
     actors.set(req, rec.name);
   });
@@ -151,7 +228,11 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   };
   const journeyView = (j: JourneyState) => ({
     ...journeySummary(j),
-    stageDetails: j.plan.stages.map((sp) => ({ ...stageView(j.release.version, j.stages[sp.name]!), name: sp.name, url: d.stageUrl(sp.name) ?? null })),
+    stageDetails: j.plan.stages.map((sp) => ({
+      ...stageView(j.release.version, j.stages[sp.name]!),
+      name: sp.name,
+      url: d.stageUrl(sp.name) ?? null,
+    })),
   });
 
   app.get('/api/openapi.json', async () => openApiDocument(d.version));
@@ -183,7 +264,9 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       ...(b.artifact ? { artifactPath: b.artifact } : {}),
       ...(b.sourceRef ? { sourceRef: b.sourceRef } : {}),
     });
-    return reply.status(out.created ? 201 : 200).send({ release: out.release, created: out.created, journey: out.journey ? journeyView(out.journey) : null });
+    return reply
+      .status(out.created ? 201 : 200)
+      .send({ release: out.release, created: out.created, journey: out.journey ? journeyView(out.journey) : null });
   });
   app.get<{ Params: { version: string } }>('/api/v1/releases/:version', async (req) => {
     const j = journeyOf(req.params.version);
@@ -202,13 +285,17 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   app.post<{ Params: { version: string } }>('/api/v1/releases/:version/approve', async (req) => {
     const b = parseBody(approveBody, req.body);
     journeyOf(req.params.version);
-    const j = await d.executor.command((all) => approveCommand(find(all, req.params.version), b.stage, actor(req), b.comment));
+    const j = await d.executor.command((all) =>
+      approveCommand(find(all, req.params.version), b.stage, actor(req), b.comment),
+    );
     return journeyView(j);
   });
   app.post<{ Params: { version: string } }>('/api/v1/releases/:version/reject', async (req) => {
     const b = parseBody(rejectBody, req.body);
     journeyOf(req.params.version);
-    const j = await d.executor.command((all) => rejectCommand(find(all, req.params.version), b.stage, actor(req), b.comment));
+    const j = await d.executor.command((all) =>
+      rejectCommand(find(all, req.params.version), b.stage, actor(req), b.comment),
+    );
     return journeyView(j);
   });
   app.post<{ Params: { stage: string } }>('/api/v1/stages/:stage/rollback', async (req) => {
@@ -227,7 +314,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     async (req, reply) => {
       const j = journeyOf(req.params.version);
       const stageName = req.params.stage;
-      const stageOf = (x: JourneyState): StageState | undefined => (stageName === 'commit' ? x.commit : x.stages[stageName]);
+      const stageOf = (x: JourneyState): StageState | undefined =>
+        stageName === 'commit' ? x.commit : x.stages[stageName];
       if (!stageOf(j)) throw new SluiceError('NOT_FOUND', `release ${j.id} has no stage "${stageName}"`);
       const wanted = req.query.step;
       if (wanted && !isKnownStep(j, stageName, wanted))
@@ -322,5 +410,7 @@ function find(all: JourneyState[], version: string): JourneyState {
 function isKnownStep(j: JourneyState, stage: string, step: string): boolean {
   if (stage === 'commit') return j.plan.commit.steps.some((s) => s.name === step);
   const sp = j.plan.stages.find((s) => s.name === stage);
-  return !!sp && (['deploy', 'rollback', 'bake-check'].includes(step) || sp.verify.some((v) => `verify:${v.name}` === step));
+  return (
+    !!sp && (['deploy', 'rollback', 'bake-check'].includes(step) || sp.verify.some((v) => `verify:${v.name}` === step))
+  );
 }

@@ -1,6 +1,16 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import * as tar from 'tar';
 import { SluiceError } from '../core/errors.js';
@@ -32,7 +42,12 @@ export class ArtifactStore {
   }
 
   /** Runs the build command (if any) in `appDir`, then stores `output`. Output lines go to `onLog`. */
-  async build(appDir: string, spec: { build?: string; output: string }, env: Record<string, string>, onLog: (chunk: string) => void) {
+  async build(
+    appDir: string,
+    spec: { build?: string; output: string },
+    env: Record<string, string>,
+    onLog: (chunk: string) => void,
+  ) {
     if (spec.build) {
       const code = await new Promise<number | null>((res, rej) => {
         const child = spawn('/bin/sh', ['-c', spec.build!], { cwd: appDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -41,10 +56,12 @@ export class ArtifactStore {
         child.on('error', rej);
         child.on('close', res);
       });
-      if (code !== 0) throw new SluiceError('BUILD_FAILED', `artifact build "${spec.build}" exited with ${code} in ${appDir}`);
+      if (code !== 0)
+        throw new SluiceError('BUILD_FAILED', `artifact build "${spec.build}" exited with ${code} in ${appDir}`);
     }
     const out = resolve(appDir, spec.output);
-    if (!existsSync(out)) throw new SluiceError('BUILD_FAILED', `artifact output ${spec.output} does not exist in ${appDir}`);
+    if (!existsSync(out))
+      throw new SluiceError('BUILD_FAILED', `artifact output ${spec.output} does not exist in ${appDir}`);
     return this.add(out);
   }
 
@@ -55,9 +72,13 @@ export class ArtifactStore {
     if (statSync(path).isDirectory()) {
       const files = listFiles(path);
       if (files.length === 0) throw new SluiceError('BUILD_FAILED', `artifact directory ${path} is empty`);
-      await tar.create({ file: tmp, cwd: path, portable: true, noDirRecurse: true, mtime: new Date(0), gzip: false }, files);
+      await tar.create(
+        { file: tmp, cwd: path, portable: true, noDirRecurse: true, mtime: new Date(0), gzip: false },
+        files,
+      );
     } else {
-      if (!/\.(tar|tgz|tar\.gz)$/.test(path)) throw new SluiceError('BAD_REQUEST', `artifact ${path} is not a directory, .tar or .tgz`);
+      if (!/\.(tar|tgz|tar\.gz)$/.test(path))
+        throw new SluiceError('BAD_REQUEST', `artifact ${path} is not a directory, .tar or .tgz`);
       ext = path.endsWith('.tar') ? 'tar' : 'tgz';
       copyFileSync(path, tmp);
     }

@@ -1,4 +1,4 @@
-import { SluiceError, type ErrorCode } from '../core/errors.js';
+import { type ErrorCode, SluiceError } from '../core/errors.js';
 
 /** Talks to a Sluice server over its HTTP API. */
 export class ApiClient {
@@ -18,7 +18,11 @@ export class ApiClient {
     }
     if (!res.ok) {
       const e = parsed as { code?: ErrorCode; message?: string; details?: unknown } | undefined;
-      throw new SluiceError(e?.code ?? 'INTERNAL', e?.message ?? `${method} ${path} answered ${res.status}`, e?.details);
+      throw new SluiceError(
+        e?.code ?? 'INTERNAL',
+        e?.message ?? `${method} ${path} answered ${res.status}`,
+        e?.details,
+      );
     }
     return parsed as T;
   }
@@ -29,9 +33,15 @@ export class ApiClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.token && method !== 'GET') headers.authorization = `Bearer ${this.token}`;
     try {
-      return await fetch(this.baseUrl + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      return await fetch(this.baseUrl + path, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
     } catch (e) {
-      throw new Unreachable(`cannot reach Sluice at ${this.baseUrl} (${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}); is \`sluice up\` running?`);
+      throw new Unreachable(
+        `cannot reach Sluice at ${this.baseUrl} (${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}); is \`sluice up\` running?`,
+      );
     }
   }
 }

@@ -3,12 +3,12 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SLUICE_VERSION, startSluice } from '../app.js';
+import { loadConfig } from '../config.js';
 import type { Board, BoardStage, JourneySummary, StageJourneyView } from '../core/board.js';
 import { formatDuration } from '../core/duration.js';
 import { isSluiceError, SluiceError } from '../core/errors.js';
 import type { StoredEvent } from '../core/journey-events.js';
 import { parsePipeline } from '../core/pipeline.js';
-import { loadConfig } from '../config.js';
 import { ApiClient, Unreachable } from './client.js';
 import { colourStatus, renderBoard } from './render.js';
 import { makeStyle, type Style } from './style.js';
@@ -76,7 +76,8 @@ export async function main(argv: string[], env: Record<string, string | undefine
       return EXIT.unreachable;
     }
     if (isSluiceError(e)) {
-      if (parsed.values.json) ctx.out(JSON.stringify({ code: e.code, message: e.message, details: e.details }, null, 2));
+      if (parsed.values.json)
+        ctx.out(JSON.stringify({ code: e.code, message: e.message, details: e.details }, null, 2));
       else ctx.err(ctx.st.red(`sluice: ${e.message}`));
       return e.code === 'BAD_REQUEST' && e.message.startsWith('usage') ? EXIT.usage : EXIT.failed;
     }
@@ -175,7 +176,10 @@ async function run(p: Parsed, ctx: Ctx): Promise<number> {
       }
       try {
         const plan = parsePipeline(text, rel);
-        print(plan, `${ctx.st.green('✓')} ${rel} is valid: app ${plan.app}, ${plan.commit.steps.length} commit step(s), stages ${plan.stages.map((s) => s.name).join(' → ')}`);
+        print(
+          plan,
+          `${ctx.st.green('✓')} ${rel} is valid: app ${plan.app}, ${plan.commit.steps.length} commit step(s), stages ${plan.stages.map((s) => s.name).join(' → ')}`,
+        );
         return EXIT.ok;
       } catch (e) {
         if (isSluiceError(e) && e.code === 'PIPELINE_INVALID' && !v.json) {
@@ -193,24 +197,52 @@ async function run(p: Parsed, ctx: Ctx): Promise<number> {
     case 'release': {
       const [sub, version] = args;
       if (sub === 'list') {
-        const list = await client().request<{ version: string; digest: string; status: string; createdAt: number }[]>('GET', '/api/v1/releases');
-        print(list, list.length ? list.map((r) => `${r.version.padEnd(16)}${colourStatus(ctx.st, r.status).padEnd(24)}${r.digest.slice(0, 19)}  ${new Date(r.createdAt).toISOString()}`).join('\n') : 'no releases yet');
+        const list = await client().request<{ version: string; digest: string; status: string; createdAt: number }[]>(
+          'GET',
+          '/api/v1/releases',
+        );
+        print(
+          list,
+          list.length
+            ? list
+                .map(
+                  (r) =>
+                    `${r.version.padEnd(16)}${colourStatus(ctx.st, r.status).padEnd(24)}${r.digest.slice(0, 19)}  ${new Date(r.createdAt).toISOString()}`,
+                )
+                .join('\n')
+            : 'no releases yet',
+        );
         return EXIT.ok;
       }
-      if (sub !== 'create' || !version) throw usage('sluice release create <version> [--artifact PATH] [--wait] | sluice release list');
+      if (sub !== 'create' || !version)
+        throw usage('sluice release create <version> [--artifact PATH] [--wait] | sluice release list');
       const api = client();
-      if (!v.json) ctx.err(ctx.st.dim(v.artifact ? `registering ${v.artifact} as ${version}…` : `building ${version}…`));
-      const res = await api.request<{ created: boolean; release: { version: string; digest: string }; journey: JourneySummary }>('POST', '/api/v1/releases', {
+      if (!v.json)
+        ctx.err(ctx.st.dim(v.artifact ? `registering ${v.artifact} as ${version}…` : `building ${version}…`));
+      const res = await api.request<{
+        created: boolean;
+        release: { version: string; digest: string };
+        journey: JourneySummary;
+      }>('POST', '/api/v1/releases', {
         version,
         ...(v.artifact ? { artifact: v.artifact } : {}),
       });
       if (!v.wait) {
-        print(res, `${res.created ? ctx.st.green('✓ created') : ctx.st.yellow('= exists')} release ${res.release.version} (${res.release.digest})${res.created ? '; its journey has started: sluice status' : ', same artifact'}`);
+        print(
+          res,
+          `${res.created ? ctx.st.green('✓ created') : ctx.st.yellow('= exists')} release ${res.release.version} (${res.release.digest})${res.created ? '; its journey has started: sluice status' : ', same artifact'}`,
+        );
         return EXIT.ok;
       }
-      if (!v.json) ctx.err(`${res.created ? 'created' : 'exists'} ${res.release.version} (${res.release.digest}); following its journey…`);
+      if (!v.json)
+        ctx.err(
+          `${res.created ? 'created' : 'exists'} ${res.release.version} (${res.release.digest}); following its journey…`,
+        );
       const final = await waitForJourney(api, version, ctx, !v.json);
-      print(final, `${res.release.version}: ${colourStatus(ctx.st, final.status)}${final.failure ? ` at ${final.failure.stage}: ${final.failure.reason}` : ''}`);
+      print(
+        final,
+        `${res.release.version}: ${colourStatus(ctx.st, final.status)}${final.failure ? ` at ${final.failure.stage}: ${final.failure.reason}` : ''}`,
+      );
       return final.status === 'succeeded' ? EXIT.ok : EXIT.failed;
     }
     case 'status':
@@ -222,15 +254,26 @@ async function run(p: Parsed, ctx: Ctx): Promise<number> {
       if (!version) throw usage(`sluice ${cmd} <version> [stage]${cmd === 'reject' ? ' --comment C' : ''}`);
       if (cmd === 'reject' && !v.comment) throw usage('sluice reject <version> [stage] --comment "why"');
       const body = { ...(stage ? { stage } : {}), ...(v.comment && cmd !== 'promote' ? { comment: v.comment } : {}) };
-      const j = await client().request<JourneySummary & { stageDetails: StageJourneyView[] }>('POST', `/api/v1/releases/${encodeURIComponent(version)}/${cmd}`, body);
+      const j = await client().request<JourneySummary & { stageDetails: StageJourneyView[] }>(
+        'POST',
+        `/api/v1/releases/${encodeURIComponent(version)}/${cmd}`,
+        body,
+      );
       const verb = { promote: 'promoted', approve: 'approved', reject: 'rejected' }[cmd];
-      print(j, `${ctx.st.green('✓')} ${verb} ${version}${stage ? ` at ${stage}` : ''}; journey ${colourStatus(ctx.st, j.status)}`);
+      print(
+        j,
+        `${ctx.st.green('✓')} ${verb} ${version}${stage ? ` at ${stage}` : ''}; journey ${colourStatus(ctx.st, j.status)}`,
+      );
       return EXIT.ok;
     }
     case 'rollback': {
       const [stage] = args;
       if (!stage) throw usage('sluice rollback <stage> [--reason R]');
-      const j = await client().request<JourneySummary>('POST', `/api/v1/stages/${encodeURIComponent(stage)}/rollback`, v.reason ? { reason: v.reason } : {});
+      const j = await client().request<JourneySummary>(
+        'POST',
+        `/api/v1/stages/${encodeURIComponent(stage)}/rollback`,
+        v.reason ? { reason: v.reason } : {},
+      );
       print(j, `${ctx.st.green('✓')} rolling ${stage} back from ${j.version}; follow with: sluice status --watch`);
       return EXIT.ok;
     }
@@ -238,7 +281,10 @@ async function run(p: Parsed, ctx: Ctx): Promise<number> {
       const [version, stage, step] = args;
       if (!version || !stage) throw usage('sluice logs <version> <stage> [step] [--follow]');
       const q = new URLSearchParams({ ...(step ? { step } : {}), ...(v.follow ? { follow: '1' } : {}) });
-      const res = await client().fetch('GET', `/api/v1/releases/${encodeURIComponent(version)}/stages/${encodeURIComponent(stage)}/logs?${q}`);
+      const res = await client().fetch(
+        'GET',
+        `/api/v1/releases/${encodeURIComponent(version)}/stages/${encodeURIComponent(stage)}/logs?${q}`,
+      );
       if (!res.ok) {
         const e = (await res.json()) as { code: 'NOT_FOUND'; message: string };
         throw new SluiceError(e.code, e.message);
@@ -250,7 +296,10 @@ async function run(p: Parsed, ctx: Ctx): Promise<number> {
       const [sub, name] = args;
       if (sub !== 'create' || !name) throw usage('sluice token create <name>');
       const t = await client().request<{ token: string; name: string }>('POST', '/api/v1/tokens', { name });
-      print(t, `${t.token}\n${ctx.st.dim(`token "${t.name}" created; it is shown only now. Use it as SLUICE_TOKEN or --token.`)}`);
+      print(
+        t,
+        `${t.token}\n${ctx.st.dim(`token "${t.name}" created; it is shown only now. Use it as SLUICE_TOKEN or --token.`)}`,
+      );
       return EXIT.ok;
     }
     default:
@@ -260,22 +309,39 @@ async function run(p: Parsed, ctx: Ctx): Promise<number> {
 
 async function init(dir: string, ctx: Ctx): Promise<number> {
   const target = resolve(dir);
-  if (existsSync(join(target, 'sluice.yaml'))) throw new SluiceError('INVALID_STATE', `${join(target, 'sluice.yaml')} already exists; nothing changed`);
+  if (existsSync(join(target, 'sluice.yaml')))
+    throw new SluiceError('INVALID_STATE', `${join(target, 'sluice.yaml')} already exists; nothing changed`);
   const example = fileURLToPath(new URL('../../../examples/shop/', import.meta.url));
-  cpSync(example, target, { recursive: true, filter: (src) => !/[/\\](\.sluice|node_modules|dist)([/\\]|$)/.test(src) });
-  ctx.out(`${ctx.st.green('✓')} scaffolded ${readdirSync(target).length} entries in ${target}: sluice.yaml, an example app and its tests`);
+  cpSync(example, target, {
+    recursive: true,
+    filter: (src) => !/[/\\](\.sluice|node_modules|dist)([/\\]|$)/.test(src),
+  });
+  ctx.out(
+    `${ctx.st.green('✓')} scaffolded ${readdirSync(target).length} entries in ${target}: sluice.yaml, an example app and its tests`,
+  );
   ctx.out(`next: cd ${relative(ctx.cwd, target) || '.'} && sluice up --release 1.0.0`);
   return EXIT.ok;
 }
 
 async function up(p: Parsed, config: ReturnType<typeof loadConfig>, ctx: Ctx): Promise<number> {
   const st = ctx.st;
-  const env = Object.fromEntries(Object.entries(ctx.env).filter((e): e is [string, string] => e[1] !== undefined && e[0] !== 'SLUICE_TOKEN'));
-  const s = await startSluice(config, { env, onError: (e) => ctx.err(st.red(`engine error: ${(e as Error).stack ?? e}`)) });
-  ctx.out(st.bold(`sluice ${SLUICE_VERSION} is up`) + st.dim(` (${config.databaseUrl ? 'PostgreSQL' : `PGlite in ${config.dataDir}`})`));
+  const env = Object.fromEntries(
+    Object.entries(ctx.env).filter((e): e is [string, string] => e[1] !== undefined && e[0] !== 'SLUICE_TOKEN'),
+  );
+  const s = await startSluice(config, {
+    env,
+    onError: (e) => ctx.err(st.red(`engine error: ${(e as Error).stack ?? e}`)),
+  });
+  ctx.out(
+    st.bold(`sluice ${SLUICE_VERSION} is up`) +
+      st.dim(` (${config.databaseUrl ? 'PostgreSQL' : `PGlite in ${config.dataDir}`})`),
+  );
   ctx.out(`  api     ${s.apiUrl}   (OpenAPI: ${s.apiUrl}/api/openapi.json)`);
   ctx.out(`  router  http://<stage>.<app>.localhost:${s.routerPort}`);
-  if (s.newAdminToken) ctx.out(`  admin token ${st.bold(s.newAdminToken)}  ${st.dim(`(saved to ${join(config.dataDir, 'admin-token')}; the CLI reads it from there)`)}`);
+  if (s.newAdminToken)
+    ctx.out(
+      `  admin token ${st.bold(s.newAdminToken)}  ${st.dim(`(saved to ${join(config.dataDir, 'admin-token')}; the CLI reads it from there)`)}`,
+    );
   ctx.out(st.dim('  Ctrl-C stops everything; instances come back on the next `sluice up`.'));
   s.events.subscribe((e) => ctx.out(eventLine(st, e)));
   let stopping = false;
@@ -293,8 +359,12 @@ async function up(p: Parsed, config: ReturnType<typeof loadConfig>, ctx: Ctx): P
     const api = new ApiClient(s.apiUrl, token);
     ctx.out(st.dim(`creating release ${p.values.release}…`));
     try {
-      const r = await api.request<{ created: boolean; release: { digest: string } }>('POST', '/api/v1/releases', { version: p.values.release });
-      ctx.out(`release ${p.values.release} ${r.created ? 'created' : 'already exists'} (${r.release.digest}); watch it with: npx sluice status --dir ${relative(ctx.cwd, config.appDir) || '.'}`);
+      const r = await api.request<{ created: boolean; release: { digest: string } }>('POST', '/api/v1/releases', {
+        version: p.values.release,
+      });
+      ctx.out(
+        `release ${p.values.release} ${r.created ? 'created' : 'already exists'} (${r.release.digest}); watch it with: npx sluice status --dir ${relative(ctx.cwd, config.appDir) || '.'}`,
+      );
     } catch (e) {
       ctx.err(st.red(`release ${p.values.release}: ${(e as Error).message}`));
     }
@@ -332,7 +402,10 @@ function eventLine(st: Style, e: StoredEvent): string {
 
 async function status(api: ApiClient, ctx: Ctx, json: boolean, watch: boolean): Promise<number> {
   for (;;) {
-    const board = await api.request<Omit<Board, 'stages'> & { stages: (BoardStage & { url: string | null })[] }>('GET', '/api/v1/status');
+    const board = await api.request<Omit<Board, 'stages'> & { stages: (BoardStage & { url: string | null })[] }>(
+      'GET',
+      '/api/v1/status',
+    );
     if (json) {
       ctx.out(JSON.stringify(board, null, 2));
       return EXIT.ok;
@@ -341,10 +414,18 @@ async function status(api: ApiClient, ctx: Ctx, json: boolean, watch: boolean): 
     for (const s of board.stages) {
       const failed = s.latest?.steps.find((x) => x.status === 'failed');
       if (!failed || !s.latest) continue;
-      const res = await api.fetch('GET', `/api/v1/releases/${encodeURIComponent(s.latest.version)}/stages/${s.name}/logs?step=${encodeURIComponent(failed.name)}`);
+      const res = await api.fetch(
+        'GET',
+        `/api/v1/releases/${encodeURIComponent(s.latest.version)}/stages/${s.name}/logs?step=${encodeURIComponent(failed.name)}`,
+      );
       if (res.ok) failureLogs[s.name] = (await res.text()).trimEnd().split('\n').slice(-12).join('\n');
     }
-    const text = renderBoard(ctx.st, board, { failureLogs, urls: Object.fromEntries(board.stages.map((s) => [s.name, s.url])) }, Date.now());
+    const text = renderBoard(
+      ctx.st,
+      board,
+      { failureLogs, urls: Object.fromEntries(board.stages.map((s) => [s.name, s.url])) },
+      Date.now(),
+    );
     if (!watch) {
       ctx.out(text);
       return EXIT.ok;
@@ -357,16 +438,21 @@ async function status(api: ApiClient, ctx: Ctx, json: boolean, watch: boolean): 
 async function waitForJourney(api: ApiClient, version: string, ctx: Ctx, progress: boolean): Promise<JourneySummary> {
   const seen = new Set<string>();
   for (;;) {
-    const { journey } = await api.request<{ journey: JourneySummary & { stageDetails: (StageJourneyView & { name: string })[] } }>('GET', `/api/v1/releases/${encodeURIComponent(version)}`);
+    const { journey } = await api.request<{
+      journey: JourneySummary & { stageDetails: (StageJourneyView & { name: string })[] };
+    }>('GET', `/api/v1/releases/${encodeURIComponent(version)}`);
     if (progress)
       for (const s of journey.stageDetails)
         for (const step of s.steps)
           if (step.status !== 'running' && !seen.has(`${s.name}/${step.name}`)) {
             seen.add(`${s.name}/${step.name}`);
-            ctx.err(`  ${s.name} ${step.status === 'passed' ? ctx.st.green('✓') : ctx.st.red('✗')} ${step.name}${step.durationMs !== undefined ? ctx.st.dim(` ${formatDuration(step.durationMs)}`) : ''}${step.reason ? ctx.st.red(` ${step.reason}`) : ''}`);
+            ctx.err(
+              `  ${s.name} ${step.status === 'passed' ? ctx.st.green('✓') : ctx.st.red('✗')} ${step.name}${step.durationMs !== undefined ? ctx.st.dim(` ${formatDuration(step.durationMs)}`) : ''}${step.reason ? ctx.st.red(` ${step.reason}`) : ''}`,
+            );
           }
     if (journey.status !== 'running') return journey;
-    if (journey.stageDetails.some((s) => s.status === 'awaiting-approval' || s.status === 'awaiting-promotion')) return journey;
+    if (journey.stageDetails.some((s) => s.status === 'awaiting-approval' || s.status === 'awaiting-promotion'))
+      return journey;
     await new Promise((r) => setTimeout(r, 300));
   }
 }

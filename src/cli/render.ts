@@ -1,7 +1,7 @@
 import type { Board, StageJourneyView } from '../core/board.js';
 import { formatDuration } from '../core/duration.js';
 import type { JourneyStatus, StageStatus } from '../core/journey-reducer.js';
-import { pad, type Style } from './style.js';
+import { pad, type Style, width } from './style.js';
 
 const ICON: Record<StageStatus | JourneyStatus, string> = {
   running: '⟳',
@@ -25,7 +25,8 @@ export function colourStatus(st: Style, status: string): string {
   const label = `${ICON[status as StageStatus | JourneyStatus] ?? ''} ${status}`.trim();
   if (status === 'passed' || status === 'succeeded') return st.green(label);
   if (status === 'failed' || status === 'rolled-back' || status === 'rolling-back') return st.red(label);
-  if (status === 'awaiting-approval' || status === 'awaiting-promotion' || status === 'superseded') return st.yellow(label);
+  if (status === 'awaiting-approval' || status === 'awaiting-promotion' || status === 'superseded')
+    return st.yellow(label);
   if (status === 'waiting' || status === 'skipped') return st.dim(label);
   return st.cyan(label);
 }
@@ -37,7 +38,8 @@ function gates(st: Style, v: StageJourneyView, now: number): string {
     if (s.status === 'failed') return `${st.red('✗')} ${s.name}${s.reason ? st.red(` (${s.reason})`) : ''}`;
     return `${st.cyan('⟳')} ${s.name}`;
   });
-  if (v.status === 'baking' && v.bakeUntil !== undefined) parts.push(st.cyan(`◷ bake ${formatDuration(Math.max(0, v.bakeUntil - now))} left`));
+  if (v.status === 'baking' && v.bakeUntil !== undefined)
+    parts.push(st.cyan(`◷ bake ${formatDuration(Math.max(0, v.bakeUntil - now))} left`));
   if (v.status === 'awaiting-approval') parts.push(st.yellow(`⏸ approval: sluice approve ${v.version}`));
   if (v.status === 'awaiting-promotion') parts.push(st.yellow(`⏸ promotion: sluice promote ${v.version}`));
   return parts.join('  ');
@@ -54,9 +56,14 @@ export function renderBoard(st: Style, board: Board, extras: StatusExtras, now: 
   const lines: string[] = [];
   lines.push(st.bold(`${board.app}`));
   lines.push('');
-  const rows = board.stages.map((s) => [s.name, s.live?.version ?? '—', s.latest?.version ?? '—', s.latest ? colourStatus(st, s.latest.status) : st.dim('· idle')]);
+  const rows = board.stages.map((s) => [
+    s.name,
+    s.live?.version ?? '—',
+    s.latest?.version ?? '—',
+    s.latest ? colourStatus(st, s.latest.status) : st.dim('· idle'),
+  ]);
   const head = ['STAGE', 'LIVE', 'LATEST', 'STATE'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.replace(/\u001b\[[0-9;]*m/g, '').length)) + 2);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => width(r[i]!))) + 2);
   lines.push(st.dim(head.map((h, i) => pad(h, widths[i]!)).join('') + 'GATES'));
   board.stages.forEach((s, idx) => {
     const r = rows[idx]!;
@@ -76,7 +83,9 @@ export function renderBoard(st: Style, board: Board, extras: StatusExtras, now: 
     for (const j of board.journeys.slice(0, 8)) {
       const why = j.failure ? st.red(`  ${j.failure.stage}: ${j.failure.reason}`) : '';
       const commitWarn = j.commit.warnings.length ? st.yellow(`  ⚠ ${j.commit.warnings.join('; ')}`) : '';
-      lines.push(`${pad(j.version, widths[0]!)}${pad(colourStatus(st, j.status), 16)}${st.dim(j.digest.slice(0, 19))}${why}${commitWarn}`);
+      lines.push(
+        `${pad(j.version, widths[0]!)}${pad(colourStatus(st, j.status), 16)}${st.dim(j.digest.slice(0, 19))}${why}${commitWarn}`,
+      );
     }
   }
   return lines.join('\n');

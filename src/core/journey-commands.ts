@@ -35,7 +35,12 @@ export function promoteCommand(j: JourneyState, stage: string | undefined, by: s
   return { journeyId: j.id, event: { type: 'stage.promoted', stage: s.name, by } };
 }
 
-export function approveCommand(j: JourneyState, stage: string | undefined, by: string, comment?: string): CommandResult {
+export function approveCommand(
+  j: JourneyState,
+  stage: string | undefined,
+  by: string,
+  comment?: string,
+): CommandResult {
   const s = pickStage(j, stage, ['awaiting-approval'], 'approve');
   return {
     journeyId: j.id,
@@ -51,7 +56,12 @@ export function rejectCommand(j: JourneyState, stage: string | undefined, by: st
 }
 
 /** Puts a stage back on the release it ran before the one it runs now. */
-export function rollbackCommand(journeys: readonly JourneyState[], stage: string, by: string, reason: string): CommandResult {
+export function rollbackCommand(
+  journeys: readonly JourneyState[],
+  stage: string,
+  by: string,
+  reason: string,
+): CommandResult {
   const live = liveReleases(journeys).get(stage);
   if (!live) {
     const known = journeys.some((j) => j.stages[stage] !== undefined);

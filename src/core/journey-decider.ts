@@ -99,7 +99,8 @@ export function decide(j: JourneyState, ctx: DecideContext): Decision {
         // A step of this stage may still be running (e.g. rejected while verifying): the rollback waits for it.
         const stillRunning = Object.values(s.steps).some((st) => st.status === 'running' && st.name !== 'rollback');
         if (stillRunning) {
-          for (const st of Object.values(s.steps)) if (st.status === 'running') d.run.push(resumeRun(j, sp, s, st.name));
+          for (const st of Object.values(s.steps))
+            if (st.status === 'running') d.run.push(resumeRun(j, sp, s, st.name));
           break;
         }
         run(sp.name, 'rollback', { kind: 'rollback', stage: sp, from: j.release, to: s.previous ?? null }, s);
@@ -115,7 +116,9 @@ export function decide(j: JourneyState, ctx: DecideContext): Decision {
 /** A stage counts as taken by a journey that holds it, passed it, or is about to enter it. */
 function takesStage(s: StageState | undefined): boolean {
   if (!s) return false;
-  return s.status === 'ready' || s.status === 'awaiting-promotion' || s.status === 'passed' || HOLDING_STATUSES.has(s.status);
+  return (
+    s.status === 'ready' || s.status === 'awaiting-promotion' || s.status === 'passed' || HOLDING_STATUSES.has(s.status)
+  );
 }
 
 function resumeRun(j: JourneyState, sp: StagePlan, s: StageState, step: string): StepRun {
@@ -144,7 +147,12 @@ function decideCommit(
     // A failed sibling does not stop the others; they finish and are recorded.
     for (const spec of j.plan.commit.steps)
       if (c.steps[spec.name]?.status === 'running')
-        run(COMMIT_STAGE, spec.name, { kind: 'command', purpose: 'commit', stage: COMMIT_STAGE, spec, release: j.release }, c);
+        run(
+          COMMIT_STAGE,
+          spec.name,
+          { kind: 'command', purpose: 'commit', stage: COMMIT_STAGE, spec, release: j.release },
+          c,
+        );
     return;
   }
   const budget = j.plan.commit.budgetMs;
@@ -155,7 +163,15 @@ function decideCommit(
       const st = c.steps[spec.name];
       const reason = `commit budget of ${Math.round(budget / 1000)}s exceeded`;
       if (st?.status === 'running')
-        d.append.push({ type: 'step.finished', stage: COMMIT_STAGE, step: spec.name, key: st.key, ok: false, exitCode: null, reason });
+        d.append.push({
+          type: 'step.finished',
+          stage: COMMIT_STAGE,
+          step: spec.name,
+          key: st.key,
+          ok: false,
+          exitCode: null,
+          reason,
+        });
     }
     if (d.append.length > 0) return;
   }
@@ -169,7 +185,12 @@ function decideCommit(
     return;
   }
   for (const spec of j.plan.commit.steps)
-    run(COMMIT_STAGE, spec.name, { kind: 'command', purpose: 'commit', stage: COMMIT_STAGE, spec, release: j.release }, c);
+    run(
+      COMMIT_STAGE,
+      spec.name,
+      { kind: 'command', purpose: 'commit', stage: COMMIT_STAGE, spec, release: j.release },
+      c,
+    );
   if (now < warnAt) wake(warnAt);
   else wake(deadline);
 }
@@ -192,9 +213,11 @@ export function liveReleases(journeys: readonly JourneyState[]): Map<string, Liv
   for (const j of journeys) {
     for (const s of Object.values(j.stages)) {
       const dep = s.steps.deploy;
-      if (dep?.status === 'passed') offer(s.name, dep.finishedId, { release: j.release, journeyId: j.id, via: 'deploy' });
+      if (dep?.status === 'passed')
+        offer(s.name, dep.finishedId, { release: j.release, journeyId: j.id, via: 'deploy' });
       const rb = s.steps.rollback;
-      if (rb?.status === 'passed') offer(s.name, rb.finishedId, { release: s.previous ?? null, journeyId: j.id, via: 'rollback' });
+      if (rb?.status === 'passed')
+        offer(s.name, rb.finishedId, { release: s.previous ?? null, journeyId: j.id, via: 'rollback' });
     }
   }
   return new Map([...best].map(([k, { id: _id, ...v }]) => [k, v]));

@@ -114,7 +114,7 @@ const emptyStage = (name: string): StageState => ({
 /** Builds a journey's state from its events. Pure: same events, same state. */
 export function reduceJourney(events: readonly StoredEvent[]): JourneyState {
   const [first, ...rest] = events;
-  if (!first || first.type !== 'journey.created') throw new Error('a journey starts with journey.created');
+  if (first?.type !== 'journey.created') throw new Error('a journey starts with journey.created');
   let state: JourneyState = {
     id: first.journeyId,
     ordinal: first.id,
@@ -223,16 +223,16 @@ function derive(j: JourneyState): JourneyState {
   const ended = () => failures.length > 0 || j.supersededBy !== undefined;
   for (const sp of j.plan.stages) {
     const before = j.stages[sp.name]!;
-    const parentsPassed =
-      j.commit.status === 'passed' && sp.after.every((p) => j.stages[p]?.status === 'passed');
+    const parentsPassed = j.commit.status === 'passed' && sp.after.every((p) => j.stages[p]?.status === 'passed');
     const next = deriveStage(before, sp, parentsPassed, ended());
     if (next.failure) failures.push({ stage: sp.name, reason: next.failure });
     if (next.status !== before.status || next.failure !== before.failure) j.stages[sp.name] = next;
   }
   j.failure = failures[0];
   const all = [j.commit, ...Object.values(j.stages)];
-  const busy = all.some((s) => HOLDING_STATUSES.has(s.status) && s.status !== 'awaiting-approval')
-    || all.some((s) => Object.values(s.steps).some((st) => st.status === 'running'));
+  const busy =
+    all.some((s) => HOLDING_STATUSES.has(s.status) && s.status !== 'awaiting-approval') ||
+    all.some((s) => Object.values(s.steps).some((st) => st.status === 'running'));
   if (j.failure) j.status = busy || all.some((s) => s.status === 'awaiting-approval') ? 'running' : 'failed';
   else if (j.supersededBy !== undefined) j.status = busy ? 'running' : 'superseded';
   else if (j.plan.stages.every((s) => j.stages[s.name]?.status === 'passed')) j.status = 'succeeded';
@@ -263,11 +263,14 @@ function deriveStage(s: StageState, sp: StagePlan, parentsPassed: boolean, journ
     else if (!parentsPassed) status = 'waiting';
     else status = !sp.autoPromote && s.promotedBy === undefined ? 'awaiting-promotion' : 'ready';
   } else {
-    const failedStep = s.stepOrder.map((n) => s.steps[n]!).find((st) => st.status === 'failed' && st.name !== 'rollback');
+    const failedStep = s.stepOrder
+      .map((n) => s.steps[n]!)
+      .find((st) => st.status === 'failed' && st.name !== 'rollback');
     if (failedStep) failure = `${failedStep.name} failed${failedStep.reason ? `: ${failedStep.reason}` : ''}`;
     else if (s.approval && !s.approval.approved)
       failure = `rejected by ${s.approval.by}${s.approval.comment ? `: ${s.approval.comment}` : ''}`;
-    else if (s.rollbackRequest) failure = `rolled back by ${s.rollbackRequest.by}${s.rollbackRequest.reason ? `: ${s.rollbackRequest.reason}` : ''}`;
+    else if (s.rollbackRequest)
+      failure = `rolled back by ${s.rollbackRequest.by}${s.rollbackRequest.reason ? `: ${s.rollbackRequest.reason}` : ''}`;
     const rollback = s.steps.rollback;
     const deploy = s.steps.deploy;
     if (rollback?.status === 'failed') {

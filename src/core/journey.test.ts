@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { buildBoard } from './board.js';
 import { isSluiceError } from './errors.js';
 import { approveCommand, promoteCommand, rejectCommand, rollbackCommand } from './journey-commands.js';
 import { decide, liveReleases, type StepRun } from './journey-decider.js';
 import type { JourneyEvent, StoredEvent } from './journey-events.js';
 import { applyEvent, type JourneyState, reduceJourney } from './journey-reducer.js';
-import { parsePipeline, type Plan } from './pipeline.js';
-import { buildBoard } from './board.js';
+import { type Plan, parsePipeline } from './pipeline.js';
 
 const plan = (stages: string, commit = ''): Plan =>
   parsePipeline(`app: shop
@@ -80,7 +80,15 @@ class Sim {
           const o = this.outcome(r);
           if (o === 'hold') continue;
           this.executed.push(r.key);
-          this.append(j.id, { type: 'step.finished', stage: r.stage, step: r.step, key: r.key, ok: o.ok, exitCode: o.ok ? 0 : 1, ...(o.reason ? { reason: o.reason } : {}) });
+          this.append(j.id, {
+            type: 'step.finished',
+            stage: r.stage,
+            step: r.step,
+            key: r.key,
+            ok: o.ok,
+            exitCode: o.ok ? 0 : 1,
+            ...(o.reason ? { reason: o.reason } : {}),
+          });
           progressed = true;
         }
         if (progressed) break;
@@ -119,7 +127,8 @@ describe('journey reducer and decider', () => {
     const s = new Sim();
     s.create('1.0.0');
     s.run();
-    s.outcome = (r) => (r.key === '2.0.0/staging/verify:acceptance' ? { ok: false, reason: 'exit code 1' } : { ok: true });
+    s.outcome = (r) =>
+      r.key === '2.0.0/staging/verify:acceptance' ? { ok: false, reason: 'exit code 1' } : { ok: true };
     s.create('2.0.0');
     s.run();
     const j = s.get('2.0.0');
@@ -137,7 +146,9 @@ describe('journey reducer and decider', () => {
   });
 
   it('rolls a first release back to nothing', () => {
-    const s = new Sim((r) => (r.step === 'deploy' && r.stage === 'integ' ? { ok: false, reason: 'unhealthy' } : { ok: true }));
+    const s = new Sim((r) =>
+      r.step === 'deploy' && r.stage === 'integ' ? { ok: false, reason: 'unhealthy' } : { ok: true },
+    );
     s.create('1.0.0');
     s.run();
     const j = s.get('1.0.0');
@@ -147,7 +158,9 @@ describe('journey reducer and decider', () => {
   });
 
   it('a failed rollback leaves the stage failed with both reasons', () => {
-    const s = new Sim((r) => (r.stage === 'integ' && r.step !== 'deploy' ? { ok: false, reason: `${r.step} broke` } : { ok: true }));
+    const s = new Sim((r) =>
+      r.stage === 'integ' && r.step !== 'deploy' ? { ok: false, reason: `${r.step} broke` } : { ok: true },
+    );
     s.create('1.0.0');
     s.run();
     const st = s.get('1.0.0').stages.integ!;
@@ -276,7 +289,10 @@ describe('journey reducer and decider', () => {
     assert.equal(s.get('2').stages.prod!.status, 'rolled-back');
     assert.equal(s.get('2').status, 'failed');
     assert.throws(() => rollbackCommand(all(), 'prod', 'oncall', ''), /already rolled back to 1/);
-    assert.throws(() => rollbackCommand(all(), 'nope', 'oncall', ''), (e) => isSluiceError(e) && e.code === 'NOT_FOUND');
+    assert.throws(
+      () => rollbackCommand(all(), 'nope', 'oncall', ''),
+      (e) => isSluiceError(e) && e.code === 'NOT_FOUND',
+    );
     // The board shows what each stage serves.
     const board = buildBoard(THREE, all());
     assert.deepEqual(
@@ -308,7 +324,14 @@ describe('journey reducer and decider', () => {
     s.create('1');
     s.run();
     const before = s.get('1');
-    s.append('1', { type: 'step.finished', stage: 'integ', step: 'deploy', key: '1/integ/deploy', ok: false, exitCode: 1 });
+    s.append('1', {
+      type: 'step.finished',
+      stage: 'integ',
+      step: 'deploy',
+      key: '1/integ/deploy',
+      ok: false,
+      exitCode: 1,
+    });
     s.append('1', { type: 'stage.entered', stage: 'integ', previous: { version: 'x', digest: 'y' } });
     s.append('1', { type: 'step.started', stage: 'nope', step: 'x', key: 'k' });
     assert.equal(s.get('1').status, before.status);

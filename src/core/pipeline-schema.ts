@@ -3,7 +3,10 @@ import { z } from 'zod';
 /** DNS-safe label: lower-case letters, digits and dashes, at most 63 characters. */
 const dnsLabel = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be DNS-safe: lower-case letters, digits and dashes, 1-63 characters');
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    'must be DNS-safe: lower-case letters, digits and dashes, 1-63 characters',
+  );
 
 const duration = z.union([
   z.number().nonnegative(),

@@ -117,7 +117,10 @@ describe('parsePipeline', () => {
 
   it('reports bad durations and names', () => {
     const issues = issuesOf(base(`  Bad_Name:\n    bake: soon\n`));
-    assert.ok(issues.some((i) => /DNS-safe/.test(i.message) && i.line === 8), JSON.stringify(issues));
+    assert.ok(
+      issues.some((i) => /DNS-safe/.test(i.message) && i.line === 8),
+      JSON.stringify(issues),
+    );
     const [d] = issuesOf(base(`  a:\n    bake: soon\n`));
     assert.match(d!.message, /duration/);
     assert.equal(d!.line, 9);
@@ -160,7 +163,27 @@ describe('parsePipeline', () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed / 0x7fffffff;
     };
-    const pieces = [':', '-', ' ', '\n', '[', ']', '{', '}', '"', "'", '#', '&a', '*a', '!!int', '\t', 'x', '0', 'after', 'stages'];
+    const pieces = [
+      ':',
+      '-',
+      ' ',
+      '\n',
+      '[',
+      ']',
+      '{',
+      '}',
+      '"',
+      "'",
+      '#',
+      '&a',
+      '*a',
+      '!!int',
+      '\t',
+      'x',
+      '0',
+      'after',
+      'stages',
+    ];
     const lines = EXAMPLE.split('\n');
     let rejected = 0;
     for (let n = 0; n < 1500; n++) {

@@ -131,7 +131,8 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
   const names = Object.keys(pf.stages);
   if (names.length === 0) issues.push(issue(['stages'], 'declare at least one stage'));
   for (const name of names) {
-    if (RESERVED_STAGE_NAMES.has(name)) issues.push(issue(['stages'], `"${name}" is reserved for the commit stage`, name));
+    if (RESERVED_STAGE_NAMES.has(name))
+      issues.push(issue(['stages'], `"${name}" is reserved for the commit stage`, name));
     const st = pf.stages[name]!;
     const after = st.after === undefined ? [] : Array.isArray(st.after) ? st.after : [st.after];
     after.forEach((parent, idx) => {
@@ -141,7 +142,8 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
     });
     if (st.extends !== undefined) {
       if (st.extends === name) issues.push(issue(['stages', name, 'extends'], `stage "${name}" cannot extend itself`));
-      else if (!pf.stages[st.extends]) issues.push(issue(['stages', name, 'extends'], unknownName('stage', st.extends, names)));
+      else if (!pf.stages[st.extends])
+        issues.push(issue(['stages', name, 'extends'], unknownName('stage', st.extends, names)));
     }
   }
   if (issues.length > 0) fail(issues);
@@ -169,7 +171,9 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
     };
     if (target === 'local') {
       if (!fields.local?.start) {
-        issues.push(issue(stagePath, 'target "local" needs local.start, the command that starts one instance on $PORT'));
+        issues.push(
+          issue(stagePath, 'target "local" needs local.start, the command that starts one instance on $PORT'),
+        );
       } else {
         plan.local = {
           start: fields.local.start,
@@ -209,7 +213,8 @@ type StageFields = Omit<StageInput, 'after' | 'extends'>;
 
 function layered(pf: PipelineFile, name: string): StageFields {
   const chain: StageInput[] = [];
-  for (let cur: string | undefined = name; cur !== undefined; cur = pf.stages[cur]?.extends) chain.unshift(pf.stages[cur]!);
+  for (let cur: string | undefined = name; cur !== undefined; cur = pf.stages[cur]?.extends)
+    chain.unshift(pf.stages[cur]!);
   let out: Record<string, unknown> = { ...(pf.defaults ?? {}) };
   for (const st of chain) {
     const { after: _a, extends: _e, ...own } = st;
@@ -233,7 +238,9 @@ export function deepMerge(base: Record<string, unknown>, over: Record<string, un
   return out;
 }
 
-function commandSpecs(steps: Record<string, string | { run: string; timeout?: string | number }> | undefined): CommandSpec[] {
+function commandSpecs(
+  steps: Record<string, string | { run: string; timeout?: string | number }> | undefined,
+): CommandSpec[] {
   return Object.entries(steps ?? {}).map(([name, s]) =>
     typeof s === 'string'
       ? { name, run: s, timeoutMs: DEFAULT_STEP_TIMEOUT_MS }
@@ -309,13 +316,20 @@ function zodIssueToPipelineIssues(i: z.core.$ZodIssue, issue: IssueAt): Pipeline
       // Report the branch that got furthest: its issues are the most specific.
       const branches = i.errors.filter((b) => b.length > 0);
       const specific = branches.find((b) => b.some((x) => x.code !== 'invalid_type' || x.path.length > 0));
-      if (specific) return specific.flatMap((x) => zodIssueToPipelineIssues({ ...x, path: [...path, ...x.path] }, issue));
+      if (specific)
+        return specific.flatMap((x) => zodIssueToPipelineIssues({ ...x, path: [...path, ...x.path] }, issue));
       const expected = branches.flatMap((b) => b.map((x) => (x.code === 'invalid_type' ? x.expected : x.code)));
       return [issue(path, `expected ${[...new Set(expected)].join(' or ')}`)];
     }
     case 'invalid_key':
       // Point at the key itself, not at its value.
-      return [issue(path.slice(0, -1), `"${String(path.at(-1))}": ${i.issues.map((x) => x.message).join('; ')}`, String(path.at(-1)))];
+      return [
+        issue(
+          path.slice(0, -1),
+          `"${String(path.at(-1))}": ${i.issues.map((x) => x.message).join('; ')}`,
+          String(path.at(-1)),
+        ),
+      ];
     default:
       return [issue(path, i.message)];
   }

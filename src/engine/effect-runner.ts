@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { COMMIT_STAGE } from '../core/journey-events.js';
 import type { StepRun } from '../core/journey-decider.js';
+import { COMMIT_STAGE } from '../core/journey-events.js';
 import type { JourneyState } from '../core/journey-reducer.js';
 import { runOnce } from '../platform/durable-run.js';
 import { releaseEnv, type StepIO, type Target } from '../targets/target.js';
@@ -56,10 +56,18 @@ export class StepRunner implements EffectRunner {
           }
           const env =
             e.stage === COMMIT_STAGE || !sp
-              ? { ...this.o.baseEnv, SLUICE_RELEASE_VERSION: e.release.version, SLUICE_ARTIFACT_DIGEST: e.release.digest }
+              ? {
+                  ...this.o.baseEnv,
+                  SLUICE_RELEASE_VERSION: e.release.version,
+                  SLUICE_ARTIFACT_DIGEST: e.release.digest,
+                }
               : releaseEnv(this.o.baseEnv, sp, e.release, extra);
           io.log(`$ ${e.spec.run}${extra.SLUICE_STAGE_URL ? `   (SLUICE_STAGE_URL=${extra.SLUICE_STAGE_URL})` : ''}`);
-          const out = await runOnce({ dir: join(dir, 'run'), command: e.spec.run, cwd: this.o.appDir, env, logPath }, e.spec.timeoutMs, signal);
+          const out = await runOnce(
+            { dir: join(dir, 'run'), command: e.spec.run, cwd: this.o.appDir, env, logPath },
+            e.spec.timeoutMs,
+            signal,
+          );
           if (out.exitCode === 0) return { ok: true, exitCode: 0 };
           const reason = out.timedOut
             ? `timed out after ${Math.round(e.spec.timeoutMs / 1000)}s`
@@ -78,7 +86,9 @@ export class StepRunner implements EffectRunner {
         case 'health': {
           const h = await this.target(e.stage.target).health({ stage: e.stage, key: r.key, io, release: e.release });
           io.log(`health: ${h.detail}`);
-          return h.ok ? { ok: true, exitCode: null } : { ok: false, exitCode: null, reason: `unhealthy after bake: ${h.detail}` };
+          return h.ok
+            ? { ok: true, exitCode: null }
+            : { ok: false, exitCode: null, reason: `unhealthy after bake: ${h.detail}` };
         }
       }
     } catch (err) {

@@ -171,7 +171,8 @@ export class Executor {
       for (const r of d.run) {
         if (this.running.has(r.key)) continue;
         if (!r.started) {
-          if (!(await this.append(journeyId, [{ type: 'step.started', stage: r.stage, step: r.step, key: r.key }]))) break;
+          if (!(await this.append(journeyId, [{ type: 'step.started', stage: r.stage, step: r.step, key: r.key }])))
+            break;
           changed = true;
         }
         this.launch(journeyId, r);
@@ -232,9 +233,12 @@ export class Executor {
     this.timer = undefined;
     if (wakeAt === undefined || this.stopped) return;
     const delay = Math.max(0, wakeAt - this.o.clock.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.enqueue(() => this.evaluateAll()).catch((err) => this.o.onError?.(err));
-    }, Math.min(delay, 2 ** 31 - 1));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.enqueue(() => this.evaluateAll()).catch((err) => this.o.onError?.(err));
+      },
+      Math.min(delay, 2 ** 31 - 1),
+    );
   }
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -50,7 +50,14 @@ export async function launch(spec: RunSpec): Promise<Launched> {
   if (existsSync(join(spec.dir, 'lock'))) return { pid: await awaitPid(spec.dir), child: null };
   const child = spawn(
     '/bin/sh',
-    ['-c', spec.mode === 'command' ? COMMAND_WRAPPER : SERVICE_WRAPPER, 'sluice-run', spec.dir, spec.logPath, spec.command],
+    [
+      '-c',
+      spec.mode === 'command' ? COMMAND_WRAPPER : SERVICE_WRAPPER,
+      'sluice-run',
+      spec.dir,
+      spec.logPath,
+      spec.command,
+    ],
     { cwd: spec.cwd, env: spec.env, detached: true, stdio: 'ignore' },
   );
   child.unref();
@@ -147,15 +154,47 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** SIGTERM, then SIGKILL after `graceMs` if the process is still there. Resolves when it is gone. */
+/** True while any live (non-zombie) process remains in the process group `pgid`. */
+export function groupAlive(pgid: number): boolean {
+  if (pgid <= 0) return false;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Fields after the command: state, ppid, pgrp.
+      if (Number(rest[2]) === pgid && rest[0] !== 'Z' && rest[0] !== 'X') return true;
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return false;
+}
+
+/**
+ * SIGTERM to the run's whole process group, then SIGKILL after `graceMs` if any of it is still there.
+ * Waits for the group, not just its leader: a shell may have forked the real program.
+ */
 export async function terminate(pid: number, graceMs: number): Promise<void> {
-  if (!isAlive(pid)) return;
+  if (!groupAlive(pid) && !isAlive(pid)) return;
   signalGroup(pid, 'SIGTERM');
   const until = Date.now() + graceMs;
-  while (isAlive(pid) && Date.now() < until) await sleep(20);
-  if (isAlive(pid)) {
+  while ((groupAlive(pid) || isAlive(pid)) && Date.now() < until) await sleep(20);
+  if (groupAlive(pid) || isAlive(pid)) {
     signalGroup(pid, 'SIGKILL');
-    while (isAlive(pid)) await sleep(10);
+    const hard = Date.now() + 5000;
+    while ((groupAlive(pid) || isAlive(pid)) && Date.now() < hard) await sleep(10);
   }
 }
 
@@ -167,7 +206,11 @@ export interface OnceOutcome extends RunOutcome {
  * Runs a command once (see `launch`) and waits for it, killing its process group after `timeoutMs`.
  * The timeout counts from when the run first started, so a run adopted after a restart gets no extra time.
  */
-export async function runOnce(spec: Omit<RunSpec, 'mode'>, timeoutMs: number, signal?: AbortSignal): Promise<OnceOutcome> {
+export async function runOnce(
+  spec: Omit<RunSpec, 'mode'>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<OnceOutcome> {
   const l = await launch({ ...spec, mode: 'command' });
   let startedAt = Date.now();
   try {

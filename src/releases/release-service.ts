@@ -1,14 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError } from '../core/errors.js';
-import { parsePipeline, type Plan } from '../core/pipeline.js';
+import { type Plan, parsePipeline } from '../core/pipeline.js';
 import type { Clock } from '../engine/clock.js';
 import type { Executor } from '../engine/executor.js';
 import type { ReleaseRecord, Store } from '../store/store.js';
 
 /** Builds and stores artifacts; the artifact store implements it. */
 export interface ArtifactBuilder {
-  build(appDir: string, spec: Plan['artifact'], env: Record<string, string>, onLog: (chunk: string) => void): Promise<string>;
+  build(
+    appDir: string,
+    spec: Plan['artifact'],
+    env: Record<string, string>,
+    onLog: (chunk: string) => void,
+  ): Promise<string>;
   add(path: string): Promise<string>;
   has(digest: string): boolean;
 }
@@ -53,12 +58,20 @@ export class ReleaseService {
    */
   async create(input: CreateReleaseInput, onLog: (chunk: string) => void = () => {}) {
     if (!VERSION_PATTERN.test(input.version))
-      throw new SluiceError('BAD_REQUEST', `version "${input.version}" is not valid: use letters, digits, . _ + - (at most 64, starting with a letter or digit)`);
+      throw new SluiceError(
+        'BAD_REQUEST',
+        `version "${input.version}" is not valid: use letters, digits, . _ + - (at most 64, starting with a letter or digit)`,
+      );
     // Validate the pipeline before building anything: a bad file changes nothing.
     const plan = this.currentPlan();
     const digest = input.artifactPath
       ? await this.o.artifacts.add(join(this.o.appDir, input.artifactPath))
-      : await this.o.artifacts.build(this.o.appDir, plan.artifact, { ...this.o.baseEnv, SLUICE_RELEASE_VERSION: input.version }, onLog);
+      : await this.o.artifacts.build(
+          this.o.appDir,
+          plan.artifact,
+          { ...this.o.baseEnv, SLUICE_RELEASE_VERSION: input.version },
+          onLog,
+        );
     const record: ReleaseRecord = {
       version: input.version,
       digest,

@@ -105,10 +105,15 @@ export class Router implements RouterPort {
     const route = this.routes.get(host);
     if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end(`sluice: no stage answers at ${host || '(no Host header)'}; known: ${[...this.routes.keys()].join(', ') || 'none'}\n`);
+      res.end(
+        `sluice: no stage answers at ${host || '(no Host header)'}; known: ${[...this.routes.keys()].join(', ') || 'none'}\n`,
+      );
       return;
     }
-    const retryable = (req.method === 'GET' || req.method === 'HEAD') && !req.headers['content-length'] && !req.headers['transfer-encoding'];
+    const retryable =
+      (req.method === 'GET' || req.method === 'HEAD') &&
+      !req.headers['content-length'] &&
+      !req.headers['transfer-encoding'];
     const headers = forwardable(req.headers);
     const prior = req.headers['x-forwarded-for'];
     headers['x-forwarded-for'] = prior ? `${prior}, ${req.socket.remoteAddress}` : (req.socket.remoteAddress ?? '');
@@ -139,7 +144,14 @@ export class Router implements RouterPort {
       released = true;
       this.inflight.set(b.id, (this.inflight.get(b.id) ?? 1) - 1);
     };
-    const up = http.request({ agent: this.agent, host: '127.0.0.1', port: b.port, method: req.method, path: req.url, headers });
+    const up = http.request({
+      agent: this.agent,
+      host: '127.0.0.1',
+      port: b.port,
+      method: req.method,
+      path: req.url,
+      headers,
+    });
     up.setTimeout(60_000, () => up.destroy(new Error('upstream timeout')));
     up.on('response', (ur) => {
       res.writeHead(ur.statusCode ?? 502, forwardable(ur.headers));
@@ -155,7 +167,14 @@ export class Router implements RouterPort {
         return;
       }
       if (retryable && tries + 1 < Math.max(2, backends.length + 1)) {
-        this.attempt(this.routes.get((req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '')) ?? route, req, res, headers, retryable, tries + 1);
+        this.attempt(
+          this.routes.get((req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '')) ?? route,
+          req,
+          res,
+          headers,
+          retryable,
+          tries + 1,
+        );
         return;
       }
       res.writeHead(err.message === 'upstream timeout' ? 504 : 502, { 'content-type': 'text/plain; charset=utf-8' });

@@ -11,7 +11,9 @@ export interface Migration {
 /** The migrations shipped with Sluice: `NNNN_name.sql`, applied in order, forward only. */
 export function loadMigrations(): Migration[] {
   // Compiled code runs from dist/src/store; the SQL files stay in src/store/migrations.
-  const candidates = ['./migrations/', '../../../src/store/migrations/'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+  const candidates = ['./migrations/', '../../../src/store/migrations/'].map((p) =>
+    fileURLToPath(new URL(p, import.meta.url)),
+  );
   const dir = candidates.find((d) => existsSync(d));
   if (!dir) throw new Error(`migrations folder not found (looked in ${candidates.join(', ')})`);
   return readdirSync(dir)
@@ -27,7 +29,9 @@ export async function migrate(db: SqlDriver, migrations = loadMigrations()): Pro
     await tx.exec(
       `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
     );
-    const done = new Set((await tx.query<{ version: number }>(`SELECT version FROM schema_migrations`)).map((r) => r.version));
+    const done = new Set(
+      (await tx.query<{ version: number }>(`SELECT version FROM schema_migrations`)).map((r) => r.version),
+    );
     const applied: number[] = [];
     for (const m of migrations) {
       if (done.has(m.version)) continue;

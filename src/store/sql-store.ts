@@ -25,7 +25,14 @@ interface TokenRow {
 }
 
 const toEvent = (r: EventRow): StoredEvent =>
-  ({ ...r.data, type: r.type, id: Number(r.id), journeyId: r.journey_id, seq: r.seq, at: new Date(r.at).getTime() }) as StoredEvent;
+  ({
+    ...r.data,
+    type: r.type,
+    id: Number(r.id),
+    journeyId: r.journey_id,
+    seq: r.seq,
+    at: new Date(r.at).getTime(),
+  }) as StoredEvent;
 const toRelease = (r: ReleaseRow): ReleaseRecord => ({
   version: r.version,
   digest: r.digest,
@@ -75,7 +82,9 @@ export class SqlStore implements Store {
   async appendEvents(journeyId: string, expectedSeq: number, events: JourneyEvent[], at: number) {
     if (events.length === 0) return [];
     return this.db.transaction(async (tx) => {
-      const last = await tx.query<{ seq: number | null }>(`SELECT max(seq) AS seq FROM events WHERE journey_id = $1`, [journeyId]);
+      const last = await tx.query<{ seq: number | null }>(`SELECT max(seq) AS seq FROM events WHERE journey_id = $1`, [
+        journeyId,
+      ]);
       if ((last[0]?.seq ?? -1) !== expectedSeq) throw conflict(journeyId, expectedSeq);
       try {
         return await insertEvents(tx, journeyId, expectedSeq + 1, events, at);
@@ -91,7 +100,9 @@ export class SqlStore implements Store {
     const rows =
       journeyId === undefined
         ? await this.db.query<EventRow>(`SELECT ${EVENT_COLS} FROM events ORDER BY id`)
-        : await this.db.query<EventRow>(`SELECT ${EVENT_COLS} FROM events WHERE journey_id = $1 ORDER BY id`, [journeyId]);
+        : await this.db.query<EventRow>(`SELECT ${EVENT_COLS} FROM events WHERE journey_id = $1 ORDER BY id`, [
+            journeyId,
+          ]);
     return rows.map(toEvent);
   }
 

@@ -76,7 +76,9 @@ export class MemoryStore implements Store {
     return stored;
   }
   async loadEvents(journeyId?: string) {
-    return this.events.filter((e) => journeyId === undefined || e.journeyId === journeyId).map((e) => structuredClone(e));
+    return this.events
+      .filter((e) => journeyId === undefined || e.journeyId === journeyId)
+      .map((e) => structuredClone(e));
   }
   async eventsAfter(afterId: number, limit: number) {
     return this.events.filter((e) => e.id > afterId).slice(0, limit);

@@ -35,7 +35,12 @@ export interface Target {
 }
 
 /** Environment every process and command gets for a stage and a release. */
-export function releaseEnv(base: Record<string, string>, stage: StagePlan, release: ReleaseRef | null, extra: Record<string, string> = {}) {
+export function releaseEnv(
+  base: Record<string, string>,
+  stage: StagePlan,
+  release: ReleaseRef | null,
+  extra: Record<string, string> = {},
+) {
   return {
     ...base,
     ...stage.env,

@@ -11,7 +11,10 @@ export const BIN = join(REPO, 'bin', 'sluice.js');
 /** A copy of examples/shop in a fresh temporary folder. */
 export function copyExample(name = 'shop'): string {
   const dir = join(mkdtempSync(join(tmpdir(), 'sluice-e2e-')), name);
-  cpSync(join(REPO, 'examples', 'shop'), dir, { recursive: true, filter: (s) => !/[/\\](\.sluice|dist)([/\\]|$)/.test(s) });
+  cpSync(join(REPO, 'examples', 'shop'), dir, {
+    recursive: true,
+    filter: (s) => !/[/\\](\.sluice|dist)([/\\]|$)/.test(s),
+  });
   return dir;
 }
 
@@ -28,10 +31,14 @@ export interface UpProcess {
 
 /** Starts `sluice up` as a real process on free ports and waits until it serves. */
 export function startUp(appDir: string, dataDir: string, extraEnv: Record<string, string> = {}): Promise<UpProcess> {
-  const proc = spawn(process.execPath, [BIN, 'up', '--dir', appDir, '--data-dir', dataDir, '--port', '0', '--router-port', '0'], {
-    env: { ...process.env, NO_COLOR: '1', ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [BIN, 'up', '--dir', appDir, '--data-dir', dataDir, '--port', '0', '--router-port', '0'],
+    {
+      env: { ...process.env, NO_COLOR: '1', ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => {
     out += d.toString();
@@ -81,7 +88,10 @@ export interface CliResult {
 /** Runs the sluice CLI as a user would. */
 export function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => {
@@ -100,27 +110,44 @@ export interface HttpResult {
 }
 
 /** GET through the router with a stage host, as a browser would for http://<stage>.<app>.localhost. */
-export function viaRouter(port: number, host: string, path = '/', agent?: import('node:http').Agent): Promise<HttpResult> {
+export function viaRouter(
+  port: number,
+  host: string,
+  path = '/',
+  agent?: import('node:http').Agent,
+): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { host }, timeout: 10_000, ...(agent ? { agent } : {}) }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => {
-        body += d;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path, headers: { host }, timeout: 10_000, ...(agent ? { agent } : {}) },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
   });
 }
 
-export async function api<T = unknown>(base: string, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; json: T }> {
+export async function api<T = unknown>(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string,
+): Promise<{ status: number; json: T }> {
   const res = await fetch(base + path, {
     method,
-    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   });
   const text = await res.text();

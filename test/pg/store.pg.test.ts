@@ -1,5 +1,5 @@
-import pg from 'pg';
 import { after } from 'node:test';
+import pg from 'pg';
 import { openStore } from '../../src/store/open-store.js';
 import { storeContract } from '../store-contract.js';
 

@@ -93,7 +93,11 @@ export class CommandTarget implements Target {
         dir: join(req.io.runDir, name),
         command,
         cwd: this.o.appDir,
-        env: releaseEnv(this.o.baseEnv, req.stage, release, { ...files, ...extra, ...(c.url ? { SLUICE_STAGE_URL: c.url } : {}) }),
+        env: releaseEnv(this.o.baseEnv, req.stage, release, {
+          ...files,
+          ...extra,
+          ...(c.url ? { SLUICE_STAGE_URL: c.url } : {}),
+        }),
         logPath: req.io.logPath,
       },
       c.timeoutMs,
@@ -104,6 +108,9 @@ export class CommandTarget implements Target {
       : out.interrupted
         ? 'was interrupted (its process ended without an exit code)'
         : `exited with ${out.exitCode}`;
-    throw new SluiceError('INTERNAL', `${name} command "${command}" ${why}; its output ends:\n${tail(req.io.logPath, 1500)}`);
+    throw new SluiceError(
+      'INTERNAL',
+      `${name} command "${command}" ${why}; its output ends:\n${tail(req.io.logPath, 1500)}`,
+    );
   }
 }

@@ -79,7 +79,10 @@ export class LocalTarget implements Target {
   private serial<T>(stage: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.locks.get(stage) ?? Promise.resolve();
     const next = prev.then(fn, fn);
-    this.locks.set(stage, next.catch(() => {}));
+    this.locks.set(
+      stage,
+      next.catch(() => {}),
+    );
     return next;
   }
 
@@ -100,7 +103,11 @@ export class LocalTarget implements Target {
         }
         return;
       }
-      if (st.current && sameRelease(st.current.release, req.to) && st.current.instances.every((i) => this.instanceAlive(req.stage.name, st.current!, i))) {
+      if (
+        st.current &&
+        sameRelease(st.current.release, req.to) &&
+        st.current.instances.every((i) => this.instanceAlive(req.stage.name, st.current!, i))
+      ) {
         req.io.log(`${req.stage.name} already serves ${req.to.version}; nothing to do`);
         return;
       }
@@ -112,15 +119,23 @@ export class LocalTarget implements Target {
   async health(req: TargetRequest & { release: ReleaseRef }): Promise<{ ok: boolean; detail: string }> {
     const st = this.load(req.stage.name);
     const d = st.current;
-    if (!d || !sameRelease(d.release, req.release)) return { ok: false, detail: `${req.stage.name} does not serve ${req.release.version}` };
+    if (!d || !sameRelease(d.release, req.release))
+      return { ok: false, detail: `${req.stage.name} does not serve ${req.release.version}` };
     for (const i of d.instances) {
       const code = await httpStatus(i.port, d.plan.healthPath);
-      if (code < 200 || code >= 300) return { ok: false, detail: `instance ${i.slot} on port ${i.port} answered ${code || 'nothing'} at ${d.plan.healthPath}` };
+      if (code < 200 || code >= 300)
+        return {
+          ok: false,
+          detail: `instance ${i.slot} on port ${i.port} answered ${code || 'nothing'} at ${d.plan.healthPath}`,
+        };
     }
     return { ok: true, detail: `${d.instances.length} instance(s) healthy` };
   }
 
-  async restore(stages: { stage: StagePlan; release: ReleaseRef | null }[], resuming: ReadonlySet<string>): Promise<void> {
+  async restore(
+    stages: { stage: StagePlan; release: ReleaseRef | null }[],
+    resuming: ReadonlySet<string>,
+  ): Promise<void> {
     for (const { stage } of stages) {
       if (stage.target !== 'local') continue;
       await this.serial(stage.name, async () => {
@@ -157,14 +172,22 @@ export class LocalTarget implements Target {
     }
   }
 
-  private async deployLocked(stage: StagePlan, release: ReleaseRef, key: string, log: (l: string) => void): Promise<void> {
+  private async deployLocked(
+    stage: StagePlan,
+    release: ReleaseRef,
+    key: string,
+    log: (l: string) => void,
+  ): Promise<void> {
     if (!stage.local) throw new SluiceError('INTERNAL', `stage ${stage.name} has no local target settings`);
     const st = this.load(stage.name);
     if (st.current?.key === key) {
       log(`deploy ${key} already done; ${release.version} serves ${stage.name}`);
       return;
     }
-    const dir = await this.o.artifacts.unpack(release.digest, join(this.o.root, stage.name, 'releases', release.digest.replace(':', '-')));
+    const dir = await this.o.artifacts.unpack(
+      release.digest,
+      join(this.o.root, stage.name, 'releases', release.digest.replace(':', '-')),
+    );
     let d = st.pending?.key === key ? st.pending : undefined;
     if (st.pending && !d) {
       await this.stopDeployment(stage.name, st.pending);
@@ -173,12 +196,20 @@ export class LocalTarget implements Target {
     if (!d) {
       const instances: Instance[] = [];
       for (let slot = 0; slot < stage.local.instances; slot++) instances.push({ slot, gen: 0, port: await freePort() });
-      d = { key, release, plan: stage.local, env: { ...releaseEnv(this.o.baseEnv, stage, release), SLUICE_APP_DIR: dir }, instances };
+      d = {
+        key,
+        release,
+        plan: stage.local,
+        env: { ...releaseEnv(this.o.baseEnv, stage, release), SLUICE_APP_DIR: dir },
+        instances,
+      };
       st.pending = d;
       this.save(stage.name, st);
     }
     const pending = d;
-    log(`starting ${pending.instances.length} instance(s) of ${release.version} (${release.digest.slice(0, 19)}) for ${stage.name}`);
+    log(
+      `starting ${pending.instances.length} instance(s) of ${release.version} (${release.digest.slice(0, 19)}) for ${stage.name}`,
+    );
     for (const i of pending.instances) {
       await this.ensureInstance(stage.name, pending, i);
       this.save(stage.name, st);
@@ -187,7 +218,9 @@ export class LocalTarget implements Target {
     try {
       await this.waitHealthy(stage.name, pending, log);
     } catch (e) {
-      log(`${(e as Error).message}; stopping the new instances, ${st.current ? `${st.current.release.version} keeps serving` : 'nothing was serving'}`);
+      log(
+        `${(e as Error).message}; stopping the new instances, ${st.current ? `${st.current.release.version} keeps serving` : 'nothing was serving'}`,
+      );
       await this.stopDeployment(stage.name, pending);
       st.pending = undefined;
       this.save(stage.name, st);
@@ -234,7 +267,10 @@ export class LocalTarget implements Target {
     }
     const logPath = this.logPath(stage, d, i);
     mkdirSync(join(this.o.root, stage, 'logs'), { recursive: true });
-    appendFileSync(logPath, `--- sluice: starting ${d.release.version} instance ${i.slot} (start ${i.gen}) on port ${i.port} at ${new Date().toISOString()}\n`);
+    appendFileSync(
+      logPath,
+      `--- sluice: starting ${d.release.version} instance ${i.slot} (start ${i.gen}) on port ${i.port} at ${new Date().toISOString()}\n`,
+    );
     await launch({
       dir,
       command: d.plan.start,
@@ -264,7 +300,10 @@ export class LocalTarget implements Target {
       }
       if (pending.size === 0) break;
       if (Date.now() > until)
-        throw new SluiceError('INTERNAL', `instance(s) ${[...pending].map((i) => i.slot).join(', ')} of ${d.release.version} not healthy at ${d.plan.healthPath} within ${d.plan.healthTimeoutMs}ms`);
+        throw new SluiceError(
+          'INTERNAL',
+          `instance(s) ${[...pending].map((i) => i.slot).join(', ')} of ${d.release.version} not healthy at ${d.plan.healthPath} within ${d.plan.healthTimeoutMs}ms`,
+        );
       await sleep(25);
     }
   }
@@ -302,7 +341,10 @@ export class LocalTarget implements Target {
         const n = prev && Date.now() - prev.at < 30_000 ? prev.count : 0;
         const delay = RESTART_BACKOFF_MS[Math.min(n, RESTART_BACKOFF_MS.length - 1)]!;
         this.restarts.set(wk, { count: n + 1, at: Date.now() + delay });
-        appendFileSync(this.logPath(stage, d, inst), `--- sluice: instance ${inst.slot} exited; restarting in ${delay}ms\n`);
+        appendFileSync(
+          this.logPath(stage, d, inst),
+          `--- sluice: instance ${inst.slot} exited; restarting in ${delay}ms\n`,
+        );
         await sleep(delay);
         if (stopped || this.closed) return;
         await this.serial(stage, async () => {
@@ -337,4 +379,3 @@ export class LocalTarget implements Target {
 const sameRelease = (a: ReleaseRef, b: ReleaseRef) => a.version === b.version && a.digest === b.digest;
 const keyDir = (key: string) => key.replace(/[^A-Za-z0-9._-]+/g, '_');
 const watchKey = (stage: string, key: string, i: Instance) => `${stage}|${key}|${i.slot}`;
-

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type RunningSluice, startSluice } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { api, copyExample } from './helpers/sluice-process.js';
+
+// Random and hostile request bodies: every one gets a clear 4xx JSON error, and nothing changes.
+describe('API bodies under fuzzing', { timeout: 120_000 }, () => {
+  let app: string;
+  let s: RunningSluice;
+  let token: string;
+  before(async () => {
+    app = copyExample();
+    const config = loadConfig({ env: {}, cwd: app, argv: { dataDir: '.sluice', port: '0', routerPort: '0' } });
+    s = await startSluice(config, { env: { PATH: process.env.PATH ?? '' } });
+    token = readFileSync(join(app, '.sluice', 'admin-token'), 'utf8').trim();
+  });
+  after(async () => {
+    await s.close();
+    rmSync(join(app, '..'), { recursive: true, force: true });
+  });
+
+  let seed = 7;
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const junk = (depth = 0): unknown => {
+    const kinds = depth > 2 ? 5 : 7;
+    switch (Math.floor(rand() * kinds)) {
+      case 0:
+        return null;
+      case 1:
+        return rand() * 1e6 - 5e5;
+      case 2:
+        return rand() < 0.5;
+      case 3:
+        return pick([
+          '',
+          ' ',
+          '../../etc/passwd',
+          'a'.repeat(5000),
+          '💥',
+          '1.0.0; rm -rf /',
+          '\u0000',
+          'staging',
+          'prod',
+        ]);
+      case 4:
+        return pick(['1.0.0', 'x', '-bad', 'v 1', '']);
+      case 5:
+        return Array.from({ length: Math.floor(rand() * 4) }, () => junk(depth + 1));
+      default:
+        return Object.fromEntries(
+          Array.from({ length: 1 + Math.floor(rand() * 4) }, () => [
+            pick(['version', 'stage', 'comment', 'reason', 'name', 'artifact', 'x', '__proto__', 'constructor']),
+            junk(depth + 1),
+          ]),
+        );
+    }
+  };
+  const ROUTES = [
+    '/api/v1/releases',
+    '/api/v1/releases/1.0.0/promote',
+    '/api/v1/releases/1.0.0/approve',
+    '/api/v1/releases/1.0.0/reject',
+    '/api/v1/stages/prod/rollback',
+    '/api/v1/stages/..%2F..%2Fetc/rollback',
+    '/api/v1/releases/%00/approve',
+    '/api/v1/tokens',
+  ];
+  /** A body that cannot be valid: not an object, or an object with a field no route accepts. */
+  const invalidBody = (): unknown => {
+    const b = junk();
+    if (typeof b === 'object' && b !== null && !Array.isArray(b))
+      return { ...b, [pick(['bogus', 'versoin', 'stgae'])]: junk(2) };
+    return b;
+  };
+
+  it('answers every bad body with 4xx { code, message } and changes nothing', async () => {
+    const eventsBefore = (await api<unknown[]>(s.apiUrl, 'GET', '/api/v1/releases')).json.length;
+    const tokensDir = readdirSync(join(app, '.sluice'));
+    for (let n = 0; n < 400; n++) {
+      const path = pick(ROUTES);
+      const raw =
+        rand() < 0.1 ? pick(['{', '{"version":', 'null', '[]', '"x"', '{"a":1}}', '']) : JSON.stringify(invalidBody());
+      const res = await fetch(s.apiUrl + path, {
+        method: 'POST',
+        headers: {
+          'content-type': rand() < 0.05 ? 'text/plain' : 'application/json',
+          authorization: `Bearer ${token}`,
+        },
+        body: raw,
+      });
+      const text = await res.text();
+      assert.ok(
+        res.status >= 400 && res.status < 500,
+        `${path} ${raw.slice(0, 200)} → ${res.status} ${text.slice(0, 300)}`,
+      );
+      const body = JSON.parse(text) as { code: string; message: string };
+      assert.equal(typeof body.code, 'string', text);
+      assert.ok(body.message.length > 0, text);
+    }
+    assert.equal((await api<unknown[]>(s.apiUrl, 'GET', '/api/v1/releases')).json.length, eventsBefore);
+    assert.deepEqual(readdirSync(join(app, '.sluice')), tokensDir);
+    assert.equal(s.executor.list().length, 0);
+  });
+
+  it('says which field is wrong', async () => {
+    const r = await api<{ code: string; message: string; details: { issues: { path: string }[] } }>(
+      s.apiUrl,
+      'POST',
+      '/api/v1/releases',
+      { version: '1.0.0', versoin: 'x' },
+      token,
+    );
+    assert.equal(r.status, 400);
+    assert.equal(r.json.code, 'BAD_REQUEST');
+    assert.match(r.json.message, /unknown field\(s\): versoin/);
+    const v = await api<{ code: string; message: string }>(
+      s.apiUrl,
+      'POST',
+      '/api/v1/releases',
+      { version: '../x' },
+      token,
+    );
+    assert.equal(v.status, 400);
+    assert.match(v.json.message, /version "..\/x" is not valid/);
+    const nf = await api<{ code: string }>(s.apiUrl, 'POST', '/api/v1/releases/9.9.9/approve', {}, token);
+    assert.equal(nf.status, 404);
+    assert.equal(nf.json.code, 'NOT_FOUND');
+  });
+});
