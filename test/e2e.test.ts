@@ -30,6 +30,16 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
     rmSync(join(app, '..'), { recursive: true, force: true });
   });
 
+  it('scaffolds a new app with init, and refuses to overwrite it', async () => {
+    const dir = join(app, '..', 'fresh');
+    const r = await cli(['init', '--dir', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await cli(['validate', '--dir', dir])).code, 0);
+    const again = await cli(['init', '--dir', dir]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already exists; nothing changed/);
+  });
+
   it('validates the example pipeline', async () => {
     const r = await run('validate');
     assert.equal(r.code, 0, r.stderr);
@@ -188,9 +198,20 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
       }
     };
     const loads = [hammer('staging'), hammer('staging'), hammer('prod'), hammer('prod')];
-    const r = await run('release', 'create', '3.0.0', '--wait');
+    const releasing = run('release', 'create', '3.0.0', '--wait');
+    // Follow prod's logs from before it starts until its last step ends; the command ends by itself.
+    while ((await api(up.apiUrl, 'GET', '/api/v1/releases/3.0.0')).status !== 200)
+      await new Promise((res) => setTimeout(res, 50));
+    const following = run('logs', '3.0.0', 'prod', '--follow');
+    const r = await releasing;
     stop = true;
     await Promise.all(loads);
+    const followed = await following;
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.match(
+      followed.stdout,
+      /── deploy ──[\s\S]*prod now routes to 3\.0\.0[\s\S]*── verify:smoke ──[\s\S]*ok {3}home page shows the release version[\s\S]*── bake-check ──/,
+    );
     agent.destroy();
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.deepEqual(failures, []);
@@ -220,12 +241,58 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
     assert.match(again.stderr, /already rolled back to 1\.0\.0/);
   });
 
+  it('waits for a delivery lead: reject rolls the stage back, approve lets the release through', async () => {
+    const file = join(app, 'sluice.yaml');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, good.replace('    bake: 3s\n', '    bake: 1s\n    approval: true\n'));
+    try {
+      const waitFor = async (version: string, status: string) => {
+        for (let i = 0; i < 300; i++) {
+          const j = await api<{ journey: { stageDetails: { name: string; status: string }[] } }>(
+            up.apiUrl,
+            'GET',
+            `/api/v1/releases/${version}`,
+          );
+          if (j.json.journey.stageDetails.find((x) => x.name === 'prod')?.status === status) return;
+          await new Promise((res) => setTimeout(res, 100));
+        }
+        assert.fail(`${version} never reached ${status} at prod`);
+      };
+      writeFileSync(catalog(), `${goodCatalog}\n// 4.0.0\n`);
+      assert.equal((await run('release', 'create', '4.0.0')).code, 0);
+      await waitFor('4.0.0', 'awaiting-approval');
+      assert.equal(await version('prod'), '4.0.0');
+      const status = await run('status');
+      assert.match(status.stdout, /⏸ approval: sluice approve 4\.0\.0/);
+      const noComment = await run('reject', '4.0.0');
+      assert.equal(noComment.code, 2);
+      const rejected = await run('reject', '4.0.0', 'prod', '--comment', 'banner copy is wrong');
+      assert.equal(rejected.code, 0, rejected.stderr);
+      await waitFor('4.0.0', 'rolled-back');
+      assert.equal(await version('prod'), '1.0.0');
+
+      writeFileSync(catalog(), `${goodCatalog}\n// 4.0.1\n`);
+      assert.equal((await run('release', 'create', '4.0.1')).code, 0);
+      await waitFor('4.0.1', 'awaiting-approval');
+      const early = await run('approve', '4.0.1', 'staging');
+      assert.equal(early.code, 1);
+      assert.match(early.stderr, /the stage is passed, not awaiting-approval/);
+      const approved = await run('approve', '4.0.1', '--comment', 'ship it');
+      assert.equal(approved.code, 0, approved.stderr);
+      await waitFor('4.0.1', 'passed');
+      assert.equal(await version('prod'), '4.0.1');
+    } finally {
+      writeFileSync(file, good);
+      writeFileSync(catalog(), goodCatalog);
+    }
+  });
+
   it('keeps serving after a restart, adopting the instances', async () => {
     await up.stop();
     up = await startUp(app, data);
-    assert.equal(await version('prod'), '1.0.0');
-    assert.equal(await version('staging'), '3.0.0');
+    assert.equal(await version('prod'), '4.0.1');
+    assert.equal(await version('staging'), '4.0.1');
     const status = JSON.parse((await run('status', '--json')).stdout);
-    assert.equal(status.journeys.length, 3);
+    assert.equal(status.journeys.length, 5);
   });
 });

@@ -52,6 +52,21 @@ describe('parsePipeline', () => {
     );
   });
 
+  it('accepts the pipeline shown in the README', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(yaml, 'README has a yaml example');
+    const plan = parsePipeline(yaml, 'README.md');
+    const prod = plan.stages.find((s) => s.name === 'prod')!;
+    assert.deepEqual(
+      prod.verify.map((v) => v.name),
+      ['acceptance'],
+    );
+    assert.equal(prod.approval, true);
+    assert.equal(prod.autoPromote, false);
+    assert.equal(prod.bakeMs, 600_000);
+  });
+
   it('orders a DAG topologically and keeps fan-in parents', () => {
     const plan = parsePipeline(
       base(`  c:
