@@ -6,7 +6,13 @@ import { z } from 'zod';
 import type { TokenService } from '../auth/token-service.js';
 import { buildBoard, journeySummary, stageView } from '../core/board.js';
 import { isSluiceError, SluiceError } from '../core/errors.js';
-import { approveCommand, promoteCommand, rejectCommand, rollbackCommand } from '../core/journey-commands.js';
+import {
+  approveCommand,
+  type CommandResult,
+  promoteCommand,
+  rejectCommand,
+  rollbackCommand,
+} from '../core/journey-commands.js';
 import type { StoredEvent } from '../core/journey-events.js';
 import type { JourneyState, StageState } from '../core/journey-reducer.js';
 import { pipelineJsonSchema } from '../core/pipeline-schema.js';
@@ -276,28 +282,20 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     journeyOf(req.params.version);
     return d.store.loadEvents(req.params.version);
   });
-  app.post<{ Params: { version: string } }>('/api/v1/releases/:version/promote', async (req) => {
-    const b = parseBody(promoteBody, req.body);
-    journeyOf(req.params.version);
-    const j = await d.executor.command((all) => promoteCommand(find(all, req.params.version), b.stage, actor(req)));
-    return journeyView(j);
-  });
-  app.post<{ Params: { version: string } }>('/api/v1/releases/:version/approve', async (req) => {
-    const b = parseBody(approveBody, req.body);
-    journeyOf(req.params.version);
-    const j = await d.executor.command((all) =>
-      approveCommand(find(all, req.params.version), b.stage, actor(req), b.comment),
-    );
-    return journeyView(j);
-  });
-  app.post<{ Params: { version: string } }>('/api/v1/releases/:version/reject', async (req) => {
-    const b = parseBody(rejectBody, req.body);
-    journeyOf(req.params.version);
-    const j = await d.executor.command((all) =>
-      rejectCommand(find(all, req.params.version), b.stage, actor(req), b.comment),
-    );
-    return journeyView(j);
-  });
+  // A person's decisions on a journey: validate the body, then let the core check the state and name the event.
+  const decision = <B>(
+    verb: string,
+    schema: z.ZodType<B>,
+    make: (j: JourneyState, body: B, by: string) => CommandResult,
+  ) =>
+    app.post<{ Params: { version: string } }>(`/api/v1/releases/:version/${verb}`, async (req) => {
+      const body = parseBody(schema, req.body);
+      const j = await d.executor.command((all) => make(find(all, req.params.version), body, actor(req)));
+      return journeyView(j);
+    });
+  decision('promote', promoteBody, (j, b, by) => promoteCommand(j, b.stage, by));
+  decision('approve', approveBody, (j, b, by) => approveCommand(j, b.stage, by, b.comment));
+  decision('reject', rejectBody, (j, b, by) => rejectCommand(j, b.stage, by, b.comment));
   app.post<{ Params: { stage: string } }>('/api/v1/stages/:stage/rollback', async (req) => {
     const b = parseBody(rollbackBody, req.body);
     const j = await d.executor.command((all) => rollbackCommand(all, req.params.stage, actor(req), b.reason ?? ''));

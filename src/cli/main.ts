@@ -205,11 +205,11 @@ async function run(p: Parsed, ctx: Ctx): Promise<number> {
           list,
           list.length
             ? list
-                .map(
-                  (r) =>
+              .map(
+                (r) =>
                     `${r.version.padEnd(16)}${colourStatus(ctx.st, r.status).padEnd(24)}${r.digest.slice(0, 19)}  ${new Date(r.createdAt).toISOString()}`,
-                )
-                .join('\n')
+              )
+              .join('\n')
             : 'no releases yet',
         );
         return EXIT.ok;

@@ -22,7 +22,6 @@ export function makeStyle(enabled: boolean): Style {
 
 /** Visible width, ignoring colour codes. */
 export function width(s: string): number {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
   return s.replace(/\u001b\[[0-9;]*m/g, '').length;
 }
 

@@ -20,14 +20,14 @@ export type JourneyEvent =
   | { type: 'step.started'; stage: string; step: string; key: string }
   /** An effect ended. `ok: false` fails the stage. */
   | {
-      type: 'step.finished';
-      stage: string;
-      step: string;
-      key: string;
-      ok: boolean;
-      exitCode: number | null;
-      reason?: string;
-    }
+    type: 'step.finished';
+    stage: string;
+    step: string;
+    key: string;
+    ok: boolean;
+    exitCode: number | null;
+    reason?: string;
+  }
   /** Something worth a person's attention that does not fail the step (e.g. 80% of the commit budget used). */
   | { type: 'step.warned'; stage: string; step: string; message: string }
   /** The journey took the stage; `previous` is what the stage ran before, the rollback target. */

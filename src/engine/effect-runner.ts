@@ -57,10 +57,10 @@ export class StepRunner implements EffectRunner {
           const env =
             e.stage === COMMIT_STAGE || !sp
               ? {
-                  ...this.o.baseEnv,
-                  SLUICE_RELEASE_VERSION: e.release.version,
-                  SLUICE_ARTIFACT_DIGEST: e.release.digest,
-                }
+                ...this.o.baseEnv,
+                SLUICE_RELEASE_VERSION: e.release.version,
+                SLUICE_ARTIFACT_DIGEST: e.release.digest,
+              }
               : releaseEnv(this.o.baseEnv, sp, e.release, extra);
           io.log(`$ ${e.spec.run}${extra.SLUICE_STAGE_URL ? `   (SLUICE_STAGE_URL=${extra.SLUICE_STAGE_URL})` : ''}`);
           const out = await runOnce(

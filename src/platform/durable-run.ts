@@ -92,24 +92,20 @@ export async function waitForExit(dir: string, l: Launched, pollMs = 50): Promis
   }
 }
 
-export function readExit(dir: string): number | undefined {
+function readIntFile(path: string): number | undefined {
   try {
-    const n = Number.parseInt(readFileSync(join(dir, 'exit'), 'utf8').trim(), 10);
+    const n = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
     return Number.isNaN(n) ? undefined : n;
   } catch {
     return undefined;
   }
 }
 
+/** The exit code a finished run recorded. */
+export const readExit = (dir: string) => readIntFile(join(dir, 'exit'));
+
 /** The pid a run recorded, if it has started. */
-export function readPid(dir: string): number | undefined {
-  try {
-    const n = Number.parseInt(readFileSync(join(dir, 'pid'), 'utf8').trim(), 10);
-    return Number.isNaN(n) ? undefined : n;
-  } catch {
-    return undefined;
-  }
-}
+export const readPid = (dir: string) => readIntFile(join(dir, 'pid'));
 
 async function awaitPid(dir: string): Promise<number> {
   // The lock is taken a moment before the pid is written.

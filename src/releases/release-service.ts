@@ -67,11 +67,11 @@ export class ReleaseService {
     const digest = input.artifactPath
       ? await this.o.artifacts.add(join(this.o.appDir, input.artifactPath))
       : await this.o.artifacts.build(
-          this.o.appDir,
-          plan.artifact,
-          { ...this.o.baseEnv, SLUICE_RELEASE_VERSION: input.version },
-          onLog,
-        );
+        this.o.appDir,
+        plan.artifact,
+        { ...this.o.baseEnv, SLUICE_RELEASE_VERSION: input.version },
+        onLog,
+      );
     const record: ReleaseRecord = {
       version: input.version,
       digest,

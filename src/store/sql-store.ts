@@ -101,8 +101,8 @@ export class SqlStore implements Store {
       journeyId === undefined
         ? await this.db.query<EventRow>(`SELECT ${EVENT_COLS} FROM events ORDER BY id`)
         : await this.db.query<EventRow>(`SELECT ${EVENT_COLS} FROM events WHERE journey_id = $1 ORDER BY id`, [
-            journeyId,
-          ]);
+          journeyId,
+        ]);
     return rows.map(toEvent);
   }
 
