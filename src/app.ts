@@ -54,11 +54,13 @@ export async function startSluice(
     cleanups.push(() => router.close());
 
     // The app name for hosts comes from the file; a broken file at start-up still lets the server come up.
-    let app = 'app';
+    let app: string;
     try {
       app = parsePipeline(readFileSync(config.pipelineFile, 'utf8'), config.pipelineFile).app;
     } catch {
-      // Reported when a release is created; the server still comes up so the board stays visible.
+      // Reported when a release is created; the server still comes up with the app name of the last journey.
+      const created = (await store.loadEvents()).findLast((e) => e.type === 'journey.created');
+      app = created?.type === 'journey.created' ? created.plan.app : 'app';
     }
     const baseEnv = opts.env;
     const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort, baseEnv });

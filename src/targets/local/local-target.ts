@@ -149,7 +149,11 @@ export class LocalTarget implements Target {
         if (st.current) {
           for (const i of st.current.instances) await this.ensureInstance(stage.name, st.current, i);
           this.save(stage.name, st);
-          await this.waitHealthy(stage.name, st.current, () => {});
+          // A stage that does not come back healthy still gets its route and its supervisor, which keeps restarting it;
+          // one broken stage must not keep Sluice from starting.
+          await this.waitHealthy(stage.name, st.current, () => {}).catch((e: Error) => {
+            for (const i of st.current!.instances) appendFileSync(this.logPath(stage.name, st.current!, i), `--- sluice: not healthy after restart: ${e.message}\n`);
+          });
           this.o.router.setRoute(this.host(stage.name), this.backends(stage.name, st.current));
           for (const i of st.current.instances) this.watch(stage.name, st.current.key, i);
         }
