@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type RunningSluice, startSluice } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { api, copyExample } from './helpers/sluice-process.js';
+import { api, cli, copyExample, REPO } from './helpers/sluice-process.js';
 
 // Random and hostile request bodies: every one gets a clear 4xx JSON error, and nothing changes.
 describe('API bodies under fuzzing', { timeout: 120_000 }, () => {
@@ -71,6 +71,7 @@ describe('API bodies under fuzzing', { timeout: 120_000 }, () => {
     '/api/v1/stages/..%2F..%2Fetc/rollback',
     '/api/v1/releases/%00/approve',
     '/api/v1/tokens',
+    '/api/v1/judge',
   ];
   /** A body that cannot be valid: not an object, or an object with a field no route accepts. */
   const invalidBody = (): unknown => {
@@ -107,6 +108,43 @@ describe('API bodies under fuzzing', { timeout: 120_000 }, () => {
     assert.equal((await api<unknown[]>(s.apiUrl, 'GET', '/api/v1/releases')).json.length, eventsBefore);
     assert.deepEqual(readdirSync(join(app, '.sluice')), tokensDir);
     assert.equal(s.executor.list().length, 0);
+  });
+
+  it('judges recorded series over the API exactly as `sluice judge` does offline', async () => {
+    const file = join(REPO, 'examples', 'judge', 'latency-regression.json');
+    const viaApi = await api<{ outcome: string; comparison: { score: number; metrics: { classification: string }[] } }>(
+      s.apiUrl,
+      'POST',
+      '/api/v1/judge',
+      JSON.parse(readFileSync(file, 'utf8')),
+      token,
+    );
+    assert.equal(viaApi.status, 200);
+    const cliRun = await cli(['judge', file, '--json']);
+    assert.equal(cliRun.code, 1);
+    assert.deepEqual(viaApi.json, JSON.parse(cliRun.stdout));
+    assert.equal(viaApi.json.outcome, 'fail');
+    assert.deepEqual(
+      viaApi.json.comparison.metrics.map((m) => m.classification),
+      ['High', 'Pass'],
+    );
+    const human = await cli(['judge', file]);
+    assert.match(human.stdout, /p50-latency-ms\s+latency\s+High\s+1\.395\s+12\.40\s+\[11\.20, 13\.60\]/);
+    const unauth = await api(s.apiUrl, 'POST', '/api/v1/judge', JSON.parse(readFileSync(file, 'utf8')));
+    assert.equal(unauth.status, 401);
+  });
+
+  it('sluice judge locates bad files: JSON syntax by line and column, schema errors by path', async () => {
+    const dir = join(app, '..');
+    writeFileSync(join(dir, 'broken.json'), '{\n  "metrics": [\n    { "name": "x", }\n  ]\n}\n');
+    const syntax = await cli(['judge', join(dir, 'broken.json')]);
+    assert.equal(syntax.code, 1);
+    assert.match(syntax.stderr, /broken\.json:3:\d+: not valid JSON/);
+    writeFileSync(join(dir, 'wrong.json'), JSON.stringify({ metrics: [{ name: 'x', canary: [1], baseline: ['a'], direktion: 'up' }] }));
+    const schema = await cli(['judge', join(dir, 'wrong.json')]);
+    assert.equal(schema.code, 1);
+    assert.match(schema.stderr, /metrics\.0: unknown field\(s\): direktion/);
+    assert.match(schema.stderr, /metrics\.0\.baseline\.0/);
   });
 
   it('says which field is wrong', async () => {

@@ -15,6 +15,7 @@ import {
 } from '../core/journey-commands.js';
 import type { StoredEvent } from '../core/journey-events.js';
 import type { JourneyState, StageState } from '../core/journey-reducer.js';
+import { judgeParsed, judgeRequestSchema } from '../core/judge-request.js';
 import { pipelineJsonSchema } from '../core/pipeline-schema.js';
 import { stepDir } from '../engine/effect-runner.js';
 import type { Executor } from '../engine/executor.js';
@@ -122,6 +123,7 @@ const ROUTES: RouteDoc[] = [
     summary: 'Server-sent events of every journey event; ?after=<id> or Last-Event-ID replays',
     auth: false,
   },
+  { method: 'POST', url: '/api/v1/judge', summary: 'Judge recorded canary and baseline series (same input as `sluice judge`)', body: judgeRequestSchema, auth: true },
   { method: 'POST', url: '/api/v1/tokens', summary: 'Create an API token (shown once)', body: tokenBody, auth: true },
 ];
 
@@ -140,7 +142,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
     };
     if (r.auth) op.security = [{ bearer: [] }];
     if (r.body)
-      op.requestBody = { required: true, content: { 'application/json': { schema: z.toJSONSchema(r.body) } } };
+      op.requestBody = { required: true, content: { 'application/json': { schema: z.toJSONSchema(r.body, { io: 'input', unrepresentable: 'any' }) } } };
     const params = [...r.url.matchAll(/\{(\w+)\}/g)].map((m) => ({
       name: m[1],
       in: 'path',
@@ -301,6 +303,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     const j = await d.executor.command((all) => rollbackCommand(all, req.params.stage, actor(req), b.reason ?? ''));
     return journeyView(j);
   });
+  app.post('/api/v1/judge', async (req) => judgeParsed(req.body, 'request body'));
   app.post('/api/v1/tokens', async (req, reply) => {
     const b = parseBody(tokenBody, req.body);
     const { token, record } = await d.tokens.create(b.name);

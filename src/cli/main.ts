@@ -10,11 +10,12 @@ import { isSluiceError, SluiceError } from '../core/errors.js';
 import type { StoredEvent } from '../core/journey-events.js';
 import { parsePipeline } from '../core/pipeline.js';
 import { ApiClient, Unreachable } from './client.js';
+import { readJudgeFile, renderJudge } from './judge-command.js';
 import { colourStatus, renderBoard } from './render.js';
 import { makeStyle, type Style } from './style.js';
 
-/** Exit codes: 0 done; 1 the operation failed (invalid file, failed journey, refused call); 2 usage; 3 server unreachable. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+/** Exit codes: 0 done; 1 the operation failed (invalid file, failed journey, refused call); 2 usage; 3 server unreachable; 4 inconclusive. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, inconclusive: 4 } as const;
 
 const USAGE = `sluice ${SLUICE_VERSION}: build once, promote through stages
 
@@ -35,6 +36,8 @@ Commands
   logs <version> <stage> [step] [--follow]
   token create <name>                    create an API token (printed once)
   schema                                 print the JSON Schema of sluice.yaml
+  judge <file.json>                      judge recorded canary and baseline series offline
+                                         (exit 0 pass, 1 fail, 4 inconclusive)
 
 Options
   --dir D          app directory (default .)           --file F      pipeline file (default sluice.yaml)
@@ -188,6 +191,13 @@ async function run(p: Parsed, ctx: Ctx): Promise<number> {
         }
         throw e;
       }
+    }
+    case 'judge': {
+      const [file] = args;
+      if (!file) throw usage('sluice judge <file.json>');
+      const r = readJudgeFile(resolve(ctx.cwd, file));
+      print(r, renderJudge(ctx.st, r));
+      return r.outcome === 'pass' ? EXIT.ok : r.outcome === 'fail' ? EXIT.failed : EXIT.inconclusive;
     }
     case 'schema':
       ctx.out(JSON.stringify((await import('../core/pipeline-schema.js')).pipelineJsonSchema(), null, 2));
