@@ -124,6 +124,7 @@ export async function startSluice(
         return sp ? targets[sp.target]?.url(sp) : local.url({ name: stage });
       },
       version: SLUICE_VERSION,
+      metricsText: () => router.metrics.prometheus(),
     });
     await api.listen({ port: config.apiPort, host: config.host });
     cleanups.push(() => api.close());

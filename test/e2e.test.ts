@@ -83,6 +83,9 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
       ],
     );
     assert.ok(steps.every((s: { status: string }) => s.status === 'passed'));
+    // The router counted the requests above, per stage and version, for Prometheus.
+    const metrics = await (await fetch(`${up.apiUrl}/metrics`)).text();
+    assert.match(metrics, /sluice_router_requests_total\{stage="prod",version="1\.0\.0",class="2xx"\} [1-9]\d*/);
   });
 
   it('a release is idempotent for the same version and artifact', async () => {

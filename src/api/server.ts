@@ -34,6 +34,8 @@ export interface ApiDeps {
   /** Target URL per stage, for the board. */
   stageUrl: (stage: string) => string | undefined;
   version: string;
+  /** The router's counters in the Prometheus text format. */
+  metricsText: () => string;
 }
 
 const releaseBody = z.strictObject({
@@ -60,6 +62,7 @@ interface RouteDoc {
 /** Every route, documented once; the OpenAPI document is generated from this table. */
 const ROUTES: RouteDoc[] = [
   { method: 'GET', url: '/api/v1/health', summary: 'Liveness', auth: false },
+  { method: 'GET', url: '/metrics', summary: 'Router metrics per stage and version, in the Prometheus text format', auth: false },
   {
     method: 'GET',
     url: '/api/v1/status',
@@ -245,6 +248,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
 
   app.get('/api/openapi.json', async () => openApiDocument(d.version));
   app.get('/api/v1/health', async () => ({ ok: true, version: d.version }));
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(d.metricsText()));
   app.get('/api/v1/pipeline', async () => d.releases.currentPlan());
   app.get('/api/v1/pipeline/schema', async () => pipelineJsonSchema());
   app.get('/api/v1/status', async () => {

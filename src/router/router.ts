@@ -1,6 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { bucketOf } from '../core/murmur3.js';
+import { RouterMetrics } from './router-metrics.js';
 
 /** One instance the router can send requests to. `id` is unique across the router. */
 export interface Backend {
@@ -8,79 +13,132 @@ export interface Backend {
   port: number;
 }
 
+/** The instances of one version. */
+export interface Pool {
+  version: string;
+  backends: Backend[];
+}
+
+/** How a stage's traffic is split. */
+export interface RouteSpec {
+  stage: string;
+  stable: Pool | null;
+  canary?: Pool | null;
+  /** Percent (0-100) of users sent to the canary. */
+  canaryWeight?: number;
+  /** A request header whose value keeps a user on one side (e.g. x-user-id); without it, a cookie does. */
+  stickyHeader?: string;
+}
+
 /** The router as targets see it: routes by host, and a way to let in-flight requests finish. */
 export interface RouterPort {
-  setRoute(host: string, backends: Backend[]): void;
+  setRoute(host: string, spec: RouteSpec): void;
+  /** Moves the split without touching the pools. */
+  setCanaryWeight(host: string, weight: number): void;
   removeRoute(host: string): void;
   /** Resolves once no request is in flight to any of these backends (or after `timeoutMs`), and their idle connections are closed. */
   drain(backends: Backend[], timeoutMs: number): Promise<void>;
 }
 
+/** Pins a request to `canary`, `stable` or a version: for testers and synthetic traffic. */
+export const VERSION_HEADER = 'x-sluice-version';
+/** Set on the first response when no sticky header is configured; its value is the user's bucketing key. */
+export const STICKY_COOKIE = 'sluice_key';
+
 // Headers that describe one connection, not the message (RFC 9110 §7.6.1); never forwarded.
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'proxy-authorization',
-  'proxy-authenticate',
-]);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
 
 function forwardable(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  const listed = String(headers.connection ?? '')
-    .split(',')
-    .map((s) => s.trim().toLowerCase());
-  for (const [k, v] of Object.entries(headers)) {
+  const listed = headers.connection ? String(headers.connection).toLowerCase().split(/\s*,\s*/) : [];
+  for (const k in headers) {
+    const v = headers[k];
     if (v === undefined || HOP_BY_HOP.has(k) || listed.includes(k)) continue;
     out[k] = v;
   }
   return out;
 }
 
-interface Route {
-  backends: Backend[];
+interface LivePool extends Pool {
   next: number;
+  record: (status: number, ms: number) => void;
+}
+
+interface Route {
+  stage: string;
+  stable: LivePool | null;
+  canary: LivePool | null;
+  weight: number;
+  stickyHeader: string | undefined;
+}
+
+const hostOf = (req: IncomingMessage) => (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
 }
 
 /**
- * The built-in HTTP data plane: `<stage>.<app>.localhost` goes to that stage's instances.
- * Switching a route is one map write, so a request sees either the old instances or the new ones;
- * idempotent requests that hit a connection closing under them are retried on another instance.
+ * The built-in HTTP data plane: `<stage>.<app>.localhost` goes to that stage's instances, split between a stable
+ * and a canary pool by weight. A user keeps their side while the weight only grows: their bucket (MurmurHash3 of
+ * the sticky key, as flag rollouts use) is compared with the weight. Switching is one map write, so a request sees
+ * the old split or the new one; idempotent requests that hit a connection closing under them are retried.
  */
 export class Router implements RouterPort {
   private readonly routes = new Map<string, Route>();
   private readonly inflight = new Map<string, number>();
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 512, keepAliveMsecs: 1000 });
   private server: http.Server | undefined;
+  /** Upgraded connections: the HTTP server no longer tracks them, so close() ends them itself. */
+  private readonly tunnels = new Set<Duplex>();
+  readonly metrics = new RouterMetrics();
 
-  setRoute(host: string, backends: Backend[]): void {
-    this.routes.set(host.toLowerCase(), { backends: [...backends], next: 0 });
+  setRoute(host: string, spec: RouteSpec): void {
+    const live = (p: Pool | null | undefined): LivePool | null =>
+      p ? { version: p.version, backends: [...p.backends], next: 0, record: this.metrics.recorder(spec.stage, p.version) } : null;
+    this.routes.set(host.toLowerCase(), {
+      stage: spec.stage,
+      stable: live(spec.stable),
+      canary: live(spec.canary),
+      weight: clampWeight(spec.canaryWeight ?? 0),
+      stickyHeader: spec.stickyHeader?.toLowerCase(),
+    });
+  }
+
+  setCanaryWeight(host: string, weight: number): void {
+    const r = this.routes.get(host.toLowerCase());
+    if (r) this.routes.set(host.toLowerCase(), { ...r, weight: clampWeight(weight) });
   }
 
   removeRoute(host: string): void {
     this.routes.delete(host.toLowerCase());
   }
 
-  routeOf(host: string): Backend[] | undefined {
-    return this.routes.get(host.toLowerCase())?.backends;
+  /** The current split of a host, for status and tests. */
+  routeOf(host: string): { stable?: string; canary?: string; weight: number } | undefined {
+    const r = this.routes.get(host.toLowerCase());
+    if (!r) return undefined;
+    return { ...(r.stable ? { stable: r.stable.version } : {}), ...(r.canary ? { canary: r.canary.version } : {}), weight: r.weight };
   }
 
   async drain(backends: Backend[], timeoutMs: number): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (backends.some((b) => (this.inflight.get(b.id) ?? 0) > 0) && Date.now() < until) await sleep(10);
-    const ports = new Set(backends.map((b) => `:${b.port}:`));
+    const ports = backends.map((b) => `:${b.port}:`);
     for (const [name, sockets] of Object.entries(this.agent.freeSockets)) {
-      if ([...ports].some((p) => name.includes(p))) for (const s of sockets ?? []) s.destroy();
+      if (ports.some((p) => name.includes(p))) for (const s of sockets ?? []) s.destroy();
     }
   }
 
   async listen(port: number, host = '127.0.0.1'): Promise<number> {
     const server = http.createServer((req, res) => this.handle(req, res));
     server.keepAliveTimeout = 65_000;
+    server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
     this.server = server;
     await new Promise<void>((res, rej) => {
       server.once('error', rej);
@@ -93,50 +151,76 @@ export class Router implements RouterPort {
     const s = this.server;
     this.server = undefined;
     if (s) {
+      for (const t of this.tunnels) t.destroy();
       s.closeAllConnections();
       await new Promise((res) => s.close(res));
     }
     this.agent.destroy();
   }
 
+  /** Picks the pool for a request, and the cookie to set when the user had no key yet. */
+  private choose(route: Route, req: IncomingMessage): { pool: LivePool | null; setCookie?: string } {
+    const pinned = req.headers[VERSION_HEADER];
+    if (typeof pinned === 'string' && pinned) {
+      if (pinned === 'canary' && route.canary) return { pool: route.canary };
+      if (pinned === 'stable' && route.stable) return { pool: route.stable };
+      if (route.canary?.version === pinned) return { pool: route.canary };
+      if (route.stable?.version === pinned) return { pool: route.stable };
+    }
+    if (!route.canary || route.weight <= 0) return { pool: route.stable ?? route.canary };
+    if (route.weight >= 100 || !route.stable) return { pool: route.canary };
+    let key: string | undefined;
+    let setCookie: string | undefined;
+    if (route.stickyHeader) {
+      const h = req.headers[route.stickyHeader];
+      key = Array.isArray(h) ? h[0] : h;
+    }
+    if (!key) key = cookieValue(req.headers.cookie, STICKY_COOKIE);
+    if (!key) {
+      key = randomBytes(9).toString('base64url');
+      setCookie = `${STICKY_COOKIE}=${key}; Path=/; HttpOnly; SameSite=Lax`;
+    }
+    const pool = bucketOf(`${route.stage}${key}`) < route.weight ? route.canary : route.stable;
+    return { pool, ...(setCookie ? { setCookie } : {}) };
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const hostHeader = (req.headers.host ?? '').toLowerCase();
-    const host = hostHeader.replace(/:\d+$/, '');
+    const start = performance.now();
+    const host = hostOf(req);
     const route = this.routes.get(host);
     if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end(
-        `sluice: no stage answers at ${host || '(no Host header)'}; known: ${[...this.routes.keys()].join(', ') || 'none'}\n`,
-      );
+      res.end(`sluice: no stage answers at ${host || '(no Host header)'}; known: ${[...this.routes.keys()].join(', ') || 'none'}\n`);
       return;
     }
-    const retryable =
-      (req.method === 'GET' || req.method === 'HEAD') &&
-      !req.headers['content-length'] &&
-      !req.headers['transfer-encoding'];
+    const { pool, setCookie } = this.choose(route, req);
+    const retryable = (req.method === 'GET' || req.method === 'HEAD') && !req.headers['content-length'] && !req.headers['transfer-encoding'];
     const headers = forwardable(req.headers);
     const prior = req.headers['x-forwarded-for'];
     headers['x-forwarded-for'] = prior ? `${prior}, ${req.socket.remoteAddress}` : (req.socket.remoteAddress ?? '');
-    headers['x-forwarded-host'] = hostHeader;
+    headers['x-forwarded-host'] = req.headers.host ?? '';
     headers['x-forwarded-proto'] = 'http';
-    this.attempt(route, req, res, headers, retryable, 0);
+    this.attempt(host, pool, req, res, headers, retryable, 0, start, setCookie);
   }
 
   private attempt(
-    route: Route,
+    host: string,
+    pool: LivePool | null,
     req: IncomingMessage,
     res: ServerResponse,
     headers: Record<string, string | string[]>,
     retryable: boolean,
     tries: number,
+    start: number,
+    setCookie: string | undefined,
   ): void {
-    const backends = route.backends;
-    if (backends.length === 0) {
+    if (!pool || pool.backends.length === 0) {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' });
       res.end('sluice: no healthy instance for this stage\n');
+      pool?.record(503, performance.now() - start);
       return;
     }
-    const b = backends[route.next++ % backends.length]!;
+    const b = pool.backends[pool.next++ % pool.backends.length]!;
     this.inflight.set(b.id, (this.inflight.get(b.id) ?? 0) + 1);
     let released = false;
     const release = () => {
@@ -144,41 +228,36 @@ export class Router implements RouterPort {
       released = true;
       this.inflight.set(b.id, (this.inflight.get(b.id) ?? 1) - 1);
     };
-    const up = http.request({
-      agent: this.agent,
-      host: '127.0.0.1',
-      port: b.port,
-      method: req.method,
-      path: req.url,
-      headers,
-    });
+    const up = http.request({ agent: this.agent, host: '127.0.0.1', port: b.port, method: req.method, path: req.url, headers });
     up.setTimeout(60_000, () => up.destroy(new Error('upstream timeout')));
     up.on('response', (ur) => {
-      res.writeHead(ur.statusCode ?? 502, forwardable(ur.headers));
+      const out = forwardable(ur.headers);
+      out[VERSION_HEADER] = pool.version;
+      if (setCookie) out['set-cookie'] = [...(Array.isArray(out['set-cookie']) ? out['set-cookie'] : out['set-cookie'] ? [out['set-cookie']] : []), setCookie];
+      const status = ur.statusCode ?? 502;
+      res.writeHead(status, out);
       ur.pipe(res);
       ur.on('end', release);
       ur.on('close', release);
       ur.on('error', () => res.destroy());
+      res.once('finish', () => pool.record(status, performance.now() - start));
     });
     up.on('error', (err) => {
       release();
       if (res.headersSent) {
         res.destroy();
+        pool.record(0, performance.now() - start);
         return;
       }
-      if (retryable && tries + 1 < Math.max(2, backends.length + 1)) {
-        this.attempt(
-          this.routes.get((req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '')) ?? route,
-          req,
-          res,
-          headers,
-          retryable,
-          tries + 1,
-        );
+      if (retryable && tries + 1 < Math.max(2, pool.backends.length + 1)) {
+        // The split may have moved meanwhile: choose again from the current route.
+        this.attempt(host, this.poolNow(host, pool.version) ?? pool, req, res, headers, retryable, tries + 1, start, setCookie);
         return;
       }
-      res.writeHead(err.message === 'upstream timeout' ? 504 : 502, { 'content-type': 'text/plain; charset=utf-8' });
+      const status = err.message === 'upstream timeout' ? 504 : 502;
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(`sluice: upstream failed: ${err.message}\n`);
+      pool.record(0, performance.now() - start);
     });
     res.on('close', () => {
       if (!res.writableFinished) up.destroy();
@@ -186,4 +265,49 @@ export class Router implements RouterPort {
     if (retryable) up.end();
     else req.pipe(up);
   }
+
+  /** The pool of `version` in the host's current route, or its stable pool if that version left. */
+  private poolNow(host: string, version: string): LivePool | null {
+    const r = this.routes.get(host);
+    if (!r) return null;
+    if (r.canary?.version === version) return r.canary;
+    return r.stable ?? r.canary;
+  }
+
+  /** WebSocket and other upgrades: the handshake is forwarded, then bytes flow both ways untouched. */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const route = this.routes.get(hostOf(req));
+    const pool = route ? this.choose(route, req).pool : null;
+    const b = pool?.backends[pool.next++ % pool.backends.length];
+    if (!b) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    const upstream = net.connect(b.port, '127.0.0.1', () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      lines.push(`x-forwarded-for: ${req.socket.remoteAddress ?? ''}`);
+      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (head.length) upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    this.inflight.set(b.id, (this.inflight.get(b.id) ?? 0) + 1);
+    this.tunnels.add(socket);
+    let closed = false;
+    const done = () => {
+      if (closed) return;
+      closed = true;
+      this.tunnels.delete(socket);
+      this.inflight.set(b.id, (this.inflight.get(b.id) ?? 1) - 1);
+      upstream.destroy();
+      socket.destroy();
+    };
+    // Either side hanging up ends the tunnel: sockets here allow half-open connections, which would otherwise linger.
+    for (const side of [upstream, socket]) for (const ev of ['error', 'end', 'close']) side.on(ev, done);
+  }
+}
+
+function clampWeight(w: number): number {
+  return Math.max(0, Math.min(100, Number.isFinite(w) ? w : 0));
 }

@@ -7,7 +7,7 @@ import type { LocalTargetPlan, StagePlan } from '../../core/pipeline.js';
 import { isAlive, launch, readPid, terminate } from '../../platform/durable-run.js';
 import { readJson, tail, writeFileAtomic } from '../../platform/files.js';
 import { freePort, httpStatus } from '../../platform/net.js';
-import type { Backend, RouterPort } from '../../router/router.js';
+import type { Backend, Pool, RouterPort } from '../../router/router.js';
 import { releaseEnv, type Target, type TargetRequest } from '../target.js';
 
 /** Unpacks artifacts; the artifact store implements it. */
@@ -154,7 +154,7 @@ export class LocalTarget implements Target {
           await this.waitHealthy(stage.name, st.current, () => {}).catch((e: Error) => {
             for (const i of st.current!.instances) appendFileSync(this.logPath(stage.name, st.current!, i), `--- sluice: not healthy after restart: ${e.message}\n`);
           });
-          this.o.router.setRoute(this.host(stage.name), this.backends(stage.name, st.current));
+          this.o.router.setRoute(this.host(stage.name), { stage: stage.name, stable: this.pool(stage.name, st.current) });
           for (const i of st.current.instances) this.watch(stage.name, st.current.key, i);
         }
         this.save(stage.name, st);
@@ -232,7 +232,7 @@ export class LocalTarget implements Target {
     }
     // Switch: one route write; then the old instances drain and stop.
     const old = st.current;
-    this.o.router.setRoute(this.host(stage.name), this.backends(stage.name, pending));
+    this.o.router.setRoute(this.host(stage.name), { stage: stage.name, stable: this.pool(stage.name, pending) });
     st.current = pending;
     st.pending = undefined;
     if (old) st.draining.push(old);
@@ -321,6 +321,10 @@ export class LocalTarget implements Target {
         if (pid !== undefined) await terminate(pid, d.plan.stopTimeoutMs);
       }),
     );
+  }
+
+  private pool(stage: string, d: Deployment): Pool {
+    return { version: d.release.version, backends: this.backends(stage, d) };
   }
 
   private backends(stage: string, d: Deployment): Backend[] {
