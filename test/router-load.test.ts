@@ -18,7 +18,7 @@ it(`loses no request across ${SHIFTS} weight shifts and ${SHIFTS / ROLLBACK_EVER
   let canary = await startBackend('canary-0');
   const asPool = (version: string, bs: BackendProcess[]): Pool => ({ version, backends: bs.map((b) => ({ id: `${version}/${b.port}`, port: b.port })) });
   const route = (c: BackendProcess | null, version: string, weight: number) =>
-    router.setRoute(HOST, { stage: 'load', stable: asPool('stable', stable), canary: c ? asPool(version, [c]) : null, canaryWeight: weight, stickyHeader: 'x-user-id' });
+    router.setRoute(HOST, { stage: 'load', stable: asPool('stable', stable), canary: c ? asPool(version, [c]) : null, canaryWeight: weight, sticky: { header: 'x-user-id' } });
   let canaryVersion = 'canary-0';
   route(canary, canaryVersion, 50);
 

@@ -17,7 +17,7 @@ describe('router data plane', { timeout: 60_000 }, () => {
     port = await router.listen(0);
     v1 = [await startBackend('v1'), await startBackend('v1')];
     v2 = await startBackend('v2');
-    router.setRoute(HOST, { stage: 'web', stable: pool('v1', v1), canary: pool('v2', [v2]), canaryWeight: 20, stickyHeader: 'x-user-id' });
+    router.setRoute(HOST, { stage: 'web', stable: pool('v1', v1), canary: pool('v2', [v2]), canaryWeight: 20, sticky: { header: 'x-user-id' } });
   });
   after(async () => {
     await router.close();
@@ -61,6 +61,17 @@ describe('router data plane', { timeout: 60_000 }, () => {
       assert.equal(r.headers[VERSION_HEADER], v);
       assert.equal(r.headers['set-cookie'], undefined);
     }
+  });
+
+  it('without stickiness, splits each request at random by weight', async () => {
+    router.setRoute('random.shop.localhost', { stage: 'random', stable: pool('v1', v1), canary: pool('v2', [v2]), canaryWeight: 10, sticky: 'none' });
+    let canary = 0;
+    for (let i = 0; i < 1000; i++) {
+      const r = await send(port, { host: 'random.shop.localhost', path: '/status' });
+      assert.equal(r.headers['set-cookie'], undefined);
+      if (r.body === 'v2') canary++;
+    }
+    assert.ok(canary > 60 && canary < 140, `${canary} of 1000 requests on the canary at 10%`);
   });
 
   it('pins a version with the override header', async () => {

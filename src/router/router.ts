@@ -26,8 +26,11 @@ export interface RouteSpec {
   canary?: Pool | null;
   /** Percent (0-100) of users sent to the canary. */
   canaryWeight?: number;
-  /** A request header whose value keeps a user on one side (e.g. x-user-id); without it, a cookie does. */
-  stickyHeader?: string;
+  /**
+   * How a user keeps their side: by a request header's value (e.g. x-user-id), by a cookie the router sets
+   * (the default), or not at all (`none`: each request is split at random, as plain weighted upstreams do).
+   */
+  sticky?: { header: string } | 'cookie' | 'none';
 }
 
 /** The router as targets see it: routes by host, and a way to let in-flight requests finish. */
@@ -69,7 +72,8 @@ interface Route {
   stable: LivePool | null;
   canary: LivePool | null;
   weight: number;
-  stickyHeader: string | undefined;
+  /** Lower-cased sticky header; '' for the cookie; null for no stickiness. */
+  stickyHeader: string | null;
 }
 
 const hostOf = (req: IncomingMessage) => (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
@@ -106,7 +110,7 @@ export class Router implements RouterPort {
       stable: live(spec.stable),
       canary: live(spec.canary),
       weight: clampWeight(spec.canaryWeight ?? 0),
-      stickyHeader: spec.stickyHeader?.toLowerCase(),
+      stickyHeader: spec.sticky === 'none' ? null : typeof spec.sticky === 'object' ? spec.sticky.header.toLowerCase() : '',
     });
   }
 
@@ -169,6 +173,7 @@ export class Router implements RouterPort {
     }
     if (!route.canary || route.weight <= 0) return { pool: route.stable ?? route.canary };
     if (route.weight >= 100 || !route.stable) return { pool: route.canary };
+    if (route.stickyHeader === null) return { pool: Math.random() * 100 < route.weight ? route.canary : route.stable };
     let key: string | undefined;
     let setCookie: string | undefined;
     if (route.stickyHeader) {

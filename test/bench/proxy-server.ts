@@ -1,0 +1,33 @@
+// A proxy process for bench:router: `node proxy-server.js <sluice|http-proxy-3> <port> <stablePort> <canaryPort>`.
+// Splits 90/10 between the two upstreams, per request, and prints "ready" once listening.
+import http from 'node:http';
+import { Router } from '../../src/router/router.js';
+
+const [kind, port, stablePort, canaryPort] = process.argv.slice(2);
+if (kind === 'sluice') {
+  const router = new Router();
+  router.setRoute('bench.shop.localhost', {
+    stage: 'bench',
+    stable: { version: 'stable', backends: [{ id: 's', port: Number(stablePort) }] },
+    canary: { version: 'canary', backends: [{ id: 'c', port: Number(canaryPort) }] },
+    canaryWeight: 10,
+    sticky: 'none',
+  });
+  await router.listen(Number(port));
+} else if (kind === 'http-proxy-3') {
+  const { createProxyServer } = await import('http-proxy-3');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const proxy = createProxyServer({ agent });
+  proxy.on('error', (_e: Error, _req: unknown, res: unknown) => {
+    const r = res as http.ServerResponse;
+    if (!r.headersSent) r.writeHead(502);
+    r.end();
+  });
+  const server = http.createServer((req, res) => proxy.web(req, res, { target: `http://127.0.0.1:${Math.random() < 0.1 ? canaryPort : stablePort}` }));
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((res) => server.listen(Number(port), '127.0.0.1', () => res()));
+} else {
+  throw new Error(`unknown proxy ${kind}`);
+}
+process.stdout.write('ready\n');
+process.on('SIGTERM', () => process.exit(0));

@@ -1,0 +1,150 @@
+// npm run bench:router: the same 90/10 split of the same two backends behind nginx, http-proxy-3 and Sluice's
+// router, side by side in one run, loaded with wrk; medians of ROUNDS rounds; figures and ratios to JSON.
+// Installs nginx and wrk from Debian's packages when missing (as root).
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/platform/net.js';
+import { startBackend } from '../helpers/backends.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const DURATION = process.env.BENCH_DURATION ?? '6s';
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const PATH = '/status?code=200';
+
+function ensureTools(): void {
+  const missing = ['nginx', 'wrk'].filter((t) => spawnSync('sh', ['-c', `command -v ${t} || test -x /usr/sbin/${t}`]).status !== 0);
+  if (missing.length === 0) return;
+  console.log(`installing ${missing.join(', ')} from Debian's packages…`);
+  const apt = (pkgs: string[]) => spawnSync('apt-get', ['install', '-y', '-q', ...pkgs], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
+  if (!apt(['nginx-light', 'wrk']) && !apt(['nginx', 'wrk'])) {
+    spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit' });
+    if (!apt(['nginx', 'wrk'])) throw new Error('could not install nginx and wrk (run as root on Debian, or install them)');
+  }
+}
+
+interface WrkResult {
+  rps: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+function wrk(port: number, host?: string, duration = DURATION): WrkResult {
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${duration}`, '--latency', ...(host ? ['-H', `Host: ${host}`] : []), `http://127.0.0.1:${port}${PATH}`];
+  const out = execFileSync('wrk', args, { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const pct = (p: string) => toMs(new RegExp(`\\s${p}%\\s+(\\S+)`).exec(out)?.[1] ?? '');
+  const errs = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = (errs ? Number(errs[1]) : 0) + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+  return { rps, p50Ms: pct('50'), p90Ms: pct('90'), p99Ms: pct('99'), errors };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+ensureTools();
+const stable = await startBackend('stable');
+const canary = await startBackend('canary');
+const work = mkdtempSync(join(tmpdir(), 'sluice-bench-router-'));
+
+// nginx: one worker (the Node proxies use one core too), keep-alive upstreams, weights 9:1.
+const nginxPort = await freePort();
+mkdirSync(join(work, 'logs'));
+writeFileSync(
+  join(work, 'nginx.conf'),
+  `worker_processes 1;
+pid ${work}/nginx.pid;
+error_log ${work}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream app { server 127.0.0.1:${stable.port} weight=9; server 127.0.0.1:${canary.port} weight=1; keepalive 64; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:${nginxPort};
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; }
+  }
+}
+`,
+);
+const nginxBin = spawnSync('sh', ['-c', 'command -v nginx || echo /usr/sbin/nginx'], { encoding: 'utf8' }).stdout.trim();
+const nginx = spawn(nginxBin, ['-p', work, '-c', join(work, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit' });
+
+// The Node proxies run in processes of their own, as they would in production: http-proxy-3 (the usual Node proxy
+// library, keep-alive agent, upstream chosen at random 90/10) and Sluice's router (the same split, per request).
+const PROXY_SCRIPT = fileURLToPath(new URL('./proxy-server.js', import.meta.url));
+async function startProxy(kind: string): Promise<{ port: number; proc: ChildProcess }> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [PROXY_SCRIPT, kind, String(port), String(stable.port), String(canary.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((res, rej) => {
+    proc.stdout!.once('data', () => res());
+    proc.once('exit', (c) => rej(new Error(`${kind} proxy exited with ${c}`)));
+  });
+  return { port, proc };
+}
+const hp = await startProxy('http-proxy-3');
+const sl = await startProxy('sluice');
+const HOST = 'bench.shop.localhost';
+await sleep(500);
+
+const setups: { name: string; port: number; host?: string }[] = [
+  { name: 'direct', port: stable.port },
+  { name: 'nginx', port: nginxPort },
+  { name: 'http-proxy-3', port: hp.port },
+  { name: 'sluice', port: sl.port, host: HOST },
+];
+const rounds: Record<string, WrkResult[]> = Object.fromEntries(setups.map((s) => [s.name, []]));
+try {
+  for (const s of setups) wrk(s.port, s.host, '2s'); // warm-up: JIT, connection pools
+  for (let r = 0; r < ROUNDS; r++)
+    for (const s of setups) {
+      rounds[s.name]!.push(wrk(s.port, s.host));
+      const last = rounds[s.name]!.at(-1)!;
+      console.log(`round ${r + 1} ${s.name.padEnd(13)} ${Math.round(last.rps)} req/s  p50 ${last.p50Ms.toFixed(3)} ms  p99 ${last.p99Ms.toFixed(3)} ms  errors ${last.errors}`);
+    }
+} finally {
+  nginx.kill('SIGTERM');
+  hp.proc.kill('SIGTERM');
+  sl.proc.kill('SIGTERM');
+  await stable.stop();
+  await canary.stop();
+  rmSync(work, { recursive: true, force: true });
+}
+
+const summary = Object.fromEntries(
+  setups.map((s) => {
+    const rs = rounds[s.name]!;
+    const med = (f: (x: WrkResult) => number) => median(rs.map(f));
+    const errors = rs.reduce((a, x) => a + x.errors, 0);
+    return [s.name, { rps: Math.round(med((x) => x.rps)), p50Ms: med((x) => x.p50Ms), p90Ms: med((x) => x.p90Ms), p99Ms: med((x) => x.p99Ms), errors }];
+  }),
+) as Record<string, { rps: number; p50Ms: number; p90Ms: number; p99Ms: number; errors: number }>;
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const result = {
+  method: { tool: `wrk -t1 -c${CONNECTIONS} -d${DURATION} --latency`, path: PATH, split: '90/10', rounds: ROUNDS, statistic: 'median', node: process.version },
+  setups: summary,
+  ratios: {
+    sluiceVsNginxThroughput: r3(summary.sluice!.rps / summary.nginx!.rps),
+    sluiceVsHttpProxy3Throughput: r3(summary.sluice!.rps / summary['http-proxy-3']!.rps),
+    sluiceAddedP50Ms: r3(summary.sluice!.p50Ms - summary.direct!.p50Ms),
+    nginxAddedP50Ms: r3(summary.nginx!.p50Ms - summary.direct!.p50Ms),
+    httpProxy3AddedP50Ms: r3(summary['http-proxy-3']!.p50Ms - summary.direct!.p50Ms),
+  },
+  targets: { sluiceVsNginxThroughput: 0.5, sluiceVsHttpProxy3Throughput: 1.2, sluiceAddedP50Ms: 0.3 },
+};
+mkdirSync('bench-results', { recursive: true });
+writeFileSync('bench-results/router.json', `${JSON.stringify(result, null, 2)}\n`);
+console.log(JSON.stringify(result, null, 2));
+console.log('written to bench-results/router.json');
