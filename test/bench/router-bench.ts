@@ -128,7 +128,8 @@ const summary = Object.fromEntries(
     const rs = rounds[s.name]!;
     const med = (f: (x: WrkResult) => number) => median(rs.map(f));
     const errors = rs.reduce((a, x) => a + x.errors, 0);
-    return [s.name, { rps: Math.round(med((x) => x.rps)), p50Ms: med((x) => x.p50Ms), p90Ms: med((x) => x.p90Ms), p99Ms: med((x) => x.p99Ms), errors }];
+    const row = { rps: Math.round(med((x) => x.rps)), p50Ms: med((x) => x.p50Ms), p90Ms: med((x) => x.p90Ms), p99Ms: med((x) => x.p99Ms), errors };
+    return [s.name, row];
   }),
 ) as Record<string, { rps: number; p50Ms: number; p90Ms: number; p99Ms: number; errors: number }>;
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
