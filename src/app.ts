@@ -11,6 +11,7 @@ import { liveReleases } from './core/journey-decider.js';
 import { parsePipeline } from './core/pipeline.js';
 import { type Clock, systemClock } from './engine/clock.js';
 import { StepRunner } from './engine/effect-runner.js';
+import { BuiltinMetrics } from './metrics/builtin-metrics.js';
 import { Executor } from './engine/executor.js';
 import { isAlive } from './platform/durable-run.js';
 import { ReleaseService } from './releases/release-service.js';
@@ -75,7 +76,7 @@ export async function startSluice(
     const executor = new Executor({
       store,
       clock,
-      runner: new StepRunner({ targets, runsRoot, appDir: config.appDir, baseEnv }),
+      runner: new StepRunner({ targets, runsRoot, appDir: config.appDir, baseEnv, metrics: new BuiltinMetrics(router.metrics) }),
       onEvent: (e) => bus.publish(e),
       ...(opts.onError ? { onError: opts.onError } : {}),
     });

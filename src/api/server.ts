@@ -7,10 +7,13 @@ import type { TokenService } from '../auth/token-service.js';
 import { buildBoard, journeySummary, stageView } from '../core/board.js';
 import { isSluiceError, SluiceError } from '../core/errors.js';
 import {
+  abortCommand,
   approveCommand,
   type CommandResult,
+  pauseCommand,
   promoteCommand,
   rejectCommand,
+  resumeCommand,
   rollbackCommand,
 } from '../core/journey-commands.js';
 import type { StoredEvent } from '../core/journey-events.js';
@@ -43,7 +46,9 @@ const releaseBody = z.strictObject({
   artifact: z.string().min(1).optional(),
   sourceRef: z.string().max(200).optional(),
 });
-const promoteBody = z.strictObject({ stage: z.string().min(1).optional() });
+const promoteBody = z.strictObject({ stage: z.string().min(1).optional(), full: z.boolean().optional() });
+const stageBody = z.strictObject({ stage: z.string().min(1).optional() });
+const abortBody = z.strictObject({ stage: z.string().min(1).optional(), reason: z.string().max(2000).optional() });
 const approveBody = z.strictObject({ stage: z.string().min(1).optional(), comment: z.string().max(2000).optional() });
 const rejectBody = z.strictObject({ stage: z.string().min(1).optional(), comment: z.string().min(1).max(2000) });
 const rollbackBody = z.strictObject({ reason: z.string().max(2000).optional() });
@@ -299,7 +304,10 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       const j = await d.executor.command((all) => make(find(all, req.params.version), body, actor(req)));
       return journeyView(j);
     });
-  decision('promote', promoteBody, (j, b, by) => promoteCommand(j, b.stage, by));
+  decision('promote', promoteBody, (j, b, by) => promoteCommand(j, b.stage, by, b.full ?? false));
+  decision('abort', abortBody, (j, b, by) => abortCommand(j, b.stage, by, b.reason ?? ''));
+  decision('pause', stageBody, (j, b, by) => pauseCommand(j, b.stage, by));
+  decision('resume', stageBody, (j, b, by) => resumeCommand(j, b.stage, by));
   decision('approve', approveBody, (j, b, by) => approveCommand(j, b.stage, by, b.comment));
   decision('reject', rejectBody, (j, b, by) => rejectCommand(j, b.stage, by, b.comment));
   app.post<{ Params: { stage: string } }>('/api/v1/stages/:stage/rollback', async (req) => {

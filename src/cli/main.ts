@@ -29,7 +29,10 @@ Commands
                                          build (or register) the artifact once and start its journey
   release list                           releases and their journeys
   status [--watch]                       the pipeline board
-  promote <version> [stage]              let a release into a stage whose autoPromote is false
+  promote <version> [stage] [--full]     let a release into a stage whose autoPromote is false;
+                                         --full: promote a canary to all traffic now
+  abort <version> [stage] [--reason R]   roll back the stage the release holds, now
+  pause <version> [stage]                hold a canary rollout; resume <version> [stage] lets it go on
   approve <version> [stage] [--comment C]
   reject <version> [stage] --comment C   the stage rolls back and the journey fails
   rollback <stage> [--reason R]          put a stage back on the release it ran before
@@ -112,6 +115,7 @@ function parse(argv: string[]) {
       json: { type: 'boolean' },
       follow: { type: 'boolean', short: 'f' },
       wait: { type: 'boolean' },
+      full: { type: 'boolean' },
       watch: { type: 'boolean', short: 'w' },
       'no-color': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -259,17 +263,25 @@ async function run(p: Parsed, ctx: Ctx): Promise<number> {
       return status(client(), ctx, !!v.json, !!v.watch);
     case 'promote':
     case 'approve':
-    case 'reject': {
+    case 'reject':
+    case 'abort':
+    case 'pause':
+    case 'resume': {
       const [version, stage] = args;
       if (!version) throw usage(`sluice ${cmd} <version> [stage]${cmd === 'reject' ? ' --comment C' : ''}`);
       if (cmd === 'reject' && !v.comment) throw usage('sluice reject <version> [stage] --comment "why"');
-      const body = { ...(stage ? { stage } : {}), ...(v.comment && cmd !== 'promote' ? { comment: v.comment } : {}) };
+      const body = {
+        ...(stage ? { stage } : {}),
+        ...(v.comment && (cmd === 'approve' || cmd === 'reject') ? { comment: v.comment } : {}),
+        ...(cmd === 'promote' && v.full ? { full: true } : {}),
+        ...(cmd === 'abort' && v.reason ? { reason: v.reason } : {}),
+      };
       const j = await client().request<JourneySummary & { stageDetails: StageJourneyView[] }>(
         'POST',
         `/api/v1/releases/${encodeURIComponent(version)}/${cmd}`,
         body,
       );
-      const verb = { promote: 'promoted', approve: 'approved', reject: 'rejected' }[cmd];
+      const verb = { promote: v.full ? 'promoted in full' : 'promoted', approve: 'approved', reject: 'rejected', abort: 'aborting', pause: 'paused', resume: 'resumed' }[cmd];
       print(
         j,
         `${ctx.st.green('✓')} ${verb} ${version}${stage ? ` at ${stage}` : ''}; journey ${colourStatus(ctx.st, j.status)}`,
@@ -392,7 +404,7 @@ function eventLine(st: Style, e: StoredEvent): string {
     case 'step.started':
       return `${t} ${who} ${e.stage} ${st.cyan('▶')} ${e.step}`;
     case 'step.finished':
-      return `${t} ${who} ${e.stage} ${e.ok ? st.green('✓') : st.red('✗')} ${e.step}${e.reason ? st.red(` ${e.reason}`) : ''}`;
+      return `${t} ${who} ${e.stage} ${e.inconclusive ? st.yellow('?') : e.ok ? st.green('✓') : st.red('✗')} ${e.step}${e.reason ? (e.ok ? st.dim(` ${e.reason}`) : st.red(` ${e.reason}`)) : ''}`;
     case 'step.warned':
       return `${t} ${who} ${e.stage} ${st.yellow(`⚠ ${e.message}`)}`;
     case 'stage.entered':
@@ -407,6 +419,12 @@ function eventLine(st: Style, e: StoredEvent): string {
       return `${t} ${who} ${e.stage} rollback requested by ${e.by}${e.reason ? `: ${e.reason}` : ''}`;
     case 'journey.superseded':
       return `${t} ${who} superseded by ${e.by}`;
+    case 'stage.paused':
+      return `${t} ${who} ${e.stage} paused by ${e.by}`;
+    case 'stage.resumed':
+      return `${t} ${who} ${e.stage} resumed by ${e.by}${e.step ? ` past ${e.step}` : ''}`;
+    case 'stage.promoted-full':
+      return `${t} ${who} ${e.stage} promoted in full by ${e.by}`;
   }
 }
 

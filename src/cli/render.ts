@@ -11,6 +11,8 @@ const ICON: Record<StageStatus | JourneyStatus, string> = {
   'awaiting-promotion': '⏸',
   ready: '…',
   deploying: '⟳',
+  'rolling-out': '◔',
+  paused: '⏸',
   verifying: '⟳',
   baking: '◷',
   'awaiting-approval': '⏸',

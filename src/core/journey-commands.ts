@@ -1,7 +1,7 @@
 import { SluiceError } from './errors.js';
 import { liveReleases } from './journey-decider.js';
 import type { JourneyEvent } from './journey-events.js';
-import type { JourneyState, StageState, StageStatus } from './journey-reducer.js';
+import { canaryStepName, currentCanaryStep, type JourneyState, type StageState, type StageStatus } from './journey-reducer.js';
 
 /** The events a person's command adds, and the journey they go to. Each function validates and changes nothing itself. */
 export interface CommandResult {
@@ -29,10 +29,38 @@ function pickStage(j: JourneyState, stage: string | undefined, wanted: StageStat
   return s;
 }
 
-/** Lets the journey into a stage whose autoPromote is false. Without a stage, the first one waiting. */
-export function promoteCommand(j: JourneyState, stage: string | undefined, by: string): CommandResult {
+/**
+ * Lets the journey into a stage whose autoPromote is false (without a stage, the first one waiting);
+ * with `full`, skips a canary's remaining steps and promotes it to all traffic now.
+ */
+export function promoteCommand(j: JourneyState, stage: string | undefined, by: string, full = false): CommandResult {
+  if (full) {
+    const s = pickStage(j, stage, ['rolling-out', 'paused'], 'promote in full');
+    return { journeyId: j.id, event: { type: 'stage.promoted-full', stage: s.name, by } };
+  }
   const s = pickStage(j, stage, ['awaiting-promotion'], 'promote');
   return { journeyId: j.id, event: { type: 'stage.promoted', stage: s.name, by } };
+}
+
+/** Rolls a stage the journey holds back now: a canary loses its traffic at once. */
+export function abortCommand(j: JourneyState, stage: string | undefined, by: string, reason: string): CommandResult {
+  const s = pickStage(j, stage, ['deploying', 'rolling-out', 'paused', 'verifying', 'baking', 'awaiting-approval'], 'abort');
+  return { journeyId: j.id, event: { type: 'stage.rollback-requested', stage: s.name, by, reason: reason || 'aborted' } };
+}
+
+/** Holds a canary rollout at its current step. */
+export function pauseCommand(j: JourneyState, stage: string | undefined, by: string): CommandResult {
+  const s = pickStage(j, stage, ['rolling-out'], 'pause');
+  return { journeyId: j.id, event: { type: 'stage.paused', stage: s.name, by } };
+}
+
+/** Lets a paused rollout go on: after sluice pause, past a pause without duration, or past an inconclusive analysis. */
+export function resumeCommand(j: JourneyState, stage: string | undefined, by: string): CommandResult {
+  const s = pickStage(j, stage, ['paused'], 'resume');
+  if (s.pausedBy !== undefined) return { journeyId: j.id, event: { type: 'stage.resumed', stage: s.name, by } };
+  const sp = j.plan.stages.find((p) => p.name === s.name)!;
+  const step = canaryStepName(currentCanaryStep(sp, s));
+  return { journeyId: j.id, event: { type: 'stage.resumed', stage: s.name, by, step } };
 }
 
 export function approveCommand(

@@ -1,17 +1,33 @@
 import { COMMIT_STAGE, type JourneyEvent, type ReleaseRef } from './journey-events.js';
-import { HOLDING_STATUSES, type JourneyState, type StageState } from './journey-reducer.js';
-import type { CommandSpec, StagePlan } from './pipeline.js';
+import {
+  BACKGROUND_ANALYSIS,
+  canaryStepName,
+  currentCanaryStep,
+  HOLDING_STATUSES,
+  type JourneyState,
+  type StageState,
+  usesCanary,
+} from './journey-reducer.js';
+import type { AnalysisPlan, CommandSpec, StagePlan } from './pipeline.js';
 
 /**
  * Effects the executor runs through its ports:
  * - command: a commit or verify command, run once by key.
  * - deploy: put `release` on the stage's target.
+ * - traffic, analysis, promote: the steps of a canary rollout.
  * - health: ask the target whether the stage is healthy (at the end of a bake).
  * - rollback: put `to` back on the stage (or stop it when `to` is null).
  */
 export type Effect =
   | { kind: 'command'; purpose: 'commit' | 'verify'; stage: string; spec: CommandSpec; release: ReleaseRef }
-  | { kind: 'deploy'; stage: StagePlan; release: ReleaseRef }
+  /** With `canary`, the release starts beside the stable one and takes no traffic yet. */
+  | { kind: 'deploy'; stage: StagePlan; release: ReleaseRef; canary?: true }
+  /** Moves the canary's share of the traffic. */
+  | { kind: 'traffic'; stage: StagePlan; release: ReleaseRef; weight: number }
+  /** Measures the canary (and compares it with `baseline`) for the analysis' window, or until cancelled when `background`. */
+  | { kind: 'analysis'; stage: StagePlan; analysis: AnalysisPlan; release: ReleaseRef; baseline: ReleaseRef; background: boolean }
+  /** The canary becomes the stable version at full size; the old one drains and stops. */
+  | { kind: 'promote'; stage: StagePlan; release: ReleaseRef }
   | { kind: 'health'; stage: StagePlan; release: ReleaseRef }
   | { kind: 'rollback'; stage: StagePlan; from: ReleaseRef; to: ReleaseRef | null };
 
@@ -73,8 +89,14 @@ export function decide(j: JourneyState, ctx: DecideContext): Decision {
         return d;
       }
       case 'deploying':
-        run(sp.name, 'deploy', { kind: 'deploy', stage: sp, release: j.release }, s);
+        run(sp.name, 'deploy', { kind: 'deploy', stage: sp, release: j.release, ...(usesCanary(sp, s) ? { canary: true as const } : {}) }, s);
         break;
+      case 'rolling-out':
+      case 'paused': {
+        const appended = decideCanary(j, sp, s, ctx.now, d, wake, run);
+        if (appended) return d;
+        break;
+      }
       case 'verifying': {
         // Verify commands run one after another, in file order, and stop at the first failure.
         const next = sp.verify.find((v) => s.steps[verifyStep(v.name)]?.status !== 'passed');
@@ -96,11 +118,25 @@ export function decide(j: JourneyState, ctx: DecideContext): Decision {
         else run(sp.name, 'bake-check', { kind: 'health', stage: sp, release: j.release }, s);
         break;
       case 'rolling-back': {
-        // A step of this stage may still be running (e.g. rejected while verifying): the rollback waits for it.
+        // Measuring and waiting stop at once; a deploy, promotion or command under way is let finish first.
+        const cancel = Object.values(s.steps).filter((st) => st.status === 'running' && st.name.startsWith('canary:') && !isTrafficStep(sp, st.name));
+        if (cancel.length > 0) {
+          for (const st of cancel)
+            d.append.push({
+              type: 'step.finished',
+              stage: sp.name,
+              step: st.name,
+              key: st.key,
+              ok: false,
+              cancelled: true,
+              exitCode: null,
+              reason: 'cancelled: the stage is rolling back',
+            });
+          return d;
+        }
         const stillRunning = Object.values(s.steps).some((st) => st.status === 'running' && st.name !== 'rollback');
         if (stillRunning) {
-          for (const st of Object.values(s.steps))
-            if (st.status === 'running') d.run.push(resumeRun(j, sp, s, st.name));
+          for (const st of Object.values(s.steps)) if (st.status === 'running') d.run.push(resumeRun(j, sp, s, st.name));
           break;
         }
         run(sp.name, 'rollback', { kind: 'rollback', stage: sp, from: j.release, to: s.previous ?? null }, s);
@@ -123,16 +159,85 @@ function takesStage(s: StageState | undefined): boolean {
 
 function resumeRun(j: JourneyState, sp: StagePlan, s: StageState, step: string): StepRun {
   const key = stepKey(j.id, sp.name, step);
-  let effect: Effect;
-  if (step === 'deploy') effect = { kind: 'deploy', stage: sp, release: j.release };
-  else if (step === 'bake-check') effect = { kind: 'health', stage: sp, release: j.release };
-  else if (step === 'rollback') effect = { kind: 'rollback', stage: sp, from: j.release, to: s.previous ?? null };
-  else {
-    const spec = sp.verify.find((v) => verifyStep(v.name) === step);
-    if (!spec) throw new Error(`unknown step ${step} in stage ${sp.name}`);
-    effect = { kind: 'command', purpose: 'verify', stage: sp.name, spec, release: j.release };
-  }
+  const effect = stepEffect(j, sp, s, step);
+  if (!effect) throw new Error(`step ${step} of stage ${sp.name} has no effect to resume`);
   return { stage: sp.name, step, key, effect, started: true };
+}
+
+/** The effect behind a step name; undefined for steps that are only waiting (pauses). */
+function stepEffect(j: JourneyState, sp: StagePlan, s: StageState, step: string): Effect | undefined {
+  if (step === 'deploy') return { kind: 'deploy', stage: sp, release: j.release, ...(usesCanary(sp, s) ? { canary: true as const } : {}) };
+  if (step === 'bake-check') return { kind: 'health', stage: sp, release: j.release };
+  if (step === 'rollback') return { kind: 'rollback', stage: sp, from: j.release, to: s.previous ?? null };
+  if (step === 'promote') return { kind: 'promote', stage: sp, release: j.release };
+  if (step === BACKGROUND_ANALYSIS && sp.canary?.background)
+    return { kind: 'analysis', stage: sp, analysis: sp.canary.background, release: j.release, baseline: s.previous!, background: true };
+  const canaryIndex = /^canary:(\d+)$/.exec(step);
+  if (canaryIndex) {
+    const cs = sp.canary?.steps[Number(canaryIndex[1])];
+    if (cs?.kind === 'setWeight') return { kind: 'traffic', stage: sp, release: j.release, weight: cs.weight };
+    if (cs?.kind === 'analysis') return { kind: 'analysis', stage: sp, analysis: cs.analysis, release: j.release, baseline: s.previous!, background: false };
+    return undefined;
+  }
+  const spec = sp.verify.find((v) => verifyStep(v.name) === step);
+  if (!spec) throw new Error(`unknown step ${step} in stage ${sp.name}`);
+  return { kind: 'command', purpose: 'verify', stage: sp.name, spec, release: j.release };
+}
+
+function isTrafficStep(sp: StagePlan, step: string): boolean {
+  const i = /^canary:(\d+)$/.exec(step);
+  return i !== null && sp.canary?.steps[Number(i[1])]?.kind === 'setWeight';
+}
+
+/**
+ * One canary rollout: background analysis from the start; the steps in order (weights, pauses, analyses);
+ * then promotion. Returns true when it appended events (decide again).
+ */
+function decideCanary(
+  j: JourneyState,
+  sp: StagePlan,
+  s: StageState,
+  now: number,
+  d: Decision,
+  wake: (t: number) => void,
+  run: (stage: string, step: string, effect: Effect, state: StageState) => void,
+): boolean {
+  const canary = sp.canary!;
+  const bg = s.steps[BACKGROUND_ANALYSIS];
+  const i = currentCanaryStep(sp, s);
+  if (i < 0) {
+    // Every step done: the background analysis has nothing left to watch; promote.
+    if (bg?.status === 'running') {
+      d.append.push({ type: 'step.finished', stage: sp.name, step: BACKGROUND_ANALYSIS, key: bg.key, ok: true, exitCode: null, reason: 'rollout complete' });
+      return true;
+    }
+    run(sp.name, 'promote', { kind: 'promote', stage: sp, release: j.release }, s);
+    return false;
+  }
+  if (canary.background && !bg) run(sp.name, BACKGROUND_ANALYSIS, stepEffect(j, sp, s, BACKGROUND_ANALYSIS)!, s);
+  else if (bg?.status === 'running') d.run.push(resumeRun(j, sp, s, BACKGROUND_ANALYSIS));
+  const name = canaryStepName(i);
+  const step = canary.steps[i]!;
+  const st = s.steps[name];
+  if (s.pausedBy !== undefined && !st) return false;
+  if (step.kind === 'pause') {
+    if (!st) {
+      d.append.push({ type: 'step.started', stage: sp.name, step: name, key: stepKey(j.id, sp.name, name) });
+      return true;
+    }
+    if (st.status !== 'running') return false;
+    const resumed = s.resumedSteps.includes(name);
+    const due = step.durationMs !== undefined && now >= st.startedAt + step.durationMs;
+    if (resumed || due) {
+      d.append.push({ type: 'step.finished', stage: sp.name, step: name, key: st.key, ok: true, exitCode: null, reason: resumed ? 'resumed by a person' : 'pause over' });
+      return true;
+    }
+    if (step.durationMs !== undefined) wake(st.startedAt + step.durationMs);
+    return false;
+  }
+  if (st?.status === 'inconclusive') return false;
+  run(sp.name, name, stepEffect(j, sp, s, name)!, s);
+  return false;
 }
 
 function decideCommit(
@@ -212,7 +317,9 @@ export function liveReleases(journeys: readonly JourneyState[]): Map<string, Liv
   };
   for (const j of journeys) {
     for (const s of Object.values(j.stages)) {
-      const dep = s.steps.deploy;
+      const sp = j.plan.stages.find((p) => p.name === s.name);
+      // A canary serves the stage only once promoted.
+      const dep = sp && usesCanary(sp, s) ? s.steps.promote : s.steps.deploy;
       if (dep?.status === 'passed')
         offer(s.name, dep.finishedId, { release: j.release, journeyId: j.id, via: 'deploy' });
       const rb = s.steps.rollback;

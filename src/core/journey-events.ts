@@ -27,6 +27,12 @@ export type JourneyEvent =
     ok: boolean;
     exitCode: number | null;
     reason?: string;
+    /** An analysis that could not decide: the rollout waits for a person (resume, or abort). */
+    inconclusive?: boolean;
+    /** Stopped because the stage is rolling back; neither a pass nor a failure. */
+    cancelled?: boolean;
+    /** What the step found, for people: an analysis's measurements, queries and statistics. */
+    detail?: unknown;
   }
   /** Something worth a person's attention that does not fail the step (e.g. 80% of the commit budget used). */
   | { type: 'step.warned'; stage: string; step: string; message: string }
@@ -40,6 +46,12 @@ export type JourneyEvent =
   | { type: 'stage.bake-started'; stage: string; until: number }
   /** A person asked for the stage to go back to `previous`. */
   | { type: 'stage.rollback-requested'; stage: string; by: string; reason: string }
+  /** A person held the rollout where it is. */
+  | { type: 'stage.paused'; stage: string; by: string }
+  /** A person let the rollout go on: past a manual pause or an inconclusive analysis (`step`), or after stage.paused. */
+  | { type: 'stage.resumed'; stage: string; by: string; step?: string }
+  /** A person skipped the remaining canary steps: promote to 100% now. */
+  | { type: 'stage.promoted-full'; stage: string; by: string }
   /** A newer release took the next stage first, so this journey stops where it is. */
   | { type: 'journey.superseded'; by: string };
 

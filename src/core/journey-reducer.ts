@@ -5,8 +5,10 @@ import type { Plan, StagePlan } from './pipeline.js';
  * Step statuses:
  * - running: started and not yet finished (possibly interrupted by a crash; the executor resumes it by key).
  * - passed / failed: finished with that outcome.
+ * - inconclusive: an analysis that could not decide; the rollout waits for a person.
+ * - cancelled: stopped because the stage rolls back.
  */
-export type StepStatus = 'running' | 'passed' | 'failed';
+export type StepStatus = 'running' | 'passed' | 'failed' | 'inconclusive' | 'cancelled';
 
 export interface StepState {
   name: string;
@@ -18,6 +20,7 @@ export interface StepState {
   finishedId?: number;
   exitCode?: number | null;
   reason?: string;
+  detail?: unknown;
 }
 
 /**
@@ -26,6 +29,8 @@ export interface StepState {
  * - awaiting-promotion: parents passed, but autoPromote is false and nobody has promoted yet.
  * - ready: may enter as soon as no other journey holds the stage.
  * - deploying, verifying, baking: the journey holds the stage and is working on it.
+ * - rolling-out: a canary takes a growing share of the traffic, step by step, under analysis.
+ * - paused: the rollout waits for a person (a pause without duration, an inconclusive analysis, or sluice pause).
  * - awaiting-approval: verified and baked; a person must approve or reject.
  * - passed: every gate held; children may start.
  * - rolling-back: a step failed, a person rejected, or a rollback was asked for; the previous release is being restored.
@@ -38,6 +43,8 @@ export type StageStatus =
   | 'awaiting-promotion'
   | 'ready'
   | 'deploying'
+  | 'rolling-out'
+  | 'paused'
   | 'verifying'
   | 'baking'
   | 'awaiting-approval'
@@ -50,6 +57,8 @@ export type StageStatus =
 /** Statuses in which the journey holds the stage, so no other journey may enter it. */
 export const HOLDING_STATUSES: ReadonlySet<StageStatus> = new Set([
   'deploying',
+  'rolling-out',
+  'paused',
   'verifying',
   'baking',
   'awaiting-approval',
@@ -71,6 +80,11 @@ export interface StageState {
   approval?: { approved: boolean; by: string; comment?: string; at: number };
   bakeUntil?: number;
   rollbackRequest?: { by: string; reason: string; at: number };
+  /** Set by stage.paused, cleared by a stage.resumed without a step. */
+  pausedBy?: string;
+  /** Steps (manual pauses, inconclusive analyses) a person let the rollout go past. */
+  resumedSteps: string[];
+  promotedFullBy?: string;
   /** Why the stage failed, in words for people. */
   failure?: string;
 }
@@ -109,6 +123,7 @@ const emptyStage = (name: string): StageState => ({
   stepOrder: [],
   steps: {},
   warnings: [],
+  resumedSteps: [],
 });
 
 /** Builds a journey's state from its events. Pure: same events, same state. */
@@ -166,11 +181,12 @@ export function applyEvent(prev: JourneyState, e: StoredEvent): JourneyState {
       if (!s || !step || step.status !== 'running') break;
       s.steps[e.step] = {
         ...step,
-        status: e.ok ? 'passed' : 'failed',
+        status: e.cancelled ? 'cancelled' : e.inconclusive ? 'inconclusive' : e.ok ? 'passed' : 'failed',
         finishedAt: e.at,
         finishedId: e.id,
         exitCode: e.exitCode,
         ...(e.reason ? { reason: e.reason } : {}),
+        ...(e.detail !== undefined ? { detail: e.detail } : {}),
       };
       break;
     }
@@ -204,6 +220,23 @@ export function applyEvent(prev: JourneyState, e: StoredEvent): JourneyState {
     case 'stage.bake-started': {
       const s = stageOf(e.stage);
       if (s && s.bakeUntil === undefined) s.bakeUntil = e.until;
+      break;
+    }
+    case 'stage.paused': {
+      const s = stageOf(e.stage);
+      if (s) s.pausedBy = e.by;
+      break;
+    }
+    case 'stage.resumed': {
+      const s = stageOf(e.stage);
+      if (!s) break;
+      if (e.step === undefined) delete s.pausedBy;
+      else if (!s.resumedSteps.includes(e.step)) s.resumedSteps = [...s.resumedSteps, e.step];
+      break;
+    }
+    case 'stage.promoted-full': {
+      const s = stageOf(e.stage);
+      if (s && !s.promotedFullBy) s.promotedFullBy = e.by;
       break;
     }
     case 'stage.rollback-requested': {
@@ -263,9 +296,11 @@ function deriveStage(s: StageState, sp: StagePlan, parentsPassed: boolean, journ
     else if (!parentsPassed) status = 'waiting';
     else status = !sp.autoPromote && s.promotedBy === undefined ? 'awaiting-promotion' : 'ready';
   } else {
+    // The first step to fail, in time (steps run side by side in a canary).
     const failedStep = s.stepOrder
       .map((n) => s.steps[n]!)
-      .find((st) => st.status === 'failed' && st.name !== 'rollback');
+      .filter((st) => st.status === 'failed' && st.name !== 'rollback')
+      .sort((a, b) => (a.finishedId ?? 0) - (b.finishedId ?? 0))[0];
     if (failedStep) failure = `${failedStep.name} failed${failedStep.reason ? `: ${failedStep.reason}` : ''}`;
     else if (s.approval && !s.approval.approved)
       failure = `rejected by ${s.approval.by}${s.approval.comment ? `: ${s.approval.comment}` : ''}`;
@@ -279,6 +314,7 @@ function deriveStage(s: StageState, sp: StagePlan, parentsPassed: boolean, journ
     } else if (rollback?.status === 'passed') status = 'rolled-back';
     else if (failure) status = 'rolling-back';
     else if (deploy?.status !== 'passed') status = 'deploying';
+    else if (usesCanary(sp, s) && s.steps.promote?.status !== 'passed') status = canaryWaiting(sp, s) ? 'paused' : 'rolling-out';
     else if (!sp.verify.every((v) => s.steps[`verify:${v.name}`]?.status === 'passed')) status = 'verifying';
     else if (sp.bakeMs > 0 && s.steps['bake-check']?.status !== 'passed') status = 'baking';
     else if (sp.approval && !s.approval) status = 'awaiting-approval';
@@ -289,4 +325,37 @@ function deriveStage(s: StageState, sp: StagePlan, parentsPassed: boolean, journ
   if (failure) next.failure = failure;
   else delete next.failure;
   return next;
+}
+
+/** A stage rolls out as a canary when its plan says so and something already runs there to compare with. */
+export function usesCanary(sp: StagePlan, s: StageState): boolean {
+  return sp.canary !== undefined && s.previous != null;
+}
+
+export const canaryStepName = (i: number) => `canary:${i}`;
+export const BACKGROUND_ANALYSIS = 'canary:background';
+
+/** A canary step is done when it passed, or was inconclusive and a person resumed past it. */
+export function canaryStepDone(s: StageState, name: string): boolean {
+  const st = s.steps[name];
+  return st?.status === 'passed' || (st?.status === 'inconclusive' && s.resumedSteps.includes(name));
+}
+
+/** The index of the first canary step not done, or -1 when all are (or a person promoted in full). */
+export function currentCanaryStep(sp: StagePlan, s: StageState): number {
+  if (!sp.canary || s.promotedFullBy !== undefined) return -1;
+  return sp.canary.steps.findIndex((_, i) => !canaryStepDone(s, canaryStepName(i)));
+}
+
+/** True when the rollout waits for a person. */
+function canaryWaiting(sp: StagePlan, s: StageState): boolean {
+  if (s.promotedFullBy !== undefined) return false;
+  if (s.pausedBy !== undefined) return true;
+  const i = currentCanaryStep(sp, s);
+  if (i < 0) return false;
+  const name = canaryStepName(i);
+  const st = s.steps[name];
+  const step = sp.canary!.steps[i]!;
+  if (st?.status === 'inconclusive') return true;
+  return step.kind === 'pause' && step.durationMs === undefined && st?.status === 'running' && !s.resumedSteps.includes(name);
 }

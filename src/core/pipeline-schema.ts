@@ -47,6 +47,74 @@ const commandTarget = z.strictObject({
   timeout: duration.optional(),
 });
 
+/** Metrics the router measures for every stage and version, per interval. */
+export const BUILTIN_METRICS = ['error-rate', 'latency-mean', 'request-rate'] as const;
+const builtinMetric = z.enum(BUILTIN_METRICS);
+
+const thresholdCheck = z.strictObject({
+  name: z.string().min(1).max(100),
+  metric: builtinMetric,
+  min: z.number().optional(),
+  max: z.number().optional(),
+  failureLimit: z.number().int().min(0).optional(),
+  inconclusiveLimit: z.number().int().min(0).optional(),
+  consecutiveErrorLimit: z.number().int().min(0).optional(),
+  onEmpty: z.enum(['inconclusive', 'fail']).optional(),
+});
+
+const comparison = z.strictObject({
+  name: z.string().min(1).max(100),
+  metric: builtinMetric,
+  direction: z.enum(['increase', 'decrease', 'either']).optional(),
+  nanStrategy: z.enum(['remove', 'replace']).optional(),
+  critical: z.boolean().optional(),
+  mustHaveData: z.boolean().optional(),
+  group: z.string().min(1).optional(),
+  effectSize: z
+    .strictObject({
+      allowedIncrease: z.number().positive().optional(),
+      allowedDecrease: z.number().positive().optional(),
+      criticalIncrease: z.number().positive().optional(),
+      criticalDecrease: z.number().positive().optional(),
+    })
+    .optional(),
+});
+
+/** An analysis: threshold checks every interval, and a comparison with the stable version at the end. */
+export const analysisSchema = z.strictObject({
+  interval: duration.optional(),
+  /** Measurements taken by an analysis step (a background analysis runs until the rollout ends). */
+  count: z.number().int().min(1).max(10_000).optional(),
+  thresholds: z.array(thresholdCheck).optional(),
+  compare: z.array(comparison).optional(),
+  confidenceLevel: z.number().gt(0).lt(1).optional(),
+  passThreshold: z.number().min(0).max(100).optional(),
+  marginalThreshold: z.number().min(0).max(100).optional(),
+});
+
+const analysisRef = z.union([z.string().min(1), analysisSchema]);
+
+const canaryStep = z.union([
+  z.strictObject({ setWeight: z.number().int().min(0).max(100) }),
+  z.strictObject({ pause: z.strictObject({ duration: duration.optional() }) }),
+  z.strictObject({ analysis: analysisRef }),
+]);
+
+const strategySchema = z.union([
+  z.strictObject({ allAtOnce: z.strictObject({}) }),
+  z.strictObject({
+    canary: z.strictObject({
+      /** Instances of the new version during the canary (1: a one-box). */
+      instances: z.number().int().min(1).max(32).optional(),
+      /** Keeps a user on one side: a header's value, a cookie (default), or nothing. */
+      sticky: z.union([z.strictObject({ header: z.string().min(1) }), z.enum(['cookie', 'none'])]).optional(),
+      steps: z.array(canaryStep).min(1),
+      /** Runs from the first step until the rollout ends; a failure rolls back at once. */
+      analysis: analysisRef.optional(),
+    }),
+  }),
+]);
+
 /** The fields a stage may set, and that `defaults` and `extends` layer. */
 const stageFields = {
   target: z.enum(['local', 'command']).optional(),
@@ -58,6 +126,7 @@ const stageFields = {
   approval: z.boolean().optional(),
   bake: duration.optional(),
   autoPromote: z.boolean().optional(),
+  strategy: strategySchema.optional(),
 };
 
 export const stageDefaultsSchema = z.strictObject(stageFields);
@@ -83,6 +152,8 @@ export const pipelineSchema = z.strictObject({
       steps: z.record(stepName, commandStep),
     })
     .optional(),
+  /** Named analyses that canary steps refer to. */
+  analyses: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/), analysisSchema).optional(),
   defaults: stageDefaultsSchema.optional(),
   stages: z.record(dnsLabel, stageSchema),
 });

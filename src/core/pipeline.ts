@@ -2,7 +2,8 @@ import { isMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } fr
 import type { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { SluiceError } from './errors.js';
-import { type PipelineFile, pipelineSchema, type StageInput } from './pipeline-schema.js';
+import type { JudgeConfig, MetricSpec, ThresholdSpec } from './judge.js';
+import { type analysisSchema, type BUILTIN_METRICS, type PipelineFile, pipelineSchema, type StageInput } from './pipeline-schema.js';
 import { closest } from './suggest.js';
 
 /** One command to run: a commit step or a verify step. */
@@ -28,6 +29,32 @@ export interface CommandTargetPlan {
   timeoutMs: number;
 }
 
+export type BuiltinMetric = (typeof BUILTIN_METRICS)[number];
+
+/** An analysis, resolved: threshold checks on the canary every interval, then a comparison with the stable version. */
+export interface AnalysisPlan {
+  name: string;
+  intervalMs: number;
+  /** Measurements an analysis step takes; a background analysis runs until the rollout ends. */
+  count: number;
+  thresholds: (ThresholdSpec & { metric: BuiltinMetric })[];
+  compare: (MetricSpec & { metric: BuiltinMetric })[];
+  judge: JudgeConfig;
+}
+
+export type CanaryStepPlan =
+  | { kind: 'setWeight'; weight: number }
+  /** Without a duration, waits for a person (sluice resume). */
+  | { kind: 'pause'; durationMs?: number }
+  | { kind: 'analysis'; analysis: AnalysisPlan };
+
+export interface CanaryPlan {
+  instances: number;
+  sticky: { header: string } | 'cookie' | 'none';
+  steps: CanaryStepPlan[];
+  background?: AnalysisPlan;
+}
+
 /** A stage after layering `defaults` and `extends`: everything the engine needs, with no references left. */
 export interface StagePlan {
   name: string;
@@ -41,6 +68,8 @@ export interface StagePlan {
   approval: boolean;
   bakeMs: number;
   autoPromote: boolean;
+  /** Present when the stage rolls out as a canary; absent for all-at-once. */
+  canary?: CanaryPlan;
 }
 
 /** The resolved pipeline. A journey keeps the plan it started with, so editing the file never changes a running journey. */
@@ -169,6 +198,33 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
       bakeMs: fields.bake === undefined ? 0 : parseDuration(fields.bake),
       autoPromote: fields.autoPromote ?? true,
     };
+    const strategy = fields.strategy;
+    if (strategy && 'canary' in strategy) {
+      const c = strategy.canary;
+      const resolve = (ref: string | AnalysisInput, path: PropertyKey[]): AnalysisPlan | undefined => {
+        if (typeof ref !== 'string') return analysisPlan(`${name}-analysis`, ref);
+        const a = pf.analyses?.[ref];
+        if (!a) {
+          issues.push(issue(path, unknownName('analysis', ref, Object.keys(pf.analyses ?? {}))));
+          return undefined;
+        }
+        return analysisPlan(ref, a);
+      };
+      const steps: CanaryStepPlan[] = [];
+      c.steps.forEach((st, i) => {
+        const path = [...stagePath, 'strategy', 'canary', 'steps', i];
+        if ('setWeight' in st) steps.push({ kind: 'setWeight', weight: st.setWeight });
+        else if ('pause' in st)
+          steps.push({ kind: 'pause', ...(st.pause.duration !== undefined ? { durationMs: parseDuration(st.pause.duration) } : {}) });
+        else {
+          const a = resolve(st.analysis, [...path, 'analysis']);
+          if (a) steps.push({ kind: 'analysis', analysis: a });
+        }
+      });
+      const background = c.analysis === undefined ? undefined : resolve(c.analysis, [...stagePath, 'strategy', 'canary', 'analysis']);
+      if (target !== 'local') issues.push(issue([...stagePath, 'strategy'], 'a canary needs target "local": the built-in router splits the traffic'));
+      plan.canary = { instances: c.instances ?? 1, sticky: c.sticky ?? 'cookie', steps, ...(background ? { background } : {}) };
+    }
     if (target === 'local') {
       if (!fields.local?.start) {
         issues.push(
@@ -210,6 +266,22 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
 }
 
 type StageFields = Omit<StageInput, 'after' | 'extends'>;
+type AnalysisInput = z.infer<typeof analysisSchema>;
+
+function analysisPlan(name: string, a: AnalysisInput): AnalysisPlan {
+  return {
+    name,
+    intervalMs: parseDuration(a.interval ?? '5s'),
+    count: a.count ?? 6,
+    thresholds: a.thresholds ?? [],
+    compare: a.compare ?? [],
+    judge: {
+      ...(a.confidenceLevel !== undefined ? { confidenceLevel: a.confidenceLevel } : {}),
+      ...(a.passThreshold !== undefined ? { passThreshold: a.passThreshold } : {}),
+      ...(a.marginalThreshold !== undefined ? { marginalThreshold: a.marginalThreshold } : {}),
+    },
+  };
+}
 
 function layered(pf: PipelineFile, name: string): StageFields {
   const chain: StageInput[] = [];

@@ -4,12 +4,16 @@ import type { StepRun } from '../core/journey-decider.js';
 import { COMMIT_STAGE } from '../core/journey-events.js';
 import type { JourneyState } from '../core/journey-reducer.js';
 import { runOnce } from '../platform/durable-run.js';
+import type { MetricsProvider } from '../metrics/metrics-provider.js';
 import { releaseEnv, type StepIO, type Target } from '../targets/target.js';
+import { runAnalysis } from './analysis-runner.js';
 
 export interface StepOutcome {
   ok: boolean;
   exitCode: number | null;
   reason?: string;
+  inconclusive?: boolean;
+  detail?: unknown;
 }
 
 /** The port through which the executor runs effects. */
@@ -24,6 +28,7 @@ export interface StepRunnerOptions {
   /** Where commit and verify commands run: the app's repository. */
   appDir: string;
   baseEnv: Record<string, string>;
+  metrics: MetricsProvider;
 }
 
 /** Where a step keeps its log and run files. */
@@ -78,8 +83,22 @@ export class StepRunner implements EffectRunner {
           return { ok: false, exitCode: out.exitCode, reason };
         }
         case 'deploy':
-          await this.target(e.stage.target).deploy({ stage: e.stage, key: r.key, io, release: e.release });
+          if (e.canary) await this.canaryOps(e.stage.target).deployCanary({ stage: e.stage, key: r.key, io, release: e.release });
+          else await this.target(e.stage.target).deploy({ stage: e.stage, key: r.key, io, release: e.release });
           return { ok: true, exitCode: null };
+        case 'traffic':
+          await this.canaryOps(e.stage.target).setCanaryWeight({ stage: e.stage, key: r.key, io, release: e.release, weight: e.weight });
+          return { ok: true, exitCode: null, reason: `${e.weight}% of users on ${e.release.version}` };
+        case 'promote':
+          await this.canaryOps(e.stage.target).promoteCanary({ stage: e.stage, key: r.key, io, release: e.release });
+          return { ok: true, exitCode: null };
+        case 'analysis':
+          return await runAnalysis(
+            this.o.metrics,
+            e.analysis,
+            { stage: e.stage.name, canary: e.release.version, baseline: e.baseline.version },
+            { signal, background: e.background, log: io.log },
+          );
         case 'rollback':
           await this.target(e.stage.target).rollback({ stage: e.stage, key: r.key, io, from: e.from, to: e.to });
           return { ok: true, exitCode: null };
@@ -96,6 +115,12 @@ export class StepRunner implements EffectRunner {
       io.log(`--- sluice: ${r.step} failed: ${msg}`);
       return { ok: false, exitCode: null, reason: msg.split('\n')[0] ?? msg };
     }
+  }
+
+  private canaryOps(kind: string) {
+    const ops = this.target(kind).canary;
+    if (!ops) throw new Error(`target ${kind} cannot run canaries`);
+    return ops;
   }
 
   private target(kind: string): Target {

@@ -4,7 +4,7 @@ import type { JourneyEvent, StoredEvent } from '../core/journey-events.js';
 import { applyEvent, type JourneyState, reduceJourney } from '../core/journey-reducer.js';
 import type { Store } from '../store/store.js';
 import type { Clock } from './clock.js';
-import type { EffectRunner } from './effect-runner.js';
+import type { EffectRunner, StepOutcome } from './effect-runner.js';
 
 export interface ExecutorOptions {
   store: Store;
@@ -199,7 +199,7 @@ export class Executor {
     const j = this.journeys.get(journeyId)!;
     void this.o.runner
       .run(r, j, ctrl.signal)
-      .catch((err) => {
+      .catch((err): StepOutcome => {
         this.o.onError?.(err);
         return { ok: false, exitCode: null, reason: `internal error: ${(err as Error).message}` };
       })
@@ -219,6 +219,8 @@ export class Executor {
                 ok: out.ok,
                 exitCode: out.exitCode,
                 ...(out.reason ? { reason: out.reason } : {}),
+                ...(out.inconclusive ? { inconclusive: true } : {}),
+                ...(out.detail !== undefined ? { detail: out.detail } : {}),
               },
             ]);
           }

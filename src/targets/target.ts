@@ -17,6 +17,16 @@ export interface TargetRequest {
   io: StepIO;
 }
 
+/** What a target that can split traffic offers for canary rollouts. */
+export interface CanaryOps {
+  /** Starts `release` beside the stable version, with no traffic yet. */
+  deployCanary(req: TargetRequest & { release: ReleaseRef }): Promise<void>;
+  /** Sends `weight` percent of the stage's users to the canary. */
+  setCanaryWeight(req: TargetRequest & { release: ReleaseRef; weight: number }): Promise<void>;
+  /** Makes the canary the stable version at full size; the old version drains and stops. */
+  promoteCanary(req: TargetRequest & { release: ReleaseRef }): Promise<void>;
+}
+
 /** Every place Sluice can deploy to implements this. One contract suite runs against each. */
 export interface Target {
   readonly kind: StagePlan['target'];
@@ -32,6 +42,8 @@ export interface Target {
   restore(stages: { stage: StagePlan; release: ReleaseRef | null }[], resuming: ReadonlySet<string>): Promise<void>;
   /** Graceful shutdown. */
   close(): Promise<void>;
+  /** Present on targets that can run canaries. */
+  readonly canary?: CanaryOps;
 }
 
 /** Environment every process and command gets for a stage and a release. */

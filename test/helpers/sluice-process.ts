@@ -107,6 +107,8 @@ export function cli(args: string[], env: Record<string, string> = {}): Promise<C
 export interface HttpResult {
   status: number;
   body: string;
+  /** The version that answered (the router's x-sluice-version header). */
+  version: string;
 }
 
 /** GET through the router with a stage host, as a browser would for http://<stage>.<app>.localhost. */
@@ -125,7 +127,7 @@ export function viaRouter(
         res.on('data', (d) => {
           body += d;
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, version: String(res.headers['x-sluice-version'] ?? '') }));
         res.on('error', reject);
       },
     );

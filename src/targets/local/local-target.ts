@@ -8,7 +8,7 @@ import { isAlive, launch, readPid, terminate } from '../../platform/durable-run.
 import { readJson, tail, writeFileAtomic } from '../../platform/files.js';
 import { freePort, httpStatus } from '../../platform/net.js';
 import type { Backend, Pool, RouterPort } from '../../router/router.js';
-import { releaseEnv, type Target, type TargetRequest } from '../target.js';
+import { type CanaryOps, releaseEnv, type Target, type TargetRequest } from '../target.js';
 
 /** Unpacks artifacts; the artifact store implements it. */
 export interface ArtifactSource {
@@ -16,6 +16,8 @@ export interface ArtifactSource {
 }
 
 interface Instance {
+  /** The deployment that started it (its run directory is named by it); absent: the deployment it belongs to. */
+  runKey?: string;
   slot: number;
   /** Bumped at every restart, so each start has a fresh run directory. */
   gen: number;
@@ -36,6 +38,8 @@ interface StageFile {
   pending?: Deployment;
   /** Old deployments whose instances are being drained and stopped. */
   draining: Deployment[];
+  /** A canary beside `current`, with its share of the traffic. */
+  canary?: Deployment & { weight: number };
 }
 
 export interface LocalTargetOptions {
@@ -58,6 +62,19 @@ const RESTART_BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 16000, 30000];
  */
 export class LocalTarget implements Target {
   readonly kind = 'local' as const;
+  readonly canary: CanaryOps = {
+    deployCanary: (req) => this.serial(req.stage.name, () => this.deployCanaryLocked(req.stage, req.release, req.key, req.io.log)),
+    setCanaryWeight: (req) =>
+      this.serial(req.stage.name, async () => {
+        const st = this.load(req.stage.name);
+        if (!st.canary || !sameRelease(st.canary.release, req.release)) throw new SluiceError('INVALID_STATE', `${req.stage.name} runs no canary of ${req.release.version}`);
+        st.canary.weight = req.weight;
+        this.save(req.stage.name, st);
+        this.o.router.setCanaryWeight(this.host(req.stage.name), req.weight);
+        req.io.log(`${req.weight}% of ${req.stage.name}'s users now reach ${req.release.version}`);
+      }),
+    promoteCanary: (req) => this.serial(req.stage.name, () => this.promoteLocked(req.stage, req.release, req.key, req.io.log)),
+  };
   private readonly watchers = new Map<string, { stop: () => void }>();
   private readonly restarts = new Map<string, { count: number; at: number }>();
   private closed = false;
@@ -93,6 +110,16 @@ export class LocalTarget implements Target {
   async rollback(req: TargetRequest & { from: ReleaseRef; to: ReleaseRef | null }): Promise<void> {
     await this.serial(req.stage.name, async () => {
       const st = this.load(req.stage.name);
+      if (st.canary && sameRelease(st.canary.release, req.from)) {
+        // The canary never took over: all traffic back to the stable version at once, then the canary stops.
+        const canary = st.canary;
+        st.canary = undefined;
+        this.route(req.stage, st);
+        this.save(req.stage.name, st);
+        req.io.log(`all of ${req.stage.name}'s traffic is back on ${st.current?.release.version ?? 'nothing'}; stopping canary ${canary.release.version}`);
+        await this.stopDeployment(req.stage.name, canary);
+        return;
+      }
       if (req.to === null) {
         req.io.log(`taking ${req.stage.name} down: it ran nothing before ${req.from.version}`);
         if (st.current) {
@@ -154,8 +181,9 @@ export class LocalTarget implements Target {
           await this.waitHealthy(stage.name, st.current, () => {}).catch((e: Error) => {
             for (const i of st.current!.instances) appendFileSync(this.logPath(stage.name, st.current!, i), `--- sluice: not healthy after restart: ${e.message}\n`);
           });
-          this.o.router.setRoute(this.host(stage.name), { stage: stage.name, stable: this.pool(stage.name, st.current) });
-          for (const i of st.current.instances) this.watch(stage.name, st.current.key, i);
+          if (st.canary) for (const i of st.canary.instances) await this.ensureInstance(stage.name, st.canary, i);
+          this.route(stage, st);
+          for (const d of [st.current, st.canary]) if (d) for (const i of d.instances) this.watch(stage.name, d.key, i);
         }
         this.save(stage.name, st);
       });
@@ -171,7 +199,7 @@ export class LocalTarget implements Target {
     for (const stage of readdirSync(this.o.root)) {
       await this.serial(stage, async () => {
         const st = this.load(stage);
-        for (const d of [st.current, st.pending, ...st.draining]) if (d) await this.stopDeployment(stage, d, false);
+        for (const d of [st.current, st.pending, st.canary, ...st.draining]) if (d) await this.stopDeployment(stage, d, false);
       });
     }
   }
@@ -232,9 +260,9 @@ export class LocalTarget implements Target {
     }
     // Switch: one route write; then the old instances drain and stop.
     const old = st.current;
-    this.o.router.setRoute(this.host(stage.name), { stage: stage.name, stable: this.pool(stage.name, pending) });
     st.current = pending;
     st.pending = undefined;
+    this.route(stage, st);
     if (old) st.draining.push(old);
     this.save(stage.name, st);
     for (const i of pending.instances) this.watch(stage.name, pending.key, i);
@@ -248,8 +276,82 @@ export class LocalTarget implements Target {
     }
   }
 
+  private async deployCanaryLocked(stage: StagePlan, release: ReleaseRef, key: string, log: (l: string) => void): Promise<void> {
+    if (!stage.local || !stage.canary) throw new SluiceError('INTERNAL', `stage ${stage.name} has no local canary settings`);
+    const st = this.load(stage.name);
+    if (!st.current) throw new SluiceError('INVALID_STATE', `${stage.name} serves nothing to compare a canary with`);
+    let d = st.canary?.key === key ? st.canary : undefined;
+    if (st.canary && !d) {
+      await this.stopDeployment(stage.name, st.canary);
+      st.canary = undefined;
+    }
+    if (!d) {
+      const dir = await this.o.artifacts.unpack(release.digest, join(this.o.root, stage.name, 'releases', release.digest.replace(':', '-')));
+      const instances: Instance[] = [];
+      for (let slot = 0; slot < stage.canary.instances; slot++) instances.push({ slot, gen: 0, port: await freePort() });
+      d = { key, release, plan: stage.local, env: { ...releaseEnv(this.o.baseEnv, stage, release), SLUICE_APP_DIR: dir }, instances, weight: 0 };
+      st.canary = d;
+      this.save(stage.name, st);
+    }
+    const canary = d;
+    log(`starting canary ${release.version}: ${canary.instances.length} instance(s) beside ${st.current.release.version}, no traffic yet`);
+    for (const i of canary.instances) {
+      await this.ensureInstance(stage.name, canary, i);
+      this.save(stage.name, st);
+    }
+    try {
+      await this.waitHealthy(stage.name, canary, log);
+    } catch (e) {
+      await this.stopDeployment(stage.name, canary);
+      st.canary = undefined;
+      this.save(stage.name, st);
+      throw e;
+    }
+    this.route(stage, st);
+    for (const i of canary.instances) this.watch(stage.name, canary.key, i);
+  }
+
+  private async promoteLocked(stage: StagePlan, release: ReleaseRef, key: string, log: (l: string) => void): Promise<void> {
+    if (!stage.local) throw new SluiceError('INTERNAL', `stage ${stage.name} has no local target settings`);
+    const st = this.load(stage.name);
+    if (st.current?.key === key) return;
+    const canary = st.canary;
+    if (!canary || !sameRelease(canary.release, release)) throw new SluiceError('INVALID_STATE', `${stage.name} runs no canary of ${release.version} to promote`);
+    // Grow to full size: the canary's instances stay, and more start beside them.
+    const kept = canary.instances.map((i) => ({ ...i, runKey: i.runKey ?? canary.key }));
+    let full: Deployment = st.pending?.key === key ? st.pending : { ...canary, key, instances: kept };
+    if (full !== st.pending) {
+      for (let slot = full.instances.length; slot < stage.local.instances; slot++) full.instances.push({ slot, gen: 0, port: await freePort() });
+      st.pending = full;
+      this.save(stage.name, st);
+    }
+    full = st.pending!;
+    log(`promoting ${release.version}: ${full.instances.length} instance(s)`);
+    for (const i of full.instances) {
+      await this.ensureInstance(stage.name, full, i);
+      this.save(stage.name, st);
+    }
+    await this.waitHealthy(stage.name, full, log);
+    const old = st.current;
+    st.current = full;
+    st.pending = undefined;
+    st.canary = undefined;
+    if (old) st.draining.push(old);
+    this.route(stage, st);
+    this.save(stage.name, st);
+    for (const i of canary.instances) this.watchers.get(watchKey(stage.name, canary.key, i))?.stop();
+    for (const i of full.instances) this.watch(stage.name, full.key, i);
+    log(`${stage.name} now routes all traffic to ${release.version}`);
+    if (old) {
+      await this.stopDeployment(stage.name, old);
+      st.draining = st.draining.filter((x) => x.key !== old.key);
+      this.save(stage.name, st);
+      log(`stopped ${old.release.version}`);
+    }
+  }
+
   private runDir(stage: string, d: Deployment, i: Instance): string {
-    return join(this.o.root, stage, 'instances', `${keyDir(d.key)}-${i.slot}-${i.gen}`);
+    return join(this.o.root, stage, 'instances', `${keyDir(i.runKey ?? d.key)}-${i.slot}-${i.gen}`);
   }
 
   logPath(stage: string, d: Deployment, i: Instance): string {
@@ -323,6 +425,19 @@ export class LocalTarget implements Target {
     );
   }
 
+  /** Routes the stage to its current deployment and, if there is one, its canary. */
+  private route(stage: StagePlan | string, st: StageFile): void {
+    const name = typeof stage === 'string' ? stage : stage.name;
+    const sticky = typeof stage === 'string' ? undefined : stage.canary?.sticky;
+    this.o.router.setRoute(this.host(name), {
+      stage: name,
+      stable: st.current ? this.pool(name, st.current) : null,
+      canary: st.canary ? this.pool(name, st.canary) : null,
+      canaryWeight: st.canary?.weight ?? 0,
+      ...(sticky ? { sticky } : {}),
+    });
+  }
+
   private pool(stage: string, d: Deployment): Pool {
     return { version: d.release.version, backends: this.backends(stage, d) };
   }
@@ -340,8 +455,8 @@ export class LocalTarget implements Target {
     const tick = async () => {
       if (stopped || this.closed) return;
       const st = this.load(stage);
-      const d = st.current;
-      const inst = d?.key === key ? d.instances.find((x) => x.slot === i.slot) : undefined;
+      const d = [st.current, st.canary].find((x) => x?.key === key);
+      const inst = d?.instances.find((x) => x.slot === i.slot);
       if (!d || !inst) return;
       if (!this.instanceAlive(stage, d, inst)) {
         const prev = this.restarts.get(wk);
@@ -357,9 +472,10 @@ export class LocalTarget implements Target {
         if (stopped || this.closed) return;
         await this.serial(stage, async () => {
           const cur = this.load(stage);
-          const ci = cur.current?.key === key ? cur.current.instances.find((x) => x.slot === i.slot) : undefined;
-          if (!cur.current || !ci || this.instanceAlive(stage, cur.current, ci)) return;
-          await this.ensureInstance(stage, cur.current, ci);
+          const cd = [cur.current, cur.canary].find((x) => x?.key === key);
+          const ci = cd?.instances.find((x) => x.slot === i.slot);
+          if (!cd || !ci || this.instanceAlive(stage, cd, ci)) return;
+          await this.ensureInstance(stage, cd, ci);
           this.save(stage, cur);
         });
       }

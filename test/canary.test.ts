@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import type { StoredEvent } from '../src/core/journey-events.js';
+import { CANARY_PIPELINE, drive, setFault } from './helpers/canary-app.js';
+import { api, cli, copyExample, startUp, type UpProcess, viaRouter } from './helpers/sluice-process.js';
+
+// Canary rollouts against a real `sluice up`: the router splits real traffic, the built-in metrics feed the analysis.
+describe('canary rollouts, end to end', { timeout: 240_000 }, () => {
+  let app: string;
+  let up: UpProcess;
+  let token: string;
+  const HOST = 'prod.shop.localhost';
+  const run = (...args: string[]) => cli([...args, '--dir', app], { SLUICE_URL: up.apiUrl });
+  const events = async (v: string) => (await api<StoredEvent[]>(up.apiUrl, 'GET', `/api/v1/releases/${v}/events`)).json;
+  const finished = async (v: string) => {
+    for (let i = 0; i < 600; i++) {
+      const j = await api<{ journey: { status: string } }>(up.apiUrl, 'GET', `/api/v1/releases/${v}`);
+      if (j.json.journey.status !== 'running') return j.json.journey.status;
+      await sleep(100);
+    }
+    throw new Error(`${v} did not finish`);
+  };
+
+  before(async () => {
+    app = copyExample();
+    writeFileSync(join(app, 'sluice.yaml'), CANARY_PIPELINE);
+    up = await startUp(app, join(app, '.sluice'));
+    token = readFileSync(join(app, '.sluice', 'admin-token'), 'utf8').trim();
+    assert.equal((await run('release', 'create', '1.0.0', '--wait')).code, 0);
+  });
+  after(async () => {
+    await up?.stop();
+    rmSync(join(app, '..'), { recursive: true, force: true });
+  });
+
+  it('a healthy canary goes through every step to 100%, then is verified; no request fails', async () => {
+    const traffic = drive(up.routerPort, HOST);
+    setFault(app, 0, '2.0.0');
+    const r = await run('release', 'create', '2.0.0', '--wait');
+    await traffic.stop();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const bad = traffic.samples.filter((s) => s.status !== 200);
+    assert.deepEqual(bad.slice(0, 5), [], `${bad.length} of ${traffic.samples.length} requests failed`);
+    const versions = new Set(traffic.samples.map((s) => s.version));
+    assert.ok(versions.has('1.0.0') && versions.has('2.0.0'), [...versions].join());
+    const finishedSteps = (await events('2.0.0')).filter((e) => e.type === 'step.finished' && e.stage === 'prod').map((e) => e.type === 'step.finished' && [e.step, e.ok]);
+    assert.deepEqual(finishedSteps, [
+      ['deploy', true],
+      ['canary:0', true],
+      ['canary:1', true],
+      ['canary:2', true],
+      ['canary:3', true],
+      ['canary:background', true],
+      ['promote', true],
+      ['verify:smoke', true],
+    ]);
+    assert.equal((await viaRouter(up.routerPort, HOST, '/healthz')).version, '2.0.0');
+  });
+
+  it('a canary answering 5xx is rolled back by itself; the evidence is stored and replays with sluice judge', async () => {
+    const traffic = drive(up.routerPort, HOST);
+    await sleep(300);
+    setFault(app, 0.5, '3.0.0');
+    const created = await api(up.apiUrl, 'POST', '/api/v1/releases', { version: '3.0.0' }, token);
+    assert.equal(created.status, 201);
+    assert.equal(await finished('3.0.0'), 'failed');
+    await sleep(300);
+    await traffic.stop();
+
+    const s = traffic.samples;
+    const firstBad = s.find((x) => x.status === 500);
+    const lastCanary = s.filter((x) => x.version === '3.0.0').at(-1);
+    assert.ok(firstBad && lastCanary);
+    console.log(`# first 5xx to last canary response: ${lastCanary.at - firstBad.at} ms`);
+    const end = s.at(-1)!;
+    assert.equal(end.version, '2.0.0');
+    assert.ok(s.filter((x) => x.at > lastCanary.at).every((x) => x.version === '2.0.0' && x.status === 200), 'after the rollback, only the stable version answers');
+
+    const evs = await events('3.0.0');
+    const failed = evs.find((e) => e.type === 'step.finished' && !e.ok && !e.cancelled);
+    assert.ok(failed && failed.type === 'step.finished');
+    assert.match(failed.reason ?? '', /analysis .* failed: .*error-rate Failed/);
+    const detail = failed.detail as { request: unknown; response: { outcome: string; thresholds: { name: string; counts: { failed: number } }[] } };
+    assert.equal(detail.response.outcome, 'fail');
+    assert.ok(detail.response.thresholds[0]!.counts.failed >= 1);
+    // The same data through sluice judge gives the same verdict.
+    const file = join(app, 'evidence.json');
+    writeFileSync(file, JSON.stringify(detail.request));
+    const replay = await cli(['judge', file, '--json']);
+    assert.equal(replay.code, 1);
+    assert.deepEqual(JSON.parse(replay.stdout), detail.response);
+    assert.ok(evs.some((e) => e.type === 'step.finished' && e.step === 'rollback' && e.ok));
+    assert.equal((await viaRouter(up.routerPort, HOST, '/healthz')).version, '2.0.0');
+    const status = await run('status');
+    assert.match(status.stdout, /prod\s+2\.0\.0\s+3\.0\.0\s+↺ rolled-back/);
+  });
+});

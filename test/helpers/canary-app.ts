@@ -1,0 +1,89 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { join } from 'node:path';
+import { viaRouter } from './sluice-process.js';
+
+/** A pipeline with one canary stage, for canary tests and bench:rollback. */
+export const CANARY_PIPELINE = `app: shop
+artifact:
+  build: node build.js
+  output: dist
+analyses:
+  errors:
+    interval: 1s
+    count: 3
+    thresholds:
+      - { name: error-rate, metric: error-rate, max: 0.05, onEmpty: inconclusive, inconclusiveLimit: 3 }
+defaults:
+  local:
+    start: node server.js
+    instances: 2
+    health: { path: /healthz, timeout: 20s }
+    stopTimeout: 3s
+stages:
+  prod:
+    verify:
+      smoke: node tests/smoke.js
+    strategy:
+      canary:
+        steps:
+          - setWeight: 50
+          - analysis: errors
+          - setWeight: 100
+          - analysis: errors
+        analysis: { interval: 1s, thresholds: [{ name: error-rate, metric: error-rate, max: 0.05, inconclusiveLimit: 1000 }] }
+`;
+
+/** Writes the app so that the next release answers 500 to `faultShare` of its API requests (its health stays fine). */
+export function setFault(appDir: string, faultShare: number, marker: string): void {
+  const file = join(appDir, 'src', 'server.js');
+  const original = readFileSync(file, 'utf8').replace(/\n\/\/ fault:.*\n[\s\S]*$/, '\n');
+  const hook = `
+// fault: ${marker}
+const FAULT_SHARE = ${faultShare};
+const handler = server.listeners('request')[0];
+server.removeAllListeners('request');
+server.on('request', (req, res) => {
+  if (req.url !== '/healthz' && Math.random() < FAULT_SHARE) {
+    res.writeHead(500, { 'content-type': 'text/plain' });
+    res.end('injected fault');
+    return;
+  }
+  handler(req, res);
+});
+`;
+  writeFileSync(file, original + hook);
+}
+
+export interface TrafficSample {
+  at: number;
+  status: number;
+  version: string;
+}
+
+/** Steady traffic to a stage until stopped: 4 clients, keep-alive, a new user every request. Bounded by `maxMs`. */
+export function drive(routerPort: number, host: string, maxMs = 120_000) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  const samples: TrafficSample[] = [];
+  let stop = false;
+  const started = Date.now();
+  const client = async () => {
+    while (!stop && Date.now() - started < maxMs) {
+      try {
+        const r = await viaRouter(routerPort, host, '/api/products', agent);
+        samples.push({ at: Date.now(), status: r.status, version: r.version });
+      } catch {
+        samples.push({ at: Date.now(), status: 0, version: '' });
+      }
+    }
+  };
+  const clients = [client(), client(), client(), client()];
+  return {
+    samples,
+    async stop() {
+      stop = true;
+      await Promise.all(clients);
+      agent.destroy();
+    },
+  };
+}
