@@ -12,6 +12,7 @@ import { parsePipeline } from './core/pipeline.js';
 import { type Clock, systemClock } from './engine/clock.js';
 import { StepRunner } from './engine/effect-runner.js';
 import { BuiltinMetrics } from './metrics/builtin-metrics.js';
+import { Notifier, postJson } from './notify/notifier.js';
 import { Executor } from './engine/executor.js';
 import { isAlive } from './platform/durable-run.js';
 import { ReleaseService } from './releases/release-service.js';
@@ -80,6 +81,9 @@ export async function startSluice(
       onEvent: (e) => bus.publish(e),
       ...(opts.onError ? { onError: opts.onError } : {}),
     });
+    let apiUrl = `http://${config.host}:${config.apiPort}`;
+    const notifier = new Notifier(() => apiUrl, postJson, opts.onError);
+    bus.subscribe((e) => notifier.handle(e, executor.get(e.journeyId)));
     await executor.load();
     // Bring back what each stage served before the last stop, adopting instances that survived a crash.
     const journeys = executor.list();
@@ -130,8 +134,9 @@ export async function startSluice(
     await api.listen({ port: config.apiPort, host: config.host });
     cleanups.push(() => api.close());
     const addr = api.server.address() as AddressInfo;
+    apiUrl = `http://${config.host}:${addr.port}`;
     return {
-      apiUrl: `http://${config.host}:${addr.port}`,
+      apiUrl,
       routerPort,
       executor,
       events: bus,

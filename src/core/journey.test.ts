@@ -202,6 +202,43 @@ describe('journey reducer and decider', () => {
     assert.equal(s.get('1').status, 'succeeded');
   });
 
+  it('region waves: in sequence a failure in the first wave stops the second; in parallel both go at once', () => {
+    const waves = plan(`  staging: {}
+  prod-us:
+    after: staging
+    env: { DATA_RESIDENCY: us }
+  prod-eu:
+    after: prod-us
+    env: { DATA_RESIDENCY: eu }
+`);
+    assert.deepEqual(
+      waves.stages.map((x) => [x.name, x.env.DATA_RESIDENCY ?? '']),
+      [
+        ['staging', ''],
+        ['prod-us', 'us'],
+        ['prod-eu', 'eu'],
+      ],
+    );
+    const seq = new Sim((r) => (r.key === '1/prod-us/deploy' ? { ok: false, reason: 'unhealthy' } : { ok: true }));
+    seq.create('1', waves);
+    seq.run();
+    assert.equal(seq.get('1').stages['prod-us']!.status, 'rolled-back');
+    assert.equal(seq.get('1').stages['prod-eu']!.status, 'skipped');
+    assert.ok(!seq.executed.some((k) => k.startsWith('1/prod-eu/')));
+
+    const parallel = plan(`  staging: {}
+  prod-us:
+    after: staging
+  prod-eu:
+    after: staging
+`);
+    const par = new Sim((r) => (r.step === 'deploy' && r.stage !== 'staging' ? 'hold' : { ok: true }));
+    par.create('1', parallel);
+    par.settle();
+    assert.equal(par.get('1').stages['prod-us']!.status, 'deploying');
+    assert.equal(par.get('1').stages['prod-eu']!.status, 'deploying', 'both regions deploy at once');
+  });
+
   it('bakes for the configured time, then checks health', () => {
     const p = plan('  a:\n    bake: 30s\n');
     const s = new Sim();

@@ -152,6 +152,10 @@ export const pipelineSchema = z.strictObject({
       steps: z.record(stepName, commandStep),
     })
     .optional(),
+  /** Where failures are announced: a generic JSON webhook, or a Slack-compatible incoming webhook. */
+  notify: z
+    .array(z.union([z.strictObject({ webhook: z.string().url() }), z.strictObject({ slack: z.string().url() })]))
+    .optional(),
   /** Named analyses that canary steps refer to. */
   analyses: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/), analysisSchema).optional(),
   defaults: stageDefaultsSchema.optional(),

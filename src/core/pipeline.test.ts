@@ -67,6 +67,36 @@ describe('parsePipeline', () => {
     assert.equal(prod.bakeMs, 600_000);
   });
 
+  it('accepts the canary example shown in the README', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('canary:'));
+    assert.ok(block, 'README has a canary example');
+    const plan = parsePipeline(`app: shop\nartifact: { output: dist }\ndefaults:\n  local: { start: node server.js }\n${block}`, 'README.md');
+    const canary = plan.stages[0]!.canary!;
+    assert.deepEqual(
+      canary.steps.map((s) => s.kind),
+      ['setWeight', 'analysis', 'pause', 'setWeight', 'pause'],
+    );
+    assert.equal(canary.background?.thresholds[0]?.max, 0.05);
+    assert.deepEqual(canary.sticky, { header: 'x-user-id' });
+  });
+
+  it('refuses a canary on a command target and an unknown analysis, with positions', () => {
+    const issues = issuesOf(`app: shop
+artifact: { output: d }
+stages:
+  prod:
+    target: command
+    command: { deploy: x }
+    strategy:
+      canary:
+        steps:
+          - analysis: erors
+`);
+    assert.ok(issues.some((i) => /unknown analysis "erors"/.test(i.message) && i.line === 10), JSON.stringify(issues));
+    assert.ok(issues.some((i) => /canary needs target "local"/.test(i.message)));
+  });
+
   it('orders a DAG topologically and keeps fan-in parents', () => {
     const plan = parsePipeline(
       base(`  c:

@@ -73,8 +73,15 @@ export interface StagePlan {
 }
 
 /** The resolved pipeline. A journey keeps the plan it started with, so editing the file never changes a running journey. */
+export interface NotifyTarget {
+  kind: 'webhook' | 'slack';
+  url: string;
+}
+
 export interface Plan {
   app: string;
+  /** Absent in plans recorded before notifications existed. */
+  notify?: NotifyTarget[];
   artifact: { build?: string; output: string };
   commit: { budgetMs: number; steps: CommandSpec[] };
   /** In a topological order of `after`, ties kept in file order. */
@@ -256,6 +263,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
 
   return {
     app: pf.app,
+    notify: (pf.notify ?? []).map((n) => ('webhook' in n ? { kind: 'webhook' as const, url: n.webhook } : { kind: 'slack' as const, url: n.slack })),
     artifact: { output: pf.artifact.output, ...(pf.artifact.build ? { build: pf.artifact.build } : {}) },
     commit: {
       budgetMs: pf.commit?.budget === undefined ? DEFAULT_COMMIT_BUDGET_MS : parseDuration(pf.commit.budget),
