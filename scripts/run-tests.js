@@ -3,14 +3,15 @@
 //   unit  (npm test):       dist/src/**/*.test.js and dist/test/*.test.js: pure code, PGlite, real processes and sockets
 //   pg    (npm run test:pg): dist/test/pg: the store contract against a real PostgreSQL server (DATABASE_URL)
 //   crash (npm run test:crash): dist/test/crash: SIGKILL of `sluice up` during journeys (CRASH_RUNS times)
+//   prometheus (npm run test:prometheus): dist/test/prom: metrics against a real Prometheus (Debian's package)
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const suite = process.argv[2] ?? 'unit';
-const roots = { unit: ['dist/src', 'dist/test'], pg: ['dist/test/pg'], crash: ['dist/test/crash'] }[suite];
+const roots = { unit: ['dist/src', 'dist/test'], pg: ['dist/test/pg'], crash: ['dist/test/crash'], prometheus: ['dist/test/prom'] }[suite];
 if (!roots) {
-  console.error(`unknown suite ${suite}; use unit, pg or crash`);
+  console.error(`unknown suite ${suite}; use unit, pg, crash or prometheus`);
   process.exit(2);
 }
 

@@ -49,11 +49,12 @@ const commandTarget = z.strictObject({
 
 /** Metrics the router measures for every stage and version, per interval. */
 export const BUILTIN_METRICS = ['error-rate', 'latency-mean', 'request-rate'] as const;
-const builtinMetric = z.enum(BUILTIN_METRICS);
+/** A built-in metric, or a PromQL query ({{stage}}, {{version}} and {{window}} are filled in). */
+const metricRef = z.union([z.enum(BUILTIN_METRICS), z.strictObject({ prometheus: z.string().min(1) })]);
 
 const thresholdCheck = z.strictObject({
   name: z.string().min(1).max(100),
-  metric: builtinMetric,
+  metric: metricRef,
   min: z.number().optional(),
   max: z.number().optional(),
   failureLimit: z.number().int().min(0).optional(),
@@ -64,7 +65,7 @@ const thresholdCheck = z.strictObject({
 
 const comparison = z.strictObject({
   name: z.string().min(1).max(100),
-  metric: builtinMetric,
+  metric: metricRef,
   direction: z.enum(['increase', 'decrease', 'either']).optional(),
   nanStrategy: z.enum(['remove', 'replace']).optional(),
   critical: z.boolean().optional(),
@@ -156,6 +157,8 @@ export const pipelineSchema = z.strictObject({
   notify: z
     .array(z.union([z.strictObject({ webhook: z.string().url() }), z.strictObject({ slack: z.string().url() })]))
     .optional(),
+  /** Metric sources besides the built-in router metrics. */
+  metrics: z.strictObject({ prometheus: z.strictObject({ url: z.string().url() }).optional() }).optional(),
   /** Named analyses that canary steps refer to. */
   analyses: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/), analysisSchema).optional(),
   defaults: stageDefaultsSchema.optional(),

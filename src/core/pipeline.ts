@@ -30,6 +30,8 @@ export interface CommandTargetPlan {
 }
 
 export type BuiltinMetric = (typeof BUILTIN_METRICS)[number];
+/** What an analysis measures: a built-in router metric, or a PromQL query template. */
+export type MetricRef = BuiltinMetric | { prometheus: string };
 
 /** An analysis, resolved: threshold checks on the canary every interval, then a comparison with the stable version. */
 export interface AnalysisPlan {
@@ -37,8 +39,8 @@ export interface AnalysisPlan {
   intervalMs: number;
   /** Measurements an analysis step takes; a background analysis runs until the rollout ends. */
   count: number;
-  thresholds: (ThresholdSpec & { metric: BuiltinMetric })[];
-  compare: (MetricSpec & { metric: BuiltinMetric })[];
+  thresholds: (ThresholdSpec & { metric: MetricRef })[];
+  compare: (MetricSpec & { metric: MetricRef })[];
   judge: JudgeConfig;
 }
 
@@ -82,6 +84,8 @@ export interface Plan {
   app: string;
   /** Absent in plans recorded before notifications existed. */
   notify?: NotifyTarget[];
+  /** The Prometheus server that `{ prometheus: query }` metrics ask. */
+  prometheusUrl?: string;
   artifact: { build?: string; output: string };
   commit: { budgetMs: number; steps: CommandSpec[] };
   /** In a topological order of `after`, ties kept in file order. */
@@ -228,8 +232,11 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
           if (a) steps.push({ kind: 'analysis', analysis: a });
         }
       });
+      const needsPrometheus = (a: AnalysisPlan | undefined) => a !== undefined && [...a.thresholds, ...a.compare].some((m) => typeof m.metric !== 'string');
       const background = c.analysis === undefined ? undefined : resolve(c.analysis, [...stagePath, 'strategy', 'canary', 'analysis']);
       if (target !== 'local') issues.push(issue([...stagePath, 'strategy'], 'a canary needs target "local": the built-in router splits the traffic'));
+      if (!pf.metrics?.prometheus && [background, ...steps.map((x) => (x.kind === 'analysis' ? x.analysis : undefined))].some(needsPrometheus))
+        issues.push(issue([...stagePath, 'strategy'], 'an analysis asks Prometheus, but metrics.prometheus.url is not set'));
       plan.canary = { instances: c.instances ?? 1, sticky: c.sticky ?? 'cookie', steps, ...(background ? { background } : {}) };
     }
     if (target === 'local') {
@@ -263,6 +270,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
 
   return {
     app: pf.app,
+    ...(pf.metrics?.prometheus ? { prometheusUrl: pf.metrics.prometheus.url } : {}),
     notify: (pf.notify ?? []).map((n) => ('webhook' in n ? { kind: 'webhook' as const, url: n.webhook } : { kind: 'slack' as const, url: n.slack })),
     artifact: { output: pf.artifact.output, ...(pf.artifact.build ? { build: pf.artifact.build } : {}) },
     commit: {

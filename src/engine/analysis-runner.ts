@@ -77,7 +77,8 @@ export async function runAnalysis(
       }
       measurements[i]!.push(m);
       const r = evaluateThreshold(th, measurements[i]!);
-      opts.log(`${new Date(toMs).toISOString().slice(11, 23)} ${th.name} (${th.metric}) = ${typeof m === 'number' ? m.toPrecision(4) : m === null ? 'no data' : `error: ${m.error}`} → ${r.outcome}`);
+      const label = typeof th.metric === 'string' ? th.metric : `prometheus: ${th.metric.prometheus}`;
+      opts.log(`${new Date(toMs).toISOString().slice(11, 23)} ${th.name} (${label}) = ${typeof m === 'number' ? m.toPrecision(4) : m === null ? 'no data' : `error: ${m.error}`} → ${r.outcome}`);
       if (r.outcome === 'Failed' || r.outcome === 'Error') return finish(toMs);
     }
   }

@@ -7,6 +7,7 @@ import { runOnce } from '../platform/durable-run.js';
 import type { MetricsProvider } from '../metrics/metrics-provider.js';
 import { releaseEnv, type StepIO, type Target } from '../targets/target.js';
 import { runAnalysis } from './analysis-runner.js';
+import { metricsFor } from '../metrics/prometheus-metrics.js';
 
 export interface StepOutcome {
   ok: boolean;
@@ -94,7 +95,7 @@ export class StepRunner implements EffectRunner {
           return { ok: true, exitCode: null };
         case 'analysis':
           return await runAnalysis(
-            this.o.metrics,
+            metricsFor(this.o.metrics, j.plan.prometheusUrl),
             e.analysis,
             { stage: e.stage.name, canary: e.release.version, baseline: e.baseline.version },
             { signal, background: e.background, log: io.log },

@@ -1,6 +1,6 @@
-import type { BuiltinMetric } from '../core/pipeline.js';
+import type { MetricRef } from '../core/pipeline.js';
 import type { RouterMetrics, SecondSample } from '../router/router-metrics.js';
-import type { MetricQuery, MetricsProvider } from './metrics-provider.js';
+import { type MetricQuery, type MetricsProvider, unsupported } from './metrics-provider.js';
 
 /** Metrics straight from the built-in router's per-second counters: no scrape, no delay. */
 export class BuiltinMetrics implements MetricsProvider {
@@ -11,7 +11,8 @@ export class BuiltinMetrics implements MetricsProvider {
     return this.router.series(q.stage, q.version, Math.floor(q.fromMs / 1000), Math.floor(q.toMs / 1000) + 1);
   }
 
-  async measure(metric: BuiltinMetric, q: MetricQuery): Promise<number | null> {
+  async measure(metric: MetricRef, q: MetricQuery): Promise<number | null> {
+    if (typeof metric !== 'string') throw unsupported('built-in', metric);
     const s = this.samples(q);
     const requests = s.reduce((a, x) => a + x.requests, 0);
     if (metric === 'request-rate') return requests / Math.max(1, (q.toMs - q.fromMs) / 1000);
@@ -20,7 +21,8 @@ export class BuiltinMetrics implements MetricsProvider {
     return s.reduce((a, x) => a + x.latencySumMs, 0) / requests;
   }
 
-  async series(metric: BuiltinMetric, q: MetricQuery): Promise<number[]> {
+  async series(metric: MetricRef, q: MetricQuery): Promise<number[]> {
+    if (typeof metric !== 'string') throw unsupported('built-in', metric);
     return this.samples(q).map((x) =>
       metric === 'request-rate' ? x.requests : metric === 'error-rate' ? x.errors / x.requests : x.latencySumMs / x.requests,
     );

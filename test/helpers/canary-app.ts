@@ -34,22 +34,28 @@ stages:
         analysis: { interval: 1s, thresholds: [{ name: error-rate, metric: error-rate, max: 0.05, inconclusiveLimit: 1000 }] }
 `;
 
-/** Writes the app so that the next release answers 500 to `faultShare` of its API requests (its health stays fine). */
-export function setFault(appDir: string, faultShare: number, marker: string): void {
+/**
+ * Writes the app so that the next release answers 500 to `faultShare` of its API requests, and delays every API
+ * answer by `delayMs` (its health stays fine).
+ */
+export function setFault(appDir: string, faultShare: number, marker: string, delayMs = 0): void {
   const file = join(appDir, 'src', 'server.js');
   const original = readFileSync(file, 'utf8').replace(/\n\/\/ fault:.*\n[\s\S]*$/, '\n');
   const hook = `
 // fault: ${marker}
 const FAULT_SHARE = ${faultShare};
+const DELAY_MS = ${delayMs};
 const handler = server.listeners('request')[0];
 server.removeAllListeners('request');
 server.on('request', (req, res) => {
-  if (req.url !== '/healthz' && Math.random() < FAULT_SHARE) {
+  if (req.url === '/healthz') return handler(req, res);
+  if (Math.random() < FAULT_SHARE) {
     res.writeHead(500, { 'content-type': 'text/plain' });
     res.end('injected fault');
     return;
   }
-  handler(req, res);
+  if (DELAY_MS > 0) setTimeout(() => handler(req, res), DELAY_MS);
+  else handler(req, res);
 });
 `;
   writeFileSync(file, original + hook);

@@ -30,10 +30,11 @@ export interface UpProcess {
 }
 
 /** Starts `sluice up` as a real process on free ports and waits until it serves. */
-export function startUp(appDir: string, dataDir: string, extraEnv: Record<string, string> = {}): Promise<UpProcess> {
+/** Starts `sluice up` as a real process and waits until it serves; the API on `apiPort` (0: any free port). */
+export function startUp(appDir: string, dataDir: string, extraEnv: Record<string, string> = {}, apiPort = 0): Promise<UpProcess> {
   const proc = spawn(
     process.execPath,
-    [BIN, 'up', '--dir', appDir, '--data-dir', dataDir, '--port', '0', '--router-port', '0'],
+    [BIN, 'up', '--dir', appDir, '--data-dir', dataDir, '--port', String(apiPort), '--router-port', '0'],
     {
       env: { ...process.env, NO_COLOR: '1', ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],

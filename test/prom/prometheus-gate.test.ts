@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import type { StoredEvent } from '../../src/core/journey-events.js';
+import { freePort } from '../../src/platform/net.js';
+import { drive, setFault } from '../helpers/canary-app.js';
+import { type PrometheusProcess, startPrometheus } from '../helpers/prometheus.js';
+import { api, copyExample, startUp, type UpProcess } from '../helpers/sluice-process.js';
+
+// A canary gate on a real Prometheus server that scrapes Sluice's /metrics: a healthy canary passes, a slow one
+// fails and is rolled back.
+const MEAN_LATENCY = `sum(rate(sluice_router_request_duration_seconds_sum{stage="{{stage}}",version="{{version}}"}[{{window}}])) / sum(rate(sluice_router_request_duration_seconds_count{stage="{{stage}}",version="{{version}}"}[{{window}}]))`;
+
+const pipeline = (promUrl: string) => `app: shop
+artifact:
+  build: node build.js
+  output: dist
+metrics:
+  prometheus: { url: ${promUrl} }
+analyses:
+  latency:
+    interval: 3s
+    count: 3
+    thresholds:
+      - name: mean-latency
+        metric: { prometheus: '${MEAN_LATENCY}' }
+        max: 0.1
+        inconclusiveLimit: 2
+defaults:
+  local: { start: node server.js, instances: 1, stopTimeout: 3s }
+stages:
+  prod:
+    strategy:
+      canary:
+        steps:
+          - setWeight: 50
+          - analysis: latency
+`;
+
+describe('canary gate on Prometheus', { timeout: 180_000 }, () => {
+  let app: string;
+  let up: UpProcess;
+  let prom: PrometheusProcess;
+  let token: string;
+  const status = async (v: string) => {
+    for (let i = 0; i < 600; i++) {
+      const j = await api<{ journey: { status: string } }>(up.apiUrl, 'GET', `/api/v1/releases/${v}`);
+      if (j.json.journey.status !== 'running') return j.json.journey.status;
+      await sleep(100);
+    }
+    throw new Error(`${v} did not finish`);
+  };
+  const release = async (v: string) => {
+    const traffic = drive(up.routerPort, 'prod.shop.localhost');
+    assert.equal((await api(up.apiUrl, 'POST', '/api/v1/releases', { version: v }, token)).status, 201);
+    const s = await status(v);
+    await traffic.stop();
+    return s;
+  };
+
+  before(async () => {
+    const apiPort = await freePort();
+    prom = await startPrometheus([`127.0.0.1:${apiPort}`]);
+    app = copyExample();
+    writeFileSync(join(app, 'sluice.yaml'), pipeline(prom.url));
+    up = await startUp(app, join(app, '.sluice'), {}, apiPort);
+    token = readFileSync(join(app, '.sluice', 'admin-token'), 'utf8').trim();
+    setFault(app, 0, 'v1');
+    assert.equal(await release('1.0.0'), 'succeeded');
+  });
+  after(async () => {
+    await up?.stop();
+    await prom?.stop();
+    rmSync(join(app, '..'), { recursive: true, force: true });
+  });
+
+  it('passes a healthy canary', async () => {
+    setFault(app, 0, 'v2');
+    assert.equal(await release('2.0.0'), 'succeeded');
+  });
+
+  it('fails a slow canary and rolls it back, with the query and values stored', async () => {
+    setFault(app, 0, 'v3', 250);
+    assert.equal(await release('3.0.0'), 'failed');
+    const events = (await api<StoredEvent[]>(up.apiUrl, 'GET', '/api/v1/releases/3.0.0/events')).json;
+    const failed = events.find((e) => e.type === 'step.finished' && !e.ok && !e.cancelled);
+    assert.ok(failed && failed.type === 'step.finished');
+    const detail = failed.detail as { request: { thresholds: { name: string; measurements: (number | null)[] }[] } };
+    const values = detail.request.thresholds[0]!.measurements.filter((x): x is number => typeof x === 'number');
+    assert.ok(values.some((v) => v > 0.1), `measured ${JSON.stringify(values)}`);
+    assert.ok(events.some((e) => e.type === 'step.finished' && e.step === 'rollback' && e.ok));
+    const live = await api<{ stages: { name: string; live: { version: string } }[] }>(up.apiUrl, 'GET', '/api/v1/status');
+    assert.equal(live.json.stages[0]!.live.version, '2.0.0');
+  });
+});
