@@ -29,7 +29,6 @@ export interface UpProcess {
   kill(): Promise<void>;
 }
 
-/** Starts `sluice up` as a real process on free ports and waits until it serves. */
 /** Starts `sluice up` as a real process and waits until it serves; the API on `apiPort` (0: any free port). */
 export function startUp(appDir: string, dataDir: string, extraEnv: Record<string, string> = {}, apiPort = 0): Promise<UpProcess> {
   const proc = spawn(
