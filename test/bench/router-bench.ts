@@ -41,8 +41,8 @@ function toMs(v: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
-function wrk(port: number, host?: string, duration = DURATION): WrkResult {
-  const args = ['-t1', `-c${CONNECTIONS}`, `-d${duration}`, '--latency', ...(host ? ['-H', `Host: ${host}`] : []), `http://127.0.0.1:${port}${PATH}`];
+function wrk(port: number, host?: string, duration = DURATION, connections = CONNECTIONS): WrkResult {
+  const args = ['-t1', `-c${connections}`, `-d${duration}`, '--latency', ...(host ? ['-H', `Host: ${host}`] : []), `http://127.0.0.1:${port}${PATH}`];
   const out = execFileSync('wrk', args, { encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const pct = (p: string) => toMs(new RegExp(`\\s${p}%\\s+(\\S+)`).exec(out)?.[1] ?? '');
@@ -106,6 +106,7 @@ const setups: { name: string; port: number; host?: string }[] = [
   { name: 'sluice', port: sl.port, host: HOST },
 ];
 const rounds: Record<string, WrkResult[]> = Object.fromEntries(setups.map((s) => [s.name, []]));
+const unloaded: Record<string, number> = {};
 try {
   for (const s of setups) wrk(s.port, s.host, '2s'); // warm-up: JIT, connection pools
   for (let r = 0; r < ROUNDS; r++)
@@ -114,6 +115,8 @@ try {
       const last = rounds[s.name]!.at(-1)!;
       console.log(`round ${r + 1} ${s.name.padEnd(13)} ${Math.round(last.rps)} req/s  p50 ${last.p50Ms.toFixed(3)} ms  p99 ${last.p99Ms.toFixed(3)} ms  errors ${last.errors}`);
     }
+  // One connection, one request at a time: the latency a proxy adds when nothing queues.
+  for (const s of setups) unloaded[s.name] = wrk(s.port, s.host, '3s', 1).p50Ms;
 } finally {
   nginx.kill('SIGTERM');
   hp.proc.kill('SIGTERM');
@@ -136,7 +139,10 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const result = {
   method: { tool: `wrk -t1 -c${CONNECTIONS} -d${DURATION} --latency`, path: PATH, split: '90/10', rounds: ROUNDS, statistic: 'median', node: process.version },
   setups: summary,
+  unloadedP50Ms: unloaded,
   ratios: {
+    sluiceAddedP50MsUnloaded: r3(unloaded.sluice! - unloaded.direct!),
+    nginxAddedP50MsUnloaded: r3(unloaded.nginx! - unloaded.direct!),
     sluiceVsNginxThroughput: r3(summary.sluice!.rps / summary.nginx!.rps),
     sluiceVsHttpProxy3Throughput: r3(summary.sluice!.rps / summary['http-proxy-3']!.rps),
     sluiceAddedP50Ms: r3(summary.sluice!.p50Ms - summary.direct!.p50Ms),
