@@ -97,4 +97,18 @@ describe('canary rollouts, end to end', { timeout: 240_000 }, () => {
     const status = await run('status');
     assert.match(status.stdout, /prod\s+2\.0\.0\s+3\.0\.0\s+↺ rolled-back/);
   });
+
+  it('with no real users, synthetic traffic gives the analysis data on both sides', async () => {
+    const yaml = CANARY_PIPELINE.replace(
+      /analyses:\n {2}errors:\n/,
+      'analyses:\n  errors:\n    traffic: { paths: [/api/products, /], rate: 20 }\n',
+    ).replace('max: 0.05, onEmpty: inconclusive, inconclusiveLimit: 3 }', 'max: 0.05 }\n      - { name: traffic, metric: request-rate, min: 5 }');
+    writeFileSync(join(app, 'sluice.yaml'), yaml);
+    setFault(app, 0, '4.0.0');
+    const r = await run('release', 'create', '4.0.0', '--wait');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const metrics = await (await fetch(`${up.apiUrl}/metrics`)).text();
+    const count = (v: string) => Number(new RegExp(`sluice_router_requests_total\\{stage="prod",version="${v.replace(/\./g, '\\.')}",class="2xx"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    assert.ok(count('4.0.0') > 20, `canary got ${count('4.0.0')} requests`);
+  });
 });

@@ -91,6 +91,14 @@ export const analysisSchema = z.strictObject({
   confidenceLevel: z.number().gt(0).lt(1).optional(),
   passThreshold: z.number().min(0).max(100).optional(),
   marginalThreshold: z.number().min(0).max(100).optional(),
+  /** Synthetic traffic during the analysis, for stages with too little real traffic: each path, to stable and canary alike. */
+  traffic: z
+    .strictObject({
+      paths: z.array(z.string().startsWith('/')).min(1),
+      /** Requests per second to each of stable and canary. */
+      rate: z.number().positive().max(1000),
+    })
+    .optional(),
 });
 
 const analysisRef = z.union([z.string().min(1), analysisSchema]);

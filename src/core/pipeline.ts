@@ -42,6 +42,8 @@ export interface AnalysisPlan {
   thresholds: (ThresholdSpec & { metric: MetricRef })[];
   compare: (MetricSpec & { metric: MetricRef })[];
   judge: JudgeConfig;
+  /** Synthetic requests per second to each of stable and canary, over these paths. */
+  traffic?: { paths: string[]; rate: number };
 }
 
 export type CanaryStepPlan =
@@ -289,6 +291,7 @@ function analysisPlan(name: string, a: AnalysisInput): AnalysisPlan {
     name,
     intervalMs: parseDuration(a.interval ?? '5s'),
     count: a.count ?? 6,
+    ...(a.traffic ? { traffic: a.traffic } : {}),
     thresholds: a.thresholds ?? [],
     compare: a.compare ?? [],
     judge: {

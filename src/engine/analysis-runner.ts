@@ -4,6 +4,7 @@ import { evaluateThreshold, type Measurement } from '../core/judge.js';
 import type { AnalysisPlan } from '../core/pipeline.js';
 import type { MetricsProvider } from '../metrics/metrics-provider.js';
 import type { StepOutcome } from './effect-runner.js';
+import { startSyntheticTraffic } from './synthetic-traffic.js';
 
 export interface AnalysisTarget {
   stage: string;
@@ -29,6 +30,25 @@ export interface AnalysisDetail {
  * A background analysis measures until it is aborted. The verdict is the judge's, from the same input `sluice judge` takes.
  */
 export async function runAnalysis(
+  metrics: MetricsProvider,
+  a: AnalysisPlan,
+  t: AnalysisTarget,
+  opts: { signal: AbortSignal; background: boolean; log: (line: string) => void; stageUrl?: string },
+): Promise<StepOutcome & { detail?: AnalysisDetail }> {
+  const traffic = new AbortController();
+  opts.signal.addEventListener('abort', () => traffic.abort(), { once: true });
+  if (a.traffic && opts.stageUrl) {
+    startSyntheticTraffic(opts.stageUrl, a.traffic.paths, a.traffic.rate, traffic.signal);
+    opts.log(`synthetic traffic: ${a.traffic.rate}/s to each of stable and canary on ${a.traffic.paths.join(', ')}`);
+  }
+  try {
+    return await measureAndJudge(metrics, a, t, opts);
+  } finally {
+    traffic.abort();
+  }
+}
+
+async function measureAndJudge(
   metrics: MetricsProvider,
   a: AnalysisPlan,
   t: AnalysisTarget,

@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StepRun } from '../core/journey-decider.js';
+import type { StagePlan } from '../core/pipeline.js';
 import { COMMIT_STAGE } from '../core/journey-events.js';
 import type { JourneyState } from '../core/journey-reducer.js';
 import { runOnce } from '../platform/durable-run.js';
@@ -98,7 +99,7 @@ export class StepRunner implements EffectRunner {
             metricsFor(this.o.metrics, j.plan.prometheusUrl),
             e.analysis,
             { stage: e.stage.name, canary: e.release.version, baseline: e.baseline.version },
-            { signal, background: e.background, log: io.log },
+            { signal, background: e.background, log: io.log, ...this.urlOf(e.stage) },
           );
         case 'rollback':
           await this.target(e.stage.target).rollback({ stage: e.stage, key: r.key, io, from: e.from, to: e.to });
@@ -116,6 +117,11 @@ export class StepRunner implements EffectRunner {
       io.log(`--- sluice: ${r.step} failed: ${msg}`);
       return { ok: false, exitCode: null, reason: msg.split('\n')[0] ?? msg };
     }
+  }
+
+  private urlOf(stage: StagePlan): { stageUrl?: string } {
+    const url = this.o.targets[stage.target]?.url(stage);
+    return url ? { stageUrl: url } : {};
   }
 
   private canaryOps(kind: string) {
