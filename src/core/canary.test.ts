@@ -40,8 +40,8 @@ class Sim {
   readonly executed: string[] = [];
   now = 1_000_000;
   constructor(public outcome: (r: StepRun) => Outcome = () => ({ ok: true })) {}
-  create(version: string) {
-    this.append(version, { type: 'journey.created', release: { version, digest: `sha256:${version}` }, plan: PLAN });
+  create(version: string, plan = PLAN) {
+    this.append(version, { type: 'journey.created', release: { version, digest: `sha256:${version}` }, plan });
   }
   append(id: string, e: JourneyEvent) {
     const list = this.logs.get(id) ?? [];
@@ -94,6 +94,66 @@ class Sim {
 
 // Background analyses run until cancelled: hold them, like the real runner.
 const holdBackground = (r: StepRun): Outcome => (r.step === 'canary:background' ? 'hold' : { ok: true });
+
+const blueGreen = (autoSwitch: boolean) =>
+  parsePipeline(`app: shop
+artifact: { output: dist }
+defaults:
+  local: { start: node server.js, instances: 3 }
+stages:
+  prod:
+    verify: { smoke: t }
+    bake: 10s
+    strategy:
+      blueGreen: { autoSwitch: ${autoSwitch} }
+`);
+
+describe('blue-green rollouts', () => {
+  it('starts the full new version, verifies it at the preview host, then switches, then bakes', () => {
+    const plan = blueGreen(true);
+    assert.equal(plan.stages[0]!.canary?.instances, 3);
+    const s = new Sim();
+    s.create('1', plan);
+    s.run();
+    s.executed.length = 0;
+    const runs: StepRun[] = [];
+    s.outcome = (r) => {
+      runs.push(r);
+      return { ok: true };
+    };
+    s.create('2', plan);
+    s.run();
+    assert.equal(s.get('2').status, 'succeeded');
+    assert.deepEqual(s.executed, ['2/prod/deploy (canary)', '2/prod/verify:smoke', '2/prod/promote', '2/prod/bake-check']);
+    const verify = runs.find((r) => r.step === 'verify:smoke')!;
+    assert.equal(verify.effect.kind === 'command' && verify.effect.preview, true, 'verified at the preview host');
+  });
+
+  it('a failed preview verification never switches: the new version is stopped', () => {
+    const s = new Sim();
+    s.create('1', blueGreen(true));
+    s.run();
+    s.outcome = (r) => (r.key === '2/prod/verify:smoke' ? { ok: false, reason: 'exit code 1' } : { ok: true });
+    s.create('2', blueGreen(true));
+    s.run();
+    assert.equal(s.get('2').stages.prod!.status, 'rolled-back');
+    assert.ok(!s.get('2').stages.prod!.steps.promote);
+    assert.equal(liveReleases([...s.states.values()]).get('prod')?.release?.version, '1');
+  });
+
+  it('autoSwitch false waits for a person between verification and the switch', () => {
+    const s = new Sim();
+    s.create('1', blueGreen(false));
+    s.run();
+    s.create('2', blueGreen(false));
+    s.run();
+    assert.equal(s.get('2').stages.prod!.status, 'paused');
+    assert.equal(s.get('2').stages.prod!.steps['verify:smoke']!.status, 'passed');
+    s.command(resumeCommand(s.get('2'), 'prod', 'lead'));
+    s.run();
+    assert.equal(s.get('2').status, 'succeeded');
+  });
+});
 
 describe('canary rollouts', () => {
   it('a first release has nothing to compare with: it deploys all at once', () => {

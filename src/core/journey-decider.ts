@@ -7,6 +7,7 @@ import {
   type JourneyState,
   type StageState,
   usesCanary,
+  verifiesPreview,
 } from './journey-reducer.js';
 import type { AnalysisPlan, CommandSpec, StagePlan } from './pipeline.js';
 
@@ -19,7 +20,8 @@ import type { AnalysisPlan, CommandSpec, StagePlan } from './pipeline.js';
  * - rollback: put `to` back on the stage (or stop it when `to` is null).
  */
 export type Effect =
-  | { kind: 'command'; purpose: 'commit' | 'verify'; stage: string; spec: CommandSpec; release: ReleaseRef }
+  /** With `preview`, SLUICE_STAGE_URL is the stage's preview host (blue-green, before the switch). */
+  | { kind: 'command'; purpose: 'commit' | 'verify'; stage: string; spec: CommandSpec; release: ReleaseRef; preview?: true }
   /** With `canary`, the release starts beside the stable one and takes no traffic yet. */
   | { kind: 'deploy'; stage: StagePlan; release: ReleaseRef; canary?: true }
   /** Moves the canary's share of the traffic. */
@@ -104,7 +106,7 @@ export function decide(j: JourneyState, ctx: DecideContext): Decision {
           run(
             sp.name,
             verifyStep(next.name),
-            { kind: 'command', purpose: 'verify', stage: sp.name, spec: next, release: j.release },
+            { kind: 'command', purpose: 'verify', stage: sp.name, spec: next, release: j.release, ...(verifiesPreview(sp, s) ? { preview: true as const } : {}) },
             s,
           );
         break;
@@ -181,7 +183,7 @@ function stepEffect(j: JourneyState, sp: StagePlan, s: StageState, step: string)
   }
   const spec = sp.verify.find((v) => verifyStep(v.name) === step);
   if (!spec) throw new Error(`unknown step ${step} in stage ${sp.name}`);
-  return { kind: 'command', purpose: 'verify', stage: sp.name, spec, release: j.release };
+  return { kind: 'command', purpose: 'verify', stage: sp.name, spec, release: j.release, ...(verifiesPreview(sp, s) ? { preview: true as const } : {}) };
 }
 
 function isTrafficStep(sp: StagePlan, step: string): boolean {

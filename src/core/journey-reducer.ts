@@ -308,14 +308,16 @@ function deriveStage(s: StageState, sp: StagePlan, parentsPassed: boolean, journ
       failure = `rolled back by ${s.rollbackRequest.by}${s.rollbackRequest.reason ? `: ${s.rollbackRequest.reason}` : ''}`;
     const rollback = s.steps.rollback;
     const deploy = s.steps.deploy;
+    const verified = sp.verify.every((v) => s.steps[`verify:${v.name}`]?.status === 'passed');
     if (rollback?.status === 'failed') {
       status = 'failed';
       failure = `${failure ?? 'stage failed'}; rollback failed${rollback.reason ? `: ${rollback.reason}` : ''}`;
     } else if (rollback?.status === 'passed') status = 'rolled-back';
     else if (failure) status = 'rolling-back';
     else if (deploy?.status !== 'passed') status = 'deploying';
+    else if (verifiesPreview(sp, s) && !verified) status = 'verifying';
     else if (usesCanary(sp, s) && s.steps.promote?.status !== 'passed') status = canaryWaiting(sp, s) ? 'paused' : 'rolling-out';
-    else if (!sp.verify.every((v) => s.steps[`verify:${v.name}`]?.status === 'passed')) status = 'verifying';
+    else if (!verified) status = 'verifying';
     else if (sp.bakeMs > 0 && s.steps['bake-check']?.status !== 'passed') status = 'baking';
     else if (sp.approval && !s.approval) status = 'awaiting-approval';
     else status = 'passed';
@@ -330,6 +332,11 @@ function deriveStage(s: StageState, sp: StagePlan, parentsPassed: boolean, journ
 /** A stage rolls out as a canary when its plan says so and something already runs there to compare with. */
 export function usesCanary(sp: StagePlan, s: StageState): boolean {
   return sp.canary !== undefined && s.previous != null;
+}
+
+/** Blue-green: verify commands run against the preview host, before the switch. */
+export function verifiesPreview(sp: StagePlan, s: StageState): boolean {
+  return usesCanary(sp, s) && sp.canary!.preview && s.steps.promote?.status !== 'passed';
 }
 
 export const canaryStepName = (i: number) => `canary:${i}`;

@@ -112,6 +112,13 @@ const canaryStep = z.union([
 const strategySchema = z.union([
   z.strictObject({ allAtOnce: z.strictObject({}) }),
   z.strictObject({
+    /** The new version starts at full size beside the old one, is verified at its preview host, then takes all traffic at once. */
+    blueGreen: z.strictObject({
+      /** false: after verification, wait for `sluice resume` before switching (default true). */
+      autoSwitch: z.boolean().optional(),
+    }),
+  }),
+  z.strictObject({
     canary: z.strictObject({
       /** Instances of the new version during the canary (1: a one-box). */
       instances: z.number().int().min(1).max(32).optional(),

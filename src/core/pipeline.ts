@@ -53,6 +53,8 @@ export type CanaryStepPlan =
   | { kind: 'analysis'; analysis: AnalysisPlan };
 
 export interface CanaryPlan {
+  /** Blue-green: the new version is verified at its preview host before any user reaches it. */
+  preview: boolean;
   instances: number;
   sticky: { header: string } | 'cookie' | 'none';
   steps: CanaryStepPlan[];
@@ -239,7 +241,15 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
       if (target !== 'local') issues.push(issue([...stagePath, 'strategy'], 'a canary needs target "local": the built-in router splits the traffic'));
       if (!pf.metrics?.prometheus && [background, ...steps.map((x) => (x.kind === 'analysis' ? x.analysis : undefined))].some(needsPrometheus))
         issues.push(issue([...stagePath, 'strategy'], 'an analysis asks Prometheus, but metrics.prometheus.url is not set'));
-      plan.canary = { instances: c.instances ?? 1, sticky: c.sticky ?? 'cookie', steps, ...(background ? { background } : {}) };
+      plan.canary = { preview: false, instances: c.instances ?? 1, sticky: c.sticky ?? 'cookie', steps, ...(background ? { background } : {}) };
+    } else if (strategy && 'blueGreen' in strategy) {
+      if (target !== 'local') issues.push(issue([...stagePath, 'strategy'], 'blue-green needs target "local": the built-in router switches the traffic'));
+      plan.canary = {
+        preview: true,
+        instances: fields.local?.instances ?? 1,
+        sticky: 'none',
+        steps: strategy.blueGreen.autoSwitch === false ? [{ kind: 'pause' }] : [],
+      };
     }
     if (target === 'local') {
       if (!fields.local?.start) {

@@ -58,7 +58,8 @@ export class StepRunner implements EffectRunner {
           const sp = j.plan.stages.find((s) => s.name === e.stage);
           const extra: Record<string, string> = {};
           if (sp) {
-            const url = this.o.targets[sp.target]?.url(sp);
+            const t = this.o.targets[sp.target];
+            const url = e.preview ? t?.canary?.previewUrl(sp) : t?.url(sp);
             if (url) extra.SLUICE_STAGE_URL = url;
           }
           const env =

@@ -25,6 +25,8 @@ export interface CanaryOps {
   setCanaryWeight(req: TargetRequest & { release: ReleaseRef; weight: number }): Promise<void>;
   /** Makes the canary the stable version at full size; the old version drains and stops. */
   promoteCanary(req: TargetRequest & { release: ReleaseRef }): Promise<void>;
+  /** Where the canary answers alone, for verification before the switch and for testers. */
+  previewUrl(stage: StagePlan): string;
 }
 
 /** Every place Sluice can deploy to implements this. One contract suite runs against each. */

@@ -74,7 +74,13 @@ export class LocalTarget implements Target {
         req.io.log(`${req.weight}% of ${req.stage.name}'s users now reach ${req.release.version}`);
       }),
     promoteCanary: (req) => this.serial(req.stage.name, () => this.promoteLocked(req.stage, req.release, req.key, req.io.log)),
+    previewUrl: (stage) => `http://${this.previewHost(stage.name)}:${this.o.routerPort}`,
   };
+
+  /** `<stage>-preview.<app>.localhost`: the canary alone. */
+  previewHost(stage: string): string {
+    return `${stage}-preview.${this.o.app}.localhost`;
+  }
   private readonly watchers = new Map<string, { stop: () => void }>();
   private readonly restarts = new Map<string, { count: number; at: number }>();
   private closed = false;
@@ -436,6 +442,8 @@ export class LocalTarget implements Target {
       canaryWeight: st.canary?.weight ?? 0,
       ...(sticky ? { sticky } : {}),
     });
+    if (st.canary) this.o.router.setRoute(this.previewHost(name), { stage: name, stable: this.pool(name, st.canary) });
+    else this.o.router.removeRoute(this.previewHost(name));
   }
 
   private pool(stage: string, d: Deployment): Pool {
