@@ -273,6 +273,13 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
       assert.equal(rejected.code, 0, rejected.stderr);
       await waitFor('4.0.0', 'rolled-back');
       assert.equal(await version('prod'), '1.0.0');
+      // The same release runs again only when someone asks; then it waits for approval again.
+      const retried = await run('retry', '4.0.0');
+      assert.equal(retried.code, 0, retried.stderr);
+      await waitFor('4.0.0', 'awaiting-approval');
+      assert.equal(await version('prod'), '4.0.0');
+      assert.equal((await run('reject', '4.0.0', 'prod', '--comment', 'still wrong')).code, 0);
+      await waitFor('4.0.0', 'rolled-back');
 
       writeFileSync(catalog(), `${goodCatalog}\n// 4.0.1\n`);
       assert.equal((await run('release', 'create', '4.0.1')).code, 0);

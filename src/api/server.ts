@@ -14,6 +14,7 @@ import {
   promoteCommand,
   rejectCommand,
   resumeCommand,
+  retryCommand,
   rollbackCommand,
 } from '../core/journey-commands.js';
 import type { StoredEvent } from '../core/journey-events.js';
@@ -48,6 +49,7 @@ const releaseBody = z.strictObject({
 });
 const promoteBody = z.strictObject({ stage: z.string().min(1).optional(), full: z.boolean().optional() });
 const stageBody = z.strictObject({ stage: z.string().min(1).optional() });
+const emptyBody = z.strictObject({});
 const abortBody = z.strictObject({ stage: z.string().min(1).optional(), reason: z.string().max(2000).optional() });
 const approveBody = z.strictObject({ stage: z.string().min(1).optional(), comment: z.string().max(2000).optional() });
 const rejectBody = z.strictObject({ stage: z.string().min(1).optional(), comment: z.string().min(1).max(2000) });
@@ -307,6 +309,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   decision('promote', promoteBody, (j, b, by) => promoteCommand(j, b.stage, by, b.full ?? false));
   decision('abort', abortBody, (j, b, by) => abortCommand(j, b.stage, by, b.reason ?? ''));
   decision('pause', stageBody, (j, b, by) => pauseCommand(j, b.stage, by));
+  decision('retry', emptyBody, (j, _b, by) => retryCommand(j, by));
   decision('resume', stageBody, (j, b, by) => resumeCommand(j, b.stage, by));
   decision('approve', approveBody, (j, b, by) => approveCommand(j, b.stage, by, b.comment));
   decision('reject', rejectBody, (j, b, by) => rejectCommand(j, b.stage, by, b.comment));
@@ -343,7 +346,9 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       });
       const offsets = new Map<string, number>();
       const flush = (step: string, withHeader: boolean) => {
-        const path = join(stepDir(d.runsRoot, j.id, stageName, step), 'log');
+        const key = stageOf(d.executor.get(j.id)!)?.steps[step]?.key;
+        if (!key) return;
+        const path = join(stepDir(d.runsRoot, key), 'log');
         if (!existsSync(path)) return;
         const size = statSync(path).size;
         let off = offsets.get(step) ?? -1;

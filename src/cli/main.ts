@@ -33,6 +33,7 @@ Commands
                                          --full: promote a canary to all traffic now
   abort <version> [stage] [--reason R]   roll back the stage the release holds, now
   pause <version> [stage]                hold a canary rollout; resume <version> [stage] lets it go on
+  retry <version>                        run a failed release again from the stages that failed
   approve <version> [stage] [--comment C]
   reject <version> [stage] --comment C   the stage rolls back and the journey fails
   rollback <stage> [--reason R]          put a stage back on the release it ran before
@@ -266,7 +267,8 @@ async function run(p: Parsed, ctx: Ctx): Promise<number> {
     case 'reject':
     case 'abort':
     case 'pause':
-    case 'resume': {
+    case 'resume':
+    case 'retry': {
       const [version, stage] = args;
       if (!version) throw usage(`sluice ${cmd} <version> [stage]${cmd === 'reject' ? ' --comment C' : ''}`);
       if (cmd === 'reject' && !v.comment) throw usage('sluice reject <version> [stage] --comment "why"');
@@ -281,7 +283,7 @@ async function run(p: Parsed, ctx: Ctx): Promise<number> {
         `/api/v1/releases/${encodeURIComponent(version)}/${cmd}`,
         body,
       );
-      const verb = { promote: v.full ? 'promoted in full' : 'promoted', approve: 'approved', reject: 'rejected', abort: 'aborting', pause: 'paused', resume: 'resumed' }[cmd];
+      const verb = { promote: v.full ? 'promoted in full' : 'promoted', approve: 'approved', reject: 'rejected', abort: 'aborting', pause: 'paused', resume: 'resumed', retry: 'retrying' }[cmd];
       print(
         j,
         `${ctx.st.green('✓')} ${verb} ${version}${stage ? ` at ${stage}` : ''}; journey ${colourStatus(ctx.st, j.status)}`,
@@ -425,6 +427,8 @@ function eventLine(st: Style, e: StoredEvent): string {
       return `${t} ${who} ${e.stage} resumed by ${e.by}${e.step ? ` past ${e.step}` : ''}`;
     case 'stage.promoted-full':
       return `${t} ${who} ${e.stage} promoted in full by ${e.by}`;
+    case 'journey.retried':
+      return `${t} ${who} retried by ${e.by}`;
   }
 }
 

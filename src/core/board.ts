@@ -8,6 +8,8 @@ export interface StepView {
   status: StepStatus;
   durationMs?: number;
   reason?: string;
+  /** What the step found: for an analysis, the judge request it built and the verdict. */
+  detail?: unknown;
 }
 
 export interface StageJourneyView {
@@ -58,6 +60,7 @@ export function stageView(version: string, s: StageState): StageJourneyView {
         status: st.status,
         ...(st.finishedAt !== undefined ? { durationMs: st.finishedAt - st.startedAt } : {}),
         ...(st.reason ? { reason: st.reason } : {}),
+        ...(st.detail !== undefined ? { detail: st.detail } : {}),
       };
     }),
     ...(s.failure ? { failure: s.failure } : {}),

@@ -111,3 +111,10 @@ export function rollbackCommand(
     throw new SluiceError('INVALID_STATE', `stage "${stage}" is already rolling back`, { stage });
   return { journeyId: j.id, event: { type: 'stage.rollback-requested', stage, by, reason } };
 }
+
+/** Runs a failed journey again from the stages that failed: the explicit retry a rolled-back release needs. */
+export function retryCommand(j: JourneyState, by: string): CommandResult {
+  if (j.status !== 'failed')
+    throw new SluiceError('INVALID_STATE', `release ${j.release.version} is ${j.status}; only a failed journey can be retried`, { status: j.status });
+  return { journeyId: j.id, event: { type: 'journey.retried', by } };
+}

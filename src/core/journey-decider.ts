@@ -57,7 +57,9 @@ export interface DecideContext {
   journeys: readonly JourneyState[];
 }
 
-export const stepKey = (journeyId: string, stage: string, step: string) => `${journeyId}/${stage}/${step}`;
+/** A step's idempotency key: `<journey>/<stage>/<step>`, with `@<attempt>` after a retry. */
+export const stepKey = (journeyId: string, stage: string, step: string, attempt = 0) =>
+  `${journeyId}/${stage}/${step}${attempt > 0 ? `@${attempt}` : ''}`;
 export const verifyStep = (name: string) => `verify:${name}`;
 
 /** What should happen next for one journey. Pure: a function of the states and the time. */
@@ -69,7 +71,7 @@ export function decide(j: JourneyState, ctx: DecideContext): Decision {
   const run = (stage: string, step: string, effect: Effect, state: StageState) => {
     const existing = state.steps[step];
     if (existing && existing.status !== 'running') return;
-    d.run.push({ stage, step, key: stepKey(j.id, stage, step), effect, started: existing !== undefined });
+    d.run.push({ stage, step, key: stepKey(j.id, stage, step, j.attempt), effect, started: existing !== undefined });
   };
 
   decideCommit(j, ctx.now, d, wake, run);
@@ -160,7 +162,7 @@ function takesStage(s: StageState | undefined): boolean {
 }
 
 function resumeRun(j: JourneyState, sp: StagePlan, s: StageState, step: string): StepRun {
-  const key = stepKey(j.id, sp.name, step);
+  const key = stepKey(j.id, sp.name, step, j.attempt);
   const effect = stepEffect(j, sp, s, step);
   if (!effect) throw new Error(`step ${step} of stage ${sp.name} has no effect to resume`);
   return { stage: sp.name, step, key, effect, started: true };
@@ -224,7 +226,7 @@ function decideCanary(
   if (s.pausedBy !== undefined && !st) return false;
   if (step.kind === 'pause') {
     if (!st) {
-      d.append.push({ type: 'step.started', stage: sp.name, step: name, key: stepKey(j.id, sp.name, name) });
+      d.append.push({ type: 'step.started', stage: sp.name, step: name, key: stepKey(j.id, sp.name, name, j.attempt) });
       return true;
     }
     if (st.status !== 'running') return false;

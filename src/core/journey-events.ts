@@ -52,6 +52,8 @@ export type JourneyEvent =
   | { type: 'stage.resumed'; stage: string; by: string; step?: string }
   /** A person skipped the remaining canary steps: promote to 100% now. */
   | { type: 'stage.promoted-full'; stage: string; by: string }
+  /** A person asked to run a failed journey again from the stages that failed; earlier attempts stay in the log. */
+  | { type: 'journey.retried'; by: string }
   /** A newer release took the next stage first, so this journey stops where it is. */
   | { type: 'journey.superseded'; by: string };
 

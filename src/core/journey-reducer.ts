@@ -108,6 +108,8 @@ export interface JourneyState {
   updatedAt: number;
   /** Seq of the last event applied. */
   seq: number;
+  /** 0 for the first run; each journey.retried adds one. Step keys carry it, so a retried step runs again. */
+  attempt: number;
   status: JourneyStatus;
   commit: StageState;
   stages: Record<string, StageState>;
@@ -138,6 +140,7 @@ export function reduceJourney(events: readonly StoredEvent[]): JourneyState {
     createdAt: first.at,
     updatedAt: first.at,
     seq: first.seq,
+    attempt: 0,
     status: 'running',
     commit: { ...emptyStage(COMMIT_STAGE), entered: true, enteredAt: first.at },
     stages: Object.fromEntries(first.plan.stages.map((s) => [s.name, emptyStage(s.name)])),
@@ -168,6 +171,15 @@ export function applyEvent(prev: JourneyState, e: StoredEvent): JourneyState {
     case 'journey.superseded':
       j.supersededBy = e.by;
       break;
+    case 'journey.retried': {
+      if (prev.status !== 'failed') break;
+      j.attempt = prev.attempt + 1;
+      // Stages that failed, rolled back or never ran start afresh; those that passed stay passed.
+      if (j.commit.status === 'failed') j.commit = { ...emptyStage(COMMIT_STAGE), entered: true, enteredAt: e.at };
+      for (const [name, s] of Object.entries(j.stages))
+        if (s.status === 'failed' || s.status === 'rolled-back' || s.status === 'skipped') j.stages[name] = emptyStage(name);
+      break;
+    }
     case 'step.started': {
       const s = stageOf(e.stage);
       if (!s || s.steps[e.step]) break;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildBoard } from './board.js';
 import { isSluiceError } from './errors.js';
-import { approveCommand, promoteCommand, rejectCommand, rollbackCommand } from './journey-commands.js';
+import { approveCommand, promoteCommand, rejectCommand, retryCommand, rollbackCommand } from './journey-commands.js';
 import { decide, liveReleases, type StepRun } from './journey-decider.js';
 import type { JourneyEvent, StoredEvent } from './journey-events.js';
 import { applyEvent, type JourneyState, reduceJourney } from './journey-reducer.js';
@@ -340,6 +340,27 @@ describe('journey reducer and decider', () => {
         ['prod', '1'],
       ],
     );
+  });
+
+  it('a manual rollback stays rolled back until someone retries the same release, which runs again from that stage', () => {
+    const s = new Sim();
+    s.create('1');
+    s.run();
+    s.create('2');
+    s.run();
+    s.append('2', rollbackCommand([...s.states.values()], 'prod', 'oncall', 'latency').event);
+    s.run();
+    s.run();
+    assert.equal(s.get('2').status, 'failed');
+    assert.equal(liveReleases([...s.states.values()]).get('prod')?.release?.version, '1', 'nothing promotes it back by itself');
+    assert.throws(() => retryCommand(s.get('1'), 'oncall'), /only a failed journey can be retried/);
+    const before = s.executed.length;
+    s.append('2', retryCommand(s.get('2'), 'oncall').event);
+    s.run();
+    assert.equal(s.get('2').status, 'succeeded');
+    assert.equal(s.get('2').attempt, 1);
+    assert.deepEqual(s.executed.slice(before), ['2/prod/deploy@1', '2/prod/verify:smoke@1']);
+    assert.equal(liveReleases([...s.states.values()]).get('prod')?.release?.version, '2');
   });
 
   it('resumes a step that was running when the process died, without starting it again', () => {

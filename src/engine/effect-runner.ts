@@ -33,9 +33,9 @@ export interface StepRunnerOptions {
   metrics: MetricsProvider;
 }
 
-/** Where a step keeps its log and run files. */
-export function stepDir(runsRoot: string, journeyId: string, stage: string, step: string): string {
-  return join(runsRoot, journeyId, stage, step.replace(/[^A-Za-z0-9._-]/g, '-'));
+/** Where a step keeps its log and run files: one directory per idempotency key (`<journey>/<stage>/<step>[@attempt]`). */
+export function stepDir(runsRoot: string, key: string): string {
+  return join(runsRoot, ...key.split('/').map((part) => part.replace(/[^A-Za-z0-9._@+-]/g, '-')));
 }
 
 /** Runs effects through the targets and the durable command runner. */
@@ -43,7 +43,7 @@ export class StepRunner implements EffectRunner {
   constructor(private readonly o: StepRunnerOptions) {}
 
   async run(r: StepRun, j: JourneyState, signal: AbortSignal): Promise<StepOutcome> {
-    const dir = stepDir(this.o.runsRoot, j.id, r.stage, r.step);
+    const dir = stepDir(this.o.runsRoot, r.key);
     mkdirSync(dir, { recursive: true });
     const logPath = join(dir, 'log');
     const io: StepIO = {
