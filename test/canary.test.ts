@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { StoredEvent } from '../src/core/journey-events.js';
 import { CANARY_PIPELINE, drive, setFault } from './helpers/canary-app.js';
-import { api, cli, copyExample, startUp, type UpProcess, viaRouter } from './helpers/sluice-process.js';
+import { api, cli, copyExample, journeyEnd, startUp, type UpProcess, viaRouter } from './helpers/sluice-process.js';
 
 // Canary rollouts against a real `sluice up`: the router splits real traffic, the built-in metrics feed the analysis.
 describe('canary rollouts, end to end', { timeout: 240_000 }, () => {
@@ -15,14 +15,6 @@ describe('canary rollouts, end to end', { timeout: 240_000 }, () => {
   const HOST = 'prod.shop.localhost';
   const run = (...args: string[]) => cli([...args, '--dir', app], { SLUICE_URL: up.apiUrl });
   const events = async (v: string) => (await api<StoredEvent[]>(up.apiUrl, 'GET', `/api/v1/releases/${v}/events`)).json;
-  const finished = async (v: string) => {
-    for (let i = 0; i < 600; i++) {
-      const j = await api<{ journey: { status: string } }>(up.apiUrl, 'GET', `/api/v1/releases/${v}`);
-      if (j.json.journey.status !== 'running') return j.json.journey.status;
-      await sleep(100);
-    }
-    throw new Error(`${v} did not finish`);
-  };
 
   before(async () => {
     app = copyExample();
@@ -66,7 +58,7 @@ describe('canary rollouts, end to end', { timeout: 240_000 }, () => {
     setFault(app, 0.5, '3.0.0');
     const created = await api(up.apiUrl, 'POST', '/api/v1/releases', { version: '3.0.0' }, token);
     assert.equal(created.status, 201);
-    assert.equal(await finished('3.0.0'), 'failed');
+    assert.equal(await journeyEnd(up.apiUrl, '3.0.0'), 'failed');
     await sleep(300);
     await traffic.stop();
 

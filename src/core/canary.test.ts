@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { JourneySim, type SimOutcome } from '../../test/helpers/journey-sim.js';
 import { abortCommand, pauseCommand, promoteCommand, resumeCommand } from './journey-commands.js';
-import { decide, liveReleases, type StepRun } from './journey-decider.js';
-import type { JourneyEvent, StoredEvent } from './journey-events.js';
-import { applyEvent, type JourneyState, reduceJourney } from './journey-reducer.js';
+import { liveReleases, type StepRun } from './journey-decider.js';
 import { parsePipeline } from './pipeline.js';
 
 const PLAN = parsePipeline(`app: shop
@@ -30,70 +29,8 @@ stages:
         analysis: errors
 `);
 
-type Outcome = { ok: boolean; reason?: string; inconclusive?: boolean } | 'hold';
-
-/** Drives journeys with the pure reducer and decider; effects finish as `outcome` says. */
-class Sim {
-  private nextId = 1;
-  readonly logs = new Map<string, StoredEvent[]>();
-  readonly states = new Map<string, JourneyState>();
-  readonly executed: string[] = [];
-  now = 1_000_000;
-  constructor(public outcome: (r: StepRun) => Outcome = () => ({ ok: true })) {}
-  create(version: string, plan = PLAN) {
-    this.append(version, { type: 'journey.created', release: { version, digest: `sha256:${version}` }, plan });
-  }
-  append(id: string, e: JourneyEvent) {
-    const list = this.logs.get(id) ?? [];
-    const stored = { ...e, id: this.nextId++, journeyId: id, seq: list.length, at: this.now } as StoredEvent;
-    list.push(stored);
-    this.logs.set(id, list);
-    const prev = this.states.get(id);
-    this.states.set(id, prev ? applyEvent(prev, stored) : reduceJourney([stored]));
-  }
-  get(id: string) {
-    return this.states.get(id)!;
-  }
-  command(c: { journeyId: string; event: JourneyEvent }) {
-    this.append(c.journeyId, c.event);
-  }
-  settle(): number | undefined {
-    for (let guard = 0; guard < 500; guard++) {
-      let progressed = false;
-      let wake: number | undefined;
-      for (const j of [...this.states.values()]) {
-        if (j.status !== 'running') continue;
-        const d = decide(j, { now: this.now, journeys: [...this.states.values()] });
-        if (d.wakeAt !== undefined) wake = wake === undefined ? d.wakeAt : Math.min(wake, d.wakeAt);
-        if (d.append.length) {
-          for (const e of d.append) this.append(j.id, e);
-          progressed = true;
-          break;
-        }
-        for (const r of d.run) {
-          if (!r.started) {
-            this.append(j.id, { type: 'step.started', stage: r.stage, step: r.step, key: r.key });
-            progressed = true;
-          }
-          const o = this.outcome(r);
-          if (o === 'hold') continue;
-          this.executed.push(`${r.key}${r.effect.kind === 'traffic' ? `@${r.effect.weight}` : ''}${r.effect.kind === 'deploy' && r.effect.canary ? ' (canary)' : ''}`);
-          this.append(j.id, { type: 'step.finished', stage: r.stage, step: r.step, key: r.key, ok: o.ok, exitCode: null, ...(o.reason ? { reason: o.reason } : {}), ...(o.inconclusive ? { inconclusive: true } : {}) });
-          progressed = true;
-        }
-        if (progressed) break;
-      }
-      if (!progressed) return wake;
-    }
-    assert.fail('did not settle');
-  }
-  run() {
-    for (let w = this.settle(); w !== undefined; w = this.settle()) this.now = Math.max(this.now, w);
-  }
-}
-
 // Background analyses run until cancelled: hold them, like the real runner.
-const holdBackground = (r: StepRun): Outcome => (r.step === 'canary:background' ? 'hold' : { ok: true });
+const holdBackground = (r: StepRun): SimOutcome => (r.step === 'canary:background' ? 'hold' : { ok: true });
 
 const blueGreen = (autoSwitch: boolean) =>
   parsePipeline(`app: shop
@@ -112,7 +49,7 @@ describe('blue-green rollouts', () => {
   it('starts the full new version, verifies it at the preview host, then switches, then bakes', () => {
     const plan = blueGreen(true);
     assert.equal(plan.stages[0]!.canary?.instances, 3);
-    const s = new Sim();
+    const s = new JourneySim(PLAN);
     s.create('1', plan);
     s.run();
     s.executed.length = 0;
@@ -130,7 +67,7 @@ describe('blue-green rollouts', () => {
   });
 
   it('a failed preview verification never switches: the new version is stopped', () => {
-    const s = new Sim();
+    const s = new JourneySim(PLAN);
     s.create('1', blueGreen(true));
     s.run();
     s.outcome = (r) => (r.key === '2/prod/verify:smoke' ? { ok: false, reason: 'exit code 1' } : { ok: true });
@@ -142,7 +79,7 @@ describe('blue-green rollouts', () => {
   });
 
   it('autoSwitch false waits for a person between verification and the switch', () => {
-    const s = new Sim();
+    const s = new JourneySim(PLAN);
     s.create('1', blueGreen(false));
     s.run();
     s.create('2', blueGreen(false));
@@ -157,7 +94,7 @@ describe('blue-green rollouts', () => {
 
 describe('canary rollouts', () => {
   it('a first release has nothing to compare with: it deploys all at once', () => {
-    const s = new Sim(holdBackground);
+    const s = new JourneySim(PLAN, holdBackground);
     s.create('1');
     s.run();
     assert.equal(s.get('1').status, 'succeeded');
@@ -165,7 +102,7 @@ describe('canary rollouts', () => {
   });
 
   it('walks the steps: weights, analysis, timed pause, manual pause; then promotes and verifies', () => {
-    const s = new Sim(holdBackground);
+    const s = new JourneySim(PLAN, holdBackground);
     s.create('1');
     s.run();
     s.executed.length = 0;
@@ -187,7 +124,7 @@ describe('canary rollouts', () => {
   });
 
   it('a failing analysis rolls back at once: background analysis cancelled, no further step', () => {
-    const s = new Sim(holdBackground);
+    const s = new JourneySim(PLAN, holdBackground);
     s.create('1');
     s.run();
     s.outcome = (r) => (r.step === 'canary:background' ? 'hold' : r.step === 'canary:1' ? { ok: false, reason: 'error-rate 0.3 > 0.05' } : { ok: true });
@@ -203,7 +140,7 @@ describe('canary rollouts', () => {
   });
 
   it('a failing background analysis rolls back mid-pause', () => {
-    const s = new Sim(holdBackground);
+    const s = new JourneySim(PLAN, holdBackground);
     s.create('1');
     s.run();
     s.create('2');
@@ -220,7 +157,7 @@ describe('canary rollouts', () => {
 
   it('an inconclusive analysis waits for a person; resume goes on, abort rolls back', () => {
     for (const decision of ['resume', 'abort'] as const) {
-      const s = new Sim((r) => (r.step === 'canary:background' ? 'hold' : r.step === 'canary:1' ? { ok: true, inconclusive: true, reason: 'score 80' } : { ok: true }));
+      const s = new JourneySim(PLAN, (r) => (r.step === 'canary:background' ? 'hold' : r.step === 'canary:1' ? { ok: true, inconclusive: true, reason: 'score 80' } : { ok: true }));
       s.create('1');
       s.run();
       s.create('2');
@@ -242,7 +179,7 @@ describe('canary rollouts', () => {
   });
 
   it('promote --full skips the remaining steps', () => {
-    const s = new Sim(holdBackground);
+    const s = new JourneySim(PLAN, holdBackground);
     s.create('1');
     s.run();
     s.create('2');
@@ -254,7 +191,7 @@ describe('canary rollouts', () => {
   });
 
   it('pause holds the rollout before its next step; resume lets it go on', () => {
-    const s = new Sim((r) => (r.step === 'canary:background' || r.step === 'canary:1' ? 'hold' : { ok: true }));
+    const s = new JourneySim(PLAN, (r) => (r.step === 'canary:background' || r.step === 'canary:1' ? 'hold' : { ok: true }));
     s.create('1');
     s.run();
     s.create('2');

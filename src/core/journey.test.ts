@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { JourneySim } from '../../test/helpers/journey-sim.js';
 import { buildBoard } from './board.js';
 import { isSluiceError } from './errors.js';
 import { approveCommand, promoteCommand, rejectCommand, retryCommand, rollbackCommand } from './journey-commands.js';
-import { decide, liveReleases, type StepRun } from './journey-decider.js';
-import type { JourneyEvent, StoredEvent } from './journey-events.js';
-import { applyEvent, type JourneyState, reduceJourney } from './journey-reducer.js';
+import { decide, liveReleases } from './journey-decider.js';
+import { reduceJourney } from './journey-reducer.js';
 import { type Plan, parsePipeline } from './pipeline.js';
 
 const plan = (stages: string, commit = ''): Plan =>
@@ -27,86 +27,9 @@ const THREE = plan(`  integ:
     verify: { smoke: t3 }
 `);
 
-type Outcome = { ok: boolean; reason?: string } | 'hold';
-
-/** Drives journeys with the pure reducer and decider, the way the executor does, with effects decided by `outcome`. */
-class Sim {
-  private nextId = 1;
-  readonly logs = new Map<string, StoredEvent[]>();
-  readonly states = new Map<string, JourneyState>();
-  readonly executed: string[] = [];
-  now = 1_000_000;
-  constructor(public outcome: (r: StepRun) => Outcome = () => ({ ok: true })) {}
-
-  create(version: string, p: Plan = THREE) {
-    this.append(version, { type: 'journey.created', release: { version, digest: `sha256:${version}` }, plan: p });
-  }
-
-  append(journeyId: string, e: JourneyEvent) {
-    const list = this.logs.get(journeyId) ?? [];
-    const stored = { ...e, id: this.nextId++, journeyId, seq: list.length, at: this.now } as StoredEvent;
-    list.push(stored);
-    this.logs.set(journeyId, list);
-    const prev = this.states.get(journeyId);
-    this.states.set(journeyId, prev ? applyEvent(prev, stored) : reduceJourney([stored]));
-    // The incremental state always equals a fresh reduction of the log.
-    assert.deepEqual(this.states.get(journeyId), reduceJourney(list));
-  }
-
-  get(id: string) {
-    return this.states.get(id)!;
-  }
-
-  /** Decides and executes until nothing more happens without time passing or a hold being released. */
-  settle(): number | undefined {
-    let wake: number | undefined;
-    for (let guard = 0; guard < 500; guard++) {
-      let progressed = false;
-      wake = undefined;
-      for (const j of [...this.states.values()]) {
-        if (j.status !== 'running') continue;
-        const d = decide(j, { now: this.now, journeys: [...this.states.values()] });
-        if (d.wakeAt !== undefined) wake = wake === undefined ? d.wakeAt : Math.min(wake, d.wakeAt);
-        if (d.append.length) {
-          for (const e of d.append) this.append(j.id, e);
-          progressed = true;
-          break;
-        }
-        for (const r of d.run) {
-          if (!r.started) {
-            this.append(j.id, { type: 'step.started', stage: r.stage, step: r.step, key: r.key });
-            progressed = true;
-          }
-          const o = this.outcome(r);
-          if (o === 'hold') continue;
-          this.executed.push(r.key);
-          this.append(j.id, {
-            type: 'step.finished',
-            stage: r.stage,
-            step: r.step,
-            key: r.key,
-            ok: o.ok,
-            exitCode: o.ok ? 0 : 1,
-            ...(o.reason ? { reason: o.reason } : {}),
-          });
-          progressed = true;
-        }
-        if (progressed) break;
-      }
-      if (!progressed) return wake;
-    }
-    assert.fail('journeys did not settle');
-  }
-
-  /** Moves time to each wake-up until nothing is scheduled. */
-  run(): void {
-    for (let wake = this.settle(); wake !== undefined; wake = this.settle()) this.now = Math.max(this.now, wake);
-  }
-}
-
 describe('journey reducer and decider', () => {
   it('carries a release through every stage in order, each step once', () => {
-    const s = new Sim();
+    const s = new JourneySim(THREE);
     s.create('1.0.0');
     s.run();
     const j = s.get('1.0.0');
@@ -124,7 +47,7 @@ describe('journey reducer and decider', () => {
   });
 
   it('fails a stage on a failed verify, rolls it back to what it ran before, and stops there', () => {
-    const s = new Sim();
+    const s = new JourneySim(THREE);
     s.create('1.0.0');
     s.run();
     s.outcome = (r) =>
@@ -146,7 +69,7 @@ describe('journey reducer and decider', () => {
   });
 
   it('rolls a first release back to nothing', () => {
-    const s = new Sim((r) =>
+    const s = new JourneySim(THREE, (r) =>
       r.step === 'deploy' && r.stage === 'integ' ? { ok: false, reason: 'unhealthy' } : { ok: true },
     );
     s.create('1.0.0');
@@ -158,7 +81,7 @@ describe('journey reducer and decider', () => {
   });
 
   it('a failed rollback leaves the stage failed with both reasons', () => {
-    const s = new Sim((r) =>
+    const s = new JourneySim(THREE, (r) =>
       r.stage === 'integ' && r.step !== 'deploy' ? { ok: false, reason: `${r.step} broke` } : { ok: true },
     );
     s.create('1.0.0');
@@ -171,7 +94,7 @@ describe('journey reducer and decider', () => {
 
   it('runs commit steps in parallel, warns at 80% of the budget and fails past it', () => {
     const p = plan('  a: {}\n', 'commit:\n  budget: 100s\n  steps: { lint: l, unit: u }\n');
-    const s = new Sim((r) => (r.step === 'unit' ? 'hold' : { ok: true }));
+    const s = new JourneySim(THREE, (r) => (r.step === 'unit' ? 'hold' : { ok: true }));
     s.create('1.0.0', p);
     const wake1 = s.settle();
     const started = s.get('1.0.0').commit.stepOrder;
@@ -192,7 +115,7 @@ describe('journey reducer and decider', () => {
 
   it('waits for all parents (fan-in) before entering a stage', () => {
     const p = plan('  a: {}\n  b: {}\n  c:\n    after: [a, b]\n');
-    const s = new Sim((r) => (r.key === '1/b/deploy' ? 'hold' : { ok: true }));
+    const s = new JourneySim(THREE, (r) => (r.key === '1/b/deploy' ? 'hold' : { ok: true }));
     s.create('1', p);
     s.settle();
     assert.equal(s.get('1').stages.a!.status, 'passed');
@@ -219,7 +142,7 @@ describe('journey reducer and decider', () => {
         ['prod-eu', 'eu'],
       ],
     );
-    const seq = new Sim((r) => (r.key === '1/prod-us/deploy' ? { ok: false, reason: 'unhealthy' } : { ok: true }));
+    const seq = new JourneySim(THREE, (r) => (r.key === '1/prod-us/deploy' ? { ok: false, reason: 'unhealthy' } : { ok: true }));
     seq.create('1', waves);
     seq.run();
     assert.equal(seq.get('1').stages['prod-us']!.status, 'rolled-back');
@@ -232,7 +155,7 @@ describe('journey reducer and decider', () => {
   prod-eu:
     after: staging
 `);
-    const par = new Sim((r) => (r.step === 'deploy' && r.stage !== 'staging' ? 'hold' : { ok: true }));
+    const par = new JourneySim(THREE, (r) => (r.step === 'deploy' && r.stage !== 'staging' ? 'hold' : { ok: true }));
     par.create('1', parallel);
     par.settle();
     assert.equal(par.get('1').stages['prod-us']!.status, 'deploying');
@@ -241,7 +164,7 @@ describe('journey reducer and decider', () => {
 
   it('bakes for the configured time, then checks health', () => {
     const p = plan('  a:\n    bake: 30s\n');
-    const s = new Sim();
+    const s = new JourneySim(THREE);
     s.create('1', p);
     const wake = s.settle();
     assert.equal(s.get('1').stages.a!.status, 'baking');
@@ -255,7 +178,7 @@ describe('journey reducer and decider', () => {
 
   it('waits for approval, and a rejection rolls back with the comment', () => {
     const p = plan('  a:\n    approval: true\n  b:\n    after: a\n');
-    const s = new Sim();
+    const s = new JourneySim(THREE);
     s.create('1', p);
     s.run();
     assert.equal(s.get('1').stages.a!.status, 'awaiting-approval');
@@ -278,7 +201,7 @@ describe('journey reducer and decider', () => {
 
   it('waits for a person when autoPromote is false', () => {
     const p = plan('  a: {}\n  b:\n    after: a\n    autoPromote: false\n');
-    const s = new Sim();
+    const s = new JourneySim(THREE);
     s.create('1', p);
     s.run();
     assert.equal(s.get('1').stages.b!.status, 'awaiting-promotion');
@@ -290,7 +213,7 @@ describe('journey reducer and decider', () => {
   });
 
   it('lets one journey hold a stage at a time, and a newer release supersedes an older one waiting for it', () => {
-    const s = new Sim((r) => (r.key === '1/staging/verify:acceptance' ? 'hold' : { ok: true }));
+    const s = new JourneySim(THREE, (r) => (r.key === '1/staging/verify:acceptance' ? 'hold' : { ok: true }));
     s.create('1');
     s.settle();
     s.create('2');
@@ -312,7 +235,7 @@ describe('journey reducer and decider', () => {
   });
 
   it('a manual rollback restores the previous release and cannot be repeated on top of itself', () => {
-    const s = new Sim();
+    const s = new JourneySim(THREE);
     s.create('1');
     s.run();
     s.create('2');
@@ -343,7 +266,7 @@ describe('journey reducer and decider', () => {
   });
 
   it('a manual rollback stays rolled back until someone retries the same release, which runs again from that stage', () => {
-    const s = new Sim();
+    const s = new JourneySim(THREE);
     s.create('1');
     s.run();
     s.create('2');
@@ -364,7 +287,7 @@ describe('journey reducer and decider', () => {
   });
 
   it('resumes a step that was running when the process died, without starting it again', () => {
-    const s = new Sim((r) => (r.key === '1/integ/deploy' ? 'hold' : { ok: true }));
+    const s = new JourneySim(THREE, (r) => (r.key === '1/integ/deploy' ? 'hold' : { ok: true }));
     s.create('1');
     s.settle();
     // "Restart": rebuild the state from the log alone; the running step comes back as started, to be resumed.
@@ -378,7 +301,7 @@ describe('journey reducer and decider', () => {
   });
 
   it('ignores duplicate and out-of-order facts', () => {
-    const s = new Sim();
+    const s = new JourneySim(THREE);
     s.create('1');
     s.run();
     const before = s.get('1');

@@ -4,7 +4,8 @@ import { evaluateThreshold, type JudgeResult, judge, type ThresholdResult } from
 
 const value = z.union([z.number(), z.null(), z.literal('NaN')]).transform((v) => (v === 'NaN' ? Number.NaN : v));
 
-const metricSchema = z.strictObject({
+/** How a metric is compared with its baseline; shared by judge requests and the pipeline's analyses. */
+export const comparisonOptions = {
   name: z.string().min(1).max(200),
   group: z.string().min(1).max(200).optional(),
   direction: z.enum(['increase', 'decrease', 'either']).optional(),
@@ -19,12 +20,10 @@ const metricSchema = z.strictObject({
       criticalDecrease: z.number().positive().optional(),
     })
     .optional(),
-  outliers: z.strictObject({ remove: z.boolean(), factor: z.number().positive().optional() }).optional(),
-  canary: z.array(value).max(5000),
-  baseline: z.array(value).max(5000),
-});
+};
 
-const thresholdSchema = z.strictObject({
+/** The limits of a threshold check; shared by judge requests and the pipeline's analyses. */
+export const thresholdOptions = {
   name: z.string().min(1).max(200),
   min: z.number().optional(),
   max: z.number().optional(),
@@ -32,6 +31,17 @@ const thresholdSchema = z.strictObject({
   inconclusiveLimit: z.number().int().min(0).optional(),
   consecutiveErrorLimit: z.number().int().min(0).optional(),
   onEmpty: z.enum(['inconclusive', 'fail']).optional(),
+};
+
+const metricSchema = z.strictObject({
+  ...comparisonOptions,
+  outliers: z.strictObject({ remove: z.boolean(), factor: z.number().positive().optional() }).optional(),
+  canary: z.array(value).max(5000),
+  baseline: z.array(value).max(5000),
+});
+
+const thresholdSchema = z.strictObject({
+  ...thresholdOptions,
   measurements: z.array(z.union([value, z.strictObject({ error: z.string() })])).max(100_000),
 });
 

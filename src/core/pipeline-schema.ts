@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { comparisonOptions, thresholdOptions } from './judge-request.js';
 
 /** DNS-safe label: lower-case letters, digits and dashes, at most 63 characters. */
 const dnsLabel = z
@@ -52,34 +53,8 @@ export const BUILTIN_METRICS = ['error-rate', 'latency-mean', 'request-rate'] as
 /** A built-in metric, or a PromQL query ({{stage}}, {{version}} and {{window}} are filled in). */
 const metricRef = z.union([z.enum(BUILTIN_METRICS), z.strictObject({ prometheus: z.string().min(1) })]);
 
-const thresholdCheck = z.strictObject({
-  name: z.string().min(1).max(100),
-  metric: metricRef,
-  min: z.number().optional(),
-  max: z.number().optional(),
-  failureLimit: z.number().int().min(0).optional(),
-  inconclusiveLimit: z.number().int().min(0).optional(),
-  consecutiveErrorLimit: z.number().int().min(0).optional(),
-  onEmpty: z.enum(['inconclusive', 'fail']).optional(),
-});
-
-const comparison = z.strictObject({
-  name: z.string().min(1).max(100),
-  metric: metricRef,
-  direction: z.enum(['increase', 'decrease', 'either']).optional(),
-  nanStrategy: z.enum(['remove', 'replace']).optional(),
-  critical: z.boolean().optional(),
-  mustHaveData: z.boolean().optional(),
-  group: z.string().min(1).optional(),
-  effectSize: z
-    .strictObject({
-      allowedIncrease: z.number().positive().optional(),
-      allowedDecrease: z.number().positive().optional(),
-      criticalIncrease: z.number().positive().optional(),
-      criticalDecrease: z.number().positive().optional(),
-    })
-    .optional(),
-});
+const thresholdCheck = z.strictObject({ ...thresholdOptions, metric: metricRef });
+const comparison = z.strictObject({ ...comparisonOptions, metric: metricRef });
 
 /** An analysis: threshold checks every interval, and a comparison with the stable version at the end. */
 export const analysisSchema = z.strictObject({

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CANARY_PIPELINE, drive, setFault } from '../helpers/canary-app.js';
-import { api, copyExample, startUp } from '../helpers/sluice-process.js';
+import { api, copyExample, journeyEnd, startUp } from '../helpers/sluice-process.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const app = copyExample();
@@ -17,12 +17,7 @@ const HOST = 'prod.shop.localhost';
 async function release(version: string): Promise<string> {
   const r = await api(up.apiUrl, 'POST', '/api/v1/releases', { version }, token);
   if (r.status !== 201) throw new Error(`release ${version}: ${r.status} ${JSON.stringify(r.json)}`);
-  for (let i = 0; i < 1200; i++) {
-    const j = await api<{ journey: { status: string } }>(up.apiUrl, 'GET', `/api/v1/releases/${version}`);
-    if (j.json.journey.status !== 'running') return j.json.journey.status;
-    await sleep(50);
-  }
-  throw new Error(`${version} did not finish`);
+  return journeyEnd(up.apiUrl, version);
 }
 
 const rollbackMs: number[] = [];

@@ -155,3 +155,13 @@ export async function api<T = unknown>(
   const text = await res.text();
   return { status: res.status, json: (text ? JSON.parse(text) : undefined) as T };
 }
+
+/** Waits until a release's journey stops running, and returns how it ended. */
+export async function journeyEnd(apiUrl: string, version: string, timeoutMs = 60_000): Promise<string> {
+  for (const until = Date.now() + timeoutMs; Date.now() < until; ) {
+    const j = await api<{ journey: { status: string } }>(apiUrl, 'GET', `/api/v1/releases/${encodeURIComponent(version)}`);
+    if (j.json.journey.status !== 'running') return j.json.journey.status;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${version} did not finish within ${timeoutMs}ms`);
+}

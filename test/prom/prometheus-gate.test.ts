@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { StoredEvent } from '../../src/core/journey-events.js';
 import { freePort } from '../../src/platform/net.js';
 import { drive, setFault } from '../helpers/canary-app.js';
 import { type PrometheusProcess, startPrometheus } from '../helpers/prometheus.js';
-import { api, copyExample, startUp, type UpProcess } from '../helpers/sluice-process.js';
+import { api, copyExample, journeyEnd, startUp, type UpProcess } from '../helpers/sluice-process.js';
 
 // A canary gate on a real Prometheus server that scrapes Sluice's /metrics: a healthy canary passes, a slow one
 // fails and is rolled back.
@@ -44,18 +43,10 @@ describe('canary gate on Prometheus', { timeout: 180_000 }, () => {
   let up: UpProcess;
   let prom: PrometheusProcess;
   let token: string;
-  const status = async (v: string) => {
-    for (let i = 0; i < 600; i++) {
-      const j = await api<{ journey: { status: string } }>(up.apiUrl, 'GET', `/api/v1/releases/${v}`);
-      if (j.json.journey.status !== 'running') return j.json.journey.status;
-      await sleep(100);
-    }
-    throw new Error(`${v} did not finish`);
-  };
   const release = async (v: string) => {
     const traffic = drive(up.routerPort, 'prod.shop.localhost');
     assert.equal((await api(up.apiUrl, 'POST', '/api/v1/releases', { version: v }, token)).status, 201);
-    const s = await status(v);
+    const s = await journeyEnd(up.apiUrl, v);
     await traffic.stop();
     return s;
   };
