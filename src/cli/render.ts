@@ -36,7 +36,11 @@ export function colourStatus(st: Style, status: string): string {
 function gates(st: Style, v: StageJourneyView, now: number): string {
   const parts = v.steps.map((s) => {
     const d = s.durationMs !== undefined ? st.dim(` ${formatDuration(s.durationMs)}`) : '';
-    if (s.status === 'passed') return `${st.green('✓')} ${s.name}${d}`;
+    // Canary steps say what they did (e.g. "20% of users on 2.0.0").
+    const said = s.name.startsWith('canary:') && s.reason ? st.dim(` ${s.reason}`) : '';
+    if (s.status === 'passed') return `${st.green('✓')} ${s.name}${said}${d}`;
+    if (s.status === 'inconclusive') return `${st.yellow('?')} ${s.name}${s.reason ? st.yellow(` (${s.reason})`) : ''}`;
+    if (s.status === 'cancelled') return st.dim(`- ${s.name} cancelled`);
     if (s.status === 'failed') return `${st.red('✗')} ${s.name}${s.reason ? st.red(` (${s.reason})`) : ''}`;
     return `${st.cyan('⟳')} ${s.name}`;
   });
@@ -44,6 +48,7 @@ function gates(st: Style, v: StageJourneyView, now: number): string {
     parts.push(st.cyan(`◷ bake ${formatDuration(Math.max(0, v.bakeUntil - now))} left`));
   if (v.status === 'awaiting-approval') parts.push(st.yellow(`⏸ approval: sluice approve ${v.version}`));
   if (v.status === 'awaiting-promotion') parts.push(st.yellow(`⏸ promotion: sluice promote ${v.version}`));
+  if (v.status === 'paused') parts.push(st.yellow(`⏸ paused: sluice resume ${v.version} or sluice abort ${v.version}`));
   return parts.join('  ');
 }
 
