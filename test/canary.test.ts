@@ -28,7 +28,7 @@ describe('canary rollouts, end to end', { timeout: 240_000 }, () => {
     rmSync(join(app, '..'), { recursive: true, force: true });
   });
 
-  it('a healthy canary goes through every step to 100%, then is verified; no request fails', async () => {
+  it('a healthy canary goes through every step to 100%, then is verified and bakes; no request fails', async () => {
     const traffic = drive(up.routerPort, HOST);
     setFault(app, 0, '2.0.0');
     const r = await run('release', 'create', '2.0.0', '--wait');
@@ -48,6 +48,7 @@ describe('canary rollouts, end to end', { timeout: 240_000 }, () => {
       ['canary:background', true],
       ['promote', true],
       ['verify:smoke', true],
+      ['bake-check', true],
     ]);
     assert.equal((await viaRouter(up.routerPort, HOST, '/healthz')).version, '2.0.0');
   });

@@ -24,6 +24,7 @@ stages:
   prod:
     verify:
       smoke: node tests/smoke.js
+    bake: 1s
     strategy:
       canary:
         steps:
