@@ -77,10 +77,6 @@ export class LocalTarget implements Target {
     previewUrl: (stage) => `http://${this.previewHost(stage.name)}:${this.o.routerPort}`,
   };
 
-  /** `<stage>-preview.<app>.localhost`: the canary alone. */
-  previewHost(stage: string): string {
-    return `${stage}-preview.${this.o.app}.localhost`;
-  }
   private readonly watchers = new Map<string, { stop: () => void }>();
   private readonly restarts = new Map<string, { count: number; at: number }>();
   private closed = false;
@@ -95,6 +91,11 @@ export class LocalTarget implements Target {
 
   url(stage: Pick<StagePlan, 'name'>): string {
     return `http://${this.host(stage.name)}:${this.o.routerPort}`;
+  }
+
+  /** `<stage>-preview.<app>.localhost`: the canary alone. */
+  previewHost(stage: string): string {
+    return `${stage}-preview.${this.o.app}.localhost`;
   }
 
   /** Stage-level lock: deploy, rollback and restarts of one stage never interleave. */
