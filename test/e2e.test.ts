@@ -305,4 +305,17 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
     const status = JSON.parse((await run('status', '--json')).stdout);
     assert.equal(status.journeys.length, 5);
   });
+  it('a release that fails its commit checks never reaches a stage, and status shows why', async () => {
+    writeFileSync(catalog(), goodCatalog.replace('price: 1200', 'price: 1300'));
+    try {
+      const r = await run('release', 'create', '5.0.0', '--wait');
+      assert.equal(r.code, 1);
+      assert.match(r.stdout, /5\.0\.0: ✗ failed at commit: commit step "unit" failed: exit code 1/);
+      const status = await run('status');
+      assert.match(status.stdout, /5\.0\.0\s+✗ failed[\s\S]*│ .*2 mugs must total 2400/);
+      assert.equal(await version('integ'), '4.0.1');
+    } finally {
+      writeFileSync(catalog(), goodCatalog);
+    }
+  });
 });

@@ -443,14 +443,22 @@ async function status(api: ApiClient, ctx: Ctx, json: boolean, watch: boolean): 
       return EXIT.ok;
     }
     const failureLogs: Record<string, string> = {};
+    const tailOf = async (version: string, stage: string, step: string) => {
+      const res = await api.fetch('GET', `/api/v1/releases/${encodeURIComponent(version)}/stages/${stage}/logs?step=${encodeURIComponent(step)}`);
+      return res.ok ? (await res.text()).trimEnd().split('\n').slice(-12).join('\n') : undefined;
+    };
     for (const s of board.stages) {
       const failed = s.latest?.steps.find((x) => x.status === 'failed');
       if (!failed || !s.latest) continue;
-      const res = await api.fetch(
-        'GET',
-        `/api/v1/releases/${encodeURIComponent(s.latest.version)}/stages/${s.name}/logs?step=${encodeURIComponent(failed.name)}`,
-      );
-      if (res.ok) failureLogs[s.name] = (await res.text()).trimEnd().split('\n').slice(-12).join('\n');
+      const log = await tailOf(s.latest.version, s.name, failed.name);
+      if (log) failureLogs[s.name] = log;
+    }
+    // A release that failed its commit checks never reached a stage: show that step's output under the releases.
+    const newest = board.journeys[0];
+    const commitFailure = newest?.commit.steps.find((x) => x.status === 'failed');
+    if (newest && commitFailure) {
+      const log = await tailOf(newest.version, 'commit', commitFailure.name);
+      if (log) failureLogs.commit = log;
     }
     const text = renderBoard(
       ctx.st,

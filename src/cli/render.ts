@@ -93,6 +93,8 @@ export function renderBoard(st: Style, board: Board, extras: StatusExtras, now: 
       lines.push(
         `${pad(j.version, widths[0]!)}${pad(colourStatus(st, j.status), 16)}${st.dim(j.digest.slice(0, 19))}${why}${commitWarn}`,
       );
+      const log = j === board.journeys[0] && j.failure?.stage === 'commit' ? extras.failureLogs.commit : undefined;
+      if (log) for (const l of log.split('\n')) lines.push(' '.repeat(widths[0]! + 2) + st.dim('│ ') + l);
     }
   }
   return lines.join('\n');
