@@ -42,6 +42,13 @@ stages:
       first: echo "verify c-first $SLUICE_RELEASE_VERSION" >> "$COUNT_FILE"; sleep 0.2
       second: echo "verify c-second $SLUICE_RELEASE_VERSION" >> "$COUNT_FILE"
     bake: 500ms
+    # The second release reaches c as a canary: one instance beside the first, then promoted to two.
+    strategy:
+      canary:
+        steps:
+          - setWeight: 50
+          - pause: { duration: 300ms }
+          - setWeight: 100
 `;
 
 // Randomness from a seed, so a failing run can be replayed with CRASH_SEED.
@@ -69,6 +76,7 @@ it(`survives SIGKILL at random points, ${RUNS} runs of ${KILLS} kills, with ever
   timeout: RUNS * 120_000,
 }, async () => {
   const initialSeed = seed;
+  let canaryRuns = 0;
   for (let run = 0; run < RUNS; run++) {
     const app = copyExample('crashy');
     const data = join(app, '.sluice');
@@ -125,7 +133,14 @@ it(`survives SIGKILL at random points, ${RUNS} runs of ${KILLS} kills, with ever
           else if (e.step.startsWith('verify:'))
             expected.push(`verify ${e.stage === 'c' ? `c-${e.step.slice(7)}` : e.stage} ${version}`);
           else if (e.step === 'deploy' && e.stage === 'b') expected.push(`deploy b ${version}`);
-          else if (e.step === 'deploy') expected.push(`start ${e.stage} ${version} 0`, `start ${e.stage} ${version} 1`);
+          else if (e.step === 'deploy') {
+            // A canary deploy starts one instance; its promotion starts the second. Otherwise both start at once.
+            const canary = events.some((x) => x.type === 'step.finished' && x.stage === e.stage && x.step === 'promote');
+            expected.push(`start ${e.stage} ${version} 0`, ...(canary ? [] : [`start ${e.stage} ${version} 1`]));
+          } else if (e.step === 'promote') {
+            expected.push(`start ${e.stage} ${version} 1`);
+            canaryRuns++;
+          }
         }
       }
       assert.deepEqual([...lines].sort(), expected.sort(), where);
@@ -137,4 +152,5 @@ it(`survives SIGKILL at random points, ${RUNS} runs of ${KILLS} kills, with ever
       if (existsSync(app)) rmSync(join(app, '..'), { recursive: true, force: true });
     }
   }
+  console.log(`# ${canaryRuns} of ${RUNS} runs rolled 1.0.1 out to stage c as a canary`);
 });
