@@ -32,15 +32,6 @@ export class ArtifactStore {
     throw new SluiceError('NOT_FOUND', `artifact ${digest} is not in the artifact store at ${this.root}`);
   }
 
-  has(digest: string): boolean {
-    try {
-      this.pathOf(digest);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   /** Runs the build command (if any) in `appDir`, then stores `output`. Output lines go to `onLog`. */
   async build(
     appDir: string,

@@ -57,7 +57,5 @@ export type JourneyEvent =
   /** A newer release took the next stage first, so this journey stops where it is. */
   | { type: 'journey.superseded'; by: string };
 
-export type JourneyEventType = JourneyEvent['type'];
-
 /** An event as stored: with its global id (total order across journeys), its position in the journey and its time. */
 export type StoredEvent = JourneyEvent & { id: number; journeyId: string; seq: number; at: number };

@@ -105,7 +105,7 @@ export interface PipelineIssue {
   message: string;
 }
 
-export const DEFAULT_COMMIT_BUDGET_MS = 5 * 60_000;
+const DEFAULT_COMMIT_BUDGET_MS = 5 * 60_000;
 const DEFAULT_STEP_TIMEOUT_MS = 10 * 60_000;
 const RESERVED_STAGE_NAMES = new Set(['commit']);
 

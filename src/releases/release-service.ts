@@ -15,7 +15,6 @@ export interface ArtifactBuilder {
     onLog: (chunk: string) => void,
   ): Promise<string>;
   add(path: string): Promise<string>;
-  has(digest: string): boolean;
 }
 
 export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;

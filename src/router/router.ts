@@ -145,13 +145,6 @@ export class Router implements RouterPort {
     this.routes.delete(host.toLowerCase());
   }
 
-  /** The current split of a host, for status and tests. */
-  routeOf(host: string): { stable?: string; canary?: string; weight: number } | undefined {
-    const r = this.routes.get(host.toLowerCase());
-    if (!r) return undefined;
-    return { ...(r.stable ? { stable: r.stable.version } : {}), ...(r.canary ? { canary: r.canary.version } : {}), weight: r.weight };
-  }
-
   async drain(backends: Backend[], timeoutMs: number): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (backends.some((b) => (this.inflight.get(b.id) ?? 0) > 0) && Date.now() < until) await sleep(10);
