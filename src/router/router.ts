@@ -52,40 +52,91 @@ export const STICKY_COOKIE = 'sluice_key';
 // Headers that describe one connection, not the message (RFC 9110 §7.6.1); never forwarded.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
 
-/** Set by the router itself (the client's own x-forwarded-for is extended, not dropped). */
-const SET_BY_ROUTER = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto']);
-
-/** The request's headers as a flat [name, value, …] list, without hop-by-hop ones (nor those its Connection header lists). */
-function forwardRequestHeaders(req: IncomingMessage): string[] {
-  const raw = req.rawHeaders;
-  const connection = req.headers.connection;
-  const listed = connection ? connection.toLowerCase().split(/\s*,\s*/) : undefined;
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || SET_BY_ROUTER.has(lower) || (listed && listed.includes(lower))) continue;
-    out.push(name, raw[i + 1]!);
-  }
-  return out;
+/** What the router needs from a request's headers, read in one pass over the raw list (req.headers is never built). */
+interface RequestView {
+  host: string;
+  /** Headers to forward, flat [name, value, …], without hop-by-hop ones and without those the router sets. */
+  forward: string[];
+  hasBody: boolean;
+  forwardedFor?: string;
+  pinned?: string;
+  cookie?: string;
 }
 
-/** The upstream's response headers, without hop-by-hop ones. */
-function forwardResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  const connection = headers.connection;
-  const listed = typeof connection === 'string' ? connection.toLowerCase().split(/\s*,\s*/) : undefined;
-  for (const k in headers) {
-    const v = headers[k];
-    if (v === undefined || HOP_BY_HOP.has(k) || (listed && listed.includes(k))) continue;
-    out[k] = v;
+function scanRequest(req: IncomingMessage): RequestView {
+  const raw = req.rawHeaders;
+  const view: RequestView = { host: '', forward: [], hasBody: false };
+  let listed: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const lower = name.toLowerCase();
+    switch (lower) {
+      case 'host':
+        view.host = value.toLowerCase().replace(/:\d+$/, '');
+        break;
+      case 'connection':
+        listed = value.toLowerCase().split(/\s*,\s*/);
+        break;
+      case 'content-length':
+      case 'transfer-encoding':
+        view.hasBody = true;
+        break;
+      case 'x-forwarded-for':
+        view.forwardedFor = view.forwardedFor ? `${view.forwardedFor}, ${value}` : value;
+        continue;
+      case 'x-forwarded-host':
+      case 'x-forwarded-proto':
+        continue;
+      case VERSION_HEADER:
+        view.pinned = value;
+        break;
+      case 'cookie':
+        view.cookie = view.cookie ? `${view.cookie}; ${value}` : value;
+        break;
+    }
+    if (!HOP_BY_HOP.has(lower)) view.forward.push(name, value);
   }
+  if (listed) {
+    const f = view.forward;
+    view.forward = [];
+    for (let i = 0; i < f.length; i += 2) if (!listed.includes(f[i]!.toLowerCase())) view.forward.push(f[i]!, f[i + 1]!);
+  }
+  return view;
+}
+
+/** The first value of a header, looked up in the raw list. */
+function rawHeader(req: IncomingMessage, lowerName: string): string | undefined {
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === lowerName) return raw[i + 1];
+  return undefined;
+}
+
+/** The upstream's raw response headers as a flat list, without hop-by-hop ones, plus the router's own. */
+function forwardResponseHeaders(raw: (Buffer | string)[] | null, version: string, setCookie: string | undefined): string[] {
+  // Header bytes are Latin-1 on the wire; decoding them so keeps every byte as it was.
+  const str = (v: Buffer | string) => (typeof v === 'string' ? v : v.toString('latin1'));
+  const out: string[] = [];
+  let listed: string[] | undefined;
+  if (raw) {
+    for (let i = 0; i < raw.length; i += 2) if (str(raw[i]!).toLowerCase() === 'connection') listed = str(raw[i + 1]!).toLowerCase().split(/\s*,\s*/);
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = str(raw[i]!);
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower) || (listed && listed.includes(lower))) continue;
+      out.push(name, str(raw[i + 1]!));
+    }
+  }
+  out.push(VERSION_HEADER, version);
+  if (setCookie) out.push('set-cookie', setCookie);
   return out;
 }
 
 interface LivePool extends Pool {
   next: number;
   record: (status: number, ms: number) => void;
+  /** In-flight counters, one per backend (shared by id across route changes). */
+  inflight: { n: number }[];
 }
 
 interface Route {
@@ -96,8 +147,6 @@ interface Route {
   /** Lower-cased sticky header; '' for the cookie; null for no stickiness. */
   stickyHeader: string | null;
 }
-
-const hostOf = (req: IncomingMessage) => (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
@@ -116,7 +165,15 @@ function cookieValue(header: string | undefined, name: string): string | undefin
  */
 export class Router implements RouterPort {
   private readonly routes = new Map<string, Route>();
-  private readonly inflight = new Map<string, number>();
+  private readonly inflight = new Map<string, { n: number }>();
+  private counter(id: string): { n: number } {
+    let c = this.inflight.get(id);
+    if (!c) {
+      c = { n: 0 };
+      this.inflight.set(id, c);
+    }
+    return c;
+  }
   /** One keep-alive connection pool per backend (undici: far less work per request than http.request). */
   private readonly upstreams = new Map<number, UpstreamPool>();
   private server: http.Server | undefined;
@@ -126,7 +183,15 @@ export class Router implements RouterPort {
 
   setRoute(host: string, spec: RouteSpec): void {
     const live = (p: Pool | null | undefined): LivePool | null =>
-      p ? { version: p.version, backends: [...p.backends], next: 0, record: this.metrics.recorder(spec.stage, p.version) } : null;
+      p
+        ? {
+          version: p.version,
+          backends: [...p.backends],
+          next: 0,
+          record: this.metrics.recorder(spec.stage, p.version),
+          inflight: p.backends.map((b) => this.counter(b.id)),
+        }
+        : null;
     this.routes.set(host.toLowerCase(), {
       stage: spec.stage,
       stable: live(spec.stable),
@@ -147,7 +212,8 @@ export class Router implements RouterPort {
 
   async drain(backends: Backend[], timeoutMs: number): Promise<void> {
     const until = Date.now() + timeoutMs;
-    while (backends.some((b) => (this.inflight.get(b.id) ?? 0) > 0) && Date.now() < until) await sleep(10);
+    while (backends.some((b) => (this.inflight.get(b.id)?.n ?? 0) > 0) && Date.now() < until) await sleep(10);
+    for (const b of backends) if ((this.inflight.get(b.id)?.n ?? 0) === 0) this.inflight.delete(b.id);
     // The instances are about to stop: close their idle connections first, so no request picks one as it closes.
     await Promise.all(
       backends.map(async (b) => {
@@ -192,9 +258,9 @@ export class Router implements RouterPort {
   }
 
   /** Picks the pool for a request, and the cookie to set when the user had no key yet. */
-  private choose(route: Route, req: IncomingMessage): { pool: LivePool | null; setCookie?: string } {
-    const pinned = req.headers[VERSION_HEADER];
-    if (typeof pinned === 'string' && pinned) {
+  private choose(route: Route, req: IncomingMessage, view: RequestView): { pool: LivePool | null; setCookie?: string } {
+    const pinned = view.pinned;
+    if (pinned) {
       if (pinned === 'canary' && route.canary) return { pool: route.canary };
       if (pinned === 'stable' && route.stable) return { pool: route.stable };
       if (route.canary?.version === pinned) return { pool: route.canary };
@@ -203,13 +269,9 @@ export class Router implements RouterPort {
     if (!route.canary || route.weight <= 0) return { pool: route.stable ?? route.canary };
     if (route.weight >= 100 || !route.stable) return { pool: route.canary };
     if (route.stickyHeader === null) return { pool: Math.random() * 100 < route.weight ? route.canary : route.stable };
-    let key: string | undefined;
+    let key = route.stickyHeader ? rawHeader(req, route.stickyHeader) : undefined;
     let setCookie: string | undefined;
-    if (route.stickyHeader) {
-      const h = req.headers[route.stickyHeader];
-      key = Array.isArray(h) ? h[0] : h;
-    }
-    if (!key) key = cookieValue(req.headers.cookie, STICKY_COOKIE);
+    if (!key) key = cookieValue(view.cookie, STICKY_COOKIE);
     if (!key) {
       key = randomBytes(9).toString('base64url');
       setCookie = `${STICKY_COOKIE}=${key}; Path=/; HttpOnly; SameSite=Lax`;
@@ -220,21 +282,27 @@ export class Router implements RouterPort {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const start = performance.now();
-    const host = hostOf(req);
+    const view = scanRequest(req);
+    const host = view.host;
     const route = this.routes.get(host);
     if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(`sluice: no stage answers at ${host || '(no Host header)'}; known: ${[...this.routes.keys()].join(', ') || 'none'}\n`);
       return;
     }
-    const { pool, setCookie } = this.choose(route, req);
-    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    const retryable = (req.method === 'GET' || req.method === 'HEAD') && !hasBody;
-    const headers = forwardRequestHeaders(req);
-    const prior = req.headers['x-forwarded-for'];
+    const { pool, setCookie } = this.choose(route, req, view);
+    const retryable = (req.method === 'GET' || req.method === 'HEAD') && !view.hasBody;
     const client = req.socket.remoteAddress ?? '';
-    headers.push('x-forwarded-for', prior ? `${prior}, ${client}` : client, 'x-forwarded-host', req.headers.host ?? '', 'x-forwarded-proto', 'http');
-    this.attempt(host, pool, req, res, headers, retryable, hasBody, 0, start, setCookie);
+    const headers = view.forward;
+    headers.push(
+      'x-forwarded-for',
+      view.forwardedFor ? `${view.forwardedFor}, ${client}` : client,
+      'x-forwarded-host',
+      rawHeader(req, 'host') ?? '',
+      'x-forwarded-proto',
+      'http',
+    );
+    this.attempt(host, pool, req, res, headers, retryable, view.hasBody, 0, start, setCookie);
   }
 
   private attempt(
@@ -255,42 +323,66 @@ export class Router implements RouterPort {
       pool?.record(503, performance.now() - start);
       return;
     }
-    const b = pool.backends[pool.next++ % pool.backends.length]!;
-    this.inflight.set(b.id, (this.inflight.get(b.id) ?? 0) + 1);
+    const idx = pool.next++ % pool.backends.length;
+    const b = pool.backends[idx]!;
+    const inflight = pool.inflight[idx]!;
+    inflight.n++;
     let status = 0;
-    this.upstream(b.port).stream(
-      { method: req.method as 'GET', path: req.url ?? '/', headers, body: hasBody ? req : null },
-      ({ statusCode, headers: upHeaders }) => {
-        status = statusCode;
-        const out = forwardResponseHeaders(upHeaders);
-        out[VERSION_HEADER] = pool.version;
-        if (setCookie) {
-          const prev = out['set-cookie'];
-          out['set-cookie'] = [...(Array.isArray(prev) ? prev : prev ? [prev] : []), setCookie];
-        }
-        res.writeHead(statusCode, out);
-        return res;
-      },
-      (err) => {
-        this.inflight.set(b.id, (this.inflight.get(b.id) ?? 1) - 1);
-        if (!err) {
-          pool.record(status, performance.now() - start);
-          return;
-        }
-        if (res.headersSent) {
-          res.destroy();
-          pool.record(0, performance.now() - start);
-          return;
-        }
-        if (retryable && tries + 1 < Math.max(2, pool.backends.length + 1)) {
-          // A connection closing under the request: the split may have moved meanwhile, so choose again.
-          this.attempt(host, this.poolNow(host, pool.version) ?? pool, req, res, headers, retryable, hasBody, tries + 1, start, setCookie);
-          return;
-        }
-        const timeout = (err as { code?: string }).code?.includes('TIMEOUT') ?? false;
-        res.writeHead(timeout ? 504 : 502, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end(`sluice: upstream failed: ${err.message}\n`);
+    let settled = false;
+    let abortUpstream: ((err: Error) => void) | undefined;
+    const settle = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      inflight.n--;
+      if (!err) {
+        pool.record(status, performance.now() - start);
+        return;
+      }
+      if (res.headersSent) {
+        res.destroy();
         pool.record(0, performance.now() - start);
+        return;
+      }
+      if (retryable && tries + 1 < Math.max(2, pool.backends.length + 1)) {
+        // A connection closing under the request: the split may have moved meanwhile, so choose again.
+        this.attempt(host, this.poolNow(host, pool.version) ?? pool, req, res, headers, retryable, hasBody, tries + 1, start, setCookie);
+        return;
+      }
+      const timeout = (err as { code?: string }).code?.includes('TIMEOUT') ?? false;
+      res.writeHead(timeout ? 504 : 502, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(`sluice: upstream failed: ${err.message}\n`);
+      pool.record(0, performance.now() - start);
+    };
+    // undici's lowest-level API: the response goes straight into `res`, with backpressure, and no stream in between.
+    this.upstream(b.port).dispatch(
+      { method: req.method as 'GET', path: req.url ?? '/', headers, body: hasBody ? req : null },
+      {
+        // A client that went away is noticed when the upstream answers (no listener per request): the rest is dropped.
+        onConnect: (abort) => {
+          abortUpstream = abort;
+        },
+        onHeaders: (statusCode, raw, resume) => {
+          if (res.destroyed) {
+            abortUpstream?.(new Error('client went away'));
+            return false;
+          }
+          status = statusCode;
+          res.writeHead(statusCode, forwardResponseHeaders(raw, pool.version, setCookie));
+          res.on('drain', resume);
+          return true;
+        },
+        onData: (chunk) => {
+          if (res.destroyed) {
+            abortUpstream?.(new Error('client went away'));
+            return false;
+          }
+          return res.write(chunk);
+        },
+        onComplete: () => {
+          res.end();
+          settle(null);
+        },
+        onError: (err) => settle(err),
       },
     );
   }
@@ -305,10 +397,12 @@ export class Router implements RouterPort {
 
   /** WebSocket and other upgrades: the handshake is forwarded, then bytes flow both ways untouched. */
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const route = this.routes.get(hostOf(req));
-    const pool = route ? this.choose(route, req).pool : null;
-    const b = pool?.backends[pool.next++ % pool.backends.length];
-    if (!b) {
+    const view = scanRequest(req);
+    const route = this.routes.get(view.host);
+    const pool = route ? this.choose(route, req, view).pool : null;
+    const idx = pool ? pool.next++ % Math.max(1, pool.backends.length) : 0;
+    const b = pool?.backends[idx];
+    if (!pool || !b) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
@@ -321,14 +415,15 @@ export class Router implements RouterPort {
       upstream.pipe(socket);
       socket.pipe(upstream);
     });
-    this.inflight.set(b.id, (this.inflight.get(b.id) ?? 0) + 1);
+    const inflight = pool.inflight[idx]!;
+    inflight.n++;
     this.tunnels.add(socket);
     let closed = false;
     const done = () => {
       if (closed) return;
       closed = true;
       this.tunnels.delete(socket);
-      this.inflight.set(b.id, (this.inflight.get(b.id) ?? 1) - 1);
+      inflight.n--;
       upstream.destroy();
       socket.destroy();
     };
