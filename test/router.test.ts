@@ -141,6 +141,17 @@ describe('router data plane', { timeout: 60_000 }, () => {
     assert.match(r502.body, /upstream failed/);
   });
 
+  it('answers 504 when an instance is too slow, and the slow answer never reaches the client', async () => {
+    const impatient = new Router(300);
+    const p = await impatient.listen(0);
+    impatient.setRoute('slow.shop.localhost', { stage: 'slow', stable: pool('v1', v1) });
+    const r = await send(p, { host: 'slow.shop.localhost', path: '/slow?ms=5000' });
+    assert.equal(r.status, 504);
+    assert.match(r.body, /upstream failed: Headers Timeout/);
+    assert.equal((await send(p, { host: 'slow.shop.localhost', path: '/slow?ms=50' })).body, 'v1');
+    await impatient.close();
+  });
+
   it('counts requests by stage, version and status class, per second and for Prometheus', async () => {
     const t0 = Math.floor(Date.now() / 1000);
     for (let i = 0; i < 10; i++) await send(port, { host: HOST, path: '/status?code=500', headers: { [VERSION_HEADER]: 'canary' } });

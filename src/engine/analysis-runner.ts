@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type JudgeRequest, type JudgeResponse, judgeRequestSchema, runJudgeRequest } from '../core/judge-request.js';
 import { evaluateThreshold, type Measurement } from '../core/judge.js';
-import type { AnalysisPlan } from '../core/pipeline.js';
+import type { AnalysisPlan, MetricRef } from '../core/pipeline.js';
 import type { MetricsProvider } from '../metrics/metrics-provider.js';
 import type { StepOutcome } from './effect-runner.js';
 import { startSyntheticTraffic } from './synthetic-traffic.js';
@@ -20,6 +20,8 @@ export interface AnalysisDetail {
   baseline: string;
   fromMs: number;
   toMs: number;
+  /** What each metric asked: a built-in metric's name, or the PromQL template ({{stage}}, {{version}}, {{window}}). */
+  queries: Record<string, MetricRef>;
   request: JudgeRequest;
   response: JudgeResponse;
 }
@@ -73,7 +75,8 @@ async function measureAndJudge(
       ...(a.thresholds.length ? { thresholds: a.thresholds.map(({ metric: _m, ...spec }, i) => ({ ...spec, measurements: measurements[i]! })) } : {}),
     };
     const response = runJudgeRequest(judgeRequestSchema.parse(request));
-    const detail: AnalysisDetail = { analysis: a.name, stage: t.stage, canary: t.canary, baseline: t.baseline, fromMs, toMs, request, response };
+    const queries = Object.fromEntries([...a.thresholds, ...a.compare].map((m) => [m.name, m.metric]));
+    const detail: AnalysisDetail = { analysis: a.name, ...t, fromMs, toMs, queries, request, response };
     opts.log(`analysis ${a.name}: ${response.outcome}: ${response.reason}`);
     if (response.outcome === 'pass') return { ok: true, exitCode: null, detail };
     if (response.outcome === 'inconclusive') return { ok: true, exitCode: null, inconclusive: true, reason: response.reason, detail };

@@ -164,6 +164,9 @@ function cookieValue(header: string | undefined, name: string): string | undefin
  * the old split or the new one; idempotent requests that hit a connection closing under them are retried.
  */
 export class Router implements RouterPort {
+  /** @param upstreamTimeoutMs how long an instance may take to send its headers, or to go quiet mid-body (504 / cut). */
+  constructor(private readonly upstreamTimeoutMs = 60_000) {}
+
   private readonly routes = new Map<string, Route>();
   private readonly inflight = new Map<string, { n: number }>();
   private counter(id: string): { n: number } {
@@ -227,7 +230,12 @@ export class Router implements RouterPort {
   private upstream(port: number): UpstreamPool {
     let pool = this.upstreams.get(port);
     if (!pool) {
-      pool = new UpstreamPool(`http://127.0.0.1:${port}`, { connections: 256, keepAliveTimeout: 4000, headersTimeout: 60_000, bodyTimeout: 60_000 });
+      pool = new UpstreamPool(`http://127.0.0.1:${port}`, {
+        connections: 256,
+        keepAliveTimeout: 4000,
+        headersTimeout: this.upstreamTimeoutMs,
+        bodyTimeout: this.upstreamTimeoutMs,
+      });
       this.upstreams.set(port, pool);
     }
     return pool;

@@ -78,7 +78,9 @@ describe('canary gate on Prometheus', { timeout: 180_000 }, () => {
     const events = (await api<StoredEvent[]>(up.apiUrl, 'GET', '/api/v1/releases/3.0.0/events')).json;
     const failed = events.find((e) => e.type === 'step.finished' && !e.ok && !e.cancelled);
     assert.ok(failed && failed.type === 'step.finished');
-    const detail = failed.detail as { request: { thresholds: { name: string; measurements: (number | null)[] }[] } };
+    type Detail = { queries: Record<string, unknown>; request: { thresholds: { name: string; measurements: (number | null)[] }[] } };
+    const detail = failed.detail as Detail;
+    assert.deepEqual(detail.queries['mean-latency'], { prometheus: MEAN_LATENCY }, 'the query behind the decision is stored');
     const values = detail.request.thresholds[0]!.measurements.filter((x): x is number => typeof x === 'number');
     assert.ok(values.some((v) => v > 0.1), `measured ${JSON.stringify(values)}`);
     assert.ok(events.some((e) => e.type === 'step.finished' && e.step === 'rollback' && e.ok));
