@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type RunningSluice, startSluice } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { api, cli, copyExample, REPO } from './helpers/sluice-process.js';
+import type { RunningSluice } from '../src/app.js';
+import { api, cli, copyExample, REPO, startInProcess } from './helpers/sluice-process.js';
 
 // Random and hostile request bodies: every one gets a clear 4xx JSON error, and nothing changes.
 describe('API bodies under fuzzing', { timeout: 120_000 }, () => {
@@ -13,9 +12,7 @@ describe('API bodies under fuzzing', { timeout: 120_000 }, () => {
   let token: string;
   before(async () => {
     app = copyExample();
-    const config = loadConfig({ env: {}, cwd: app, argv: { dataDir: '.sluice', port: '0', routerPort: '0' } });
-    s = await startSluice(config, { env: { PATH: process.env.PATH ?? '' } });
-    token = readFileSync(join(app, '.sluice', 'admin-token'), 'utf8').trim();
+    ({ sluice: s, token } = await startInProcess(app));
   });
   after(async () => {
     await s.close();

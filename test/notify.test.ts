@@ -5,14 +5,14 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, it } from 'node:test';
-import { type RunningSluice, startSluice } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
+import type { RunningSluice } from '../src/app.js';
 import type { Notification } from '../src/notify/notifier.js';
-import { api, copyExample } from './helpers/sluice-process.js';
+import { api, copyExample, startInProcess } from './helpers/sluice-process.js';
 
 // A failing verify command announces itself to a generic webhook and a Slack-compatible one, with links to the evidence.
 let app: string;
 let s: RunningSluice;
+let token: string;
 let hooks: Server;
 const received: { path: string; body: unknown }[] = [];
 
@@ -33,8 +33,7 @@ before(async () => {
   const yaml = readFileSync(join(app, 'sluice.yaml'), 'utf8');
   writeFileSync(join(app, 'sluice.yaml'), `${yaml}\nnotify:\n  - webhook: http://127.0.0.1:${port}/generic\n  - slack: http://127.0.0.1:${port}/slack\n`);
   writeFileSync(join(app, 'tests', 'acceptance.js'), "console.log('FAIL checkout is broken'); process.exit(1);\n");
-  const config = loadConfig({ env: {}, cwd: app, argv: { dataDir: '.sluice', port: '0', routerPort: '0' } });
-  s = await startSluice(config, { env: { PATH: process.env.PATH ?? '' } });
+  ({ sluice: s, token } = await startInProcess(app));
 });
 after(async () => {
   await s.close();
@@ -43,7 +42,6 @@ after(async () => {
 });
 
 it('sends a failure and its rollback to every notify target, with links that show the evidence', { timeout: 60_000 }, async () => {
-  const token = readFileSync(join(app, '.sluice', 'admin-token'), 'utf8').trim();
   assert.equal((await api(s.apiUrl, 'POST', '/api/v1/releases', { version: '1.0.0' }, token)).status, 201);
   for (let i = 0; i < 300 && received.length < 4; i++) await sleep(100);
   const generic = received.filter((r) => r.path === '/generic').map((r) => r.body as Notification);

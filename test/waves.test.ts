@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { type RunningSluice, startSluice } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { api, copyExample, journeyEnd, viaRouter } from './helpers/sluice-process.js';
+import type { RunningSluice } from '../src/app.js';
+import { api, copyExample, journeyEnd, startInProcess, viaRouter } from './helpers/sluice-process.js';
 
 // Prod per region as waves: prod-us first, then prod-eu, each with its own data-residency setting. A failure in the
 // first wave stops the second; the next good release goes through both.
@@ -39,9 +38,7 @@ before(async () => {
   app = copyExample();
   writeFileSync(join(app, 'sluice.yaml'), PIPELINE);
   writeFileSync(join(app, 'tests', 'residency.js'), CHECK);
-  const config = loadConfig({ env: {}, cwd: app, argv: { dataDir: '.sluice', port: '0', routerPort: '0' } });
-  s = await startSluice(config, { env: { PATH: process.env.PATH ?? '' } });
-  token = readFileSync(join(app, '.sluice', 'admin-token'), 'utf8').trim();
+  ({ sluice: s, token } = await startInProcess(app));
 });
 after(async () => {
   await s.close();

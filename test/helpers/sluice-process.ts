@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type RunningSluice, startSluice } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = join(REPO, 'bin', 'sluice.js');
@@ -164,4 +166,11 @@ export async function journeyEnd(apiUrl: string, version: string, timeoutMs = 60
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`${version} did not finish within ${timeoutMs}ms`);
+}
+
+/** Starts Sluice inside the test process (faster than `sluice up`) on free ports, with its data in `<appDir>/.sluice`. */
+export async function startInProcess(appDir: string): Promise<{ sluice: RunningSluice; token: string }> {
+  const config = loadConfig({ env: {}, cwd: appDir, argv: { dataDir: '.sluice', port: '0', routerPort: '0' } });
+  const sluice = await startSluice(config, { env: { PATH: process.env.PATH ?? '' } });
+  return { sluice, token: readFileSync(join(appDir, '.sluice', 'admin-token'), 'utf8').trim() };
 }
