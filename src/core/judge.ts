@@ -188,28 +188,18 @@ export function classifyMetric(input: MetricInput, config: JudgeConfig = {}): Me
   const allowedDecrease = es.allowedDecrease ?? 1;
   const test = { ...t, bounds };
   const fmt = (x: number) => Number(x.toPrecision(6));
-  if ((direction === 'increase' || direction === 'either') && t.lower > bounds[1] && ratio >= allowedIncrease) {
-    const isCritical = critical && ratio >= (es.criticalIncrease ?? allowedIncrease);
-    return {
-      ...base,
-      classification: 'High',
-      criticalFailure: isCritical,
-      reason: `canary is higher: shift ${fmt(t.estimate)} (${Math.round(t.confidenceLevel * 100)}% interval ${fmt(t.lower)} … ${fmt(t.upper)}), mean ratio ${fmt(ratio)}${isCritical ? '; critical' : ''}`,
-      ratio,
-      test,
-    };
-  }
-  if ((direction === 'decrease' || direction === 'either') && t.upper < bounds[0] && ratio <= allowedDecrease) {
-    const isCritical = critical && ratio <= (es.criticalDecrease ?? allowedDecrease);
-    return {
-      ...base,
-      classification: 'Low',
-      criticalFailure: isCritical,
-      reason: `canary is lower: shift ${fmt(t.estimate)} (${Math.round(t.confidenceLevel * 100)}% interval ${fmt(t.lower)} … ${fmt(t.upper)}), mean ratio ${fmt(ratio)}${isCritical ? '; critical' : ''}`,
-      ratio,
-      test,
-    };
-  }
+  const significant = (classification: 'High' | 'Low', isCritical: boolean): MetricResult => ({
+    ...base,
+    classification,
+    criticalFailure: isCritical,
+    reason: `canary is ${classification === 'High' ? 'higher' : 'lower'}: shift ${fmt(t.estimate)} (${Math.round(t.confidenceLevel * 100)}% interval ${fmt(t.lower)} … ${fmt(t.upper)}), mean ratio ${fmt(ratio)}${isCritical ? '; critical' : ''}`,
+    ratio,
+    test,
+  });
+  if ((direction === 'increase' || direction === 'either') && t.lower > bounds[1] && ratio >= allowedIncrease)
+    return significant('High', critical && ratio >= (es.criticalIncrease ?? allowedIncrease));
+  if ((direction === 'decrease' || direction === 'either') && t.upper < bounds[0] && ratio <= allowedDecrease)
+    return significant('Low', critical && ratio <= (es.criticalDecrease ?? allowedDecrease));
   return { ...base, classification: 'Pass', criticalFailure: false, reason: `no significant ${direction === 'either' ? 'change' : direction}`, ratio, test };
 }
 

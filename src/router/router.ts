@@ -54,7 +54,10 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 
 /** What the router needs from a request's headers, read in one pass over the raw list (req.headers is never built). */
 interface RequestView {
+  /** Lower-cased, without the port: the route key. */
   host: string;
+  /** The Host header as sent, for x-forwarded-host. */
+  rawHost: string;
   /** Headers to forward, flat [name, value, …], without hop-by-hop ones and without those the router sets. */
   forward: string[];
   hasBody: boolean;
@@ -65,7 +68,7 @@ interface RequestView {
 
 function scanRequest(req: IncomingMessage): RequestView {
   const raw = req.rawHeaders;
-  const view: RequestView = { host: '', forward: [], hasBody: false };
+  const view: RequestView = { host: '', rawHost: '', forward: [], hasBody: false };
   let listed: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -73,6 +76,7 @@ function scanRequest(req: IncomingMessage): RequestView {
     const lower = name.toLowerCase();
     switch (lower) {
       case 'host':
+        view.rawHost = value;
         view.host = value.toLowerCase().replace(/:\d+$/, '');
         break;
       case 'connection':
@@ -306,7 +310,7 @@ export class Router implements RouterPort {
       'x-forwarded-for',
       view.forwardedFor ? `${view.forwardedFor}, ${client}` : client,
       'x-forwarded-host',
-      rawHeader(req, 'host') ?? '',
+      view.rawHost,
       'x-forwarded-proto',
       'http',
     );
