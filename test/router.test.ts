@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Router, STICKY_COOKIE, VERSION_HEADER } from '../src/router/router.js';
 import { type BackendProcess, send, startBackend } from './helpers/backends.js';
@@ -147,7 +147,7 @@ describe('router data plane', { timeout: 60_000 }, () => {
     impatient.setRoute('slow.shop.localhost', { stage: 'slow', stable: pool('v1', v1) });
     const r = await send(p, { host: 'slow.shop.localhost', path: '/slow?ms=5000' });
     assert.equal(r.status, 504);
-    assert.match(r.body, /upstream failed: Headers Timeout/);
+    assert.match(r.body, /upstream failed: no answer within 300 ms/);
     assert.equal((await send(p, { host: 'slow.shop.localhost', path: '/slow?ms=50' })).body, 'v1');
     await impatient.close();
   });
@@ -164,5 +164,137 @@ describe('router data plane', { timeout: 60_000 }, () => {
     assert.match(text, /sluice_router_requests_total\{stage="web",version="v2",class="4xx"\} 5\n/);
     assert.match(text, /sluice_router_request_duration_seconds_bucket\{stage="web",version="v2",le="\+Inf"\} \d+/);
     assert.match(text, /sluice_router_requests_total\{stage="gone",version="g",class="error"\} 1\n/);
+  });
+});
+
+/** Writes `parts` on one connection (`gapMs` apart); returns what the router answered until it closed or `until` held. */
+async function talk(port: number, parts: (string | Buffer)[], until?: (text: string) => boolean, gapMs = 0) {
+  const sock = connect(port, '127.0.0.1');
+  let text = '';
+  let closed = false;
+  sock.on('data', (d) => {
+    text += d.toString('latin1');
+  });
+  sock.on('error', () => {});
+  const ended = new Promise<void>((res) => sock.once('close', () => res()));
+  void ended.then(() => {
+    closed = true;
+  });
+  await new Promise((res) => sock.once('connect', res));
+  for (const p of parts) {
+    sock.write(p);
+    if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
+  }
+  for (let i = 0; i < 300 && !closed && !(until?.(text) ?? false); i++) await new Promise((r) => setTimeout(r, 10));
+  sock.destroy();
+  return { text, closed };
+}
+
+describe('router HTTP/1.1 handling', { timeout: 60_000 }, () => {
+  const router = new Router();
+  let port: number;
+  let backend: BackendProcess;
+  const HOST = 'edge.shop.localhost';
+  const responses = (t: string) => t.split(/(?=HTTP\/1\.1 \d{3} )/).filter(Boolean);
+
+  before(async () => {
+    port = await router.listen(0);
+    backend = await startBackend('e1');
+    router.setRoute(HOST, { stage: 'edge', stable: { version: 'e1', backends: [{ id: 'e1', port: backend.port }] } });
+  });
+  after(async () => {
+    await router.close();
+    await backend.stop();
+  });
+
+  it('answers pipelined requests in order on one connection', async () => {
+    const get = (code: number) => `GET /status?code=${code} HTTP/1.1\r\nhost: ${HOST}\r\n\r\n`;
+    const { text } = await talk(port, [get(200) + get(201) + get(202)], (t) => responses(t).length === 3 && t.endsWith('0\r\n\r\n'));
+    assert.deepEqual(responses(text).map((r) => r.slice(9, 12)), ['200', '201', '202']);
+  });
+
+  it('streams a chunked request body, and relays 100 Continue before it', async () => {
+    const head = `POST /upload HTTP/1.1\r\nhost: ${HOST}\r\ntransfer-encoding: chunked\r\nexpect: 100-continue\r\n\r\n`;
+    const { text } = await talk(port, [head, '5\r\nhello\r\n', '6\r\n world\r\n0\r\n\r\n'], (t) => t.includes('"sha256"'), 50);
+    assert.match(text, /^HTTP\/1\.1 100 Continue\r\n/);
+    const body = JSON.parse(text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1));
+    assert.equal(body.bytes, 11);
+    assert.equal(body.sha256, createHash('sha256').update('hello world').digest('hex'));
+  });
+
+  it('sends no body for HEAD and keeps the connection usable', async () => {
+    const { text } = await talk(port, [`HEAD /status?code=200 HTTP/1.1\r\nhost: ${HOST}\r\n\r\nGET /status?code=200 HTTP/1.1\r\nhost: ${HOST}\r\n\r\n`], (t) => t.includes('e1'));
+    const [head, get] = responses(text);
+    assert.ok(head!.endsWith('\r\n\r\n'), head);
+    assert.match(get!, /\r\n\r\n2\r\ne1\r\n0\r\n\r\n$/);
+  });
+
+  it('gives an HTTP/1.0 client the data without chunking, and closes', async () => {
+    const { text, closed } = await talk(port, [`GET /status?code=200 HTTP/1.0\r\nhost: ${HOST}\r\n\r\n`]);
+    assert.ok(closed);
+    assert.match(text, /\r\nconnection: close\r\n/);
+    assert.doesNotMatch(text, /transfer-encoding/i);
+    assert.ok(text.endsWith('\r\n\r\ne1'), JSON.stringify(text));
+  });
+
+  it('answers a client that stops sending after its request', async () => {
+    const sock = connect(port, '127.0.0.1');
+    let text = '';
+    sock.on('data', (d) => {
+      text += d.toString();
+    });
+    await new Promise((res) => sock.once('connect', res));
+    sock.end(`GET /status?code=200 HTTP/1.1\r\nhost: ${HOST}\r\n\r\n`);
+    await new Promise((res) => sock.once('close', res));
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, /e1\r\n0\r\n\r\n$/);
+  });
+
+  it('refuses smuggling-prone, malformed and oversized requests with a clear status, closes, and stays up', async () => {
+    const cases: [string, RegExp][] = [
+      [`POST / HTTP/1.1\r\nhost: ${HOST}\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n`, /^HTTP\/1\.1 400 .*both Content-Length and Transfer-Encoding/s],
+      [`GET / HTTP/1.1\r\nhost: ${HOST}\r\nx-a: 1\r\n folded\r\n\r\n`, /^HTTP\/1\.1 400 .*folding/s],
+      [`GET / HTTP/1.1\r\n\r\n`, /^HTTP\/1\.1 400 .*no Host header/s],
+      ['\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n', /^HTTP\/1\.1 400 .*malformed request line/s],
+      [`GET / HTTP/1.1\r\nhost: ${HOST}\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, /^HTTP\/1\.1 431 /],
+      [`GET / HTTP/3\r\nhost: ${HOST}\r\n\r\n`, /^HTTP\/1\.1 505 /],
+      [`POST /upload HTTP/1.1\r\nhost: ${HOST}\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n`, /^HTTP\/1\.1 400 .*chunk size missing/s],
+    ];
+    for (const [wire, want] of cases) {
+      const { text, closed } = await talk(port, [wire]);
+      assert.match(text, want, JSON.stringify(wire.slice(0, 60)));
+      assert.ok(closed, `connection left open after ${JSON.stringify(wire.slice(0, 60))}`);
+    }
+    assert.equal((await send(port, { host: HOST, path: '/status?code=200' })).body, 'e1');
+  });
+
+  it('reuses upstream connections, and relays a body that runs until the instance closes', async () => {
+    const seen: string[] = [];
+    let connections = 0;
+    const raw = createServer((s) => {
+      connections++;
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d.toString();
+        while (buf.includes('\r\n\r\n')) {
+          const head = buf.slice(0, buf.indexOf('\r\n\r\n'));
+          buf = buf.slice(buf.indexOf('\r\n\r\n') + 4);
+          seen.push(head.split(' ')[1]!);
+          if (head.startsWith('GET /eof')) s.end('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nall of it, then the end');
+          else s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+        }
+      });
+    });
+    await new Promise<void>((res) => raw.listen(0, '127.0.0.1', () => res()));
+    const rawPort = (raw.address() as AddressInfo).port;
+    router.setRoute('raw.shop.localhost', { stage: 'raw', stable: { version: 'r1', backends: [{ id: 'raw', port: rawPort }] } });
+    for (let i = 0; i < 20; i++) assert.equal((await send(port, { host: 'raw.shop.localhost', path: `/n${i}` })).body, 'ok');
+    assert.equal(connections, 1, 'one kept-alive upstream connection for 20 sequential requests');
+    const { text, closed } = await talk(port, [`GET /eof HTTP/1.1\r\nhost: raw.shop.localhost\r\n\r\n`]);
+    assert.ok(closed);
+    assert.match(text, /\r\nconnection: close\r\n/);
+    assert.ok(text.endsWith('\r\n\r\nall of it, then the end'));
+    assert.equal(seen.length, 21);
+    raw.close();
   });
 });

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool as UpstreamPool } from 'undici';
 import { bucketOf } from '../core/murmur3.js';
+import { type BodyKind, BodyScanner, type Head, HttpError, MAX_HEAD_BYTES, parseHead, requestBody, responseBody } from './http1.js';
 import { RouterMetrics } from './router-metrics.js';
 
 /** One instance the router can send requests to. `id` is unique across the router. */
@@ -49,92 +48,8 @@ export const VERSION_HEADER = 'x-sluice-version';
 /** Set on the first response when no sticky header is configured; its value is the user's bucketing key. */
 export const STICKY_COOKIE = 'sluice_key';
 
-// Headers that describe one connection, not the message (RFC 9110 §7.6.1); never forwarded.
+// Headers that describe one connection, not the message (RFC 9110 §7.6.1); never forwarded as they came.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
-
-/** What the router needs from a request's headers, read in one pass over the raw list (req.headers is never built). */
-interface RequestView {
-  /** Lower-cased, without the port: the route key. */
-  host: string;
-  /** The Host header as sent, for x-forwarded-host. */
-  rawHost: string;
-  /** Headers to forward, flat [name, value, …], without hop-by-hop ones and without those the router sets. */
-  forward: string[];
-  hasBody: boolean;
-  forwardedFor?: string;
-  pinned?: string;
-  cookie?: string;
-}
-
-function scanRequest(req: IncomingMessage): RequestView {
-  const raw = req.rawHeaders;
-  const view: RequestView = { host: '', rawHost: '', forward: [], hasBody: false };
-  let listed: string[] | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const value = raw[i + 1]!;
-    const lower = name.toLowerCase();
-    switch (lower) {
-      case 'host':
-        view.rawHost = value;
-        view.host = value.toLowerCase().replace(/:\d+$/, '');
-        break;
-      case 'connection':
-        listed = value.toLowerCase().split(/\s*,\s*/);
-        break;
-      case 'content-length':
-      case 'transfer-encoding':
-        view.hasBody = true;
-        break;
-      case 'x-forwarded-for':
-        view.forwardedFor = view.forwardedFor ? `${view.forwardedFor}, ${value}` : value;
-        continue;
-      case 'x-forwarded-host':
-      case 'x-forwarded-proto':
-        continue;
-      case VERSION_HEADER:
-        view.pinned = value;
-        break;
-      case 'cookie':
-        view.cookie = view.cookie ? `${view.cookie}; ${value}` : value;
-        break;
-    }
-    if (!HOP_BY_HOP.has(lower)) view.forward.push(name, value);
-  }
-  if (listed) {
-    const f = view.forward;
-    view.forward = [];
-    for (let i = 0; i < f.length; i += 2) if (!listed.includes(f[i]!.toLowerCase())) view.forward.push(f[i]!, f[i + 1]!);
-  }
-  return view;
-}
-
-/** The first value of a header, looked up in the raw list. */
-function rawHeader(req: IncomingMessage, lowerName: string): string | undefined {
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === lowerName) return raw[i + 1];
-  return undefined;
-}
-
-/** The upstream's raw response headers as a flat list, without hop-by-hop ones, plus the router's own. */
-function forwardResponseHeaders(raw: (Buffer | string)[] | null, version: string, setCookie: string | undefined): string[] {
-  // Header bytes are Latin-1 on the wire; decoding them so keeps every byte as it was.
-  const str = (v: Buffer | string) => (typeof v === 'string' ? v : v.toString('latin1'));
-  const out: string[] = [];
-  let listed: string[] | undefined;
-  if (raw) {
-    for (let i = 0; i < raw.length; i += 2) if (str(raw[i]!).toLowerCase() === 'connection') listed = str(raw[i + 1]!).toLowerCase().split(/\s*,\s*/);
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = str(raw[i]!);
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower) || (listed && listed.includes(lower))) continue;
-      out.push(name, str(raw[i + 1]!));
-    }
-  }
-  out.push(VERSION_HEADER, version);
-  if (setCookie) out.push('set-cookie', setCookie);
-  return out;
-}
 
 interface LivePool extends Pool {
   next: number;
@@ -161,14 +76,86 @@ function cookieValue(header: string | undefined, name: string): string | undefin
   return undefined;
 }
 
+/** The route key of a Host value: lower-cased, without the port. */
+function hostKey(value: string): string {
+  const colon = value.lastIndexOf(':');
+  const bare = colon > 0 && value.indexOf(']', colon) < 0 && /^\d+$/.test(value.slice(colon + 1)) ? value.slice(0, colon) : value;
+  return bare.toLowerCase();
+}
+
+/** A client connection. */
+interface Client {
+  sock: net.Socket;
+  addr: string;
+  /** Bytes read and not yet used: a head still arriving, or the next request of a pipelining client. */
+  buf: Buffer | null;
+  ex: Exchange | null;
+  /** Close once the response in flight is written (the client said so, or its request could not be read through). */
+  closing: boolean;
+  /** The client sent its last byte: answer what it asked, then close. */
+  ended: boolean;
+}
+
+/** A keep-alive connection to an instance. */
+interface Upstream {
+  sock: net.Socket;
+  port: number;
+  ex: Exchange | null;
+  err?: Error;
+  timedOut: boolean;
+}
+
+/** One request and its response, from the client's head to the last byte of the answer. */
+interface Exchange {
+  client: Client;
+  method: string;
+  /** The head sent upstream, kept for a retry. */
+  upHead: string;
+  reqBody: BodyScanner;
+  /** Request body bytes that came with the head. */
+  firstBody: Buffer | null;
+  upgrade: boolean;
+  http10: boolean;
+  retryable: boolean;
+  host: string;
+  pool: LivePool;
+  inflight: { n: number };
+  up: Upstream | null;
+  tries: number;
+  start: number;
+  setCookie: string | undefined;
+  respBuf: Buffer | null;
+  resp: Head | null;
+  respBody: BodyScanner | null;
+  /** An HTTP/1.0 client gets a chunked body's data only, and the connection's end marks the body's end. */
+  dechunk: boolean;
+  /** The upstream connection can serve another request once this one is answered. */
+  reuse: boolean;
+  /** Some of the answer has reached the client. */
+  sent: boolean;
+  done: boolean;
+}
+
+const CLIENT_IDLE_MS = 65_000;
+const UPSTREAM_IDLE_MS = 4_000;
+const MAX_IDLE_PER_INSTANCE = 256;
+const noop = () => {};
+
+class TimeoutError extends Error {
+  readonly code = 'UPSTREAM_TIMEOUT';
+}
+
 /**
  * The built-in HTTP data plane: `<stage>.<app>.localhost` goes to that stage's instances, split between a stable
  * and a canary pool by weight. A user keeps their side while the weight only grows: their bucket (MurmurHash3 of
  * the sticky key, as flag rollouts use) is compared with the weight. Switching is one map write, so a request sees
  * the old split or the new one; idempotent requests that hit a connection closing under them are retried.
+ *
+ * HTTP/1.1 is spoken on plain sockets both ways (framing in ./http1.ts): heads are read and rewritten, bodies pass
+ * through as they arrive, and upstream connections are kept alive and reused.
  */
 export class Router implements RouterPort {
-  /** @param upstreamTimeoutMs how long an instance may take to send its headers, or to go quiet mid-body (504 / cut). */
+  /** @param upstreamTimeoutMs how long an instance may stay silent, before its answer (504) or during it (cut). */
   constructor(private readonly upstreamTimeoutMs = 60_000) {}
 
   private readonly routes = new Map<string, Route>();
@@ -181,11 +168,12 @@ export class Router implements RouterPort {
     }
     return c;
   }
-  /** One keep-alive connection pool per backend (undici: far less work per request than http.request). */
-  private readonly upstreams = new Map<number, UpstreamPool>();
-  private server: http.Server | undefined;
-  /** Upgraded connections: the HTTP server no longer tracks them, so close() ends them itself. */
-  private readonly tunnels = new Set<Duplex>();
+  /** Idle keep-alive connections by instance port, most recently used last. */
+  private readonly idle = new Map<number, Upstream[]>();
+  private readonly upstreams = new Set<Upstream>();
+  private readonly clients = new Set<net.Socket>();
+  private server: net.Server | undefined;
+  private closed = false;
   readonly metrics = new RouterMetrics();
 
   setRoute(host: string, spec: RouteSpec): void {
@@ -222,33 +210,15 @@ export class Router implements RouterPort {
     while (backends.some((b) => (this.inflight.get(b.id)?.n ?? 0) > 0) && Date.now() < until) await sleep(10);
     for (const b of backends) if ((this.inflight.get(b.id)?.n ?? 0) === 0) this.inflight.delete(b.id);
     // The instances are about to stop: close their idle connections first, so no request picks one as it closes.
-    await Promise.all(
-      backends.map(async (b) => {
-        const pool = this.upstreams.get(b.port);
-        this.upstreams.delete(b.port);
-        await pool?.close().catch(() => {});
-      }),
-    );
-  }
-
-  private upstream(port: number): UpstreamPool {
-    let pool = this.upstreams.get(port);
-    if (!pool) {
-      pool = new UpstreamPool(`http://127.0.0.1:${port}`, {
-        connections: 256,
-        keepAliveTimeout: 4000,
-        headersTimeout: this.upstreamTimeoutMs,
-        bodyTimeout: this.upstreamTimeoutMs,
-      });
-      this.upstreams.set(port, pool);
+    for (const b of backends) {
+      for (const up of this.idle.get(b.port) ?? []) up.sock.destroy();
+      this.idle.delete(b.port);
     }
-    return pool;
   }
 
   async listen(port: number, host = '127.0.0.1'): Promise<number> {
-    const server = http.createServer((req, res) => this.handle(req, res));
-    server.keepAliveTimeout = 65_000;
-    server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    // Half-open allowed: a client that shuts down its sending side after a request still gets the answer.
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (sock) => this.accept(sock));
     this.server = server;
     await new Promise<void>((res, rej) => {
       server.once('error', rej);
@@ -260,18 +230,226 @@ export class Router implements RouterPort {
   async close(): Promise<void> {
     const s = this.server;
     this.server = undefined;
-    if (s) {
-      for (const t of this.tunnels) t.destroy();
-      s.closeAllConnections();
-      await new Promise((res) => s.close(res));
+    this.closed = true;
+    for (const c of this.clients) c.destroy();
+    for (const up of this.upstreams) up.sock.destroy();
+    this.idle.clear();
+    if (s) await new Promise((res) => s.close(res));
+  }
+
+  // ---- client side -------------------------------------------------------------------------------------------
+
+  private accept(sock: net.Socket): void {
+    const c: Client = { sock, addr: sock.remoteAddress ?? '', buf: null, ex: null, closing: false, ended: false };
+    this.clients.add(sock);
+    sock.setTimeout(CLIENT_IDLE_MS);
+    sock.on('data', (d: Buffer) => this.clientData(c, d));
+    sock.on('end', () => {
+      c.ended = true;
+      if (!c.ex) sock.end();
+    });
+    sock.on('drain', () => c.ex?.up?.sock.resume());
+    sock.on('timeout', () => {
+      if (!c.ex) sock.destroy();
+    });
+    sock.on('error', noop);
+    sock.on('close', () => {
+      this.clients.delete(sock);
+      if (c.ex) this.abandon(c.ex);
+    });
+  }
+
+  private clientData(c: Client, d: Buffer): void {
+    const ex = c.ex;
+    if (!ex && c.closing) return; // answered and closing: whatever else it sends is not read
+    if (ex && !ex.reqBody.done) {
+      let n: number;
+      try {
+        n = ex.reqBody.feed(d);
+      } catch (e) {
+        c.sock.destroy(e as Error);
+        return;
+      }
+      if (ex.up && !ex.up.sock.write(n === d.length ? d : d.subarray(0, n))) c.sock.pause();
+      if (n === d.length) return;
+      d = d.subarray(n);
     }
-    await Promise.all([...this.upstreams.values()].map((p) => p.destroy().catch(() => {})));
-    this.upstreams.clear();
+    c.buf = c.buf ? Buffer.concat([c.buf, d]) : d;
+    // One request at a time: what a pipelining client sends next waits here, and reading stops until it is its turn.
+    if (c.ex) c.sock.pause();
+    else this.nextRequest(c);
+  }
+
+  private nextRequest(c: Client): void {
+    while (!c.ex && c.buf && !c.sock.destroyed) {
+      let buf = c.buf;
+      let skip = 0;
+      while (skip + 1 < buf.length && buf[skip] === 13 && buf[skip + 1] === 10) skip += 2; // empty lines before a request
+      const end = buf.indexOf('\r\n\r\n', skip);
+      if (end < 0 || end - skip > MAX_HEAD_BYTES) {
+        if (buf.length - skip > MAX_HEAD_BYTES) this.refuse(c, new HttpError(431, 'request header fields too large'));
+        return;
+      }
+      let head: Head;
+      try {
+        head = parseHead(buf.toString('latin1', skip, end), 'request');
+      } catch (e) {
+        this.refuse(c, e as HttpError);
+        return;
+      }
+      buf = buf.subarray(end + 4);
+      c.buf = buf.length ? buf : null;
+      this.begin(c, head);
+    }
+  }
+
+  /** Answers a request the router could not read, and closes the connection (what follows cannot be trusted). */
+  private refuse(c: Client, e: HttpError): void {
+    c.buf = null;
+    c.closing = true;
+    this.answer(c, e.status, `sluice: ${e.message}\n`, '', false);
+    c.sock.end();
+  }
+
+  /** A complete answer from the router itself. */
+  private answer(c: Client, status: number, text: string, extra: string, headOnly: boolean): void {
+    const body = Buffer.from(text);
+    const close = c.closing ? 'connection: close\r\n' : '';
+    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n${extra}${close}\r\n`;
+    c.sock.cork();
+    c.sock.write(head, 'latin1');
+    if (!headOnly) c.sock.write(body);
+    c.sock.uncork();
+  }
+
+  private begin(c: Client, head: Head): void {
+    const start = performance.now();
+    c.sock.setTimeout(0);
+    if (head.minor === 0 || head.connection.includes('close')) c.closing = true;
+    const reqBody = new BodyScanner(requestBody(head), 'request');
+    let firstBody: Buffer | null = null;
+    if (c.buf && !reqBody.done) {
+      let n: number;
+      try {
+        n = reqBody.feed(c.buf);
+      } catch (e) {
+        this.refuse(c, e as HttpError);
+        return;
+      }
+      firstBody = c.buf.subarray(0, n);
+      c.buf = n < c.buf.length ? c.buf.subarray(n) : null;
+    }
+    let target = head.target;
+    let host: string | undefined;
+    if (target.charCodeAt(0) !== 47 && target !== '*') {
+      // Absolute form (as sent to a proxy): the host comes from the target.
+      try {
+        const u = new URL(target);
+        host = u.host;
+        target = `${u.pathname}${u.search}`;
+      } catch {
+        this.refuse(c, new HttpError(400, 'bad request: invalid request target'));
+        return;
+      }
+    }
+    const conn = head.connection;
+    const upgrade = conn.includes('upgrade');
+    let out = `${head.method} ${target} HTTP/1.1\r\n`;
+    let forwardedFor: string | undefined;
+    let pinned: string | undefined;
+    let cookie: string | undefined;
+    let upgradeTo: string | undefined;
+    const h = head.headers;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i]!;
+      const value = h[i + 1]!;
+      const lower = name.toLowerCase();
+      switch (lower) {
+        case 'host':
+          if (host === undefined) host = value;
+          else if (host !== value && head.target.charCodeAt(0) === 47) {
+            this.refuse(c, new HttpError(400, 'bad request: more than one Host'));
+            return;
+          }
+          break;
+        case 'x-forwarded-for':
+          forwardedFor = forwardedFor ? `${forwardedFor}, ${value}` : value;
+          continue;
+        case 'x-forwarded-host':
+        case 'x-forwarded-proto':
+          continue;
+        case VERSION_HEADER:
+          pinned = value;
+          break;
+        case 'cookie':
+          cookie = cookie ? `${cookie}; ${value}` : value;
+          break;
+        case 'upgrade':
+          upgradeTo = value;
+          continue;
+      }
+      if (HOP_BY_HOP.has(lower) || (conn.length > 0 && conn.includes(lower))) continue;
+      out += `${name}: ${value}\r\n`;
+    }
+    if (host === undefined && head.minor === 1) {
+      this.refuse(c, new HttpError(400, 'bad request: no Host header'));
+      return;
+    }
+    if (head.method === 'CONNECT') {
+      this.refuse(c, new HttpError(405, 'CONNECT is not supported'));
+      return;
+    }
+    const key = hostKey(host ?? '');
+    const route = this.routes.get(key);
+    const headOnly = head.method === 'HEAD';
+    if (!route) {
+      if (!reqBody.done) c.closing = true;
+      this.answer(c, 404, `sluice: no stage answers at ${key || '(no Host header)'}; known: ${[...this.routes.keys()].join(', ') || 'none'}\n`, '', headOnly);
+      this.settled(c);
+      return;
+    }
+    if (head.chunked) out += 'transfer-encoding: chunked\r\n';
+    if (upgrade && upgradeTo) out += `connection: upgrade\r\nupgrade: ${upgradeTo}\r\n`;
+    out += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${c.addr}` : c.addr}\r\nx-forwarded-host: ${host ?? ''}\r\nx-forwarded-proto: http\r\n\r\n`;
+    const { pool, setCookie } = this.choose(route, head, pinned, cookie);
+    if (!pool || pool.backends.length === 0) {
+      if (!reqBody.done) c.closing = true;
+      this.answer(c, 503, 'sluice: no healthy instance for this stage\n', 'retry-after: 1\r\n', headOnly);
+      pool?.record(503, performance.now() - start);
+      this.settled(c);
+      return;
+    }
+    const ex: Exchange = {
+      client: c,
+      method: head.method,
+      upHead: out,
+      reqBody,
+      firstBody,
+      upgrade: upgrade && upgradeTo !== undefined,
+      http10: head.minor === 0,
+      retryable: (head.method === 'GET' || head.method === 'HEAD') && reqBody.done,
+      host: key,
+      pool,
+      inflight: pool.inflight[0]!,
+      up: null,
+      tries: 0,
+      start,
+      setCookie,
+      respBuf: null,
+      resp: null,
+      respBody: null,
+      dechunk: false,
+      reuse: true,
+      sent: false,
+      done: false,
+    };
+    c.ex = ex;
+    if (c.buf) c.sock.pause();
+    this.send(ex);
   }
 
   /** Picks the pool for a request, and the cookie to set when the user had no key yet. */
-  private choose(route: Route, req: IncomingMessage, view: RequestView): { pool: LivePool | null; setCookie?: string } {
-    const pinned = view.pinned;
+  private choose(route: Route, head: Head, pinned: string | undefined, cookie: string | undefined): { pool: LivePool | null; setCookie?: string } {
     if (pinned) {
       if (pinned === 'canary' && route.canary) return { pool: route.canary };
       if (pinned === 'stable' && route.stable) return { pool: route.stable };
@@ -281,9 +459,11 @@ export class Router implements RouterPort {
     if (!route.canary || route.weight <= 0) return { pool: route.stable ?? route.canary };
     if (route.weight >= 100 || !route.stable) return { pool: route.canary };
     if (route.stickyHeader === null) return { pool: Math.random() * 100 < route.weight ? route.canary : route.stable };
-    let key = route.stickyHeader ? rawHeader(req, route.stickyHeader) : undefined;
+    const h = head.headers;
+    let key: string | undefined;
+    if (route.stickyHeader) for (let i = 0; i < h.length && !key; i += 2) if (h[i]!.toLowerCase() === route.stickyHeader) key = h[i + 1];
     let setCookie: string | undefined;
-    if (!key) key = cookieValue(view.cookie, STICKY_COOKIE);
+    if (!key) key = cookieValue(cookie, STICKY_COOKIE);
     if (!key) {
       key = randomBytes(9).toString('base64url');
       setCookie = `${STICKY_COOKIE}=${key}; Path=/; HttpOnly; SameSite=Lax`;
@@ -292,111 +472,268 @@ export class Router implements RouterPort {
     return { pool, ...(setCookie ? { setCookie } : {}) };
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    const start = performance.now();
-    const view = scanRequest(req);
-    const host = view.host;
-    const route = this.routes.get(host);
-    if (!route) {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end(`sluice: no stage answers at ${host || '(no Host header)'}; known: ${[...this.routes.keys()].join(', ') || 'none'}\n`);
+  /** The exchange is over on the client's side: read the next request, or close. */
+  private settled(c: Client): void {
+    c.ex = null;
+    if (c.closing) {
+      c.sock.end();
       return;
     }
-    const { pool, setCookie } = this.choose(route, req, view);
-    const retryable = (req.method === 'GET' || req.method === 'HEAD') && !view.hasBody;
-    const client = req.socket.remoteAddress ?? '';
-    const headers = view.forward;
-    headers.push(
-      'x-forwarded-for',
-      view.forwardedFor ? `${view.forwardedFor}, ${client}` : client,
-      'x-forwarded-host',
-      view.rawHost,
-      'x-forwarded-proto',
-      'http',
-    );
-    this.attempt(host, pool, req, res, headers, retryable, view.hasBody, 0, start, setCookie);
+    c.sock.setTimeout(CLIENT_IDLE_MS);
+    c.sock.resume();
+    if (c.buf) this.nextRequest(c);
+    if (!c.ex && c.ended) c.sock.end();
   }
 
-  private attempt(
-    host: string,
-    pool: LivePool | null,
-    req: IncomingMessage,
-    res: ServerResponse,
-    headers: string[],
-    retryable: boolean,
-    hasBody: boolean,
-    tries: number,
-    start: number,
-    setCookie: string | undefined,
-  ): void {
-    if (!pool || pool.backends.length === 0) {
-      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' });
-      res.end('sluice: no healthy instance for this stage\n');
-      pool?.record(503, performance.now() - start);
+  // ---- upstream side -----------------------------------------------------------------------------------------
+
+  private send(ex: Exchange): void {
+    const pool = ex.pool;
+    const idx = pool.next++ % pool.backends.length;
+    const port = pool.backends[idx]!.port;
+    ex.inflight = pool.inflight[idx]!;
+    ex.inflight.n++;
+    const up = this.idle.get(port)?.pop() ?? this.connect(port);
+    up.ex = ex;
+    ex.up = up;
+    up.sock.setTimeout(this.upstreamTimeoutMs);
+    up.sock.cork();
+    up.sock.write(ex.upHead, 'latin1');
+    if (ex.firstBody) up.sock.write(ex.firstBody);
+    up.sock.uncork();
+  }
+
+  private connect(port: number): Upstream {
+    const sock = net.connect({ port, host: '127.0.0.1', noDelay: true });
+    const up: Upstream = { sock, port, ex: null, timedOut: false };
+    this.upstreams.add(up);
+    sock.on('data', (d: Buffer) => this.upstreamData(up, d));
+    sock.on('drain', () => {
+      const ex = up.ex;
+      if (ex && !ex.reqBody.done) ex.client.sock.resume();
+    });
+    sock.on('timeout', () => {
+      up.timedOut = true;
+      sock.destroy();
+    });
+    sock.on('error', (e) => {
+      up.err = e;
+    });
+    sock.on('close', () => this.upstreamClosed(up));
+    return up;
+  }
+
+  private upstreamData(up: Upstream, d: Buffer): void {
+    const ex = up.ex;
+    if (!ex) {
+      up.sock.destroy(); // bytes nobody asked for: the connection cannot be trusted
       return;
     }
-    const idx = pool.next++ % pool.backends.length;
-    const b = pool.backends[idx]!;
-    const inflight = pool.inflight[idx]!;
-    inflight.n++;
-    let status = 0;
-    let settled = false;
-    let abortUpstream: ((err: Error) => void) | undefined;
-    const settle = (err: Error | null) => {
-      if (settled) return;
-      settled = true;
-      inflight.n--;
-      if (!err) {
-        pool.record(status, performance.now() - start);
+    const c = ex.client;
+    if (!ex.resp) {
+      ex.respBuf = ex.respBuf ? Buffer.concat([ex.respBuf, d]) : d;
+      this.responseHead(ex);
+      return;
+    }
+    const body = ex.respBody!;
+    let n: number;
+    try {
+      n = ex.dechunk ? body.feed(d, 0, (b) => c.sock.write(b)) : body.feed(d);
+    } catch {
+      this.cut(ex);
+      return;
+    }
+    if (!ex.dechunk && !c.sock.write(n === d.length ? d : d.subarray(0, n))) up.sock.pause();
+    if (n < d.length) ex.reuse = false;
+    if (body.done) this.finish(ex);
+  }
+
+  /** Reads the answer's head (relaying any 1xx first), then sends the client its head and what came with it. */
+  private responseHead(ex: Exchange): void {
+    const c = ex.client;
+    for (;;) {
+      const buf = ex.respBuf!;
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (buf.length > 4 * MAX_HEAD_BYTES) this.upstreamFailed(ex, new Error('response head too large'));
         return;
       }
-      if (res.headersSent) {
-        res.destroy();
-        pool.record(0, performance.now() - start);
+      let head: Head;
+      try {
+        head = parseHead(buf.toString('latin1', 0, end), 'response');
+      } catch (e) {
+        this.upstreamFailed(ex, e as Error);
         return;
       }
-      if (retryable && tries + 1 < Math.max(2, pool.backends.length + 1)) {
-        // A connection closing under the request: the split may have moved meanwhile, so choose again.
-        this.attempt(host, this.poolNow(host, pool.version) ?? pool, req, res, headers, retryable, hasBody, tries + 1, start, setCookie);
+      const rest = buf.subarray(end + 4);
+      if (head.status === 101 && ex.upgrade) {
+        c.sock.write(buf);
+        this.tunnel(ex);
         return;
       }
-      const timeout = (err as { code?: string }).code?.includes('TIMEOUT') ?? false;
-      res.writeHead(timeout ? 504 : 502, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end(`sluice: upstream failed: ${err.message}\n`);
-      pool.record(0, performance.now() - start);
-    };
-    // undici's lowest-level API: the response goes straight into `res`, with backpressure, and no stream in between.
-    this.upstream(b.port).dispatch(
-      { method: req.method as 'GET', path: req.url ?? '/', headers, body: hasBody ? req : null },
-      {
-        // A client that went away is noticed when the upstream answers (no listener per request): the rest is dropped.
-        onConnect: (abort) => {
-          abortUpstream = abort;
-        },
-        onHeaders: (statusCode, raw, resume) => {
-          if (res.destroyed) {
-            abortUpstream?.(new Error('client went away'));
-            return false;
-          }
-          status = statusCode;
-          res.writeHead(statusCode, forwardResponseHeaders(raw, pool.version, setCookie));
-          res.on('drain', resume);
-          return true;
-        },
-        onData: (chunk) => {
-          if (res.destroyed) {
-            abortUpstream?.(new Error('client went away'));
-            return false;
-          }
-          return res.write(chunk);
-        },
-        onComplete: () => {
-          res.end();
-          settle(null);
-        },
-        onError: (err) => settle(err),
-      },
-    );
+      if (head.status < 200) {
+        if (head.status === 101) {
+          this.upstreamFailed(ex, new Error('switched protocols without being asked'));
+          return;
+        }
+        // 100 Continue and other interim answers go to the client as they are (HTTP/1.0 clients know none).
+        if (!ex.http10) c.sock.write(buf.subarray(0, end + 4));
+        ex.respBuf = rest.length ? rest : null;
+        if (!ex.respBuf) return;
+        continue;
+      }
+      ex.respBuf = null;
+      ex.resp = head;
+      const kind = responseBody(head, ex.method);
+      const body = new BodyScanner(kind, 'response');
+      ex.respBody = body;
+      if (head.minor === 0 || head.connection.includes('close') || kind.kind === 'close') ex.reuse = false;
+      // Without a length the end of the body is the end of the connection, for the client too.
+      if (kind.kind === 'close') c.closing = true;
+      ex.dechunk = kind.kind === 'chunked' && ex.http10;
+      c.sock.cork();
+      c.sock.write(this.clientHead(ex, head, kind), 'latin1');
+      ex.sent = true;
+      let n: number;
+      try {
+        n = ex.dechunk ? body.feed(rest, 0, (b) => c.sock.write(b)) : body.feed(rest);
+      } catch {
+        c.sock.uncork();
+        this.cut(ex);
+        return;
+      }
+      if (!ex.dechunk && n > 0) c.sock.write(n === rest.length ? rest : rest.subarray(0, n));
+      c.sock.uncork();
+      if (n < rest.length) ex.reuse = false;
+      if (body.done) this.finish(ex);
+      return;
+    }
+  }
+
+  /** The head the client gets: the instance's, without hop-by-hop fields, plus the router's own. */
+  private clientHead(ex: Exchange, head: Head, kind: BodyKind): string {
+    let out = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
+    const h = head.headers;
+    const conn = head.connection;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i]!;
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower) || (conn.length > 0 && conn.includes(lower))) continue;
+      if (kind.kind === 'chunked' && lower === 'content-length') continue;
+      out += `${name}: ${h[i + 1]!}\r\n`;
+    }
+    if (kind.kind === 'chunked' && !ex.dechunk) out += 'transfer-encoding: chunked\r\n';
+    out += `${VERSION_HEADER}: ${ex.pool.version}\r\n`;
+    if (ex.setCookie) out += `set-cookie: ${ex.setCookie}\r\n`;
+    if (ex.client.closing) out += 'connection: close\r\n';
+    return `${out}\r\n`;
+  }
+
+  /** The answer is complete: count it, keep the upstream connection for the next request, serve the client's next. */
+  private finish(ex: Exchange): void {
+    if (ex.done) return;
+    ex.done = true;
+    ex.inflight.n--;
+    ex.pool.record(ex.resp?.status ?? 0, performance.now() - ex.start);
+    const up = ex.up;
+    ex.up = null;
+    const c = ex.client;
+    // An instance that answered before reading the whole request body leaves the client's stream mid-message.
+    if (!ex.reqBody.done) {
+      ex.reuse = false;
+      c.closing = true;
+    }
+    if (up) {
+      up.ex = null;
+      if (ex.reuse && !up.sock.destroyed) this.park(up);
+      else up.sock.destroy();
+    }
+    this.settled(c);
+  }
+
+  /** Keeps an upstream connection for reuse; it closes by itself after a while unused. */
+  private park(up: Upstream): void {
+    up.sock.resume();
+    up.sock.setTimeout(UPSTREAM_IDLE_MS);
+    let list = this.idle.get(up.port);
+    if (!list) {
+      list = [];
+      this.idle.set(up.port, list);
+    }
+    if (list.length >= MAX_IDLE_PER_INSTANCE) up.sock.destroy();
+    else list.push(up);
+  }
+
+  private upstreamClosed(up: Upstream): void {
+    this.upstreams.delete(up);
+    const list = this.idle.get(up.port);
+    const at = list ? list.indexOf(up) : -1;
+    if (at >= 0) list!.splice(at, 1);
+    const ex = up.ex;
+    up.ex = null;
+    if (!ex || ex.done || ex.up !== up) return;
+    ex.up = null;
+    // A body that runs until the connection closes has just ended.
+    if (ex.respBody && !ex.respBody.done && ex.respBody.untilClose && !up.timedOut && !up.err) {
+      this.finish(ex);
+      return;
+    }
+    this.upstreamFailed(ex, up.timedOut ? new TimeoutError(`no answer within ${this.upstreamTimeoutMs} ms`) : (up.err ?? new Error('the instance closed the connection')));
+  }
+
+  /** The instance failed the request: retry it elsewhere if nothing was sent yet and it is safe, else answer 502/504. */
+  private upstreamFailed(ex: Exchange, err: Error): void {
+    const up = ex.up;
+    ex.up = null;
+    if (up) {
+      up.ex = null;
+      up.sock.destroy();
+    }
+    if (ex.sent) {
+      this.cut(ex);
+      return;
+    }
+    ex.inflight.n--;
+    const c = ex.client;
+    if (ex.retryable && !this.closed && ex.tries + 1 < Math.max(2, ex.pool.backends.length + 1)) {
+      // A connection closing under the request: the split may have moved meanwhile, so choose again.
+      ex.tries++;
+      ex.respBuf = null;
+      ex.pool = this.poolNow(ex.host, ex.pool.version) ?? ex.pool;
+      if (ex.pool.backends.length > 0) {
+        this.send(ex);
+        return;
+      }
+    }
+    ex.done = true;
+    if (!ex.reqBody.done) c.closing = true;
+    this.answer(c, err instanceof TimeoutError ? 504 : 502, `sluice: upstream failed: ${err.message}\n`, '', ex.method === 'HEAD');
+    ex.pool.record(0, performance.now() - ex.start);
+    this.settled(c);
+  }
+
+  /** Part of the answer went out and the rest cannot follow: the client sees its connection end early. */
+  private cut(ex: Exchange): void {
+    if (ex.done) return;
+    ex.done = true;
+    ex.inflight.n--;
+    ex.pool.record(0, performance.now() - ex.start);
+    ex.up?.sock.destroy();
+    ex.up = null;
+    ex.client.sock.destroy();
+  }
+
+  /** The client went away mid-exchange: drop the upstream side (not counted: the instance did nothing wrong). */
+  private abandon(ex: Exchange): void {
+    if (ex.done) return;
+    ex.done = true;
+    ex.inflight.n--;
+    const up = ex.up;
+    ex.up = null;
+    if (up) {
+      up.ex = null;
+      up.sock.destroy();
+    }
   }
 
   /** The pool of `version` in the host's current route, or its stable pool if that version left. */
@@ -407,40 +744,38 @@ export class Router implements RouterPort {
     return r.stable ?? r.canary;
   }
 
-  /** WebSocket and other upgrades: the handshake is forwarded, then bytes flow both ways untouched. */
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const view = scanRequest(req);
-    const route = this.routes.get(view.host);
-    const pool = route ? this.choose(route, req, view).pool : null;
-    const idx = pool ? pool.next++ % Math.max(1, pool.backends.length) : 0;
-    const b = pool?.backends[idx];
-    if (!pool || !b) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      return;
+  /** After 101 Switching Protocols (WebSocket and other upgrades) bytes flow both ways untouched. */
+  private tunnel(ex: Exchange): void {
+    const c = ex.client;
+    const up = ex.up!;
+    ex.done = true;
+    ex.pool.record(101, performance.now() - ex.start);
+    this.upstreams.delete(up);
+    for (const s of [c.sock, up.sock]) {
+      s.removeAllListeners('data');
+      s.removeAllListeners('drain');
+      s.removeAllListeners('timeout');
+      s.removeAllListeners('end');
+      s.removeAllListeners('close');
+      s.setTimeout(0);
     }
-    const upstream = net.connect(b.port, '127.0.0.1', () => {
-      const lines = [`${req.method} ${req.url} HTTP/1.1`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-      lines.push(`x-forwarded-for: ${req.socket.remoteAddress ?? ''}`);
-      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
-      if (head.length) upstream.write(head);
-      upstream.pipe(socket);
-      socket.pipe(upstream);
-    });
-    const inflight = pool.inflight[idx]!;
-    inflight.n++;
-    this.tunnels.add(socket);
+    if (c.buf) up.sock.write(c.buf);
+    c.buf = null;
+    c.sock.resume();
+    up.sock.resume();
+    up.sock.pipe(c.sock);
+    c.sock.pipe(up.sock);
     let closed = false;
     const done = () => {
       if (closed) return;
       closed = true;
-      this.tunnels.delete(socket);
-      inflight.n--;
-      upstream.destroy();
-      socket.destroy();
+      ex.inflight.n--;
+      this.clients.delete(c.sock);
+      up.sock.destroy();
+      c.sock.destroy();
     };
-    // Either side hanging up ends the tunnel: sockets here allow half-open connections, which would otherwise linger.
-    for (const side of [upstream, socket]) for (const ev of ['error', 'end', 'close']) side.on(ev, done);
+    // Either side hanging up ends the tunnel (half-open sockets would otherwise linger).
+    for (const side of [up.sock, c.sock]) for (const ev of ['end', 'close']) side.on(ev, done);
   }
 }
 

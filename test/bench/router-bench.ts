@@ -1,5 +1,11 @@
 // npm run bench:router: the same 90/10 split of the same two backends behind nginx, http-proxy-3 and Sluice's
 // router, side by side in one run, loaded with wrk; medians of ROUNDS rounds; figures and ratios to JSON.
+// Three loads, each run against every setup in turn:
+// - saturated: 32 connections sending back to back; gives throughput (its median latency is then just
+//   connections / throughput, so it is reported but is not the latency figure);
+// - fixed rate: 32 connections with random (exponential) gaps, the same offered rate for every setup, half of what
+//   Sluice carried saturated: the latency a proxy adds at a load it is sized for;
+// - one connection, one request at a time: the latency a proxy adds when nothing queues.
 // Installs nginx and wrk from Debian's packages when missing (as root).
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,8 +47,18 @@ function toMs(v: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
-function wrk(port: number, host?: string, duration = DURATION, connections = CONNECTIONS): WrkResult {
-  const args = ['-t1', `-c${connections}`, `-d${duration}`, '--latency', ...(host ? ['-H', `Host: ${host}`] : []), `http://127.0.0.1:${port}${PATH}`];
+// wrk calls delay() before each request on a connection: exponential gaps make the arrivals a Poisson process.
+const POISSON_SCRIPT = `local mean
+function init(args) mean = tonumber(args[1]) end
+function delay() return math.floor(-math.log(1 - math.random()) * mean + 0.5) end
+`;
+
+/** `gapMs`: mean pause before each request on a connection (fixed-rate load); none when omitted. */
+function wrk(port: number, host?: string, duration = DURATION, connections = CONNECTIONS, gapMs?: number): WrkResult {
+  const args = ['-t1', `-c${connections}`, `-d${duration}`, '--latency', ...(host ? ['-H', `Host: ${host}`] : [])];
+  if (gapMs !== undefined) args.push('-s', join(work, 'poisson.lua'));
+  args.push(`http://127.0.0.1:${port}${PATH}`);
+  if (gapMs !== undefined) args.push('--', String(gapMs));
   const out = execFileSync('wrk', args, { encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const pct = (p: string) => toMs(new RegExp(`\\s${p}%\\s+(\\S+)`).exec(out)?.[1] ?? '');
@@ -58,6 +74,7 @@ ensureTools();
 const stable = await startBackend('stable');
 const canary = await startBackend('canary');
 const work = mkdtempSync(join(tmpdir(), 'sluice-bench-router-'));
+writeFileSync(join(work, 'poisson.lua'), POISSON_SCRIPT);
 
 // nginx: one worker (the Node proxies use one core too), keep-alive upstreams, weights 9:1.
 const nginxPort = await freePort();
@@ -105,18 +122,28 @@ const setups: { name: string; port: number; host?: string }[] = [
   { name: 'http-proxy-3', port: hp.port },
   { name: 'sluice', port: sl.port, host: HOST },
 ];
-const rounds: Record<string, WrkResult[]> = Object.fromEntries(setups.map((s) => [s.name, []]));
-const unloaded: Record<string, number> = {};
-try {
-  for (const s of setups) wrk(s.port, s.host, '2s'); // warm-up: JIT, connection pools
+type Rounds = Record<string, WrkResult[]>;
+const fresh = (): Rounds => Object.fromEntries(setups.map((s) => [s.name, []]));
+const saturated = fresh();
+const fixedRate = fresh();
+const single = fresh();
+/** ROUNDS rounds, each running every setup once in turn, so a slow spell of the machine hits them all alike. */
+function measure(label: string, into: Rounds, run: (s: (typeof setups)[number]) => WrkResult): void {
   for (let r = 0; r < ROUNDS; r++)
     for (const s of setups) {
-      rounds[s.name]!.push(wrk(s.port, s.host));
-      const last = rounds[s.name]!.at(-1)!;
-      console.log(`round ${r + 1} ${s.name.padEnd(13)} ${Math.round(last.rps)} req/s  p50 ${last.p50Ms.toFixed(3)} ms  p99 ${last.p99Ms.toFixed(3)} ms  errors ${last.errors}`);
+      const x = run(s);
+      into[s.name]!.push(x);
+      console.log(`${label} round ${r + 1} ${s.name.padEnd(13)} ${Math.round(x.rps)} req/s  p50 ${x.p50Ms.toFixed(3)} ms  p99 ${x.p99Ms.toFixed(3)} ms  errors ${x.errors}`);
     }
-  // One connection, one request at a time: the latency a proxy adds when nothing queues.
-  for (const s of setups) unloaded[s.name] = wrk(s.port, s.host, '3s', 1).p50Ms;
+}
+let offeredRps: number;
+try {
+  for (const s of setups) wrk(s.port, s.host, '2s'); // warm-up: JIT, connection pools
+  measure('saturated', saturated, (s) => wrk(s.port, s.host));
+  offeredRps = Math.round(median(saturated.sluice!.map((x) => x.rps)) / 2);
+  const gapMs = Math.max(1, Math.round((CONNECTIONS * 1000) / offeredRps));
+  measure(`fixed ${offeredRps}/s`, fixedRate, (s) => wrk(s.port, s.host, DURATION, CONNECTIONS, gapMs));
+  measure('one connection', single, (s) => wrk(s.port, s.host, '3s', 1));
 } finally {
   nginx.kill('SIGTERM');
   hp.proc.kill('SIGTERM');
@@ -126,28 +153,51 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-const summary = Object.fromEntries(
-  setups.map((s) => {
-    const rs = rounds[s.name]!;
-    const med = (f: (x: WrkResult) => number) => median(rs.map(f));
-    const errors = rs.reduce((a, x) => a + x.errors, 0);
-    const row = { rps: Math.round(med((x) => x.rps)), p50Ms: med((x) => x.p50Ms), p90Ms: med((x) => x.p90Ms), p99Ms: med((x) => x.p99Ms), errors };
-    return [s.name, row];
-  }),
-) as Record<string, { rps: number; p50Ms: number; p90Ms: number; p99Ms: number; errors: number }>;
+interface Row { rps: number; p50Ms: number; p90Ms: number; p99Ms: number; errors: number }
+function summarize(rounds: Rounds): Record<string, Row> {
+  return Object.fromEntries(
+    setups.map((s) => {
+      const rs = rounds[s.name]!;
+      const med = (f: (x: WrkResult) => number) => median(rs.map(f));
+      const row: Row = {
+        rps: Math.round(med((x) => x.rps)),
+        p50Ms: med((x) => x.p50Ms),
+        p90Ms: med((x) => x.p90Ms),
+        p99Ms: med((x) => x.p99Ms),
+        errors: rs.reduce((a, x) => a + x.errors, 0),
+      };
+      return [s.name, row];
+    }),
+  );
+}
+const sat = summarize(saturated);
+const fixed = summarize(fixedRate);
+const one = summarize(single);
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const added = (rows: Record<string, Row>, name: string) => r3(rows[name]!.p50Ms - rows.direct!.p50Ms);
 const result = {
-  method: { tool: `wrk -t1 -c${CONNECTIONS} -d${DURATION} --latency`, path: PATH, split: '90/10', rounds: ROUNDS, statistic: 'median', node: process.version },
-  setups: summary,
-  unloadedP50Ms: unloaded,
+  method: {
+    tool: `wrk -t1 -c${CONNECTIONS} -d${DURATION} --latency`,
+    path: PATH,
+    split: '90/10',
+    rounds: ROUNDS,
+    statistic: 'median of rounds',
+    fixedRate: `${offeredRps} req/s offered to every setup (half of Sluice's saturated throughput), Poisson arrivals over ${CONNECTIONS} connections`,
+    node: process.version,
+  },
+  saturated: sat,
+  fixedRate: fixed,
+  oneConnection: one,
   ratios: {
-    sluiceAddedP50MsUnloaded: r3(unloaded.sluice! - unloaded.direct!),
-    nginxAddedP50MsUnloaded: r3(unloaded.nginx! - unloaded.direct!),
-    sluiceVsNginxThroughput: r3(summary.sluice!.rps / summary.nginx!.rps),
-    sluiceVsHttpProxy3Throughput: r3(summary.sluice!.rps / summary['http-proxy-3']!.rps),
-    sluiceAddedP50Ms: r3(summary.sluice!.p50Ms - summary.direct!.p50Ms),
-    nginxAddedP50Ms: r3(summary.nginx!.p50Ms - summary.direct!.p50Ms),
-    httpProxy3AddedP50Ms: r3(summary['http-proxy-3']!.p50Ms - summary.direct!.p50Ms),
+    sluiceVsNginxThroughput: r3(sat.sluice!.rps / sat.nginx!.rps),
+    sluiceVsHttpProxy3Throughput: r3(sat.sluice!.rps / sat['http-proxy-3']!.rps),
+    sluiceAddedP50Ms: added(fixed, 'sluice'),
+    nginxAddedP50Ms: added(fixed, 'nginx'),
+    httpProxy3AddedP50Ms: added(fixed, 'http-proxy-3'),
+    sluiceAddedP50MsOneConnection: added(one, 'sluice'),
+    nginxAddedP50MsOneConnection: added(one, 'nginx'),
+    sluiceAddedP50MsSaturated: added(sat, 'sluice'),
+    nginxAddedP50MsSaturated: added(sat, 'nginx'),
   },
   targets: { sluiceVsNginxThroughput: 0.5, sluiceVsHttpProxy3Throughput: 1.2, sluiceAddedP50Ms: 0.3 },
 };
