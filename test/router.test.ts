@@ -213,6 +213,19 @@ describe('router HTTP/1.1 handling', { timeout: 60_000 }, () => {
     assert.deepEqual(responses(text).map((r) => r.slice(9, 12)), ['200', '201', '202']);
   });
 
+  it('answers thousands of requests sent at once, then closes once the client has finished sending', async () => {
+    const sock = connect(port, '127.0.0.1');
+    let text = '';
+    sock.on('data', (d) => {
+      text += d.toString();
+    });
+    await new Promise((res) => sock.once('connect', res));
+    sock.end(`GET /a HTTP/1.1\r\nhost: nope.shop.localhost\r\n\r\nGET /status?code=204 HTTP/1.1\r\nhost: ${HOST}\r\n\r\n`.repeat(2000));
+    await new Promise((res) => sock.once('close', res));
+    assert.equal(text.split('HTTP/1.1 404 ').length - 1, 2000);
+    assert.equal(text.split('HTTP/1.1 204 ').length - 1, 2000);
+  });
+
   it('streams a chunked request body, and relays 100 Continue before it', async () => {
     const head = `POST /upload HTTP/1.1\r\nhost: ${HOST}\r\ntransfer-encoding: chunked\r\nexpect: 100-continue\r\n\r\n`;
     const { text } = await talk(port, [head, '5\r\nhello\r\n', '6\r\n world\r\n0\r\n\r\n'], (t) => t.includes('"sha256"'), 50);

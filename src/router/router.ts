@@ -94,6 +94,8 @@ interface Client {
   closing: boolean;
   /** The client sent its last byte: answer what it asked, then close. */
   ended: boolean;
+  /** Inside nextRequest: answers given on the spot leave the loop there to read the next request. */
+  reading: boolean;
 }
 
 /** A keep-alive connection to an instance. */
@@ -103,6 +105,8 @@ interface Upstream {
   ex: Exchange | null;
   err?: Error;
   timedOut: boolean;
+  /** When it was last parked idle (ms since the epoch). */
+  idleSince: number;
 }
 
 /** One request and its response, from the client's head to the last byte of the answer. */
@@ -240,8 +244,9 @@ export class Router implements RouterPort {
   // ---- client side -------------------------------------------------------------------------------------------
 
   private accept(sock: net.Socket): void {
-    const c: Client = { sock, addr: sock.remoteAddress ?? '', buf: null, ex: null, closing: false, ended: false };
+    const c: Client = { sock, addr: sock.remoteAddress ?? '', buf: null, ex: null, closing: false, ended: false, reading: false };
     this.clients.add(sock);
+    // Armed once: activity re-arms it, and it closes only a connection with no exchange in flight.
     sock.setTimeout(CLIENT_IDLE_MS);
     sock.on('data', (d: Buffer) => this.clientData(c, d));
     sock.on('end', () => {
@@ -281,6 +286,17 @@ export class Router implements RouterPort {
   }
 
   private nextRequest(c: Client): void {
+    if (c.reading) return;
+    c.reading = true;
+    try {
+      this.readRequests(c);
+    } finally {
+      c.reading = false;
+    }
+    if (!c.ex && c.ended && !c.closing) c.sock.end();
+  }
+
+  private readRequests(c: Client): void {
     while (!c.ex && c.buf && !c.sock.destroyed) {
       let buf = c.buf;
       let skip = 0;
@@ -324,7 +340,6 @@ export class Router implements RouterPort {
 
   private begin(c: Client, head: Head): void {
     const start = performance.now();
-    c.sock.setTimeout(0);
     if (head.minor === 0 || head.connection.includes('close')) c.closing = true;
     const reqBody = new BodyScanner(requestBody(head), 'request');
     let firstBody: Buffer | null = null;
@@ -479,10 +494,8 @@ export class Router implements RouterPort {
       c.sock.end();
       return;
     }
-    c.sock.setTimeout(CLIENT_IDLE_MS);
     c.sock.resume();
-    if (c.buf) this.nextRequest(c);
-    if (!c.ex && c.ended) c.sock.end();
+    this.nextRequest(c);
   }
 
   // ---- upstream side -----------------------------------------------------------------------------------------
@@ -493,10 +506,13 @@ export class Router implements RouterPort {
     const port = pool.backends[idx]!.port;
     ex.inflight = pool.inflight[idx]!;
     ex.inflight.n++;
-    const up = this.idle.get(port)?.pop() ?? this.connect(port);
+    const list = this.idle.get(port);
+    let up: Upstream | undefined;
+    // An instance closes connections it has not used for a while (Node: 5 s); take none that could be closing now.
+    while (list && (up = list.pop()) && Date.now() - up.idleSince > UPSTREAM_IDLE_MS) up.sock.destroy();
+    up ??= this.connect(port);
     up.ex = ex;
     ex.up = up;
-    up.sock.setTimeout(this.upstreamTimeoutMs);
     up.sock.cork();
     up.sock.write(ex.upHead, 'latin1');
     if (ex.firstBody) up.sock.write(ex.firstBody);
@@ -505,7 +521,8 @@ export class Router implements RouterPort {
 
   private connect(port: number): Upstream {
     const sock = net.connect({ port, host: '127.0.0.1', noDelay: true });
-    const up: Upstream = { sock, port, ex: null, timedOut: false };
+    const up: Upstream = { sock, port, ex: null, timedOut: false, idleSince: 0 };
+    sock.setTimeout(this.upstreamTimeoutMs);
     this.upstreams.add(up);
     sock.on('data', (d: Buffer) => this.upstreamData(up, d));
     sock.on('drain', () => {
@@ -651,10 +668,10 @@ export class Router implements RouterPort {
     this.settled(c);
   }
 
-  /** Keeps an upstream connection for reuse; it closes by itself after a while unused. */
+  /** Keeps an upstream connection for reuse (for UPSTREAM_IDLE_MS; an unused one closes after the upstream timeout). */
   private park(up: Upstream): void {
     up.sock.resume();
-    up.sock.setTimeout(UPSTREAM_IDLE_MS);
+    up.idleSince = Date.now();
     let list = this.idle.get(up.port);
     if (!list) {
       list = [];
