@@ -168,7 +168,7 @@ describe('router data plane', { timeout: 60_000 }, () => {
 });
 
 /** Writes `parts` on one connection (`gapMs` apart); returns what the router answered until it closed or `until` held. */
-async function talk(port: number, parts: (string | Buffer)[], until?: (text: string) => boolean, gapMs = 0) {
+async function talk(port: number, parts: (string | Buffer)[], until?: (text: string) => boolean, gapMs = 0, waitMs = 3000) {
   const sock = connect(port, '127.0.0.1');
   let text = '';
   let closed = false;
@@ -185,7 +185,7 @@ async function talk(port: number, parts: (string | Buffer)[], until?: (text: str
     sock.write(p);
     if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
   }
-  for (let i = 0; i < 300 && !closed && !(until?.(text) ?? false); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < waitMs / 10 && !closed && !(until?.(text) ?? false); i++) await new Promise((r) => setTimeout(r, 10));
   sock.destroy();
   return { text, closed };
 }
@@ -277,6 +277,30 @@ describe('router HTTP/1.1 handling', { timeout: 60_000 }, () => {
       const { text, closed } = await talk(port, [wire]);
       assert.match(text, want, JSON.stringify(wire.slice(0, 60)));
       assert.ok(closed, `connection left open after ${JSON.stringify(wire.slice(0, 60))}`);
+    }
+    assert.equal((await send(port, { host: HOST, path: '/status?code=200' })).body, 'e1');
+  });
+
+  it('survives mutated requests: each gets an answer or a closed connection, and the router keeps serving', async () => {
+    const valid = [
+      `GET /status?code=200 HTTP/1.1\r\nhost: ${HOST}\r\nx-user-id: u1\r\n\r\n`,
+      `POST /upload HTTP/1.1\r\nhost: ${HOST}\r\ncontent-length: 5\r\n\r\nhello`,
+      `POST /upload HTTP/1.1\r\nhost: ${HOST}\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    ];
+    let seed = 11;
+    const rnd = (n: number) => Math.floor(((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * n);
+    const junk = ['\r', '\n', '\r\n', ':', ' ', '\0', '\x7f', 'chunked', 'content-length: 3', 'transfer-encoding: chunked', 'ffff', '0', 'é'];
+    for (let i = 0; i < 120; i++) {
+      let wire = valid[rnd(valid.length)]!;
+      for (let m = 1 + rnd(3); m > 0; m--) {
+        const at = rnd(wire.length);
+        const op = rnd(3);
+        if (op === 0) wire = wire.slice(0, at) + wire.slice(at + 1 + rnd(4));
+        else if (op === 1) wire = wire.slice(0, at) + junk[rnd(junk.length)]! + wire.slice(at);
+        else wire = wire.slice(0, at) + wire.slice(at, at + rnd(20)) + wire.slice(at);
+      }
+      const { text, closed } = await talk(port, [wire], (t) => /\r\n\r\n/.test(t) && /^HTTP\/1\.1 [45]\d\d /.test(t), 0, 200);
+      assert.ok(closed || /^HTTP\/1\.1 \d{3} /.test(text) || text === '', `no sane reaction to ${JSON.stringify(wire)}: ${JSON.stringify(text.slice(0, 80))}`);
     }
     assert.equal((await send(port, { host: HOST, path: '/status?code=200' })).body, 'e1');
   });

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/platform/net.js';
 import { startBackend } from '../helpers/backends.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const DURATION = process.env.BENCH_DURATION ?? '6s';
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const PATH = '/status?code=200';

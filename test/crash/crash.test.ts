@@ -94,12 +94,16 @@ it(`survives SIGKILL at random points, ${RUNS} runs of ${KILLS} kills, with ever
       for (let k = 0; k < KILLS; k++) {
         await sleep(150 + rand() * 1800);
         await up.kill();
-        if (k === 0) {
-          // A second release, with different content, while the first is under way.
-          appendFileSync(join(app, 'src', 'catalog.js'), '\n// 1.0.1\n');
-        }
         up = await startUp(app, data, env);
-        if (k === 0) void createWithRetry(() => up, token, '1.0.1').catch(() => {});
+        // A second release, with different content, while the first is under way. Created only once the first
+        // exists: releases are ordered by creation, and the test expects 1.0.1 to be the newer one.
+        if (k === 0)
+          void creating
+            .then(() => {
+              appendFileSync(join(app, 'src', 'catalog.js'), '\n// 1.0.1\n');
+              return createWithRetry(() => up, token, '1.0.1');
+            })
+            .catch(() => {});
       }
       await creating;
       await createWithRetry(() => up, token, '1.0.1');
