@@ -190,6 +190,19 @@ async function talk(port: number, parts: (string | Buffer)[], until?: (text: str
   return { text, closed };
 }
 
+/** Sends `wire` and shuts down the sending side at once; returns everything answered until the router closed. */
+async function sendAll(port: number, wire: string): Promise<string> {
+  const sock = connect(port, '127.0.0.1');
+  let text = '';
+  sock.on('data', (d) => {
+    text += d.toString();
+  });
+  await new Promise((res) => sock.once('connect', res));
+  sock.end(wire);
+  await new Promise((res) => sock.once('close', res));
+  return text;
+}
+
 describe('router HTTP/1.1 handling', { timeout: 60_000 }, () => {
   const router = new Router();
   let port: number;
@@ -214,14 +227,7 @@ describe('router HTTP/1.1 handling', { timeout: 60_000 }, () => {
   });
 
   it('answers thousands of requests sent at once, then closes once the client has finished sending', async () => {
-    const sock = connect(port, '127.0.0.1');
-    let text = '';
-    sock.on('data', (d) => {
-      text += d.toString();
-    });
-    await new Promise((res) => sock.once('connect', res));
-    sock.end(`GET /a HTTP/1.1\r\nhost: nope.shop.localhost\r\n\r\nGET /status?code=204 HTTP/1.1\r\nhost: ${HOST}\r\n\r\n`.repeat(2000));
-    await new Promise((res) => sock.once('close', res));
+    const text = await sendAll(port, `GET /a HTTP/1.1\r\nhost: nope.shop.localhost\r\n\r\nGET /status?code=204 HTTP/1.1\r\nhost: ${HOST}\r\n\r\n`.repeat(2000));
     assert.equal(text.split('HTTP/1.1 404 ').length - 1, 2000);
     assert.equal(text.split('HTTP/1.1 204 ').length - 1, 2000);
   });
@@ -251,14 +257,7 @@ describe('router HTTP/1.1 handling', { timeout: 60_000 }, () => {
   });
 
   it('answers a client that stops sending after its request', async () => {
-    const sock = connect(port, '127.0.0.1');
-    let text = '';
-    sock.on('data', (d) => {
-      text += d.toString();
-    });
-    await new Promise((res) => sock.once('connect', res));
-    sock.end(`GET /status?code=200 HTTP/1.1\r\nhost: ${HOST}\r\n\r\n`);
-    await new Promise((res) => sock.once('close', res));
+    const text = await sendAll(port, `GET /status?code=200 HTTP/1.1\r\nhost: ${HOST}\r\n\r\n`);
     assert.match(text, /^HTTP\/1\.1 200 /);
     assert.match(text, /e1\r\n0\r\n\r\n$/);
   });

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   copyFileSync,
   createReadStream,
@@ -32,13 +32,32 @@ export class ArtifactStore {
     throw new SluiceError('NOT_FOUND', `artifact ${digest} is not in the artifact store at ${this.root}`);
   }
 
+  /** Builds under way, by app directory: builds of one directory share its output folder, so they run one at a time. */
+  private readonly building = new Map<string, Promise<string>>();
+
   /** Runs the build command (if any) in `appDir`, then stores `output`. Output lines go to `onLog`. */
   async build(
     appDir: string,
     spec: { build?: string; output: string },
     env: Record<string, string>,
     onLog: (chunk: string) => void,
-  ) {
+  ): Promise<string> {
+    const before = this.building.get(appDir);
+    const run = (before ?? Promise.resolve('')).catch(() => '').then(() => this.buildNow(appDir, spec, env, onLog));
+    this.building.set(appDir, run);
+    try {
+      return await run;
+    } finally {
+      if (this.building.get(appDir) === run) this.building.delete(appDir);
+    }
+  }
+
+  private async buildNow(
+    appDir: string,
+    spec: { build?: string; output: string },
+    env: Record<string, string>,
+    onLog: (chunk: string) => void,
+  ): Promise<string> {
     if (spec.build) {
       const code = await new Promise<number | null>((res, rej) => {
         const child = spawn('/bin/sh', ['-c', spec.build!], { cwd: appDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -58,7 +77,7 @@ export class ArtifactStore {
 
   /** Stores a directory or a tarball and returns its digest. Adding the same content twice is a no-op. */
   async add(path: string): Promise<string> {
-    const tmp = join(this.root, `.incoming-${process.pid}-${Date.now()}`);
+    const tmp = join(this.root, `.incoming-${process.pid}-${randomBytes(6).toString('hex')}`);
     let ext = 'tar';
     if (statSync(path).isDirectory()) {
       const files = listFiles(path);
