@@ -304,6 +304,18 @@ describe('router HTTP/1.1 handling', { timeout: 60_000 }, () => {
     assert.equal((await send(port, { host: HOST, path: '/status?code=200' })).body, 'e1');
   });
 
+  it('answers 408 to a client that trickles a request head in for longer than allowed', async () => {
+    const strict = new Router(60_000, 300);
+    const p = await strict.listen(0);
+    strict.setRoute(HOST, { stage: 'edge', stable: { version: 'e1', backends: [{ id: 'e1', port: backend.port }] } });
+    const drip = [`GET /status?code=200 HTTP/1.1\r\nhost: ${HOST}\r\n`, ...Array.from({ length: 8 }, (_, i) => `x-drip-${i}: 1\r\n`)];
+    const { text, closed } = await talk(p, drip, undefined, 100);
+    assert.match(text, /^HTTP\/1\.1 408 .*not complete within 300 ms/s);
+    assert.ok(closed);
+    assert.equal((await send(p, { host: HOST, path: '/status?code=200' })).body, 'e1');
+    await strict.close();
+  });
+
   it('reuses upstream connections, and relays a body that runs until the instance closes', async () => {
     const seen: string[] = [];
     let connections = 0;

@@ -96,6 +96,8 @@ interface Client {
   ended: boolean;
   /** Inside nextRequest: answers given on the spot leave the loop there to read the next request. */
   reading: boolean;
+  /** When the head being read began to arrive (0: none under way). */
+  headSince: number;
 }
 
 /** A keep-alive connection to an instance. */
@@ -159,8 +161,14 @@ class TimeoutError extends Error {
  * through as they arrive, and upstream connections are kept alive and reused.
  */
 export class Router implements RouterPort {
-  /** @param upstreamTimeoutMs how long an instance may stay silent, before its answer (504) or during it (cut). */
-  constructor(private readonly upstreamTimeoutMs = 60_000) {}
+  /**
+   * @param upstreamTimeoutMs how long an instance may stay silent, before its answer (504) or during it (cut).
+   * @param headTimeoutMs how long a client may take to send a whole request head (408), however it trickles in.
+   */
+  constructor(
+    private readonly upstreamTimeoutMs = 60_000,
+    private readonly headTimeoutMs = 60_000,
+  ) {}
 
   private readonly routes = new Map<string, Route>();
   private readonly inflight = new Map<string, { n: number }>();
@@ -244,7 +252,7 @@ export class Router implements RouterPort {
   // ---- client side -------------------------------------------------------------------------------------------
 
   private accept(sock: net.Socket): void {
-    const c: Client = { sock, addr: sock.remoteAddress ?? '', buf: null, ex: null, closing: false, ended: false, reading: false };
+    const c: Client = { sock, addr: sock.remoteAddress ?? '', buf: null, ex: null, closing: false, ended: false, reading: false, headSince: 0 };
     this.clients.add(sock);
     // Armed once: activity re-arms it, and it closes only a connection with no exchange in flight.
     sock.setTimeout(CLIENT_IDLE_MS);
@@ -304,8 +312,11 @@ export class Router implements RouterPort {
       const end = buf.indexOf('\r\n\r\n', skip);
       if (end < 0 || end - skip > MAX_HEAD_BYTES) {
         if (buf.length - skip > MAX_HEAD_BYTES) this.refuse(c, new HttpError(431, 'request header fields too large'));
+        else if (!c.headSince) c.headSince = Date.now();
+        else if (Date.now() - c.headSince > this.headTimeoutMs) this.refuse(c, new HttpError(408, `request head not complete within ${this.headTimeoutMs} ms`));
         return;
       }
+      c.headSince = 0;
       let head: Head;
       try {
         head = parseHead(buf.toString('latin1', skip, end), 'request');
