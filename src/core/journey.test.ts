@@ -234,12 +234,18 @@ describe('journey reducer and decider', () => {
     assert.equal(liveReleases([...s.states.values()]).get('prod')?.release?.version, '3');
   });
 
-  it('a manual rollback restores the previous release and cannot be repeated on top of itself', () => {
+  /** Releases 1 and 2, both through every stage. */
+  const twoReleases = () => {
     const s = new JourneySim(THREE);
-    s.create('1');
-    s.run();
-    s.create('2');
-    s.run();
+    for (const v of ['1', '2']) {
+      s.create(v);
+      s.run();
+    }
+    return s;
+  };
+
+  it('a manual rollback restores the previous release and cannot be repeated on top of itself', () => {
+    const s = twoReleases();
     const all = () => [...s.states.values()];
     const c = rollbackCommand(all(), 'prod', 'oncall', 'latency');
     assert.equal(c.journeyId, '2');
@@ -266,11 +272,7 @@ describe('journey reducer and decider', () => {
   });
 
   it('a manual rollback stays rolled back until someone retries the same release, which runs again from that stage', () => {
-    const s = new JourneySim(THREE);
-    s.create('1');
-    s.run();
-    s.create('2');
-    s.run();
+    const s = twoReleases();
     s.append('2', rollbackCommand([...s.states.values()], 'prod', 'oncall', 'latency').event);
     s.run();
     s.run();

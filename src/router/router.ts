@@ -137,8 +137,6 @@ interface Exchange {
   dechunk: boolean;
   /** The upstream connection can serve another request once this one is answered. */
   reuse: boolean;
-  /** Some of the answer has reached the client. */
-  sent: boolean;
   done: boolean;
 }
 
@@ -147,9 +145,7 @@ const UPSTREAM_IDLE_MS = 4_000;
 const MAX_IDLE_PER_INSTANCE = 256;
 const noop = () => {};
 
-class TimeoutError extends Error {
-  readonly code = 'UPSTREAM_TIMEOUT';
-}
+class TimeoutError extends Error {}
 
 /**
  * The built-in HTTP data plane: `<stage>.<app>.localhost` goes to that stage's instances, split between a stable
@@ -379,7 +375,6 @@ export class Router implements RouterPort {
       }
     }
     const conn = head.connection;
-    const upgrade = conn.includes('upgrade');
     let out = `${head.method} ${target} HTTP/1.1\r\n`;
     let forwardedFor: string | undefined;
     let pinned: string | undefined;
@@ -435,7 +430,8 @@ export class Router implements RouterPort {
       return;
     }
     if (head.chunked) out += 'transfer-encoding: chunked\r\n';
-    if (upgrade && upgradeTo) out += `connection: upgrade\r\nupgrade: ${upgradeTo}\r\n`;
+    const upgrade = upgradeTo !== undefined && conn.includes('upgrade');
+    if (upgrade) out += `connection: upgrade\r\nupgrade: ${upgradeTo}\r\n`;
     out += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${c.addr}` : c.addr}\r\nx-forwarded-host: ${host ?? ''}\r\nx-forwarded-proto: http\r\n\r\n`;
     const { pool, setCookie } = this.choose(route, head, pinned, cookie);
     if (!pool || pool.backends.length === 0) {
@@ -451,7 +447,7 @@ export class Router implements RouterPort {
       upHead: out,
       reqBody,
       firstBody,
-      upgrade: upgrade && upgradeTo !== undefined,
+      upgrade,
       http10: head.minor === 0,
       retryable: (head.method === 'GET' || head.method === 'HEAD') && reqBody.done,
       host: key,
@@ -466,7 +462,6 @@ export class Router implements RouterPort {
       respBody: null,
       dechunk: false,
       reuse: true,
-      sent: false,
       done: false,
     };
     c.ex = ex;
@@ -621,7 +616,6 @@ export class Router implements RouterPort {
       ex.dechunk = kind.kind === 'chunked' && ex.http10;
       c.sock.cork();
       c.sock.write(this.clientHead(ex, head, kind), 'latin1');
-      ex.sent = true;
       let n: number;
       try {
         n = ex.dechunk ? body.feed(rest, 0, (b) => c.sock.write(b)) : body.feed(rest);
@@ -711,13 +705,8 @@ export class Router implements RouterPort {
 
   /** The instance failed the request: retry it elsewhere if nothing was sent yet and it is safe, else answer 502/504. */
   private upstreamFailed(ex: Exchange, err: Error): void {
-    const up = ex.up;
-    ex.up = null;
-    if (up) {
-      up.ex = null;
-      up.sock.destroy();
-    }
-    if (ex.sent) {
+    this.dropUpstream(ex);
+    if (ex.resp) {
       this.cut(ex);
       return;
     }
@@ -743,11 +732,8 @@ export class Router implements RouterPort {
   /** Part of the answer went out and the rest cannot follow: the client sees its connection end early. */
   private cut(ex: Exchange): void {
     if (ex.done) return;
-    ex.done = true;
-    ex.inflight.n--;
+    this.abandon(ex);
     ex.pool.record(0, performance.now() - ex.start);
-    ex.up?.sock.destroy();
-    ex.up = null;
     ex.client.sock.destroy();
   }
 
@@ -756,6 +742,11 @@ export class Router implements RouterPort {
     if (ex.done) return;
     ex.done = true;
     ex.inflight.n--;
+    this.dropUpstream(ex);
+  }
+
+  /** Closes the exchange's upstream connection: it is mid-message and cannot serve anyone else. */
+  private dropUpstream(ex: Exchange): void {
     const up = ex.up;
     ex.up = null;
     if (up) {
