@@ -12,7 +12,7 @@ import { parsePipeline } from './core/pipeline.js';
 import { type Clock, systemClock } from './engine/clock.js';
 import { StepRunner } from './engine/effect-runner.js';
 import { BuiltinMetrics } from './metrics/builtin-metrics.js';
-import { Notifier, postJson } from './notify/notifier.js';
+import { Notifier } from './notify/notifier.js';
 import { Executor } from './engine/executor.js';
 import { isAlive } from './platform/durable-run.js';
 import { ReleaseService } from './releases/release-service.js';
@@ -82,8 +82,9 @@ export async function startSluice(
       ...(opts.onError ? { onError: opts.onError } : {}),
     });
     let apiUrl = `http://${config.host}:${config.apiPort}`;
-    const notifier = new Notifier(() => apiUrl, postJson, opts.onError);
-    bus.subscribe((e) => notifier.handle(e, executor.get(e.journeyId)));
+    const notifier = new Notifier({ store, clock, apiUrl: () => apiUrl, ...(opts.onError ? { onError: opts.onError } : {}) });
+    bus.subscribe((e) => notifier.handle(e));
+    cleanups.push(() => notifier.stop());
     await executor.load();
     // Bring back what each stage served before the last stop, adopting instances that survived a crash.
     const journeys = executor.list();
@@ -135,6 +136,7 @@ export async function startSluice(
     cleanups.push(() => api.close());
     const addr = api.server.address() as AddressInfo;
     apiUrl = `http://${config.host}:${addr.port}`;
+    notifier.start();
     return {
       apiUrl,
       routerPort,

@@ -167,5 +167,11 @@ describe('API bodies under fuzzing', { timeout: 120_000 }, () => {
     const nf = await api<{ code: string }>(s.apiUrl, 'POST', '/api/v1/releases/9.9.9/approve', {}, token);
     assert.equal(nf.status, 404);
     assert.equal(nf.json.code, 'NOT_FOUND');
+    for (const limit of ['0', '1001', '-1', '2.5', 'ten', '', '1e3', '99999'].map(encodeURIComponent)) {
+      const l = await api<{ code: string; message: string }>(s.apiUrl, 'GET', `/api/v1/notifications?limit=${limit}`);
+      assert.equal(l.status, 400, limit);
+      assert.match(l.json.message, /^limit must be a whole number from 1 to 1000, not "/);
+    }
+    assert.equal((await api(s.apiUrl, 'GET', '/api/v1/notifications?limit=1000')).status, 200);
   });
 });

@@ -3,13 +3,24 @@ import { after, before, describe, it } from 'node:test';
 import { isSluiceError } from '../src/core/errors.js';
 import type { JourneyEvent } from '../src/core/journey-events.js';
 import { parsePipeline } from '../src/core/pipeline.js';
-import type { Store } from '../src/store/store.js';
+import type { Notification } from '../src/core/notification.js';
+import type { OutboxEntry, Store } from '../src/store/store.js';
 
 const plan = parsePipeline('app: a\nartifact: { output: d }\nstages:\n  one:\n    local: { start: x }\n');
 const created = (version: string): JourneyEvent => ({
   type: 'journey.created',
   release: { version, digest: `sha256:${version}` },
   plan,
+});
+const note = (kind: Notification['kind']): Notification => ({
+  kind,
+  app: 'a',
+  release: '1.0.0',
+  stage: 'one',
+  step: 'deploy',
+  reason: 'exit code 1',
+  at: '2026-11-22T00:00:00.000Z',
+  links: { journey: 'http://127.0.0.1:7070/api/v1/releases/1.0.0', logs: 'http://127.0.0.1:7070/api/v1/releases/1.0.0/stages/one/logs' },
 });
 const started = (step: string): JourneyEvent => ({ type: 'step.started', stage: 'one', step, key: `k/${step}` });
 
@@ -99,12 +110,68 @@ export function storeContract(name: string, open: () => Promise<Store>, reopen?:
       assert.equal(await store.countTokens(), 1);
     });
 
+    it('files notifications once each, moves the outbox cursor only forward, and hands a due one to one sender', async () => {
+      const [e1, e2] = await store.loadEvents();
+      assert.equal(await store.outboxCursor(), 0);
+      const hook = { kind: 'webhook', url: 'http://127.0.0.1:9/hook' } as const;
+      const slack = { kind: 'slack', url: 'http://127.0.0.1:9/slack' } as const;
+      const entries: OutboxEntry[] = [
+        { eventId: e1!.id, target: hook, body: note('step-failed') },
+        { eventId: e1!.id, target: slack, body: note('step-failed') },
+        { eventId: e2!.id, target: hook, body: note('rolled-back') },
+      ];
+      await store.enqueueNotifications(entries, e2!.id, 1000);
+      await store.enqueueNotifications(entries, e1!.id, 2000); // read again from an older cursor: nothing doubles
+      assert.equal(await store.outboxCursor(), e2!.id);
+      const filed = await store.listNotifications(10);
+      assert.deepEqual(
+        filed.map((n) => [n.eventId, n.target, n.body.kind, n.status, n.attempts, n.nextAt, n.createdAt]),
+        [
+          [e2!.id, hook, 'rolled-back', 'pending', 0, 1000, 1000],
+          [e1!.id, slack, 'step-failed', 'pending', 0, 1000, 1000],
+          [e1!.id, hook, 'step-failed', 'pending', 0, 1000, 1000],
+        ],
+      );
+      assert.deepEqual(filed[2]!.body, entries[0]!.body);
+      assert.equal(await store.nextNotificationDue(), 1000);
+
+      assert.deepEqual(await store.claimNotifications(999, 60_999, 10), [], 'nothing is due before its time');
+      const [a, b] = await Promise.all([store.claimNotifications(1000, 61_000, 2), store.claimNotifications(1000, 61_000, 2)]);
+      const claimed = [...a!, ...b!].map((n) => n.id).sort((x, y) => x - y);
+      assert.deepEqual(claimed, filed.map((n) => n.id).sort((x, y) => x - y), 'two senders at once take different rows, all of them');
+      assert.deepEqual(await store.claimNotifications(60_000, 120_000, 10), [], 'claimed rows wait for their sender');
+      assert.equal(await store.nextNotificationDue(), 61_000);
+
+      const [newest, middle, oldest] = filed.map((n) => n.id);
+      await store.settleNotification(oldest!, { status: 'pending', nextAt: 5000, error: 'answered 503' });
+      await store.settleNotification(middle!, { status: 'delivered', at: 1500 });
+      await store.settleNotification(newest!, { status: 'failed', error: 'answered 404' });
+      assert.equal(await store.nextNotificationDue(), 5000);
+      const again = await store.claimNotifications(5000, 65_000, 10);
+      assert.deepEqual(again.map((n) => [n.id, n.attempts, n.lastError]), [[oldest, 1, 'answered 503']]);
+      await store.settleNotification(oldest!, { status: 'delivered', at: 5100 });
+      assert.deepEqual(
+        (await store.listNotifications(10)).map((n) => [n.status, n.attempts, n.deliveredAt, n.lastError]),
+        [
+          ['failed', 1, undefined, 'answered 404'],
+          ['delivered', 1, 1500, undefined],
+          ['delivered', 2, 5100, 'answered 503'],
+        ],
+      );
+      assert.equal(await store.nextNotificationDue(), undefined);
+      assert.equal((await store.listNotifications(1)).length, 1);
+    });
+
     if (reopen)
       it('keeps everything across a close and reopen', async () => {
         const before = await store.loadEvents();
+        const notes = await store.listNotifications(10);
+        const cursor = await store.outboxCursor();
         store = await reopen(store);
         assert.deepEqual(await store.loadEvents(), before);
         assert.equal(await store.countTokens(), 1);
+        assert.deepEqual(await store.listNotifications(10), notes);
+        assert.equal(await store.outboxCursor(), cursor);
       });
   });
 }

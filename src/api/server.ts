@@ -20,6 +20,8 @@ import {
 import type { StoredEvent } from '../core/journey-events.js';
 import type { JourneyState, StageState } from '../core/journey-reducer.js';
 import { judgeParsed, judgeRequestSchema } from '../core/judge-request.js';
+import { redactUrl } from '../core/notification.js';
+import type { Plan } from '../core/pipeline.js';
 import { pipelineJsonSchema } from '../core/pipeline-schema.js';
 import { stepDir } from '../engine/effect-runner.js';
 import type { Executor } from '../engine/executor.js';
@@ -93,6 +95,12 @@ const ROUTES: RouteDoc[] = [
     auth: false,
   },
   { method: 'GET', url: '/api/v1/releases/{version}/events', summary: "A journey's event log", auth: false },
+  {
+    method: 'GET',
+    url: '/api/v1/notifications',
+    summary: 'Notifications sent, waiting or given up on, newest first (?limit=, default 100); webhook paths are not shown',
+    auth: false,
+  },
   {
     method: 'POST',
     url: '/api/v1/releases/{version}/promote',
@@ -197,6 +205,12 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   );
 }
 
+/** A plan as the API shows it: webhook addresses without their path (an incoming webhook's path is its secret). */
+function shownPlan(p: Plan): Plan {
+  return p.notify?.length ? { ...p, notify: p.notify.map((n) => ({ ...n, url: redactUrl(n.url) })) } : p;
+}
+const shownEvent = (e: StoredEvent): StoredEvent => (e.type === 'journey.created' ? { ...e, plan: shownPlan(e.plan) } : e);
+
 const TERMINAL_STAGE = new Set(['passed', 'rolled-back', 'failed', 'skipped']);
 
 export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
@@ -256,7 +270,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   app.get('/api/openapi.json', async () => openApiDocument(d.version));
   app.get('/api/v1/health', async () => ({ ok: true, version: d.version }));
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(d.metricsText()));
-  app.get('/api/v1/pipeline', async () => d.releases.currentPlan());
+  app.get('/api/v1/pipeline', async () => shownPlan(d.releases.currentPlan()));
   app.get('/api/v1/pipeline/schema', async () => pipelineJsonSchema());
   app.get('/api/v1/status', async () => {
     const journeys = d.executor.list();
@@ -293,7 +307,14 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   });
   app.get<{ Params: { version: string } }>('/api/v1/releases/:version/events', async (req) => {
     journeyOf(req.params.version);
-    return d.store.loadEvents(req.params.version);
+    return (await d.store.loadEvents(req.params.version)).map(shownEvent);
+  });
+  app.get<{ Querystring: { limit?: string } }>('/api/v1/notifications', async (req) => {
+    const raw = req.query.limit ?? '100';
+    const limit = /^\d{1,4}$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!(limit >= 1 && limit <= 1000)) throw new SluiceError('BAD_REQUEST', `limit must be a whole number from 1 to 1000, not "${raw}"`);
+    const list = await d.store.listNotifications(limit);
+    return { notifications: list.map((n) => ({ ...n, target: { kind: n.target.kind, url: redactUrl(n.target.url) } })) };
   });
   // A person's decisions on a journey: validate the body, then let the core check the state and name the event.
   const decision = <B>(
@@ -386,7 +407,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    const send = (e: StoredEvent) => res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+    const send = (e: StoredEvent) => res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(shownEvent(e))}\n\n`);
     let sentUpTo = 0;
     const buffered: StoredEvent[] = [];
     let replaying = true;

@@ -9,9 +9,10 @@ import { formatDuration } from '../core/duration.js';
 import { isSluiceError, SluiceError } from '../core/errors.js';
 import type { StoredEvent } from '../core/journey-events.js';
 import { parsePipeline } from '../core/pipeline.js';
+import type { NotificationRecord } from '../store/store.js';
 import { ApiClient, Unreachable } from './client.js';
 import { readJudgeFile, renderJudge } from './judge-command.js';
-import { colourStatus, renderBoard } from './render.js';
+import { colourStatus, renderBoard, renderNotification } from './render.js';
 import { makeStyle, type Style } from './style.js';
 
 /** Exit codes: 0 done; 1 the operation failed (invalid file, failed journey, refused call); 2 usage; 3 server unreachable; 4 inconclusive. */
@@ -38,6 +39,7 @@ Commands
   reject <version> [stage] --comment C   the stage rolls back and the journey fails
   rollback <stage> [--reason R]          put a stage back on the release it ran before
   logs <version> <stage> [step] [--follow]
+  notifications                          notifications sent, waiting or given up on, newest first
   token create <name>                    create an API token (printed once)
   schema                                 print the JSON Schema of sluice.yaml
   judge <file.json>                      judge recorded canary and baseline series offline
@@ -314,6 +316,11 @@ async function run(p: Parsed, ctx: Ctx): Promise<number> {
         throw new SluiceError(e.code, e.message);
       }
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
+      return EXIT.ok;
+    }
+    case 'notifications': {
+      const { notifications } = await client().request<{ notifications: NotificationRecord[] }>('GET', '/api/v1/notifications');
+      print(notifications, notifications.length ? notifications.map((n) => renderNotification(ctx.st, n)).join('\n') : 'no notifications yet');
       return EXIT.ok;
     }
     case 'token': {

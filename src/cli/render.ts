@@ -1,6 +1,7 @@
 import type { Board, StageJourneyView } from '../core/board.js';
 import { formatDuration } from '../core/duration.js';
 import type { JourneyStatus, StageStatus } from '../core/journey-reducer.js';
+import type { NotificationRecord } from '../store/store.js';
 import { pad, type Style, width } from './style.js';
 
 const ICON: Record<StageStatus | JourneyStatus, string> = {
@@ -98,4 +99,16 @@ export function renderBoard(st: Style, board: Board, extras: StatusExtras, now: 
     }
   }
   return lines.join('\n');
+}
+
+/** One line of `sluice notifications`: when, what, where it goes, and how delivery went. */
+export function renderNotification(st: Style, n: NotificationRecord): string {
+  const b = n.body;
+  const state =
+    n.status === 'delivered'
+      ? st.green(`delivered${n.attempts > 1 ? ` after ${n.attempts} attempts` : ''}`)
+      : n.status === 'failed'
+        ? st.red(`gave up after ${n.attempts} attempt(s): ${n.lastError ?? ''}`)
+        : st.yellow(`pending${n.attempts ? `, ${n.attempts} failed attempt(s), next at ${new Date(n.nextAt).toISOString()}: ${n.lastError ?? ''}` : ''}`);
+  return `${b.at}  ${b.kind.padEnd(15)} ${b.release} at ${b.stage}${b.step ? ` (${b.step})` : ''} → ${n.target.kind} ${n.target.url}  ${state}`;
 }

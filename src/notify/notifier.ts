@@ -1,97 +1,190 @@
 import type { StoredEvent } from '../core/journey-events.js';
-import type { JourneyState } from '../core/journey-reducer.js';
-import type { NotifyTarget } from '../core/pipeline.js';
+import { type JourneyState, reduceJourney } from '../core/journey-reducer.js';
+import { MAX_RETRY_GAP_MS, mayNotify, nextAttemptAt, notificationsFor, redactUrl, slackPayload } from '../core/notification.js';
+import type { Clock } from '../engine/clock.js';
+import type { NotificationRecord, OutboxEntry, Store } from '../store/store.js';
+
+/** Why a delivery failed; `permanent` when trying again cannot help (the receiver refused the request itself). */
+export class DeliveryError extends Error {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Sends one notification; `signal` aborts it when Sluice stops. */
+export type Post = (url: string, body: unknown, signal: AbortSignal) => Promise<void>;
 
 /**
- * What a notification says. `kind`:
- * - step-failed: a deploy, verify command, analysis, health check or commit step failed, or ran past its deadline.
- * - needs-decision: an analysis was inconclusive; the rollout waits for a person.
- * - rolled-back: the stage is back on the release it ran before.
- * - rollback-failed: the rollback itself failed; the stage needs a person.
+ * Posts JSON with a timeout. Throws DeliveryError, whose message never holds the address (it is shown to readers of
+ * the API): on a non-2xx answer (permanent for a 4xx other than 408, 425, 429) and when the target cannot be reached.
  */
-export interface Notification {
-  kind: 'step-failed' | 'needs-decision' | 'rolled-back' | 'rollback-failed';
-  app: string;
-  release: string;
-  stage: string;
-  step?: string;
-  reason: string;
-  at: string;
-  /** Where to see the evidence: the release's journey and the step's log. */
-  links: { journey: string; logs: string };
-}
-
-/** Turns one event into a notification, or nothing. Pure. */
-export function notificationFor(e: StoredEvent, j: JourneyState, apiUrl: string): Notification | undefined {
-  if (e.type !== 'step.finished' || e.cancelled || (e.ok && !e.inconclusive)) return undefined;
-  const kind: Notification['kind'] = e.inconclusive ? 'needs-decision' : e.step === 'rollback' ? 'rollback-failed' : 'step-failed';
-  return build(kind, e, j, apiUrl, e.reason ?? 'failed');
-}
-
-function build(kind: Notification['kind'], e: StoredEvent & { stage: string; step?: string }, j: JourneyState, apiUrl: string, reason: string): Notification {
-  const v = encodeURIComponent(j.release.version);
-  return {
-    kind,
-    app: j.plan.app,
-    release: j.release.version,
-    stage: e.stage,
-    ...(e.step ? { step: e.step } : {}),
-    reason,
-    at: new Date(e.at).toISOString(),
-    links: {
-      journey: `${apiUrl}/api/v1/releases/${v}`,
-      logs: `${apiUrl}/api/v1/releases/${v}/stages/${encodeURIComponent(e.stage)}/logs${e.step ? `?step=${encodeURIComponent(e.step)}` : ''}`,
-    },
-  };
-}
-
-/** A successful rollback is news too: the stage changed under its users. */
-export function rollbackNotification(e: StoredEvent, j: JourneyState, apiUrl: string): Notification | undefined {
-  if (e.type !== 'step.finished' || e.step !== 'rollback' || !e.ok) return undefined;
-  const s = j.stages[e.stage];
-  return build('rolled-back', e, j, apiUrl, `${e.stage} is back on ${s?.previous?.version ?? 'nothing'}: ${s?.failure ?? 'rolled back'}`);
-}
-
-/** The body for a Slack-compatible incoming webhook. */
-export function slackPayload(n: Notification): { text: string } {
-  const icon = n.kind === 'needs-decision' ? ':warning:' : n.kind === 'rolled-back' ? ':leftwards_arrow_with_hook:' : ':x:';
-  const what = n.kind === 'needs-decision' ? 'needs a decision' : n.kind === 'rolled-back' ? 'rolled back' : n.kind === 'rollback-failed' ? 'rollback failed' : 'failed';
-  return { text: `${icon} ${n.app} ${n.release} at ${n.stage}${n.step ? ` (${n.step})` : ''} ${what}: ${n.reason} <${n.links.logs}|logs> · <${n.links.journey}|journey>` };
-}
-
-export type Post = (url: string, body: unknown) => Promise<void>;
-
-/** Posts JSON with a timeout; throws on a non-2xx answer. */
-export const postJson: Post = async (url, body) => {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) });
-  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+export const postJson: Post = async (url, body, signal) => {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]),
+    });
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    throw new DeliveryError(`could not reach ${redactUrl(url)}: ${cause?.code ?? cause?.message ?? (e as Error).message}`, false);
+  }
+  await res.body?.cancel();
+  if (!res.ok) throw new DeliveryError(`${redactUrl(url)} answered ${res.status}`, res.status >= 400 && res.status < 500 && ![408, 425, 429].includes(res.status));
 };
 
-/** Sends notifications to a journey's targets, retrying a few times; never blocks or fails the engine. */
-export class Notifier {
-  constructor(
-    private readonly apiUrl: () => string,
-    private readonly post: Post = postJson,
-    private readonly onError: (e: unknown) => void = () => {},
-  ) {}
+const READ_BATCH = 500;
+const SEND_BATCH = 50;
+/** How long a claimed notification is left to its sender before anyone may send it again. */
+const LEASE_MS = 60_000;
+const ERROR_RETRY_MS = 5_000;
 
-  handle(e: StoredEvent, j: JourneyState | undefined): void {
-    const targets = j?.plan.notify ?? [];
-    if (!j || targets.length === 0) return;
-    const notes = [notificationFor(e, j, this.apiUrl()), rollbackNotification(e, j, this.apiUrl())];
-    for (const n of notes) if (n) for (const t of targets) void this.deliver(t, n);
+export interface NotifierOptions {
+  store: Store;
+  clock: Clock;
+  /** The API's address, for the links in each notification. */
+  apiUrl: () => string;
+  post?: Post;
+  onError?: (e: unknown) => void;
+}
+
+/**
+ * The notification outbox. It reads the event log from its cursor, files a notification per target for each failure,
+ * inconclusive analysis and rollback (in the same transaction that moves the cursor), and delivers what is due,
+ * retrying with backoff for up to a day. Nothing is lost to a crash or a receiver that is down: a restart carries on
+ * from the cursor and the pending rows.
+ */
+export class Notifier {
+  private readonly post: Post;
+  private pass: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  /** Aborts deliveries under way when Sluice stops. */
+  private readonly stopping = new AbortController();
+
+  constructor(private readonly o: NotifierOptions) {
+    this.post = o.post ?? postJson;
   }
 
-  private async deliver(t: NotifyTarget, n: Notification): Promise<void> {
-    const body = t.kind === 'slack' ? slackPayload(n) : n;
-    for (let attempt = 0; attempt < 4; attempt++) {
-      try {
-        await this.post(t.url, body);
-        return;
-      } catch (err) {
-        if (attempt === 3) this.onError(new Error(`notification to ${t.url} failed: ${(err as Error).message}`));
-        else await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+  /** Starts: catches up with the event log and sends what is due. Events before the start are read then. */
+  start(): void {
+    this.running = true;
+    this.poke();
+  }
+
+  /** Tells the outbox about a new event; events that cannot be news cost nothing. */
+  handle(e: StoredEvent): void {
+    if (mayNotify(e)) this.poke();
+  }
+
+  /** Runs a pass now, or once more after the one under way. Resolves when the outbox has nothing more to do now. */
+  flush(): Promise<void> {
+    this.poke();
+    return this.pass ?? Promise.resolve();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    this.stopping.abort();
+    await this.pass;
+  }
+
+  private poke(): void {
+    if (!this.running) return;
+    if (this.pass) {
+      this.again = true;
+      return;
+    }
+    this.pass = (async () => {
+      let failed: boolean;
+      do {
+        this.again = false;
+        failed = false;
+        try {
+          await this.read();
+          await this.send();
+        } catch (e) {
+          failed = true;
+          this.o.onError?.(e);
+        }
+      } while (this.again && this.running);
+      // After an error (the store unreachable, say) try again shortly instead of waiting for the next event.
+      await this.schedule(failed).catch((e: unknown) => {
+        this.o.onError?.(e);
+        return this.schedule(true);
+      });
+    })().finally(() => {
+      this.pass = null;
+    });
+  }
+
+  /** Files the notifications of the events after the cursor. */
+  private async read(): Promise<void> {
+    const s = this.o.store;
+    for (;;) {
+      const events = await s.eventsAfter(await s.outboxCursor(), READ_BATCH);
+      if (events.length === 0) return;
+      const entries: OutboxEntry[] = [];
+      const journeys = new Map<string, StoredEvent[]>();
+      for (const e of events) {
+        if (!mayNotify(e)) continue;
+        let log = journeys.get(e.journeyId);
+        if (!log) journeys.set(e.journeyId, (log = await s.loadEvents(e.journeyId)));
+        const j = stateAt(log, e.seq);
+        for (const target of j.plan.notify ?? [])
+          for (const body of notificationsFor(e, j, this.o.apiUrl())) entries.push({ eventId: e.id, target, body });
       }
+      await s.enqueueNotifications(entries, events.at(-1)!.id, this.o.clock.now());
+      if (events.length < READ_BATCH) return;
     }
   }
+
+  /** Delivers what is due, a batch at a time, all of a batch at once. */
+  private async send(): Promise<void> {
+    for (;;) {
+      const now = this.o.clock.now();
+      const due = await this.o.store.claimNotifications(now, now + LEASE_MS, SEND_BATCH);
+      await Promise.all(due.map((n) => this.deliver(n)));
+      if (due.length < SEND_BATCH || !this.running) return;
+    }
+  }
+
+  private async deliver(n: NotificationRecord): Promise<void> {
+    try {
+      await this.post(n.target.url, n.target.kind === 'slack' ? slackPayload(n.body) : n.body, this.stopping.signal);
+      await this.o.store.settleNotification(n.id, { status: 'delivered', at: this.o.clock.now() });
+    } catch (err) {
+      const now = this.o.clock.now();
+      if (this.stopping.signal.aborted) {
+        // Cut short by the stop, not the target's doing: due again as soon as Sluice is back.
+        await this.o.store.settleNotification(n.id, { status: 'pending', nextAt: now, error: 'interrupted: Sluice stopped during the delivery' });
+        return;
+      }
+      const error = (err as Error).message;
+      const nextAt = nextAttemptAt(n.attempts + 1, n.createdAt, now, err instanceof DeliveryError && err.permanent);
+      await this.o.store.settleNotification(n.id, nextAt === undefined ? { status: 'failed', error } : { status: 'pending', nextAt, error });
+      if (nextAt === undefined) this.o.onError?.(new Error(`gave up on a notification to ${redactUrl(n.target.url)}: ${error}`));
+    }
+  }
+
+  /** Wakes up when the next retry (or an expired claim) is due, or soon after an error. */
+  private async schedule(afterError: boolean): Promise<void> {
+    clearTimeout(this.timer);
+    const at = afterError ? this.o.clock.now() + ERROR_RETRY_MS : await this.o.store.nextNotificationDue();
+    if (at === undefined || !this.running) return;
+    this.timer = setTimeout(() => this.poke(), Math.min(Math.max(0, at - this.o.clock.now()), MAX_RETRY_GAP_MS));
+    this.timer.unref();
+  }
+}
+
+/** The journey as the event at `seq` left it. */
+function stateAt(log: StoredEvent[], seq: number): JourneyState {
+  return reduceJourney(log.filter((e) => e.seq <= seq));
 }

@@ -1,7 +1,15 @@
 import type { JourneyEvent, StoredEvent } from '../core/journey-events.js';
 import { migrate } from './migrate.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
-import { conflict, type ReleaseRecord, type Store, type TokenRecord } from './store.js';
+import {
+  conflict,
+  type DeliveryOutcome,
+  type NotificationRecord,
+  type OutboxEntry,
+  type ReleaseRecord,
+  type Store,
+  type TokenRecord,
+} from './store.js';
 
 interface EventRow {
   id: string | number;
@@ -40,6 +48,32 @@ const toRelease = (r: ReleaseRow): ReleaseRecord => ({
   ...(r.source_ref ? { sourceRef: r.source_ref } : {}),
 });
 const EVENT_COLS = 'id, journey_id, seq, type, data, at';
+
+interface NotificationRow {
+  id: string | number;
+  event_id: string | number;
+  target_kind: 'webhook' | 'slack';
+  target_url: string;
+  body: NotificationRecord['body'];
+  status: NotificationRecord['status'];
+  attempts: number;
+  next_at: Date | string;
+  last_error: string | null;
+  created_at: Date | string;
+  delivered_at: Date | string | null;
+}
+const toNotification = (r: NotificationRow): NotificationRecord => ({
+  id: Number(r.id),
+  eventId: Number(r.event_id),
+  target: { kind: r.target_kind, url: r.target_url },
+  body: r.body,
+  status: r.status,
+  attempts: r.attempts,
+  nextAt: new Date(r.next_at).getTime(),
+  createdAt: new Date(r.created_at).getTime(),
+  ...(r.last_error !== null ? { lastError: r.last_error } : {}),
+  ...(r.delivered_at !== null ? { deliveredAt: new Date(r.delivered_at).getTime() } : {}),
+});
 
 /** The store on PostgreSQL, through either driver. */
 export class SqlStore implements Store {
@@ -112,6 +146,63 @@ export class SqlStore implements Store {
       limit,
     ]);
     return rows.map(toEvent);
+  }
+
+  async outboxCursor() {
+    const rows = await this.db.query<{ event_id: string | number }>(`SELECT event_id FROM cursors WHERE name = 'notify'`);
+    return Number(rows[0]?.event_id ?? 0);
+  }
+
+  async enqueueNotifications(entries: OutboxEntry[], upTo: number, at: number) {
+    await this.db.transaction(async (tx) => {
+      for (const e of entries)
+        await tx.query(
+          `INSERT INTO notifications (event_id, kind, target_kind, target_url, body, status, next_at, created_at)
+           VALUES ($1, $2, $3, $4, $5::jsonb, 'pending', $6, $6) ON CONFLICT (event_id, kind, target_kind, target_url) DO NOTHING`,
+          [e.eventId, e.body.kind, e.target.kind, e.target.url, JSON.stringify(e.body), new Date(at)],
+        );
+      await tx.query(
+        `INSERT INTO cursors (name, event_id) VALUES ('notify', $1)
+         ON CONFLICT (name) DO UPDATE SET event_id = GREATEST(cursors.event_id, EXCLUDED.event_id)`,
+        [upTo],
+      );
+    });
+  }
+
+  async claimNotifications(now: number, leaseUntil: number, limit: number) {
+    // SKIP LOCKED: two replicas claiming at once take different rows instead of waiting for each other.
+    const rows = await this.db.query<NotificationRow>(
+      `UPDATE notifications SET next_at = $2 WHERE id IN (
+         SELECT id FROM notifications WHERE status = 'pending' AND next_at <= $1 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED
+       ) RETURNING *`,
+      [new Date(now), new Date(leaseUntil), limit],
+    );
+    return rows.map(toNotification).sort((a, b) => a.id - b.id);
+  }
+
+  async settleNotification(id: number, o: DeliveryOutcome) {
+    await this.db.query(
+      `UPDATE notifications SET attempts = attempts + 1, status = $2, delivered_at = $3, next_at = coalesce($4, next_at),
+         last_error = coalesce($5, last_error) WHERE id = $1`,
+      [
+        id,
+        o.status,
+        o.status === 'delivered' ? new Date(o.at) : null,
+        o.status === 'pending' ? new Date(o.nextAt) : null,
+        o.status === 'delivered' ? null : o.error,
+      ],
+    );
+  }
+
+  async nextNotificationDue() {
+    const rows = await this.db.query<{ at: Date | string | null }>(`SELECT min(next_at) AS at FROM notifications WHERE status = 'pending'`);
+    const at = rows[0]?.at;
+    return at ? new Date(at).getTime() : undefined;
+  }
+
+  async listNotifications(limit: number) {
+    const rows = await this.db.query<NotificationRow>(`SELECT * FROM notifications ORDER BY id DESC LIMIT $1`, [limit]);
+    return rows.map(toNotification);
   }
 
   async createToken(t: TokenRecord) {
