@@ -314,7 +314,14 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     const limit = /^\d{1,4}$/.test(raw) ? Number(raw) : Number.NaN;
     if (!(limit >= 1 && limit <= 1000)) throw new SluiceError('BAD_REQUEST', `limit must be a whole number from 1 to 1000, not "${raw}"`);
     const list = await d.store.listNotifications(limit);
-    return { notifications: list.map((n) => ({ ...n, target: { kind: n.target.kind, url: redactUrl(n.target.url) } })) };
+    // nextAt means something only while a notification waits; the rest is the time of a claim.
+    return {
+      notifications: list.map(({ nextAt, ...n }) => ({
+        ...n,
+        ...(n.status === 'pending' ? { nextAt } : {}),
+        target: { kind: n.target.kind, url: redactUrl(n.target.url) },
+      })),
+    };
   });
   // A person's decisions on a journey: validate the body, then let the core check the state and name the event.
   const decision = <B>(
