@@ -37,14 +37,14 @@ stages:
 
 /**
  * Writes the app so that the next release answers 500 to `faultShare` of its API requests, and delays every API
- * answer by `delayMs` (its health stays fine).
+ * answer by `delayMs` (its health stays fine). With `onlyIn`, the fault shows only where DATA_RESIDENCY is that.
  */
-export function setFault(appDir: string, faultShare: number, marker: string, delayMs = 0): void {
+export function setFault(appDir: string, faultShare: number, marker: string, delayMs = 0, onlyIn?: string): void {
   const file = join(appDir, 'src', 'server.js');
   const original = readFileSync(file, 'utf8').replace(/\n\/\/ fault:.*\n[\s\S]*$/, '\n');
   const hook = `
 // fault: ${marker}
-const FAULT_SHARE = ${faultShare};
+const FAULT_SHARE = ${onlyIn ? `process.env.DATA_RESIDENCY === ${JSON.stringify(onlyIn)} ? ${faultShare} : 0` : faultShare};
 const DELAY_MS = ${delayMs};
 const handler = server.listeners('request')[0];
 server.removeAllListeners('request');
