@@ -320,7 +320,7 @@ async function run(p: Parsed, ctx: Ctx): Promise<number> {
     }
     case 'notifications': {
       const { notifications } = await client().request<{ notifications: NotificationRecord[] }>('GET', '/api/v1/notifications');
-      print(notifications, notifications.length ? notifications.map((n) => renderNotification(ctx.st, n)).join('\n') : 'no notifications yet');
+      print(notifications, notifications.length ? notifications.map((n) => renderNotification(ctx.st, n)).join('\n') : 'no notifications yet (failures and rollbacks are sent to the notify: targets in sluice.yaml)');
       return EXIT.ok;
     }
     case 'token': {
