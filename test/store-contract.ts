@@ -162,6 +162,18 @@ export function storeContract(name: string, open: () => Promise<Store>, reopen?:
       assert.equal((await store.listNotifications(1)).length, 1);
     });
 
+    it('files one event\'s notifications of one kind for each stage they are about', async () => {
+      const [, e2] = await store.loadEvents();
+      const hook = { kind: 'webhook', url: 'http://127.0.0.1:9/hook' } as const;
+      const waits = (stage: string): OutboxEntry => ({ eventId: e2!.id, target: hook, body: { ...note('needs-promotion'), stage } });
+      await store.enqueueNotifications([waits('prod-us'), waits('prod-eu'), waits('prod-us')], e2!.id, 9000);
+      assert.deepEqual((await store.listNotifications(10)).slice(0, 3).map((n) => [n.body.kind, n.body.stage]), [
+        ['needs-promotion', 'prod-eu'],
+        ['needs-promotion', 'prod-us'],
+        ['rolled-back', 'one'],
+      ]);
+    });
+
     if (reopen)
       it('keeps everything across a close and reopen', async () => {
         const before = await store.loadEvents();

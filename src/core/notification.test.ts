@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { JourneySim } from '../../test/helpers/journey-sim.js';
 import type { StoredEvent } from './journey-events.js';
+import { approveCommand, promoteCommand } from './journey-commands.js';
 import { reduceJourney } from './journey-reducer.js';
 import { GIVE_UP_AFTER_MS, MAX_RETRY_GAP_MS, mayNotify, nextAttemptAt, notificationsFor, redactUrl, slackPayload } from './notification.js';
 import { parsePipeline } from './pipeline.js';
@@ -18,9 +19,10 @@ stages:
     after: staging
 `);
 
-/** Every notification of a journey's log, each made from the journey as its event left it. */
+/** Every notification of a journey's log, each made from the journey before and after its event. */
 function announced(log: StoredEvent[]) {
-  return log.filter(mayNotify).flatMap((e) => notificationsFor(e, reduceJourney(log.filter((x) => x.seq <= e.seq)), API));
+  const at = (seq: number) => reduceJourney(log.filter((x) => x.seq <= seq));
+  return log.filter(mayNotify).flatMap((e) => notificationsFor(e, e.seq > 0 ? at(e.seq - 1) : undefined, at(e.seq), API));
 }
 
 describe('notifications', () => {
@@ -59,12 +61,62 @@ describe('notifications', () => {
     const j = s.get('1.0.0');
     const finished = (step: string, extra: Record<string, unknown>): StoredEvent =>
       ({ type: 'step.finished', stage: 'staging', step, key: `k/${step}`, exitCode: null, id: 99, journeyId: '1.0.0', seq: 9, at: 0, ...extra }) as StoredEvent;
-    const kinds = (e: StoredEvent) => (mayNotify(e) ? notificationsFor(e, j, API).map((n) => n.kind) : []);
+    const kinds = (e: StoredEvent) => (mayNotify(e) ? notificationsFor(e, j, j, API).map((n) => n.kind) : []);
     assert.deepEqual(kinds(finished('canary:1', { ok: false, inconclusive: true, reason: 'no data' })), ['needs-decision']);
     assert.deepEqual(kinds(finished('rollback', { ok: false, reason: 'exit code 2' })), ['rollback-failed']);
     assert.deepEqual(kinds(finished('verify:acceptance', { ok: false, cancelled: true })), []);
     assert.deepEqual(kinds(finished('verify:acceptance', { ok: true })), []);
-    assert.equal(slackPayload(notificationsFor(finished('canary:1', { ok: false, inconclusive: true }), j, API)[0]!).text.startsWith(':warning:'), true);
+    assert.equal(slackPayload(notificationsFor(finished('canary:1', { ok: false, inconclusive: true }), j, j, API)[0]!).text.startsWith(':warning:'), true);
+  });
+
+  it('announce each stage that comes to wait for a person, once: an approval, a promotion, a pause with no duration', () => {
+    const waits = parsePipeline(`app: shop
+artifact: { output: dist }
+defaults:
+  local: { start: node server.js }
+stages:
+  staging:
+    approval: true
+  prod-us:
+    after: staging
+    autoPromote: false
+  prod-eu:
+    after: staging
+    autoPromote: false
+  canary:
+    after: [prod-us, prod-eu]
+    strategy:
+      canary:
+        steps:
+          - setWeight: 20
+          - pause: {}
+`);
+    const s = new JourneySim(waits);
+    s.create('1.0.0');
+    s.run();
+    const said = () => announced(s.logs.get('1.0.0')!).map((n) => [n.kind, n.stage, n.reason]);
+    assert.deepEqual(said(), [['needs-approval', 'staging', 'staging waits for approval: sluice approve 1.0.0 staging (or reject)']]);
+    s.command(approveCommand(s.get('1.0.0'), 'staging', 'lead', ''));
+    s.run();
+    assert.deepEqual(said().slice(1), [
+      ['needs-promotion', 'prod-us', 'prod-us waits to be promoted: sluice promote 1.0.0 prod-us'],
+      ['needs-promotion', 'prod-eu', 'prod-eu waits to be promoted: sluice promote 1.0.0 prod-eu'],
+    ]);
+    for (const stage of ['prod-us', 'prod-eu']) s.command(promoteCommand(s.get('1.0.0'), stage, 'lead', false));
+    s.run();
+    assert.equal(s.get('1.0.0').status, 'succeeded', 'a first release deploys the canary stage all at once');
+    assert.equal(said().length, 3, 'nothing more: nobody had to act again');
+
+    s.create('2.0.0');
+    s.run();
+    s.command(approveCommand(s.get('2.0.0'), 'staging', 'lead', ''));
+    s.run();
+    for (const stage of ['prod-us', 'prod-eu']) s.command(promoteCommand(s.get('2.0.0'), stage, 'lead', false));
+    s.run();
+    assert.equal(s.get('2.0.0').stages.canary!.status, 'paused');
+    const last = announced(s.logs.get('2.0.0')!).at(-1)!;
+    assert.deepEqual([last.kind, last.stage, last.reason], ['paused', 'canary', 'the rollout at canary waits: sluice resume 2.0.0 canary (or abort)']);
+    assert.match(slackPayload(last).text, /^:double_vertical_bar: shop 2\.0\.0 at canary paused: /);
   });
 
   it('retry a failed delivery after 1 s, doubling to 5 minutes, and give up after a day or at once when refused', () => {

@@ -1,45 +1,71 @@
 import type { StoredEvent } from './journey-events.js';
-import type { JourneyState } from './journey-reducer.js';
+import type { JourneyState, StageStatus } from './journey-reducer.js';
 
 /**
  * What a notification says. `kind`:
  * - step-failed: a deploy, verify command, analysis, health check or commit step failed, or ran past its deadline.
- * - needs-decision: an analysis was inconclusive; the rollout waits for a person.
+ * - needs-decision: an analysis was inconclusive; the rollout waits for a person to resume or abort.
  * - rolled-back: the stage is back on the release it ran before.
  * - rollback-failed: the rollback itself failed; the stage needs a person.
+ * - needs-approval: the stage is verified and baked, and waits for `sluice approve` (or reject).
+ * - needs-promotion: the stage's parents passed; it waits for `sluice promote` (autoPromote: false).
+ * - paused: the rollout reached a pause with no duration (or a blue-green switch that waits), until `sluice resume`.
  */
 export interface Notification {
-  kind: 'step-failed' | 'needs-decision' | 'rolled-back' | 'rollback-failed';
+  kind: 'step-failed' | 'needs-decision' | 'rolled-back' | 'rollback-failed' | 'needs-approval' | 'needs-promotion' | 'paused';
   app: string;
   release: string;
   stage: string;
   step?: string;
   reason: string;
   at: string;
-  /** Where to see the evidence: the release's journey and the step's log. */
+  /** Where to see the evidence: the release's journey and the step's (or the stage's) log. */
   links: { journey: string; logs: string };
 }
 
-/** Whether an event can be news: a step that failed, was inconclusive, or was a rollback. */
+/**
+ * Whether an event can be news: a step that ended may have failed, and nearly any event may leave a stage waiting for
+ * a person (a step starting a pause, a step ending, a person's decision, a new journey). A warning cannot.
+ */
 export function mayNotify(e: StoredEvent): boolean {
-  return e.type === 'step.finished' && !e.cancelled && (!e.ok || e.inconclusive === true || e.step === 'rollback');
+  return e.type !== 'step.warned';
 }
+
+/** Stage statuses in which a person must act, and what to tell them. */
+const WAITING: Partial<Record<StageStatus, { kind: Notification['kind']; says: (stage: string, v: string) => string }>> = {
+  'awaiting-approval': { kind: 'needs-approval', says: (stage, v) => `${stage} waits for approval: sluice approve ${v} ${stage} (or reject)` },
+  'awaiting-promotion': { kind: 'needs-promotion', says: (stage, v) => `${stage} waits to be promoted: sluice promote ${v} ${stage}` },
+  paused: { kind: 'paused', says: (stage, v) => `the rollout at ${stage} waits: sluice resume ${v} ${stage} (or abort)` },
+};
 
 /**
- * The notifications one event makes. `j` is the journey as that event left it.
- * A failed step is news; so is a successful rollback, since the stage changed under its users.
+ * The notifications one event makes. `before` is the journey before the event (none for its first), `after` as the
+ * event left it. A failed step is news, and so is a successful rollback, since the stage changed under its users;
+ * so is a stage that the event left waiting for a person.
  */
-export function notificationsFor(e: StoredEvent, j: JourneyState, apiUrl: string): Notification[] {
-  if (e.type !== 'step.finished' || !mayNotify(e)) return [];
-  if (e.ok && !e.inconclusive) {
-    const s = j.stages[e.stage];
-    return [build('rolled-back', e, j, apiUrl, `${e.stage} is back on ${s?.previous?.version ?? 'nothing'}: ${s?.failure ?? 'rolled back'}`)];
+export function notificationsFor(e: StoredEvent, before: JourneyState | undefined, after: JourneyState, apiUrl: string): Notification[] {
+  if (!mayNotify(e)) return [];
+  if (e.type === 'step.finished' && !e.cancelled && (!e.ok || e.inconclusive || e.step === 'rollback')) {
+    if (e.ok && !e.inconclusive) {
+      const s = after.stages[e.stage];
+      return [build('rolled-back', e, after, apiUrl, `${e.stage} is back on ${s?.previous?.version ?? 'nothing'}: ${s?.failure ?? 'rolled back'}`)];
+    }
+    const kind: Notification['kind'] = e.inconclusive ? 'needs-decision' : e.step === 'rollback' ? 'rollback-failed' : 'step-failed';
+    return [build(kind, e, after, apiUrl, e.reason ?? 'failed')];
   }
-  const kind: Notification['kind'] = e.inconclusive ? 'needs-decision' : e.step === 'rollback' ? 'rollback-failed' : 'step-failed';
-  return [build(kind, e, j, apiUrl, e.reason ?? 'failed')];
+  const out: Notification[] = [];
+  for (const sp of after.plan.stages) {
+    const status = after.stages[sp.name]?.status;
+    const waiting = status && WAITING[status];
+    // Whoever paused a rollout by hand knows it waits.
+    const byHand = e.type === 'stage.paused' && e.stage === sp.name;
+    if (waiting && !byHand && before?.stages[sp.name]?.status !== status)
+      out.push(build(waiting.kind, { stage: sp.name, at: e.at }, after, apiUrl, waiting.says(sp.name, after.release.version)));
+  }
+  return out;
 }
 
-function build(kind: Notification['kind'], e: StoredEvent & { stage: string; step?: string }, j: JourneyState, apiUrl: string, reason: string): Notification {
+function build(kind: Notification['kind'], e: { stage: string; step?: string; at: number }, j: JourneyState, apiUrl: string, reason: string): Notification {
   const v = encodeURIComponent(j.release.version);
   return {
     kind,
@@ -56,10 +82,19 @@ function build(kind: Notification['kind'], e: StoredEvent & { stage: string; ste
   };
 }
 
+const SLACK: Record<Notification['kind'], [icon: string, what: string]> = {
+  'step-failed': [':x:', 'failed'],
+  'rollback-failed': [':x:', 'rollback failed'],
+  'rolled-back': [':leftwards_arrow_with_hook:', 'rolled back'],
+  'needs-decision': [':warning:', 'needs a decision'],
+  'needs-approval': [':raised_hand:', 'needs approval'],
+  'needs-promotion': [':raised_hand:', 'needs promotion'],
+  paused: [':double_vertical_bar:', 'paused'],
+};
+
 /** The body for a Slack-compatible incoming webhook. */
 export function slackPayload(n: Notification): { text: string } {
-  const icon = n.kind === 'needs-decision' ? ':warning:' : n.kind === 'rolled-back' ? ':leftwards_arrow_with_hook:' : ':x:';
-  const what = n.kind === 'needs-decision' ? 'needs a decision' : n.kind === 'rolled-back' ? 'rolled back' : n.kind === 'rollback-failed' ? 'rollback failed' : 'failed';
+  const [icon, what] = SLACK[n.kind];
   return { text: `${icon} ${n.app} ${n.release} at ${n.stage}${n.step ? ` (${n.step})` : ''} ${what}: ${n.reason} <${n.links.logs}|logs> · <${n.links.journey}|journey>` };
 }
 

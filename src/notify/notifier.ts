@@ -65,6 +65,8 @@ export class Notifier {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  /** Journeys whose plan has no notify targets (a journey keeps its plan). */
+  private readonly silent = new Set<string>();
   /** Aborts deliveries under way when Sluice stops. */
   private readonly stopping = new AbortController();
 
@@ -78,7 +80,7 @@ export class Notifier {
     this.poke();
   }
 
-  /** Tells the outbox about a new event; events that cannot be news cost nothing. */
+  /** Tells the outbox about a new event; events that cannot be news (a step starting, say) cost nothing. */
   handle(e: StoredEvent): void {
     if (mayNotify(e)) this.poke();
   }
@@ -134,12 +136,18 @@ export class Notifier {
       const entries: OutboxEntry[] = [];
       const journeys = new Map<string, StoredEvent[]>();
       for (const e of events) {
-        if (!mayNotify(e)) continue;
+        if (!mayNotify(e) || this.silent.has(e.journeyId)) continue;
         let log = journeys.get(e.journeyId);
         if (!log) journeys.set(e.journeyId, (log = await s.loadEvents(e.journeyId)));
-        const j = stateAt(log, e.seq);
-        for (const target of j.plan.notify ?? [])
-          for (const body of notificationsFor(e, j, this.o.apiUrl())) entries.push({ eventId: e.id, target, body });
+        const first = log[0];
+        if (first?.type === 'journey.created' && !first.plan.notify?.length) {
+          this.silent.add(e.journeyId);
+          continue;
+        }
+        const after = stateAt(log, e.seq);
+        const before = e.seq > 0 ? stateAt(log, e.seq - 1) : undefined;
+        for (const target of after.plan.notify ?? [])
+          for (const body of notificationsFor(e, before, after, this.o.apiUrl())) entries.push({ eventId: e.id, target, body });
       }
       await s.enqueueNotifications(entries, events.at(-1)!.id, this.o.clock.now());
       if (events.length < READ_BATCH) return;

@@ -157,9 +157,9 @@ export class SqlStore implements Store {
     await this.db.transaction(async (tx) => {
       for (const e of entries)
         await tx.query(
-          `INSERT INTO notifications (event_id, kind, target_kind, target_url, body, status, next_at, created_at)
-           VALUES ($1, $2, $3, $4, $5::jsonb, 'pending', $6, $6) ON CONFLICT (event_id, kind, target_kind, target_url) DO NOTHING`,
-          [e.eventId, e.body.kind, e.target.kind, e.target.url, JSON.stringify(e.body), new Date(at)],
+          `INSERT INTO notifications (event_id, kind, stage, target_kind, target_url, body, status, next_at, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'pending', $7, $7) ON CONFLICT (event_id, kind, stage, target_kind, target_url) DO NOTHING`,
+          [e.eventId, e.body.kind, e.body.stage, e.target.kind, e.target.url, JSON.stringify(e.body), new Date(at)],
         );
       await tx.query(
         `INSERT INTO cursors (name, event_id) VALUES ('notify', $1)

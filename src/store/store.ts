@@ -66,7 +66,7 @@ export interface Store {
   eventsAfter(afterId: number, limit: number): Promise<StoredEvent[]>;
   /** The id of the last event the notification outbox has read (it starts at the newest event when the outbox is created). */
   outboxCursor(): Promise<number>;
-  /** Adds notifications (each event, kind and target at most once) and moves the cursor up to `upTo`, together. */
+  /** Adds notifications (each event, kind, stage and target at most once) and moves the cursor up to `upTo`, together. */
   enqueueNotifications(entries: OutboxEntry[], upTo: number, at: number): Promise<void>;
   /**
    * Takes up to `limit` pending notifications due at `now`, oldest first, and makes them due again only at
@@ -137,7 +137,11 @@ export class MemoryStore implements Store {
   async enqueueNotifications(entries: OutboxEntry[], upTo: number, at: number) {
     for (const e of entries) {
       const same = (r: NotificationRecord) =>
-        r.eventId === e.eventId && r.body.kind === e.body.kind && r.target.kind === e.target.kind && r.target.url === e.target.url;
+        r.eventId === e.eventId &&
+        r.body.kind === e.body.kind &&
+        r.body.stage === e.body.stage &&
+        r.target.kind === e.target.kind &&
+        r.target.url === e.target.url;
       if (this.outbox.some(same)) continue;
       this.outbox.push({ ...structuredClone(e), id: this.outbox.length + 1, status: 'pending', attempts: 0, nextAt: at, createdAt: at });
     }

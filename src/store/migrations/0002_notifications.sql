@@ -5,6 +5,7 @@ CREATE TABLE IF NOT EXISTS notifications (
   id            bigserial PRIMARY KEY,
   event_id      bigint NOT NULL,
   kind          text NOT NULL,
+  stage         text NOT NULL,
   target_kind   text NOT NULL,
   target_url    text NOT NULL,
   body          jsonb NOT NULL,
@@ -14,7 +15,7 @@ CREATE TABLE IF NOT EXISTS notifications (
   last_error    text,
   created_at    timestamptz NOT NULL,
   delivered_at  timestamptz,
-  UNIQUE (event_id, kind, target_kind, target_url)
+  UNIQUE (event_id, kind, stage, target_kind, target_url)
 );
 CREATE INDEX IF NOT EXISTS notifications_due ON notifications (next_at) WHERE status = 'pending';
 
