@@ -4,7 +4,7 @@ import { JourneySim } from '../../test/helpers/journey-sim.js';
 import type { StoredEvent } from './journey-events.js';
 import { approveCommand, promoteCommand } from './journey-commands.js';
 import { reduceJourney } from './journey-reducer.js';
-import { GIVE_UP_AFTER_MS, MAX_RETRY_GAP_MS, mayNotify, nextAttemptAt, notificationsFor, redactUrl, slackPayload } from './notification.js';
+import { GIVE_UP_AFTER_MS, MAX_RETRY_GAP_MS, mayNotify, nextAttemptAt, notificationsFor, redactUrl, slackPayload, targetWants } from './notification.js';
 import { parsePipeline } from './pipeline.js';
 
 const API = 'http://127.0.0.1:7070';
@@ -117,6 +117,15 @@ stages:
     const last = announced(s.logs.get('2.0.0')!).at(-1)!;
     assert.deepEqual([last.kind, last.stage, last.reason], ['paused', 'canary', 'the rollout at canary waits: sluice resume 2.0.0 canary (or abort)']);
     assert.match(slackPayload(last).text, /^:double_vertical_bar: shop 2\.0\.0 at canary paused: /);
+  });
+
+  it('go to a target only for the stages and kinds it lists', () => {
+    const n = { kind: 'rolled-back', app: 'shop', release: '1.0.0', stage: 'prod', reason: 'r', at: '', links: { journey: '', logs: '' } } as const;
+    const url = 'http://hooks.test/x';
+    assert.equal(targetWants({ kind: 'slack', url }, n), true);
+    assert.equal(targetWants({ kind: 'slack', url, stages: ['prod'], on: ['rolled-back'] }, n), true);
+    assert.equal(targetWants({ kind: 'slack', url, stages: ['staging'] }, n), false);
+    assert.equal(targetWants({ kind: 'slack', url, on: ['step-failed', 'needs-approval'] }, n), false);
   });
 
   it('retry a failed delivery after 1 s, doubling to 5 minutes, and give up after a day or at once when refused', () => {

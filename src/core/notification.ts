@@ -1,5 +1,17 @@
 import type { StoredEvent } from './journey-events.js';
 import type { JourneyState, StageStatus } from './journey-reducer.js';
+import type { NotifyTarget } from './pipeline.js';
+
+export const NOTIFICATION_KINDS = [
+  'step-failed',
+  'needs-decision',
+  'rolled-back',
+  'rollback-failed',
+  'needs-approval',
+  'needs-promotion',
+  'paused',
+] as const;
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
 /**
  * What a notification says. `kind`:
@@ -12,7 +24,7 @@ import type { JourneyState, StageStatus } from './journey-reducer.js';
  * - paused: the rollout reached a pause with no duration (or a blue-green switch that waits), until `sluice resume`.
  */
 export interface Notification {
-  kind: 'step-failed' | 'needs-decision' | 'rolled-back' | 'rollback-failed' | 'needs-approval' | 'needs-promotion' | 'paused';
+  kind: NotificationKind;
   app: string;
   release: string;
   stage: string;
@@ -91,6 +103,11 @@ const SLACK: Record<Notification['kind'], [icon: string, what: string]> = {
   'needs-promotion': [':raised_hand:', 'needs promotion'],
   paused: [':double_vertical_bar:', 'paused'],
 };
+
+/** Whether a target wants a notification: every one, unless it lists the stages or kinds it wants. */
+export function targetWants(t: NotifyTarget, n: Notification): boolean {
+  return (!t.stages || t.stages.includes(n.stage)) && (!t.on || t.on.includes(n.kind));
+}
 
 /** The body for a Slack-compatible incoming webhook. */
 export function slackPayload(n: Notification): { text: string } {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { comparisonOptions, thresholdOptions } from './judge-request.js';
+import { NOTIFICATION_KINDS } from './notification.js';
 
 /** DNS-safe label: lower-case letters, digits and dashes, at most 63 characters. */
 const dnsLabel = z
@@ -128,6 +129,22 @@ export const stageSchema = z.strictObject({
   extends: dnsLabel.optional(),
 });
 
+const notifyTarget = z
+  .strictObject({
+    /** A generic JSON webhook: it gets each notification as it is. */
+    webhook: z.string().url().optional(),
+    /** A Slack-compatible incoming webhook: it gets `{ text }`. */
+    slack: z.string().url().optional(),
+    /** Only notifications about these stages (`commit` for the commit checks); every stage when absent. */
+    stages: z.array(z.string().min(1)).min(1).optional(),
+    /** Only notifications of these kinds; every kind when absent. */
+    on: z
+      .array(z.enum(NOTIFICATION_KINDS, { error: (i) => `unknown kind ${JSON.stringify(i.input)}; known: ${NOTIFICATION_KINDS.join(', ')}` }))
+      .min(1)
+      .optional(),
+  })
+  .refine((t) => (t.webhook === undefined) !== (t.slack === undefined), { message: 'give one address: webhook: or slack:' });
+
 export const pipelineSchema = z.strictObject({
   $schema: z.string().optional(),
   app: dnsLabel,
@@ -143,10 +160,11 @@ export const pipelineSchema = z.strictObject({
       steps: z.record(stepName, commandStep),
     })
     .optional(),
-  /** Where failures are announced: a generic JSON webhook, or a Slack-compatible incoming webhook. */
-  notify: z
-    .array(z.union([z.strictObject({ webhook: z.string().url() }), z.strictObject({ slack: z.string().url() })]))
-    .optional(),
+  /**
+   * Where failures, rollbacks and stages waiting for a person are announced: a generic JSON webhook, or a
+   * Slack-compatible incoming webhook; each may keep to some stages and some kinds.
+   */
+  notify: z.array(notifyTarget).optional(),
   /** Metric sources besides the built-in router metrics. */
   metrics: z.strictObject({ prometheus: z.strictObject({ url: z.string().url() }).optional() }).optional(),
   /** Named analyses that canary steps refer to. */

@@ -148,6 +148,23 @@ stages:
     assert.match(i!.message, /unknown stage "stagign" \(did you mean "staging"\?\)/);
   });
 
+  it('keeps notify targets to the stages and kinds they list, and locates what is wrong in them', () => {
+    const withNotify = (notify: string) => base(`  staging: {}\n  prod:\n    after: staging\n`).replace('stages:\n', `notify:\n${notify}stages:\n`);
+    const plan = parsePipeline(withNotify('  - slack: https://hooks.example.com/T/B/x\n    stages: [prod, commit]\n    on: [rolled-back, needs-approval]\n  - webhook: https://ops.example.com/\n'));
+    assert.deepEqual(plan.notify, [
+      { kind: 'slack', url: 'https://hooks.example.com/T/B/x', stages: ['prod', 'commit'], on: ['rolled-back', 'needs-approval'] },
+      { kind: 'webhook', url: 'https://ops.example.com/' },
+    ]);
+    const [stage] = issuesOf(withNotify('  - slack: https://hooks.example.com/x\n    stages: [prod, stagin]\n'));
+    assert.deepEqual([stage!.line, stage!.col, stage!.path], [9, 20, 'notify.0.stages.1']);
+    assert.match(stage!.message, /unknown stage "stagin" \(did you mean "staging"\?\); known: staging, prod, commit/);
+    const [kind] = issuesOf(withNotify('  - webhook: https://ops.example.com/\n    on: [rolled-back, exploded]\n'));
+    assert.deepEqual([kind!.line, kind!.col, kind!.path], [9, 23, 'notify.0.on.1']);
+    assert.match(kind!.message, /unknown kind "exploded"; known: step-failed, /);
+    const [both] = issuesOf(withNotify('  - webhook: https://ops.example.com/\n    slack: https://hooks.example.com/x\n'));
+    assert.deepEqual([both!.line, both!.path, both!.message], [8, 'notify.0', 'give one address: webhook: or slack:']);
+  });
+
   it('reports cycles', () => {
     const [i] = issuesOf(base(`  a:\n    after: c\n  b:\n    after: a\n  c:\n    after: b\n`));
     assert.match(i!.message, /cycle: a → c → b → a/);

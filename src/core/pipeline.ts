@@ -4,6 +4,7 @@ import { parseDuration } from './duration.js';
 import { SluiceError } from './errors.js';
 import type { JudgeConfig, MetricSpec, ThresholdSpec } from './judge.js';
 import { type analysisSchema, type BUILTIN_METRICS, type PipelineFile, pipelineSchema, type StageInput } from './pipeline-schema.js';
+import type { NotificationKind } from './notification.js';
 import { closest } from './suggest.js';
 
 /** One command to run: a commit step or a verify step. */
@@ -82,6 +83,10 @@ export interface StagePlan {
 export interface NotifyTarget {
   kind: 'webhook' | 'slack';
   url: string;
+  /** Only notifications about these stages ('commit' for the commit checks); all when absent. */
+  stages?: string[];
+  /** Only notifications of these kinds; all when absent. */
+  on?: NotificationKind[];
 }
 
 export interface Plan {
@@ -190,6 +195,12 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
         issues.push(issue(['stages', name, 'extends'], unknownName('stage', st.extends, names)));
     }
   }
+  (pf.notify ?? []).forEach((n, i) =>
+    n.stages?.forEach((stage, j) => {
+      if (!pf.stages[stage] && !RESERVED_STAGE_NAMES.has(stage))
+        issues.push(issue(['notify', i, 'stages', j], unknownName('stage', stage, [...names, ...RESERVED_STAGE_NAMES])));
+    }),
+  );
   if (issues.length > 0) fail(issues);
 
   const cycle = findCycle(names, (n) => toList(pf.stages[n]!.after));
@@ -283,7 +294,11 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
   return {
     app: pf.app,
     ...(pf.metrics?.prometheus ? { prometheusUrl: pf.metrics.prometheus.url } : {}),
-    notify: (pf.notify ?? []).map((n) => ('webhook' in n ? { kind: 'webhook' as const, url: n.webhook } : { kind: 'slack' as const, url: n.slack })),
+    notify: (pf.notify ?? []).map((n) => ({
+      ...(n.webhook !== undefined ? { kind: 'webhook' as const, url: n.webhook } : { kind: 'slack' as const, url: n.slack! }),
+      ...(n.stages ? { stages: n.stages } : {}),
+      ...(n.on ? { on: n.on } : {}),
+    })),
     artifact: { output: pf.artifact.output, ...(pf.artifact.build ? { build: pf.artifact.build } : {}) },
     commit: {
       budgetMs: pf.commit?.budget === undefined ? DEFAULT_COMMIT_BUDGET_MS : parseDuration(pf.commit.budget),

@@ -67,6 +67,33 @@ describe('notification outbox', () => {
     await again.stop();
   });
 
+  it('sends a target only the stages and kinds it asked for', async () => {
+    const picky = parsePipeline(`app: shop
+artifact: { output: dist }
+notify:
+  - webhook: http://hooks.test/prod-only
+    stages: [prod]
+  - webhook: http://hooks.test/rollbacks
+    on: [rolled-back]
+stages:
+  staging:
+    local: { start: node server.js }
+  prod:
+    after: staging
+    local: { start: node server.js }
+`);
+    await store.createRelease({ version: '2.0.0', digest: 'sha256:bb', createdAt: now }, { ...created, release: { version: '2.0.0', digest: 'sha256:bb' }, plan: picky });
+    await store.appendEvents('2.0.0', 0, [
+      ...failedDeploy,
+      { type: 'step.finished', stage: 'staging', step: 'rollback', key: '2.0.0/staging/rollback', ok: true, exitCode: 0 },
+    ], now);
+    const n = notifier();
+    n.start();
+    await n.flush();
+    assert.deepEqual(sent.map((s) => [s.url, (s.body as Notification).kind]), [['http://hooks.test/rollbacks', 'rolled-back']]);
+    await n.stop();
+  });
+
   it('keeps trying a receiver that is down, 1 s then 2 s later, and records each attempt', async () => {
     await store.appendEvents('1.0.0', 0, failedDeploy, now);
     let down = 2;

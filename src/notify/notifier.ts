@@ -1,6 +1,6 @@
 import type { StoredEvent } from '../core/journey-events.js';
 import { type JourneyState, reduceJourney } from '../core/journey-reducer.js';
-import { MAX_RETRY_GAP_MS, mayNotify, nextAttemptAt, notificationsFor, redactUrl, slackPayload } from '../core/notification.js';
+import { MAX_RETRY_GAP_MS, mayNotify, nextAttemptAt, notificationsFor, redactUrl, slackPayload, targetWants } from '../core/notification.js';
 import type { Clock } from '../engine/clock.js';
 import type { NotificationRecord, OutboxEntry, Store } from '../store/store.js';
 
@@ -146,8 +146,9 @@ export class Notifier {
         }
         const after = stateAt(log, e.seq);
         const before = e.seq > 0 ? stateAt(log, e.seq - 1) : undefined;
+        const notes = notificationsFor(e, before, after, this.o.apiUrl());
         for (const target of after.plan.notify ?? [])
-          for (const body of notificationsFor(e, before, after, this.o.apiUrl())) entries.push({ eventId: e.id, target, body });
+          for (const body of notes) if (targetWants(target, body)) entries.push({ eventId: e.id, target, body });
       }
       await s.enqueueNotifications(entries, events.at(-1)!.id, this.o.clock.now());
       if (events.length < READ_BATCH) return;
