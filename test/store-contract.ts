@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { isSluiceError } from '../src/core/errors.js';
 import type { JourneyEvent } from '../src/core/journey-events.js';
 import { parsePipeline } from '../src/core/pipeline.js';
-import type { Notification } from '../src/core/notification.js';
+import type { Notification, NotificationKind } from '../src/core/notification.js';
 import type { OutboxEntry, Store } from '../src/store/store.js';
 
 const plan = parsePipeline('app: a\nartifact: { output: d }\nstages:\n  one:\n    local: { start: x }\n');
@@ -12,7 +12,7 @@ const created = (version: string): JourneyEvent => ({
   release: { version, digest: `sha256:${version}` },
   plan,
 });
-const note = (kind: Notification['kind']): Notification => ({
+const note = (kind: NotificationKind): Notification => ({
   kind,
   app: 'a',
   release: '1.0.0',

@@ -44,7 +44,7 @@ export function mayNotify(e: StoredEvent): boolean {
 }
 
 /** Stage statuses in which a person must act, and what to tell them. */
-const WAITING: Partial<Record<StageStatus, { kind: Notification['kind']; says: (stage: string, v: string) => string }>> = {
+const WAITING: Partial<Record<StageStatus, { kind: NotificationKind; says: (stage: string, v: string) => string }>> = {
   'awaiting-approval': { kind: 'needs-approval', says: (stage, v) => `${stage} waits for approval: sluice approve ${v} ${stage} (or reject)` },
   'awaiting-promotion': { kind: 'needs-promotion', says: (stage, v) => `${stage} waits to be promoted: sluice promote ${v} ${stage}` },
   paused: { kind: 'paused', says: (stage, v) => `the rollout at ${stage} waits: sluice resume ${v} ${stage} (or abort)` },
@@ -62,7 +62,7 @@ export function notificationsFor(e: StoredEvent, before: JourneyState | undefine
       const s = after.stages[e.stage];
       return [build('rolled-back', e, after, apiUrl, `${e.stage} is back on ${s?.previous?.version ?? 'nothing'}: ${s?.failure ?? 'rolled back'}`)];
     }
-    const kind: Notification['kind'] = e.inconclusive ? 'needs-decision' : e.step === 'rollback' ? 'rollback-failed' : 'step-failed';
+    const kind: NotificationKind = e.inconclusive ? 'needs-decision' : e.step === 'rollback' ? 'rollback-failed' : 'step-failed';
     return [build(kind, e, after, apiUrl, e.reason ?? 'failed')];
   }
   const out: Notification[] = [];
@@ -77,7 +77,13 @@ export function notificationsFor(e: StoredEvent, before: JourneyState | undefine
   return out;
 }
 
-function build(kind: Notification['kind'], e: { stage: string; step?: string; at: number }, j: JourneyState, apiUrl: string, reason: string): Notification {
+function build(
+  kind: NotificationKind,
+  e: { stage: string; step?: string; at: number },
+  j: JourneyState,
+  apiUrl: string,
+  reason: string,
+): Notification {
   const v = encodeURIComponent(j.release.version);
   return {
     kind,
@@ -94,7 +100,7 @@ function build(kind: Notification['kind'], e: { stage: string; step?: string; at
   };
 }
 
-const SLACK: Record<Notification['kind'], [icon: string, what: string]> = {
+const SLACK: Record<NotificationKind, [icon: string, what: string]> = {
   'step-failed': [':x:', 'failed'],
   'rollback-failed': [':x:', 'rollback failed'],
   'rolled-back': [':leftwards_arrow_with_hook:', 'rolled back'],
