@@ -55,8 +55,8 @@ export interface NotifierOptions {
 
 /**
  * The notification outbox. It reads the event log from its cursor, files a notification per target for each failure,
- * inconclusive analysis and rollback (in the same transaction that moves the cursor), and delivers what is due,
- * retrying with backoff for up to a day. Nothing is lost to a crash or a receiver that is down: a restart carries on
+ * rollback and stage left waiting for a person (in the same transaction that moves the cursor), delivers what is due,
+ * and retries with backoff for up to a day. Nothing is lost to a crash or a receiver that is down: a restart carries on
  * from the cursor and the pending rows.
  */
 export class Notifier {
