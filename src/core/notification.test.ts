@@ -8,12 +8,14 @@ import { GIVE_UP_AFTER_MS, MAX_RETRY_GAP_MS, mayNotify, nextAttemptAt, notificat
 import { parsePipeline } from './pipeline.js';
 
 const API = 'http://127.0.0.1:7070';
-const plan = parsePipeline(`app: shop
+const planOf = (stages: string) =>
+  parsePipeline(`app: shop
 artifact: { output: dist }
 defaults:
   local: { start: node server.js }
 stages:
-  staging:
+${stages}`);
+const plan = planOf(`  staging:
     verify: { acceptance: t1 }
   prod:
     after: staging
@@ -70,12 +72,7 @@ describe('notifications', () => {
   });
 
   it('announce each stage that comes to wait for a person, once: an approval, a promotion, a pause with no duration', () => {
-    const waits = parsePipeline(`app: shop
-artifact: { output: dist }
-defaults:
-  local: { start: node server.js }
-stages:
-  staging:
+    const waits = planOf(`  staging:
     approval: true
   prod-us:
     after: staging
