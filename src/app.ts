@@ -83,7 +83,7 @@ export async function startSluice(
     });
     let apiUrl = `http://${config.host}:${config.apiPort}`;
     const notifier = new Notifier({ store, clock, apiUrl: () => apiUrl, ...(opts.onError ? { onError: opts.onError } : {}) });
-    bus.subscribe((e) => notifier.handle(e));
+    bus.subscribe(() => notifier.handle());
     cleanups.push(() => notifier.stop());
     await executor.load();
     // Bring back what each stage served before the last stop, adopting instances that survived a crash.

@@ -1,21 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { JourneySim } from '../../test/helpers/journey-sim.js';
+import { JourneySim, shopPlan } from '../../test/helpers/journey-sim.js';
 import { buildBoard } from './board.js';
 import { isSluiceError } from './errors.js';
 import { approveCommand, promoteCommand, rejectCommand, retryCommand, rollbackCommand } from './journey-commands.js';
 import { decide, liveReleases } from './journey-decider.js';
 import { reduceJourney } from './journey-reducer.js';
-import { type Plan, parsePipeline } from './pipeline.js';
 
-const plan = (stages: string, commit = ''): Plan =>
-  parsePipeline(`app: shop
-artifact: { output: dist }
-${commit}
-defaults:
-  local: { start: node server.js }
-stages:
-${stages}`);
+const plan = shopPlan;
 
 const THREE = plan(`  integ:
     verify: { integration: t1 }

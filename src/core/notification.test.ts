@@ -1,21 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { JourneySim } from '../../test/helpers/journey-sim.js';
+import { JourneySim, shopPlan } from '../../test/helpers/journey-sim.js';
 import type { StoredEvent } from './journey-events.js';
 import { approveCommand, promoteCommand } from './journey-commands.js';
 import { reduceJourney } from './journey-reducer.js';
-import { GIVE_UP_AFTER_MS, MAX_RETRY_GAP_MS, mayNotify, nextAttemptAt, notificationsFor, redactUrl, slackPayload, targetWants } from './notification.js';
-import { parsePipeline } from './pipeline.js';
+import { GIVE_UP_AFTER_MS, MAX_RETRY_GAP_MS, nextAttemptAt, notificationsFor, redactUrl, slackPayload, targetWants } from './notification.js';
 
 const API = 'http://127.0.0.1:7070';
-const planOf = (stages: string) =>
-  parsePipeline(`app: shop
-artifact: { output: dist }
-defaults:
-  local: { start: node server.js }
-stages:
-${stages}`);
-const plan = planOf(`  staging:
+const plan = shopPlan(`  staging:
     verify: { acceptance: t1 }
   prod:
     after: staging
@@ -24,7 +16,7 @@ const plan = planOf(`  staging:
 /** Every notification of a journey's log, each made from the journey before and after its event. */
 function announced(log: StoredEvent[]) {
   const at = (seq: number) => reduceJourney(log.filter((x) => x.seq <= seq));
-  return log.filter(mayNotify).flatMap((e) => notificationsFor(e, e.seq > 0 ? at(e.seq - 1) : undefined, at(e.seq), API));
+  return log.flatMap((e) => notificationsFor(e, e.seq > 0 ? at(e.seq - 1) : undefined, at(e.seq), API));
 }
 
 describe('notifications', () => {
@@ -63,7 +55,7 @@ describe('notifications', () => {
     const j = s.get('1.0.0');
     const finished = (step: string, extra: Record<string, unknown>): StoredEvent =>
       ({ type: 'step.finished', stage: 'staging', step, key: `k/${step}`, exitCode: null, id: 99, journeyId: '1.0.0', seq: 9, at: 0, ...extra }) as StoredEvent;
-    const kinds = (e: StoredEvent) => (mayNotify(e) ? notificationsFor(e, j, j, API).map((n) => n.kind) : []);
+    const kinds = (e: StoredEvent) => notificationsFor(e, j, j, API).map((n) => n.kind);
     assert.deepEqual(kinds(finished('canary:1', { ok: false, inconclusive: true, reason: 'no data' })), ['needs-decision']);
     assert.deepEqual(kinds(finished('rollback', { ok: false, reason: 'exit code 2' })), ['rollback-failed']);
     assert.deepEqual(kinds(finished('verify:acceptance', { ok: false, cancelled: true })), []);
@@ -72,7 +64,7 @@ describe('notifications', () => {
   });
 
   it('announce each stage that comes to wait for a person, once: an approval, a promotion, a pause with no duration', () => {
-    const waits = planOf(`  staging:
+    const waits = shopPlan(`  staging:
     approval: true
   prod-us:
     after: staging

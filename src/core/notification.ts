@@ -35,14 +35,6 @@ export interface Notification {
   links: { journey: string; logs: string };
 }
 
-/**
- * Whether an event can be news: a step that ended may have failed, and nearly any event may leave a stage waiting for
- * a person (a step starting a pause, a step ending, a person's decision, a new journey). A warning cannot.
- */
-export function mayNotify(e: StoredEvent): boolean {
-  return e.type !== 'step.warned';
-}
-
 /** Stage statuses in which a person must act, and what to tell them. */
 const WAITING: Partial<Record<StageStatus, { kind: NotificationKind; says: (stage: string, v: string) => string }>> = {
   'awaiting-approval': { kind: 'needs-approval', says: (stage, v) => `${stage} waits for approval: sluice approve ${v} ${stage} (or reject)` },
@@ -56,7 +48,6 @@ const WAITING: Partial<Record<StageStatus, { kind: NotificationKind; says: (stag
  * so is a stage that the event left waiting for a person.
  */
 export function notificationsFor(e: StoredEvent, before: JourneyState | undefined, after: JourneyState, apiUrl: string): Notification[] {
-  if (!mayNotify(e)) return [];
   if (e.type === 'step.finished' && !e.cancelled && (!e.ok || e.inconclusive || e.step === 'rollback')) {
     if (e.ok && !e.inconclusive) {
       const s = after.stages[e.stage];

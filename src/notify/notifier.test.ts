@@ -60,8 +60,8 @@ describe('notification outbox', () => {
     again.start();
     await again.flush();
     assert.equal(sent.length, 2, 'a restart sends nothing twice');
-    const [rb] = await store.appendEvents('1.0.0', 3, [{ type: 'step.finished', stage: 'staging', step: 'rollback', key: 'rb', ok: true, exitCode: 0 }], now);
-    again.handle(rb!);
+    await store.appendEvents('1.0.0', 3, [{ type: 'step.finished', stage: 'staging', step: 'rollback', key: 'rb', ok: true, exitCode: 0 }], now);
+    again.handle();
     await again.flush();
     assert.deepEqual(sent.slice(2).map((s) => (s.url.endsWith('generic') ? (s.body as Notification).kind : 'slack')), ['rolled-back', 'slack']);
     await again.stop();

@@ -1,6 +1,6 @@
 import type { StoredEvent } from '../core/journey-events.js';
-import { type JourneyState, reduceJourney } from '../core/journey-reducer.js';
-import { MAX_RETRY_GAP_MS, mayNotify, nextAttemptAt, notificationsFor, redactUrl, slackPayload, targetWants } from '../core/notification.js';
+import { applyEvent, type JourneyState, reduceJourney } from '../core/journey-reducer.js';
+import { MAX_RETRY_GAP_MS, nextAttemptAt, notificationsFor, redactUrl, slackPayload, targetWants } from '../core/notification.js';
 import type { Clock } from '../engine/clock.js';
 import type { NotificationRecord, OutboxEntry, Store } from '../store/store.js';
 
@@ -67,6 +67,8 @@ export class Notifier {
   private running = false;
   /** Journeys whose plan has no notify targets (a journey keeps its plan). */
   private readonly silent = new Set<string>();
+  /** Each other journey as the last event read left it. */
+  private readonly journeys = new Map<string, JourneyState>();
   /** Aborts deliveries under way when Sluice stops. */
   private readonly stopping = new AbortController();
 
@@ -80,9 +82,9 @@ export class Notifier {
     this.poke();
   }
 
-  /** Tells the outbox about a new event; events that cannot be news (a step starting, say) cost nothing. */
-  handle(e: StoredEvent): void {
-    if (mayNotify(e)) this.poke();
+  /** Tells the outbox that an event was appended. */
+  handle(): void {
+    this.poke();
   }
 
   /** Runs a pass now, or once more after the one under way. Resolves when the outbox has nothing more to do now. */
@@ -134,25 +136,33 @@ export class Notifier {
       const events = await s.eventsAfter(await s.outboxCursor(), READ_BATCH);
       if (events.length === 0) return;
       const entries: OutboxEntry[] = [];
-      const journeys = new Map<string, StoredEvent[]>();
       for (const e of events) {
-        if (!mayNotify(e) || this.silent.has(e.journeyId)) continue;
-        let log = journeys.get(e.journeyId);
-        if (!log) journeys.set(e.journeyId, (log = await s.loadEvents(e.journeyId)));
-        const first = log[0];
-        if (first?.type === 'journey.created' && !first.plan.notify?.length) {
+        if (this.silent.has(e.journeyId)) continue;
+        const { before, after } = await this.around(e);
+        if (!after.plan.notify?.length) {
           this.silent.add(e.journeyId);
+          this.journeys.delete(e.journeyId);
           continue;
         }
-        const after = stateAt(log, e.seq);
-        const before = e.seq > 0 ? stateAt(log, e.seq - 1) : undefined;
         const notes = notificationsFor(e, before, after, this.o.apiUrl());
-        for (const target of after.plan.notify ?? [])
+        for (const target of after.plan.notify)
           for (const body of notes) if (targetWants(target, body)) entries.push({ eventId: e.id, target, body });
       }
       await s.enqueueNotifications(entries, events.at(-1)!.id, this.o.clock.now());
       if (events.length < READ_BATCH) return;
     }
+  }
+
+  /**
+   * The journey before and after `e`. The state kept from the last event read is carried forward; the journey's log
+   * is read only when that state is not the one right before `e` (the first look, or after a restart).
+   */
+  private async around(e: StoredEvent): Promise<{ before: JourneyState | undefined; after: JourneyState }> {
+    let before = e.seq === 0 ? undefined : this.journeys.get(e.journeyId);
+    if (e.seq > 0 && before?.seq !== e.seq - 1) before = reduceJourney((await this.o.store.loadEvents(e.journeyId)).filter((x) => x.seq < e.seq));
+    const after = before ? applyEvent(before, e) : reduceJourney([e]);
+    this.journeys.set(e.journeyId, after);
+    return { before, after };
   }
 
   /** Delivers what is due, a batch at a time, all of a batch at once. */
@@ -191,9 +201,4 @@ export class Notifier {
     this.timer = setTimeout(() => this.poke(), Math.min(Math.max(0, at - this.o.clock.now()), MAX_RETRY_GAP_MS));
     this.timer.unref();
   }
-}
-
-/** The journey as the event at `seq` left it. */
-function stateAt(log: StoredEvent[], seq: number): JourneyState {
-  return reduceJourney(log.filter((e) => e.seq <= seq));
 }

@@ -183,13 +183,12 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-interface Row { rps: number; p50Ms: number; p90Ms: number; p99Ms: number; errors: number }
-function summarize(rounds: Rounds): Record<string, Row> {
+function summarize(rounds: Rounds): Record<string, WrkResult> {
   return Object.fromEntries(
     setups.map((s) => {
       const rs = rounds[s.name]!;
       const med = (f: (x: WrkResult) => number) => median(rs.map(f));
-      const row: Row = {
+      const row: WrkResult = {
         rps: Math.round(med((x) => x.rps)),
         p50Ms: med((x) => x.p50Ms),
         p90Ms: med((x) => x.p90Ms),
@@ -204,7 +203,7 @@ const sat = summarize(saturated);
 const pace = summarize(paced);
 const one = summarize(single);
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
-const added = (rows: Record<string, Row>, name: string) => r3(rows[name]!.p50Ms - rows.direct!.p50Ms);
+const added = (rows: Record<string, WrkResult>, name: string) => r3(rows[name]!.p50Ms - rows.direct!.p50Ms);
 const ratios = {
   sluiceVsNginxThroughput: r3(sat.sluice!.rps / sat.nginx!.rps),
   sluiceVsHaproxyThroughput: r3(sat.sluice!.rps / sat.haproxy!.rps),

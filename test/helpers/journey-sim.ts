@@ -2,7 +2,17 @@ import assert from 'node:assert/strict';
 import { decide, type StepRun } from '../../src/core/journey-decider.js';
 import type { JourneyEvent, StoredEvent } from '../../src/core/journey-events.js';
 import { applyEvent, type JourneyState, reduceJourney } from '../../src/core/journey-reducer.js';
-import type { Plan } from '../../src/core/pipeline.js';
+import { type Plan, parsePipeline } from '../../src/core/pipeline.js';
+
+/** A pipeline of the example shop's shape with these stages (and, optionally, a commit section). */
+export const shopPlan = (stages: string, commit = ''): Plan =>
+  parsePipeline(`app: shop
+artifact: { output: dist }
+${commit}
+defaults:
+  local: { start: node server.js }
+stages:
+${stages}`);
 
 /** What a simulated effect does: finish now with this outcome, or stay running ('hold'). */
 export type SimOutcome = { ok: boolean; reason?: string; inconclusive?: boolean } | 'hold';
