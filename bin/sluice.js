@@ -2,7 +2,7 @@
 // The sluice command. The TypeScript sources compile to dist/ (npm run build).
 import { existsSync } from 'node:fs';
 
-const entry = new URL('../dist/src/cli/main.js', import.meta.url);
+const entry = new URL('../dist/src/main/cli.js', import.meta.url);
 if (!existsSync(entry)) {
   process.stderr.write('sluice: not built yet; run `npm run build` in the sluice folder first\n');
   process.exit(1);

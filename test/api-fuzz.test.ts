@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { RunningSluice } from '../src/app.js';
+import type { RunningSluice } from '../src/main/single-node.js';
 import { api, cli, copyExample, REPO, startInProcess } from './helpers/sluice-process.js';
 
 // Random and hostile request bodies: every one gets a clear 4xx JSON error, and nothing changes.

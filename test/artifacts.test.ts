@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ArtifactStore } from '../src/artifacts/artifact-store.js';
+import { ArtifactStore } from '../src/adapters/artifacts-fs/artifact-store.js';
 
 describe('artifact builds', () => {
   it('runs builds of one app directory one at a time, so concurrent release creates do not trip over each other', async () => {

@@ -3,7 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import type { StoredEvent } from '../src/core/journey-events.js';
+import type { StoredEvent } from '../src/journeys/journey-events.js';
 import { CANARY_PIPELINE, drive, setFault } from './helpers/canary-app.js';
 import { api, cli, copyExample, journeyEnd, startUp, type UpProcess, viaRouter } from './helpers/sluice-process.js';
 

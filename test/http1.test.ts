@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type BodyKind, BodyScanner, HttpError, parseHead, requestBody, responseBody } from '../src/router/http1.js';
+import { type BodyKind, BodyScanner, HttpError, parseHead, requestBody, responseBody } from '../src/adapters/proxy-http1/http1.js';
 
 const req = (lines: string[]) => parseHead(lines.join('\r\n'), 'request');
 const refused = (lines: string[], status: number, what: RegExp) =>

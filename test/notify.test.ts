@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, it } from 'node:test';
-import type { RunningSluice } from '../src/app.js';
-import type { Notification } from '../src/core/notification.js';
+import type { RunningSluice } from '../src/main/single-node.js';
+import type { Notification } from '../src/notifications/notification.js';
 import { api, cli, copyExample, startInProcess } from './helpers/sluice-process.js';
 
 // A failing verify command announces itself to a generic webhook and a Slack-compatible one, with links to the evidence.

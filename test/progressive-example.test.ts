@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import type { RunningSluice } from '../src/app.js';
-import type { StoredEvent } from '../src/core/journey-events.js';
+import type { RunningSluice } from '../src/main/single-node.js';
+import type { StoredEvent } from '../src/journeys/journey-events.js';
 import { setFault } from './helpers/canary-app.js';
 import { api, copyExample, journeyEnd, startInProcess, viaRouter } from './helpers/sluice-process.js';
 

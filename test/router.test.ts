@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { Router, STICKY_COOKIE, VERSION_HEADER } from '../src/router/router.js';
+import { Router, STICKY_COOKIE, VERSION_HEADER } from '../src/adapters/proxy-http1/router.js';
 import { type BackendProcess, send, startBackend } from './helpers/backends.js';
 
 describe('router data plane', { timeout: 60_000 }, () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { isSluiceError } from '../src/core/errors.js';
-import type { JourneyEvent } from '../src/core/journey-events.js';
-import { parsePipeline } from '../src/core/pipeline.js';
-import type { Notification, NotificationKind } from '../src/core/notification.js';
-import type { OutboxEntry, Store } from '../src/store/store.js';
+import { isSluiceError } from '../src/kernel/errors.js';
+import type { JourneyEvent } from '../src/journeys/journey-events.js';
+import { parsePipeline } from '../src/pipeline/pipeline.js';
+import type { Notification, NotificationKind } from '../src/notifications/notification.js';
+import type { OutboxEntry, Store } from '../src/adapters/store-sql/store.js';
 
 const plan = parsePipeline('app: a\nartifact: { output: d }\nstages:\n  one:\n    local: { start: x }\n');
 const created = (version: string): JourneyEvent => ({

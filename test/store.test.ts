@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, it } from 'node:test';
-import { loadMigrations, migrate } from '../src/store/migrate.js';
-import { openStore } from '../src/store/open-store.js';
-import { openPglite } from '../src/store/pglite-driver.js';
-import { SqlStore } from '../src/store/sql-store.js';
-import { MemoryStore } from '../src/store/store.js';
+import { loadMigrations, migrate } from '../src/adapters/store-sql/migrate.js';
+import { openStore } from '../src/adapters/store-sql/open-store.js';
+import { openPglite } from '../src/adapters/store-sql/pglite-driver.js';
+import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
+import { MemoryStore } from '../src/adapters/store-sql/store.js';
 import { storeContract } from './store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-store-'));

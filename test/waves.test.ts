@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import type { RunningSluice } from '../src/app.js';
+import type { RunningSluice } from '../src/main/single-node.js';
 import { api, copyExample, journeyEnd, startInProcess, viaRouter } from './helpers/sluice-process.js';
 
 // Prod per region as waves: prod-us first, then prod-eu, each with its own data-residency setting. A failure in the

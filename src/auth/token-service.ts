@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Clock } from '../engine/clock.js';
-import type { Store, TokenRecord } from '../store/store.js';
+import type { Clock } from '../kernel/clock.js';
+import type { Store, TokenRecord } from '../adapters/store-sql/store.js';
 
 const hash = (token: string) => createHash('sha256').update(token).digest('hex');
 

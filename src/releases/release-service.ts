@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SluiceError } from '../core/errors.js';
-import { type Plan, parsePipeline } from '../core/pipeline.js';
-import type { Clock } from '../engine/clock.js';
-import type { Executor } from '../engine/executor.js';
-import type { ReleaseRecord, Store } from '../store/store.js';
+import { SluiceError } from '../kernel/errors.js';
+import { type Plan, parsePipeline } from '../pipeline/pipeline.js';
+import type { Clock } from '../kernel/clock.js';
+import type { Executor } from '../journeys/executor.js';
+import type { ReleaseRecord, Store } from '../adapters/store-sql/store.js';
 
 /** Builds and stores artifacts; the artifact store implements it. */
 export interface ArtifactBuilder {

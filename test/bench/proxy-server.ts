@@ -1,7 +1,7 @@
 // A proxy process for bench:router: `node proxy-server.js <sluice|http-proxy-3> <port> <stablePort> <canaryPort>`.
 // Splits 90/10 between the two upstreams, per request, and prints "ready" once listening.
 import http from 'node:http';
-import { Router } from '../../src/router/router.js';
+import { Router } from '../../src/adapters/proxy-http1/router.js';
 
 const [kind, port, stablePort, canaryPort] = process.argv.slice(2);
 if (kind === 'sluice') {

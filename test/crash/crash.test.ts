@@ -3,8 +3,8 @@ import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { JourneySummary } from '../../src/core/board.js';
-import type { StoredEvent } from '../../src/core/journey-events.js';
+import type { JourneySummary } from '../../src/journeys/board.js';
+import type { StoredEvent } from '../../src/journeys/journey-events.js';
 import { api, copyExample, startUp, type UpProcess, viaRouter } from '../helpers/sluice-process.js';
 
 // Kills (SIGKILL) the process running `sluice up` at random points during journeys, restarts it, and checks that

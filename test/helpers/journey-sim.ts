@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { decide, type StepRun } from '../../src/core/journey-decider.js';
-import type { JourneyEvent, StoredEvent } from '../../src/core/journey-events.js';
-import { applyEvent, type JourneyState, reduceJourney } from '../../src/core/journey-reducer.js';
-import { type Plan, parsePipeline } from '../../src/core/pipeline.js';
+import { decide, type StepRun } from '../../src/journeys/journey-decider.js';
+import type { JourneyEvent, StoredEvent } from '../../src/journeys/journey-events.js';
+import { applyEvent, type JourneyState, reduceJourney } from '../../src/journeys/journey-reducer.js';
+import { type Plan, parsePipeline } from '../../src/pipeline/pipeline.js';
 
 /** A pipeline of the example shop's shape with these stages (and, optionally, a commit section). */
 export const shopPlan = (stages: string, commit = ''): Plan =>

@@ -4,8 +4,8 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type RunningSluice, startSluice } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
+import { type RunningSluice, startSluice } from '../../src/main/single-node.js';
+import { loadConfig } from '../../src/main/config.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = join(REPO, 'bin', 'sluice.js');

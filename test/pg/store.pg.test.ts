@@ -1,6 +1,6 @@
 import { after } from 'node:test';
 import pg from 'pg';
-import { openStore } from '../../src/store/open-store.js';
+import { openStore } from '../../src/adapters/store-sql/open-store.js';
 import { storeContract } from '../store-contract.js';
 
 // A real PostgreSQL server: DATABASE_URL, or the local one on 127.0.0.1:5432. Each run gets a database of its own.

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { MetricRef } from '../../src/core/pipeline.js';
-import { BuiltinMetrics } from '../../src/metrics/builtin-metrics.js';
-import type { MetricsProvider } from '../../src/metrics/metrics-provider.js';
-import { PrometheusMetrics, renderQuery } from '../../src/metrics/prometheus-metrics.js';
-import { Router } from '../../src/router/router.js';
+import type { MetricRef } from '../../src/pipeline/pipeline.js';
+import { BuiltinMetrics } from '../../src/adapters/metrics-builtin/builtin-metrics.js';
+import type { MetricsProvider } from '../../src/rollout/ports/metrics-provider.js';
+import { PrometheusMetrics, renderQuery } from '../../src/adapters/metrics-prometheus/prometheus-metrics.js';
+import { Router } from '../../src/adapters/proxy-http1/router.js';
 import { type BackendProcess, send, startBackend } from '../helpers/backends.js';
 import { type PrometheusProcess, startPrometheus, waitScrapes } from '../helpers/prometheus.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { StoredEvent } from '../../src/core/journey-events.js';
+import type { StoredEvent } from '../../src/journeys/journey-events.js';
 import { freePort } from '../../src/platform/net.js';
 import { drive, setFault } from '../helpers/canary-app.js';
 import { type PrometheusProcess, startPrometheus } from '../helpers/prometheus.js';

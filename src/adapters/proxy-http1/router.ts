@@ -1,0 +1,803 @@
+import { randomBytes } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bucketOf } from '../../kernel/murmur3.js';
+import { type BodyKind, BodyScanner, type Head, HttpError, MAX_HEAD_BYTES, parseHead, requestBody, responseBody } from './http1.js';
+import { RouterMetrics } from './router-metrics.js';
+
+/** One instance the router can send requests to. `id` is unique across the router. */
+export interface Backend {
+  id: string;
+  port: number;
+}
+
+/** The instances of one version. */
+export interface Pool {
+  version: string;
+  backends: Backend[];
+}
+
+/** How a stage's traffic is split. */
+export interface RouteSpec {
+  stage: string;
+  stable: Pool | null;
+  canary?: Pool | null;
+  /** Percent (0-100) of users sent to the canary. */
+  canaryWeight?: number;
+  /**
+   * How a user keeps their side: by a request header's value (e.g. x-user-id), by a cookie the router sets
+   * (the default), or not at all (`none`: each request is split at random, as plain weighted upstreams do).
+   */
+  sticky?: { header: string } | 'cookie' | 'none';
+}
+
+/** The router as targets see it: routes by host, and a way to let in-flight requests finish. */
+export interface RouterPort {
+  setRoute(host: string, spec: RouteSpec): void;
+  /** Moves the split without touching the pools. */
+  setCanaryWeight(host: string, weight: number): void;
+  removeRoute(host: string): void;
+  /** Resolves once no request is in flight to any of these backends (or after `timeoutMs`), and their idle connections are closed. */
+  drain(backends: Backend[], timeoutMs: number): Promise<void>;
+}
+
+/** Pins a request to `canary`, `stable` or a version: for testers and synthetic traffic. */
+export const VERSION_HEADER = 'x-sluice-version';
+/** Set on the first response when no sticky header is configured; its value is the user's bucketing key. */
+export const STICKY_COOKIE = 'sluice_key';
+
+// Headers that describe one connection, not the message (RFC 9110 §7.6.1); never forwarded as they came.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
+
+interface LivePool extends Pool {
+  next: number;
+  record: (status: number, ms: number) => void;
+  /** In-flight counters, one per backend (shared by id across route changes). */
+  inflight: { n: number }[];
+}
+
+interface Route {
+  stage: string;
+  stable: LivePool | null;
+  canary: LivePool | null;
+  weight: number;
+  /** Lower-cased sticky header; '' for the cookie; null for no stickiness. */
+  stickyHeader: string | null;
+}
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** The route key of a Host value: lower-cased, without the port. */
+function hostKey(value: string): string {
+  const colon = value.lastIndexOf(':');
+  const bare = colon > 0 && value.indexOf(']', colon) < 0 && /^\d+$/.test(value.slice(colon + 1)) ? value.slice(0, colon) : value;
+  return bare.toLowerCase();
+}
+
+/** A client connection. */
+interface Client {
+  sock: net.Socket;
+  addr: string;
+  /** Bytes read and not yet used: a head still arriving, or the next request of a pipelining client. */
+  buf: Buffer | null;
+  ex: Exchange | null;
+  /** Close once the response in flight is written (the client said so, or its request could not be read through). */
+  closing: boolean;
+  /** The client sent its last byte: answer what it asked, then close. */
+  ended: boolean;
+  /** Inside nextRequest: answers given on the spot leave the loop there to read the next request. */
+  reading: boolean;
+  /** When the head being read began to arrive (0: none under way). */
+  headSince: number;
+}
+
+/** A keep-alive connection to an instance. */
+interface Upstream {
+  sock: net.Socket;
+  port: number;
+  ex: Exchange | null;
+  err?: Error;
+  timedOut: boolean;
+  /** When it was last parked idle (ms since the epoch). */
+  idleSince: number;
+}
+
+/** One request and its response, from the client's head to the last byte of the answer. */
+interface Exchange {
+  client: Client;
+  method: string;
+  /** The head sent upstream, kept for a retry. */
+  upHead: string;
+  reqBody: BodyScanner;
+  /** Request body bytes that came with the head. */
+  firstBody: Buffer | null;
+  upgrade: boolean;
+  http10: boolean;
+  retryable: boolean;
+  host: string;
+  pool: LivePool;
+  inflight: { n: number };
+  up: Upstream | null;
+  tries: number;
+  start: number;
+  setCookie: string | undefined;
+  respBuf: Buffer | null;
+  resp: Head | null;
+  respBody: BodyScanner | null;
+  /** An HTTP/1.0 client gets a chunked body's data only, and the connection's end marks the body's end. */
+  dechunk: boolean;
+  /** The upstream connection can serve another request once this one is answered. */
+  reuse: boolean;
+  done: boolean;
+}
+
+const CLIENT_IDLE_MS = 65_000;
+const UPSTREAM_IDLE_MS = 4_000;
+const MAX_IDLE_PER_INSTANCE = 256;
+const noop = () => {};
+
+class TimeoutError extends Error {}
+
+/**
+ * The built-in HTTP data plane: `<stage>.<app>.localhost` goes to that stage's instances, split between a stable
+ * and a canary pool by weight. A user keeps their side while the weight only grows: their bucket (MurmurHash3 of
+ * the sticky key, as flag rollouts use) is compared with the weight. Switching is one map write, so a request sees
+ * the old split or the new one; idempotent requests that hit a connection closing under them are retried.
+ *
+ * HTTP/1.1 is spoken on plain sockets both ways (framing in ./http1.ts): heads are read and rewritten, bodies pass
+ * through as they arrive, and upstream connections are kept alive and reused.
+ */
+export class Router implements RouterPort {
+  /**
+   * @param upstreamTimeoutMs how long an instance may stay silent, before its answer (504) or during it (cut).
+   * @param headTimeoutMs how long a client may take to send a whole request head (408), however it trickles in.
+   */
+  constructor(
+    private readonly upstreamTimeoutMs = 60_000,
+    private readonly headTimeoutMs = 60_000,
+  ) {}
+
+  private readonly routes = new Map<string, Route>();
+  private readonly inflight = new Map<string, { n: number }>();
+  private counter(id: string): { n: number } {
+    let c = this.inflight.get(id);
+    if (!c) {
+      c = { n: 0 };
+      this.inflight.set(id, c);
+    }
+    return c;
+  }
+  /** Idle keep-alive connections by instance port, most recently used last. */
+  private readonly idle = new Map<number, Upstream[]>();
+  private readonly upstreams = new Set<Upstream>();
+  private readonly clients = new Set<net.Socket>();
+  private server: net.Server | undefined;
+  private closed = false;
+  readonly metrics = new RouterMetrics();
+
+  setRoute(host: string, spec: RouteSpec): void {
+    const live = (p: Pool | null | undefined): LivePool | null =>
+      p
+        ? {
+          version: p.version,
+          backends: [...p.backends],
+          next: 0,
+          record: this.metrics.recorder(spec.stage, p.version),
+          inflight: p.backends.map((b) => this.counter(b.id)),
+        }
+        : null;
+    this.routes.set(host.toLowerCase(), {
+      stage: spec.stage,
+      stable: live(spec.stable),
+      canary: live(spec.canary),
+      weight: clampWeight(spec.canaryWeight ?? 0),
+      stickyHeader: spec.sticky === 'none' ? null : typeof spec.sticky === 'object' ? spec.sticky.header.toLowerCase() : '',
+    });
+  }
+
+  setCanaryWeight(host: string, weight: number): void {
+    const r = this.routes.get(host.toLowerCase());
+    if (r) this.routes.set(host.toLowerCase(), { ...r, weight: clampWeight(weight) });
+  }
+
+  removeRoute(host: string): void {
+    this.routes.delete(host.toLowerCase());
+  }
+
+  async drain(backends: Backend[], timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (backends.some((b) => (this.inflight.get(b.id)?.n ?? 0) > 0) && Date.now() < until) await sleep(10);
+    for (const b of backends) if ((this.inflight.get(b.id)?.n ?? 0) === 0) this.inflight.delete(b.id);
+    // The instances are about to stop: close their idle connections first, so no request picks one as it closes.
+    for (const b of backends) {
+      for (const up of this.idle.get(b.port) ?? []) up.sock.destroy();
+      this.idle.delete(b.port);
+    }
+  }
+
+  async listen(port: number, host = '127.0.0.1'): Promise<number> {
+    // Half-open allowed: a client that shuts down its sending side after a request still gets the answer.
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (sock) => this.accept(sock));
+    this.server = server;
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(port, host, () => res());
+    });
+    return (server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    this.closed = true;
+    for (const c of this.clients) c.destroy();
+    for (const up of this.upstreams) up.sock.destroy();
+    this.idle.clear();
+    if (s) await new Promise((res) => s.close(res));
+  }
+
+  // ---- client side -------------------------------------------------------------------------------------------
+
+  private accept(sock: net.Socket): void {
+    const c: Client = { sock, addr: sock.remoteAddress ?? '', buf: null, ex: null, closing: false, ended: false, reading: false, headSince: 0 };
+    this.clients.add(sock);
+    // Armed once: activity re-arms it, and it closes only a connection with no exchange in flight.
+    sock.setTimeout(CLIENT_IDLE_MS);
+    sock.on('data', (d: Buffer) => this.clientData(c, d));
+    sock.on('end', () => {
+      c.ended = true;
+      if (!c.ex) sock.end();
+    });
+    sock.on('drain', () => c.ex?.up?.sock.resume());
+    sock.on('timeout', () => {
+      if (!c.ex) sock.destroy();
+    });
+    sock.on('error', noop);
+    sock.on('close', () => {
+      this.clients.delete(sock);
+      if (c.ex) this.abandon(c.ex);
+    });
+  }
+
+  private clientData(c: Client, d: Buffer): void {
+    const ex = c.ex;
+    if (!ex && c.closing) return; // answered and closing: whatever else it sends is not read
+    if (ex && !ex.reqBody.done) {
+      let n: number;
+      try {
+        n = ex.reqBody.feed(d);
+      } catch (e) {
+        c.sock.destroy(e as Error);
+        return;
+      }
+      if (ex.up && !ex.up.sock.write(n === d.length ? d : d.subarray(0, n))) c.sock.pause();
+      if (n === d.length) return;
+      d = d.subarray(n);
+    }
+    c.buf = c.buf ? Buffer.concat([c.buf, d]) : d;
+    // One request at a time: what a pipelining client sends next waits here, and reading stops until it is its turn.
+    if (c.ex) c.sock.pause();
+    else this.nextRequest(c);
+  }
+
+  private nextRequest(c: Client): void {
+    if (c.reading) return;
+    c.reading = true;
+    try {
+      this.readRequests(c);
+    } finally {
+      c.reading = false;
+    }
+    if (!c.ex && c.ended && !c.closing) c.sock.end();
+  }
+
+  private readRequests(c: Client): void {
+    while (!c.ex && c.buf && !c.sock.destroyed) {
+      let buf = c.buf;
+      let skip = 0;
+      while (skip + 1 < buf.length && buf[skip] === 13 && buf[skip + 1] === 10) skip += 2; // empty lines before a request
+      const end = buf.indexOf('\r\n\r\n', skip);
+      if (end < 0 || end - skip > MAX_HEAD_BYTES) {
+        if (buf.length - skip > MAX_HEAD_BYTES) this.refuse(c, new HttpError(431, 'request header fields too large'));
+        else if (!c.headSince) c.headSince = Date.now();
+        else if (Date.now() - c.headSince > this.headTimeoutMs) this.refuse(c, new HttpError(408, `request head not complete within ${this.headTimeoutMs} ms`));
+        return;
+      }
+      c.headSince = 0;
+      let head: Head;
+      try {
+        head = parseHead(buf.toString('latin1', skip, end), 'request');
+      } catch (e) {
+        this.refuse(c, e as HttpError);
+        return;
+      }
+      buf = buf.subarray(end + 4);
+      c.buf = buf.length ? buf : null;
+      this.begin(c, head);
+    }
+  }
+
+  /** Answers a request the router could not read, and closes the connection (what follows cannot be trusted). */
+  private refuse(c: Client, e: HttpError): void {
+    c.buf = null;
+    c.closing = true;
+    this.answer(c, e.status, `sluice: ${e.message}\n`, '', false);
+    c.sock.end();
+  }
+
+  /** A complete answer from the router itself. */
+  private answer(c: Client, status: number, text: string, extra: string, headOnly: boolean): void {
+    const body = Buffer.from(text);
+    const close = c.closing ? 'connection: close\r\n' : '';
+    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n${extra}${close}\r\n`;
+    c.sock.cork();
+    c.sock.write(head, 'latin1');
+    if (!headOnly) c.sock.write(body);
+    c.sock.uncork();
+  }
+
+  private begin(c: Client, head: Head): void {
+    const start = performance.now();
+    if (head.minor === 0 || head.connection.includes('close')) c.closing = true;
+    const reqBody = new BodyScanner(requestBody(head), 'request');
+    let firstBody: Buffer | null = null;
+    if (c.buf && !reqBody.done) {
+      let n: number;
+      try {
+        n = reqBody.feed(c.buf);
+      } catch (e) {
+        this.refuse(c, e as HttpError);
+        return;
+      }
+      firstBody = c.buf.subarray(0, n);
+      c.buf = n < c.buf.length ? c.buf.subarray(n) : null;
+    }
+    let target = head.target;
+    let host: string | undefined;
+    if (target.charCodeAt(0) !== 47 && target !== '*') {
+      // Absolute form (as sent to a proxy): the host comes from the target.
+      try {
+        const u = new URL(target);
+        host = u.host;
+        target = `${u.pathname}${u.search}`;
+      } catch {
+        this.refuse(c, new HttpError(400, 'bad request: invalid request target'));
+        return;
+      }
+    }
+    const conn = head.connection;
+    let out = `${head.method} ${target} HTTP/1.1\r\n`;
+    let forwardedFor: string | undefined;
+    let pinned: string | undefined;
+    let cookie: string | undefined;
+    let upgradeTo: string | undefined;
+    const h = head.headers;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i]!;
+      const value = h[i + 1]!;
+      const lower = name.toLowerCase();
+      switch (lower) {
+        case 'host':
+          if (host === undefined) host = value;
+          else if (host !== value && head.target.charCodeAt(0) === 47) {
+            this.refuse(c, new HttpError(400, 'bad request: more than one Host'));
+            return;
+          }
+          break;
+        case 'x-forwarded-for':
+          forwardedFor = forwardedFor ? `${forwardedFor}, ${value}` : value;
+          continue;
+        case 'x-forwarded-host':
+        case 'x-forwarded-proto':
+          continue;
+        case VERSION_HEADER:
+          pinned = value;
+          break;
+        case 'cookie':
+          cookie = cookie ? `${cookie}; ${value}` : value;
+          break;
+        case 'upgrade':
+          upgradeTo = value;
+          continue;
+      }
+      if (HOP_BY_HOP.has(lower) || (conn.length > 0 && conn.includes(lower))) continue;
+      out += `${name}: ${value}\r\n`;
+    }
+    if (host === undefined && head.minor === 1) {
+      this.refuse(c, new HttpError(400, 'bad request: no Host header'));
+      return;
+    }
+    if (head.method === 'CONNECT') {
+      this.refuse(c, new HttpError(405, 'CONNECT is not supported'));
+      return;
+    }
+    const key = hostKey(host ?? '');
+    const route = this.routes.get(key);
+    const headOnly = head.method === 'HEAD';
+    if (!route) {
+      if (!reqBody.done) c.closing = true;
+      this.answer(c, 404, `sluice: no stage answers at ${key || '(no Host header)'}; known: ${[...this.routes.keys()].join(', ') || 'none'}\n`, '', headOnly);
+      this.settled(c);
+      return;
+    }
+    if (head.chunked) out += 'transfer-encoding: chunked\r\n';
+    const upgrade = upgradeTo !== undefined && conn.includes('upgrade');
+    if (upgrade) out += `connection: upgrade\r\nupgrade: ${upgradeTo}\r\n`;
+    out += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${c.addr}` : c.addr}\r\nx-forwarded-host: ${host ?? ''}\r\nx-forwarded-proto: http\r\n\r\n`;
+    const { pool, setCookie } = this.choose(route, head, pinned, cookie);
+    if (!pool || pool.backends.length === 0) {
+      if (!reqBody.done) c.closing = true;
+      this.answer(c, 503, 'sluice: no healthy instance for this stage\n', 'retry-after: 1\r\n', headOnly);
+      pool?.record(503, performance.now() - start);
+      this.settled(c);
+      return;
+    }
+    const ex: Exchange = {
+      client: c,
+      method: head.method,
+      upHead: out,
+      reqBody,
+      firstBody,
+      upgrade,
+      http10: head.minor === 0,
+      retryable: (head.method === 'GET' || head.method === 'HEAD') && reqBody.done,
+      host: key,
+      pool,
+      inflight: pool.inflight[0]!,
+      up: null,
+      tries: 0,
+      start,
+      setCookie,
+      respBuf: null,
+      resp: null,
+      respBody: null,
+      dechunk: false,
+      reuse: true,
+      done: false,
+    };
+    c.ex = ex;
+    if (c.buf) c.sock.pause();
+    this.send(ex);
+  }
+
+  /** Picks the pool for a request, and the cookie to set when the user had no key yet. */
+  private choose(route: Route, head: Head, pinned: string | undefined, cookie: string | undefined): { pool: LivePool | null; setCookie?: string } {
+    if (pinned) {
+      if (pinned === 'canary' && route.canary) return { pool: route.canary };
+      if (pinned === 'stable' && route.stable) return { pool: route.stable };
+      if (route.canary?.version === pinned) return { pool: route.canary };
+      if (route.stable?.version === pinned) return { pool: route.stable };
+    }
+    if (!route.canary || route.weight <= 0) return { pool: route.stable ?? route.canary };
+    if (route.weight >= 100 || !route.stable) return { pool: route.canary };
+    if (route.stickyHeader === null) return { pool: Math.random() * 100 < route.weight ? route.canary : route.stable };
+    const h = head.headers;
+    let key: string | undefined;
+    if (route.stickyHeader) for (let i = 0; i < h.length && !key; i += 2) if (h[i]!.toLowerCase() === route.stickyHeader) key = h[i + 1];
+    let setCookie: string | undefined;
+    if (!key) key = cookieValue(cookie, STICKY_COOKIE);
+    if (!key) {
+      key = randomBytes(9).toString('base64url');
+      setCookie = `${STICKY_COOKIE}=${key}; Path=/; HttpOnly; SameSite=Lax`;
+    }
+    const pool = bucketOf(`${route.stage}${key}`) < route.weight ? route.canary : route.stable;
+    return { pool, ...(setCookie ? { setCookie } : {}) };
+  }
+
+  /** The exchange is over on the client's side: read the next request, or close. */
+  private settled(c: Client): void {
+    c.ex = null;
+    if (c.closing) {
+      c.sock.end();
+      return;
+    }
+    c.sock.resume();
+    this.nextRequest(c);
+  }
+
+  // ---- upstream side -----------------------------------------------------------------------------------------
+
+  private send(ex: Exchange): void {
+    const pool = ex.pool;
+    const idx = pool.next++ % pool.backends.length;
+    const port = pool.backends[idx]!.port;
+    ex.inflight = pool.inflight[idx]!;
+    ex.inflight.n++;
+    const list = this.idle.get(port);
+    let up: Upstream | undefined;
+    // An instance closes connections it has not used for a while (Node: 5 s); take none that could be closing now.
+    while (list && (up = list.pop()) && Date.now() - up.idleSince > UPSTREAM_IDLE_MS) up.sock.destroy();
+    up ??= this.connect(port);
+    up.ex = ex;
+    ex.up = up;
+    up.sock.cork();
+    up.sock.write(ex.upHead, 'latin1');
+    if (ex.firstBody) up.sock.write(ex.firstBody);
+    up.sock.uncork();
+  }
+
+  private connect(port: number): Upstream {
+    const sock = net.connect({ port, host: '127.0.0.1', noDelay: true });
+    const up: Upstream = { sock, port, ex: null, timedOut: false, idleSince: 0 };
+    sock.setTimeout(this.upstreamTimeoutMs);
+    this.upstreams.add(up);
+    sock.on('data', (d: Buffer) => this.upstreamData(up, d));
+    sock.on('drain', () => {
+      const ex = up.ex;
+      if (ex && !ex.reqBody.done) ex.client.sock.resume();
+    });
+    sock.on('timeout', () => {
+      up.timedOut = true;
+      sock.destroy();
+    });
+    sock.on('error', (e) => {
+      up.err = e;
+    });
+    sock.on('close', () => this.upstreamClosed(up));
+    return up;
+  }
+
+  private upstreamData(up: Upstream, d: Buffer): void {
+    const ex = up.ex;
+    if (!ex) {
+      up.sock.destroy(); // bytes nobody asked for: the connection cannot be trusted
+      return;
+    }
+    const c = ex.client;
+    if (!ex.resp) {
+      ex.respBuf = ex.respBuf ? Buffer.concat([ex.respBuf, d]) : d;
+      this.responseHead(ex);
+      return;
+    }
+    const body = ex.respBody!;
+    let n: number;
+    try {
+      n = ex.dechunk ? body.feed(d, 0, (b) => c.sock.write(b)) : body.feed(d);
+    } catch {
+      this.cut(ex);
+      return;
+    }
+    if (!ex.dechunk && !c.sock.write(n === d.length ? d : d.subarray(0, n))) up.sock.pause();
+    if (n < d.length) ex.reuse = false;
+    if (body.done) this.finish(ex);
+  }
+
+  /** Reads the answer's head (relaying any 1xx first), then sends the client its head and what came with it. */
+  private responseHead(ex: Exchange): void {
+    const c = ex.client;
+    for (;;) {
+      const buf = ex.respBuf!;
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (buf.length > 4 * MAX_HEAD_BYTES) this.upstreamFailed(ex, new Error('response head too large'));
+        return;
+      }
+      let head: Head;
+      try {
+        head = parseHead(buf.toString('latin1', 0, end), 'response');
+      } catch (e) {
+        this.upstreamFailed(ex, e as Error);
+        return;
+      }
+      const rest = buf.subarray(end + 4);
+      if (head.status === 101 && ex.upgrade) {
+        c.sock.write(buf);
+        this.tunnel(ex);
+        return;
+      }
+      if (head.status < 200) {
+        if (head.status === 101) {
+          this.upstreamFailed(ex, new Error('switched protocols without being asked'));
+          return;
+        }
+        // 100 Continue and other interim answers go to the client as they are (HTTP/1.0 clients know none).
+        if (!ex.http10) c.sock.write(buf.subarray(0, end + 4));
+        ex.respBuf = rest.length ? rest : null;
+        if (!ex.respBuf) return;
+        continue;
+      }
+      ex.respBuf = null;
+      ex.resp = head;
+      const kind = responseBody(head, ex.method);
+      const body = new BodyScanner(kind, 'response');
+      ex.respBody = body;
+      if (head.minor === 0 || head.connection.includes('close') || kind.kind === 'close') ex.reuse = false;
+      // Without a length the end of the body is the end of the connection, for the client too.
+      if (kind.kind === 'close') c.closing = true;
+      ex.dechunk = kind.kind === 'chunked' && ex.http10;
+      c.sock.cork();
+      c.sock.write(this.clientHead(ex, head, kind), 'latin1');
+      let n: number;
+      try {
+        n = ex.dechunk ? body.feed(rest, 0, (b) => c.sock.write(b)) : body.feed(rest);
+      } catch {
+        c.sock.uncork();
+        this.cut(ex);
+        return;
+      }
+      if (!ex.dechunk && n > 0) c.sock.write(n === rest.length ? rest : rest.subarray(0, n));
+      c.sock.uncork();
+      if (n < rest.length) ex.reuse = false;
+      if (body.done) this.finish(ex);
+      return;
+    }
+  }
+
+  /** The head the client gets: the instance's, without hop-by-hop fields, plus the router's own. */
+  private clientHead(ex: Exchange, head: Head, kind: BodyKind): string {
+    let out = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
+    const h = head.headers;
+    const conn = head.connection;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i]!;
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower) || (conn.length > 0 && conn.includes(lower))) continue;
+      if (kind.kind === 'chunked' && lower === 'content-length') continue;
+      out += `${name}: ${h[i + 1]!}\r\n`;
+    }
+    if (kind.kind === 'chunked' && !ex.dechunk) out += 'transfer-encoding: chunked\r\n';
+    out += `${VERSION_HEADER}: ${ex.pool.version}\r\n`;
+    if (ex.setCookie) out += `set-cookie: ${ex.setCookie}\r\n`;
+    if (ex.client.closing) out += 'connection: close\r\n';
+    return `${out}\r\n`;
+  }
+
+  /** The answer is complete: count it, keep the upstream connection for the next request, serve the client's next. */
+  private finish(ex: Exchange): void {
+    if (ex.done) return;
+    ex.done = true;
+    ex.inflight.n--;
+    ex.pool.record(ex.resp?.status ?? 0, performance.now() - ex.start);
+    const up = ex.up;
+    ex.up = null;
+    const c = ex.client;
+    // An instance that answered before reading the whole request body leaves the client's stream mid-message.
+    if (!ex.reqBody.done) {
+      ex.reuse = false;
+      c.closing = true;
+    }
+    if (up) {
+      up.ex = null;
+      if (ex.reuse && !up.sock.destroyed) this.park(up);
+      else up.sock.destroy();
+    }
+    this.settled(c);
+  }
+
+  /** Keeps an upstream connection for reuse (for UPSTREAM_IDLE_MS; an unused one closes after the upstream timeout). */
+  private park(up: Upstream): void {
+    up.sock.resume();
+    up.idleSince = Date.now();
+    let list = this.idle.get(up.port);
+    if (!list) {
+      list = [];
+      this.idle.set(up.port, list);
+    }
+    if (list.length >= MAX_IDLE_PER_INSTANCE) up.sock.destroy();
+    else list.push(up);
+  }
+
+  private upstreamClosed(up: Upstream): void {
+    this.upstreams.delete(up);
+    const list = this.idle.get(up.port);
+    const at = list ? list.indexOf(up) : -1;
+    if (at >= 0) list!.splice(at, 1);
+    const ex = up.ex;
+    up.ex = null;
+    if (!ex || ex.done || ex.up !== up) return;
+    ex.up = null;
+    // A body that runs until the connection closes has just ended.
+    if (ex.respBody && !ex.respBody.done && ex.respBody.untilClose && !up.timedOut && !up.err) {
+      this.finish(ex);
+      return;
+    }
+    this.upstreamFailed(ex, up.timedOut ? new TimeoutError(`no answer within ${this.upstreamTimeoutMs} ms`) : (up.err ?? new Error('the instance closed the connection')));
+  }
+
+  /** The instance failed the request: retry it elsewhere if nothing was sent yet and it is safe, else answer 502/504. */
+  private upstreamFailed(ex: Exchange, err: Error): void {
+    this.dropUpstream(ex);
+    if (ex.resp) {
+      this.cut(ex);
+      return;
+    }
+    ex.inflight.n--;
+    const c = ex.client;
+    if (ex.retryable && !this.closed && ex.tries + 1 < Math.max(2, ex.pool.backends.length + 1)) {
+      // A connection closing under the request: the split may have moved meanwhile, so choose again.
+      ex.tries++;
+      ex.respBuf = null;
+      ex.pool = this.poolNow(ex.host, ex.pool.version) ?? ex.pool;
+      if (ex.pool.backends.length > 0) {
+        this.send(ex);
+        return;
+      }
+    }
+    ex.done = true;
+    if (!ex.reqBody.done) c.closing = true;
+    this.answer(c, err instanceof TimeoutError ? 504 : 502, `sluice: upstream failed: ${err.message}\n`, '', ex.method === 'HEAD');
+    ex.pool.record(0, performance.now() - ex.start);
+    this.settled(c);
+  }
+
+  /** Part of the answer went out and the rest cannot follow: the client sees its connection end early. */
+  private cut(ex: Exchange): void {
+    if (ex.done) return;
+    this.abandon(ex);
+    ex.pool.record(0, performance.now() - ex.start);
+    ex.client.sock.destroy();
+  }
+
+  /** The client went away mid-exchange: drop the upstream side (not counted: the instance did nothing wrong). */
+  private abandon(ex: Exchange): void {
+    if (ex.done) return;
+    ex.done = true;
+    ex.inflight.n--;
+    this.dropUpstream(ex);
+  }
+
+  /** Closes the exchange's upstream connection: it is mid-message and cannot serve anyone else. */
+  private dropUpstream(ex: Exchange): void {
+    const up = ex.up;
+    ex.up = null;
+    if (up) {
+      up.ex = null;
+      up.sock.destroy();
+    }
+  }
+
+  /** The pool of `version` in the host's current route, or its stable pool if that version left. */
+  private poolNow(host: string, version: string): LivePool | null {
+    const r = this.routes.get(host);
+    if (!r) return null;
+    if (r.canary?.version === version) return r.canary;
+    return r.stable ?? r.canary;
+  }
+
+  /** After 101 Switching Protocols (WebSocket and other upgrades) bytes flow both ways untouched. */
+  private tunnel(ex: Exchange): void {
+    const c = ex.client;
+    const up = ex.up!;
+    ex.done = true;
+    ex.pool.record(101, performance.now() - ex.start);
+    this.upstreams.delete(up);
+    for (const s of [c.sock, up.sock]) {
+      s.removeAllListeners('data');
+      s.removeAllListeners('drain');
+      s.removeAllListeners('timeout');
+      s.removeAllListeners('end');
+      s.removeAllListeners('close');
+      s.setTimeout(0);
+    }
+    if (c.buf) up.sock.write(c.buf);
+    c.buf = null;
+    c.sock.resume();
+    up.sock.resume();
+    up.sock.pipe(c.sock);
+    c.sock.pipe(up.sock);
+    let closed = false;
+    const done = () => {
+      if (closed) return;
+      closed = true;
+      ex.inflight.n--;
+      this.clients.delete(c.sock);
+      up.sock.destroy();
+      c.sock.destroy();
+    };
+    // Either side hanging up ends the tunnel (half-open sockets would otherwise linger).
+    for (const side of [up.sock, c.sock]) for (const ev of ['end', 'close']) side.on(ev, done);
+  }
+}
+
+function clampWeight(w: number): number {
+  return Math.max(0, Math.min(100, Number.isFinite(w) ? w : 0));
+}

@@ -1,0 +1,250 @@
+import type { JourneyEvent, StoredEvent } from '../../journeys/journey-events.js';
+import { migrate } from './migrate.js';
+import type { SqlDriver, SqlExecutor } from './sql-driver.js';
+import {
+  conflict,
+  type DeliveryOutcome,
+  type NotificationRecord,
+  type OutboxEntry,
+  type ReleaseRecord,
+  type Store,
+  type TokenRecord,
+} from './store.js';
+
+interface EventRow {
+  id: string | number;
+  journey_id: string;
+  seq: number;
+  type: string;
+  data: Record<string, unknown>;
+  at: Date | string;
+}
+interface ReleaseRow {
+  version: string;
+  digest: string;
+  source_ref: string | null;
+  created_at: Date | string;
+}
+interface TokenRow {
+  id: string;
+  name: string;
+  hash: string;
+  created_at: Date | string;
+}
+
+const toEvent = (r: EventRow): StoredEvent =>
+  ({
+    ...r.data,
+    type: r.type,
+    id: Number(r.id),
+    journeyId: r.journey_id,
+    seq: r.seq,
+    at: new Date(r.at).getTime(),
+  }) as StoredEvent;
+const toRelease = (r: ReleaseRow): ReleaseRecord => ({
+  version: r.version,
+  digest: r.digest,
+  createdAt: new Date(r.created_at).getTime(),
+  ...(r.source_ref ? { sourceRef: r.source_ref } : {}),
+});
+const EVENT_COLS = 'id, journey_id, seq, type, data, at';
+
+interface NotificationRow {
+  id: string | number;
+  event_id: string | number;
+  target_kind: 'webhook' | 'slack';
+  target_url: string;
+  body: NotificationRecord['body'];
+  status: NotificationRecord['status'];
+  attempts: number;
+  next_at: Date | string;
+  last_error: string | null;
+  created_at: Date | string;
+  delivered_at: Date | string | null;
+}
+const toNotification = (r: NotificationRow): NotificationRecord => ({
+  id: Number(r.id),
+  eventId: Number(r.event_id),
+  target: { kind: r.target_kind, url: r.target_url },
+  body: r.body,
+  status: r.status,
+  attempts: r.attempts,
+  nextAt: new Date(r.next_at).getTime(),
+  createdAt: new Date(r.created_at).getTime(),
+  ...(r.last_error !== null ? { lastError: r.last_error } : {}),
+  ...(r.delivered_at !== null ? { deliveredAt: new Date(r.delivered_at).getTime() } : {}),
+});
+
+/** The store on PostgreSQL, through either driver. */
+export class SqlStore implements Store {
+  private constructor(private readonly db: SqlDriver) {}
+
+  static async open(db: SqlDriver): Promise<SqlStore> {
+    await migrate(db);
+    return new SqlStore(db);
+  }
+
+  get driverKind() {
+    return this.db.kind;
+  }
+
+  async createRelease(r: ReleaseRecord, first: JourneyEvent) {
+    return this.db.transaction(async (tx) => {
+      const inserted = await tx.query<ReleaseRow>(
+        `INSERT INTO releases (version, digest, source_ref, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (version) DO NOTHING RETURNING version, digest, source_ref, created_at`,
+        [r.version, r.digest, r.sourceRef ?? null, new Date(r.createdAt)],
+      );
+      if (inserted[0]) {
+        await insertEvents(tx, r.version, 0, [first], r.createdAt);
+        return { release: toRelease(inserted[0]), created: true };
+      }
+      const rows = await tx.query<ReleaseRow>(`SELECT * FROM releases WHERE version = $1`, [r.version]);
+      return { release: toRelease(rows[0]!), created: false };
+    });
+  }
+
+  async getRelease(version: string) {
+    const rows = await this.db.query<ReleaseRow>(`SELECT * FROM releases WHERE version = $1`, [version]);
+    return rows[0] ? toRelease(rows[0]) : undefined;
+  }
+
+  async listReleases() {
+    return (await this.db.query<ReleaseRow>(`SELECT * FROM releases ORDER BY created_at, version`)).map(toRelease);
+  }
+
+  async appendEvents(journeyId: string, expectedSeq: number, events: JourneyEvent[], at: number) {
+    if (events.length === 0) return [];
+    return this.db.transaction(async (tx) => {
+      const last = await tx.query<{ seq: number | null }>(`SELECT max(seq) AS seq FROM events WHERE journey_id = $1`, [
+        journeyId,
+      ]);
+      if ((last[0]?.seq ?? -1) !== expectedSeq) throw conflict(journeyId, expectedSeq);
+      try {
+        return await insertEvents(tx, journeyId, expectedSeq + 1, events, at);
+      } catch (e) {
+        // Two writers passed the check at once: the unique (journey_id, seq) lets only one in.
+        if ((e as { code?: string }).code === '23505') throw conflict(journeyId, expectedSeq);
+        throw e;
+      }
+    });
+  }
+
+  async loadEvents(journeyId?: string) {
+    const rows =
+      journeyId === undefined
+        ? await this.db.query<EventRow>(`SELECT ${EVENT_COLS} FROM events ORDER BY id`)
+        : await this.db.query<EventRow>(`SELECT ${EVENT_COLS} FROM events WHERE journey_id = $1 ORDER BY id`, [
+          journeyId,
+        ]);
+    return rows.map(toEvent);
+  }
+
+  async eventsAfter(afterId: number, limit: number) {
+    const rows = await this.db.query<EventRow>(`SELECT ${EVENT_COLS} FROM events WHERE id > $1 ORDER BY id LIMIT $2`, [
+      afterId,
+      limit,
+    ]);
+    return rows.map(toEvent);
+  }
+
+  async outboxCursor() {
+    const rows = await this.db.query<{ event_id: string | number }>(`SELECT event_id FROM cursors WHERE name = 'notify'`);
+    return Number(rows[0]?.event_id ?? 0);
+  }
+
+  async enqueueNotifications(entries: OutboxEntry[], upTo: number, at: number) {
+    await this.db.transaction(async (tx) => {
+      for (const e of entries)
+        await tx.query(
+          `INSERT INTO notifications (event_id, kind, stage, target_kind, target_url, body, status, next_at, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'pending', $7, $7) ON CONFLICT (event_id, kind, stage, target_kind, target_url) DO NOTHING`,
+          [e.eventId, e.body.kind, e.body.stage, e.target.kind, e.target.url, JSON.stringify(e.body), new Date(at)],
+        );
+      await tx.query(
+        `INSERT INTO cursors (name, event_id) VALUES ('notify', $1)
+         ON CONFLICT (name) DO UPDATE SET event_id = GREATEST(cursors.event_id, EXCLUDED.event_id)`,
+        [upTo],
+      );
+    });
+  }
+
+  async claimNotifications(now: number, leaseUntil: number, limit: number) {
+    // SKIP LOCKED: two replicas claiming at once take different rows instead of waiting for each other.
+    const rows = await this.db.query<NotificationRow>(
+      `UPDATE notifications SET next_at = $2 WHERE id IN (
+         SELECT id FROM notifications WHERE status = 'pending' AND next_at <= $1 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED
+       ) RETURNING *`,
+      [new Date(now), new Date(leaseUntil), limit],
+    );
+    return rows.map(toNotification).sort((a, b) => a.id - b.id);
+  }
+
+  async settleNotification(id: number, o: DeliveryOutcome) {
+    await this.db.query(
+      `UPDATE notifications SET attempts = attempts + 1, status = $2, delivered_at = $3, next_at = coalesce($4, next_at),
+         last_error = coalesce($5, last_error) WHERE id = $1`,
+      [
+        id,
+        o.status,
+        o.status === 'delivered' ? new Date(o.at) : null,
+        o.status === 'pending' ? new Date(o.nextAt) : null,
+        o.status === 'delivered' ? null : o.error,
+      ],
+    );
+  }
+
+  async nextNotificationDue() {
+    const rows = await this.db.query<{ at: Date | string | null }>(`SELECT min(next_at) AS at FROM notifications WHERE status = 'pending'`);
+    const at = rows[0]?.at;
+    return at ? new Date(at).getTime() : undefined;
+  }
+
+  async listNotifications(limit: number) {
+    const rows = await this.db.query<NotificationRow>(`SELECT * FROM notifications ORDER BY id DESC LIMIT $1`, [limit]);
+    return rows.map(toNotification);
+  }
+
+  async createToken(t: TokenRecord) {
+    await this.db.query(`INSERT INTO tokens (id, name, hash, created_at) VALUES ($1, $2, $3, $4)`, [
+      t.id,
+      t.name,
+      t.hash,
+      new Date(t.createdAt),
+    ]);
+  }
+
+  async findTokenByHash(hash: string) {
+    const rows = await this.db.query<TokenRow>(`SELECT * FROM tokens WHERE hash = $1`, [hash]);
+    const r = rows[0];
+    return r ? { id: r.id, name: r.name, hash: r.hash, createdAt: new Date(r.created_at).getTime() } : undefined;
+  }
+
+  async countTokens() {
+    const rows = await this.db.query<{ n: number | string }>(`SELECT count(*) AS n FROM tokens`);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  close() {
+    return this.db.close();
+  }
+}
+
+async function insertEvents(
+  tx: SqlExecutor,
+  journeyId: string,
+  firstSeq: number,
+  events: JourneyEvent[],
+  at: number,
+): Promise<StoredEvent[]> {
+  const out: StoredEvent[] = [];
+  for (const [i, e] of events.entries()) {
+    const { type, ...data } = e;
+    const rows = await tx.query<EventRow>(
+      `INSERT INTO events (journey_id, seq, type, data, at) VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING ${EVENT_COLS}`,
+      [journeyId, firstSeq + i, type, JSON.stringify(data), new Date(at)],
+    );
+    out.push(toEvent(rows[0]!));
+  }
+  return out;
+}

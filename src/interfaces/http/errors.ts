@@ -1,0 +1,23 @@
+import type { ErrorCode } from '../../kernel/errors.js';
+
+/** The one place where error codes become HTTP statuses. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  PIPELINE_INVALID: 422,
+  CONFIG_INVALID: 500,
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  RELEASE_CONFLICT: 409,
+  INVALID_STATE: 409,
+  BUILD_FAILED: 422,
+  CONFLICT: 409,
+  LOCKED: 423,
+  INTERNAL: 500,
+};
+
+/** The body of every error answer. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  details?: unknown;
+}

@@ -1,0 +1,246 @@
+import { isSluiceError, SluiceError } from '../kernel/errors.js';
+import { decide, type StepRun } from './journey-decider.js';
+import type { JourneyEvent, StoredEvent } from './journey-events.js';
+import { applyEvent, type JourneyState, reduceJourney } from './journey-reducer.js';
+import type { Store } from '../adapters/store-sql/store.js';
+import type { Clock } from '../kernel/clock.js';
+import type { EffectRunner, StepOutcome } from './step-runner.js';
+
+export interface ExecutorOptions {
+  store: Store;
+  clock: Clock;
+  runner: EffectRunner;
+  /** Called for every event appended, in order (feeds the live stream). */
+  onEvent?: (e: StoredEvent) => void;
+  /** Called when an effect or a decision throws unexpectedly. */
+  onError?: (err: unknown) => void;
+}
+
+/**
+ * Turns journey state into effects and effect outcomes into events.
+ * Every change goes through one queue, so decisions see a consistent state; effects run concurrently outside it.
+ * Wake-ups are event-driven: an outcome is appended and the next step is decided in the same turn.
+ * Timers (bake, commit budget) are derived from events, so they survive restarts.
+ */
+export class Executor {
+  private readonly journeys = new Map<string, JourneyState>();
+  private readonly running = new Map<string, AbortController>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: ExecutorOptions) {}
+
+  /** Loads every journey and resumes whatever was under way. */
+  async start(): Promise<void> {
+    await this.load();
+    await this.resume();
+  }
+
+  /** Loads every journey from the store, deciding nothing yet. */
+  async load(): Promise<void> {
+    const byJourney = new Map<string, StoredEvent[]>();
+    for (const e of await this.o.store.loadEvents()) {
+      const list = byJourney.get(e.journeyId) ?? [];
+      list.push(e);
+      byJourney.set(e.journeyId, list);
+    }
+    for (const [id, events] of byJourney) this.journeys.set(id, reduceJourney(events));
+  }
+
+  /** Decides for every journey: resumes steps that were running and starts what is due. */
+  resume(): Promise<void> {
+    return this.wake();
+  }
+
+  /** Stops deciding. Effects under way are left to finish on their own; the next start adopts their outcome. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.queue.catch(() => {});
+  }
+
+  list(): JourneyState[] {
+    return [...this.journeys.values()].sort((a, b) => a.ordinal - b.ordinal);
+  }
+
+  get(id: string): JourneyState | undefined {
+    return this.journeys.get(id);
+  }
+
+  /** Step keys that are running now, or will be resumed. */
+  runningKeys(): Set<string> {
+    const keys = new Set<string>();
+    for (const j of this.journeys.values())
+      for (const s of [j.commit, ...Object.values(j.stages)])
+        for (const st of Object.values(s.steps)) if (st.status === 'running') keys.add(st.key);
+    return keys;
+  }
+
+  /** Picks up a journey created in the store (by the release service). */
+  async track(journeyId: string): Promise<JourneyState> {
+    return this.enqueue(async () => {
+      await this.reload(journeyId);
+      await this.evaluateAll();
+      return this.journeys.get(journeyId)!;
+    });
+  }
+
+  /** Runs a person's command: `fn` validates against the current states and names the event to append. */
+  async command(fn: (journeys: JourneyState[]) => { journeyId: string; event: JourneyEvent }): Promise<JourneyState> {
+    return this.enqueue(async () => {
+      let journeyId: string;
+      for (let attempt = 0; ; attempt++) {
+        const c = fn(this.list());
+        journeyId = c.journeyId;
+        if (await this.append(c.journeyId, [c.event])) break;
+        if (attempt > 5) throw new SluiceError('CONFLICT', `journey ${c.journeyId} keeps changing; try again`);
+      }
+      await this.evaluateAll();
+      return this.journeys.get(journeyId)!;
+    });
+  }
+
+  /** Decides again now; for timers driven by a test clock. */
+  wake(): Promise<void> {
+    return this.enqueue(() => this.evaluateAll());
+  }
+
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async reload(journeyId: string): Promise<void> {
+    const events = await this.o.store.loadEvents(journeyId);
+    if (events.length > 0) this.journeys.set(journeyId, reduceJourney(events));
+  }
+
+  /** Appends events; false if another writer moved the journey first (it is reloaded, decide again). */
+  private async append(journeyId: string, events: JourneyEvent[]): Promise<boolean> {
+    const j = this.journeys.get(journeyId);
+    if (!j) throw new SluiceError('NOT_FOUND', `no journey ${journeyId}`);
+    let stored: StoredEvent[];
+    try {
+      stored = await this.o.store.appendEvents(journeyId, j.seq, events, this.o.clock.now());
+    } catch (e) {
+      if (isSluiceError(e) && e.code === 'CONFLICT') {
+        await this.reload(journeyId);
+        return false;
+      }
+      throw e;
+    }
+    let next = j;
+    for (const e of stored) {
+      next = applyEvent(next, e);
+      this.o.onEvent?.(e);
+    }
+    this.journeys.set(journeyId, next);
+    return true;
+  }
+
+  private async evaluateAll(): Promise<void> {
+    if (this.stopped) return;
+    let wakeAt: number | undefined;
+    // Deciding for one journey can change what another may do (a stage freed): repeat until nothing changes.
+    for (let round = 0, changed = true; changed && round < 50; round++) {
+      changed = false;
+      wakeAt = undefined;
+      for (const j of this.list()) {
+        if (j.status !== 'running') continue;
+        const r = await this.evaluate(j.id);
+        changed ||= r.changed;
+        if (r.wakeAt !== undefined) wakeAt = wakeAt === undefined ? r.wakeAt : Math.min(wakeAt, r.wakeAt);
+      }
+    }
+    this.schedule(wakeAt);
+  }
+
+  private async evaluate(journeyId: string): Promise<{ changed: boolean; wakeAt?: number }> {
+    let changed = false;
+    for (let guard = 0; guard < 100; guard++) {
+      const j = this.journeys.get(journeyId)!;
+      const d = decide(j, { now: this.o.clock.now(), journeys: this.list() });
+      if (d.append.length > 0) {
+        await this.append(journeyId, d.append);
+        changed = true;
+        this.cancelFinished(journeyId);
+        continue;
+      }
+      for (const r of d.run) {
+        if (this.running.has(r.key)) continue;
+        if (!r.started) {
+          if (!(await this.append(journeyId, [{ type: 'step.started', stage: r.stage, step: r.step, key: r.key }])))
+            break;
+          changed = true;
+        }
+        this.launch(journeyId, r);
+      }
+      return { changed, ...(d.wakeAt !== undefined ? { wakeAt: d.wakeAt } : {}) };
+    }
+    throw new Error(`journey ${journeyId}: decisions did not settle`);
+  }
+
+  /** Aborts effects whose step was finished by a decision (e.g. the commit budget ran out). */
+  private cancelFinished(journeyId: string): void {
+    const j = this.journeys.get(journeyId)!;
+    for (const s of [j.commit, ...Object.values(j.stages)])
+      for (const st of Object.values(s.steps))
+        if (st.status !== 'running') {
+          const c = this.running.get(st.key);
+          if (c) c.abort();
+        }
+  }
+
+  private launch(journeyId: string, r: StepRun): void {
+    const ctrl = new AbortController();
+    this.running.set(r.key, ctrl);
+    const j = this.journeys.get(journeyId)!;
+    void this.o.runner
+      .run(r, j, ctrl.signal)
+      .catch((err): StepOutcome => {
+        this.o.onError?.(err);
+        return { ok: false, exitCode: null, reason: `internal error: ${(err as Error).message}` };
+      })
+      .then((out) =>
+        this.enqueue(async () => {
+          this.running.delete(r.key);
+          if (this.stopped) return;
+          const cur = this.journeys.get(journeyId)!;
+          const step = (r.stage === 'commit' ? cur.commit : cur.stages[r.stage])?.steps[r.step];
+          if (step?.status === 'running') {
+            await this.append(journeyId, [
+              {
+                type: 'step.finished',
+                stage: r.stage,
+                step: r.step,
+                key: r.key,
+                ok: out.ok,
+                exitCode: out.exitCode,
+                ...(out.reason ? { reason: out.reason } : {}),
+                ...(out.inconclusive ? { inconclusive: true } : {}),
+                ...(out.detail !== undefined ? { detail: out.detail } : {}),
+              },
+            ]);
+          }
+          await this.evaluateAll();
+        }),
+      )
+      .catch((err) => this.o.onError?.(err));
+  }
+
+  private schedule(wakeAt: number | undefined): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (wakeAt === undefined || this.stopped) return;
+    const delay = Math.max(0, wakeAt - this.o.clock.now());
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.enqueue(() => this.evaluateAll()).catch((err) => this.o.onError?.(err));
+      },
+      Math.min(delay, 2 ** 31 - 1),
+    );
+  }
+}

@@ -1,0 +1,120 @@
+import { SluiceError } from '../kernel/errors.js';
+import { liveReleases } from './journey-decider.js';
+import type { JourneyEvent } from './journey-events.js';
+import { canaryStepName, currentCanaryStep, type JourneyState, type StageState, type StageStatus } from './journey-reducer.js';
+
+/** The events a person's command adds, and the journey they go to. Each function validates and changes nothing itself. */
+export interface CommandResult {
+  journeyId: string;
+  event: JourneyEvent;
+}
+
+function pickStage(j: JourneyState, stage: string | undefined, wanted: StageStatus[], verb: string): StageState {
+  if (stage !== undefined) {
+    const s = j.stages[stage];
+    if (!s) throw new SluiceError('NOT_FOUND', `release ${j.release.version} has no stage "${stage}"`, { stage });
+    if (!wanted.includes(s.status))
+      throw new SluiceError(
+        'INVALID_STATE',
+        `cannot ${verb} ${j.release.version} at ${stage}: the stage is ${s.status}, not ${wanted.join(' or ')}`,
+        { stage, status: s.status },
+      );
+    return s;
+  }
+  const s = j.plan.stages.map((p) => j.stages[p.name]!).find((x) => wanted.includes(x.status));
+  if (!s)
+    throw new SluiceError('INVALID_STATE', `release ${j.release.version} has no stage that is ${wanted.join(' or ')}`, {
+      stages: Object.fromEntries(Object.values(j.stages).map((x) => [x.name, x.status])),
+    });
+  return s;
+}
+
+/**
+ * Lets the journey into a stage whose autoPromote is false (without a stage, the first one waiting);
+ * with `full`, skips a canary's remaining steps and promotes it to all traffic now.
+ */
+export function promoteCommand(j: JourneyState, stage: string | undefined, by: string, full = false): CommandResult {
+  if (full) {
+    const s = pickStage(j, stage, ['rolling-out', 'paused'], 'promote in full');
+    return { journeyId: j.id, event: { type: 'stage.promoted-full', stage: s.name, by } };
+  }
+  const s = pickStage(j, stage, ['awaiting-promotion'], 'promote');
+  return { journeyId: j.id, event: { type: 'stage.promoted', stage: s.name, by } };
+}
+
+/** Rolls a stage the journey holds back now: a canary loses its traffic at once. */
+export function abortCommand(j: JourneyState, stage: string | undefined, by: string, reason: string): CommandResult {
+  const s = pickStage(j, stage, ['deploying', 'rolling-out', 'paused', 'verifying', 'baking', 'awaiting-approval'], 'abort');
+  return { journeyId: j.id, event: { type: 'stage.rollback-requested', stage: s.name, by, reason: reason || 'aborted' } };
+}
+
+/** Holds a canary rollout at its current step. */
+export function pauseCommand(j: JourneyState, stage: string | undefined, by: string): CommandResult {
+  const s = pickStage(j, stage, ['rolling-out'], 'pause');
+  return { journeyId: j.id, event: { type: 'stage.paused', stage: s.name, by } };
+}
+
+/** Lets a paused rollout go on: after sluice pause, past a pause without duration, or past an inconclusive analysis. */
+export function resumeCommand(j: JourneyState, stage: string | undefined, by: string): CommandResult {
+  const s = pickStage(j, stage, ['paused'], 'resume');
+  if (s.pausedBy !== undefined) return { journeyId: j.id, event: { type: 'stage.resumed', stage: s.name, by } };
+  const sp = j.plan.stages.find((p) => p.name === s.name)!;
+  const step = canaryStepName(currentCanaryStep(sp, s));
+  return { journeyId: j.id, event: { type: 'stage.resumed', stage: s.name, by, step } };
+}
+
+export function approveCommand(
+  j: JourneyState,
+  stage: string | undefined,
+  by: string,
+  comment?: string,
+): CommandResult {
+  const s = pickStage(j, stage, ['awaiting-approval'], 'approve');
+  return {
+    journeyId: j.id,
+    event: { type: 'stage.approved', stage: s.name, by, ...(comment !== undefined ? { comment } : {}) },
+  };
+}
+
+/** Rejects a stage waiting for approval (or still baking): it is rolled back and the journey fails. */
+export function rejectCommand(j: JourneyState, stage: string | undefined, by: string, comment: string): CommandResult {
+  if (!comment.trim()) throw new SluiceError('BAD_REQUEST', 'a rejection needs a comment saying why');
+  const s = pickStage(j, stage, ['awaiting-approval', 'baking'], 'reject');
+  return { journeyId: j.id, event: { type: 'stage.rejected', stage: s.name, by, comment } };
+}
+
+/** Puts a stage back on the release it ran before the one it runs now. */
+export function rollbackCommand(
+  journeys: readonly JourneyState[],
+  stage: string,
+  by: string,
+  reason: string,
+): CommandResult {
+  const live = liveReleases(journeys).get(stage);
+  if (!live) {
+    const known = journeys.some((j) => j.stages[stage] !== undefined);
+    throw new SluiceError(
+      known ? 'INVALID_STATE' : 'NOT_FOUND',
+      known ? `stage "${stage}" has never been deployed; nothing to roll back` : `no stage "${stage}"`,
+      { stage },
+    );
+  }
+  if (live.via === 'rollback')
+    throw new SluiceError(
+      'INVALID_STATE',
+      `stage "${stage}" was already rolled back to ${live.release?.version ?? 'nothing'}; release a fix or promote another release instead`,
+      { stage },
+    );
+  const j = journeys.find((x) => x.id === live.journeyId)!;
+  const s = j.stages[stage]!;
+  if (s.rollbackRequest || s.status === 'rolling-back')
+    throw new SluiceError('INVALID_STATE', `stage "${stage}" is already rolling back`, { stage });
+  return { journeyId: j.id, event: { type: 'stage.rollback-requested', stage, by, reason } };
+}
+
+/** Runs a failed journey again from the stages that failed: the explicit retry a rolled-back release needs. */
+export function retryCommand(j: JourneyState, by: string): CommandResult {
+  if (j.status !== 'failed')
+    throw new SluiceError('INVALID_STATE', `release ${j.release.version} is ${j.status}; only a failed journey can be retried`, { status: j.status });
+  return { journeyId: j.id, event: { type: 'journey.retried', by } };
+}

@@ -1,0 +1,66 @@
+import type { ReleaseRef } from '../journey-events.js';
+import type { StagePlan } from '../../pipeline/pipeline.js';
+
+/** Where a step writes what it does, and where its durable runs keep their lock, pid and exit files. */
+export interface StepIO {
+  /** Appends a line to the step's log. */
+  log(line: string): void;
+  logPath: string;
+  /** A directory owned by this step (named by its idempotency key). */
+  runDir: string;
+}
+
+export interface TargetRequest {
+  stage: StagePlan;
+  /** The step's idempotency key: asking twice with one key does the work once. */
+  key: string;
+  io: StepIO;
+}
+
+/** What a target that can split traffic offers for canary rollouts. */
+export interface CanaryOps {
+  /** Starts `release` beside the stable version, with no traffic yet. */
+  deployCanary(req: TargetRequest & { release: ReleaseRef }): Promise<void>;
+  /** Sends `weight` percent of the stage's users to the canary. */
+  setCanaryWeight(req: TargetRequest & { release: ReleaseRef; weight: number }): Promise<void>;
+  /** Makes the canary the stable version at full size; the old version drains and stops. */
+  promoteCanary(req: TargetRequest & { release: ReleaseRef }): Promise<void>;
+  /** Where the canary answers alone, for verification before the switch and for testers. */
+  previewUrl(stage: StagePlan): string;
+}
+
+/** Every place Sluice can deploy to implements this. One contract suite runs against each. */
+export interface Target {
+  readonly kind: StagePlan['target'];
+  /** Puts `release` on the stage and returns once it serves (or throws saying why it does not). */
+  deploy(req: TargetRequest & { release: ReleaseRef }): Promise<void>;
+  /** Puts `to` back on the stage (or takes the stage down when `to` is null). */
+  rollback(req: TargetRequest & { from: ReleaseRef; to: ReleaseRef | null }): Promise<void>;
+  /** Whether the stage is healthy now, with a sentence for people. */
+  health(req: TargetRequest & { release: ReleaseRef }): Promise<{ ok: boolean; detail: string }>;
+  /** The URL the stage answers at, handed to verify commands as SLUICE_STAGE_URL. */
+  url(stage: StagePlan): string | undefined;
+  /** Called once at start-up with what each stage should run, and the deploy keys the engine is about to resume. */
+  restore(stages: { stage: StagePlan; release: ReleaseRef | null }[], resuming: ReadonlySet<string>): Promise<void>;
+  /** Graceful shutdown. */
+  close(): Promise<void>;
+  /** Present on targets that can run canaries. */
+  readonly canary?: CanaryOps;
+}
+
+/** Environment every process and command gets for a stage and a release. */
+export function releaseEnv(
+  base: Record<string, string>,
+  stage: StagePlan,
+  release: ReleaseRef | null,
+  extra: Record<string, string> = {},
+) {
+  return {
+    ...base,
+    ...stage.env,
+    SLUICE_STAGE: stage.name,
+    SLUICE_CONFIG: JSON.stringify(stage.config),
+    ...(release ? { SLUICE_RELEASE_VERSION: release.version, SLUICE_ARTIFACT_DIGEST: release.digest } : {}),
+    ...extra,
+  };
+}

@@ -1,0 +1,1 @@
+export { main } from '../interfaces/cli/main.js';

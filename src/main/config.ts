@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { SluiceError } from '../kernel/errors.js';
+
+const fileSchema = z.strictObject({
+  dataDir: z.string().min(1).optional(),
+  databaseUrl: z.string().min(1).optional(),
+  host: z.string().min(1).optional(),
+  apiPort: z.number().int().min(0).max(65535).optional(),
+  routerPort: z.number().int().min(0).max(65535).optional(),
+});
+
+/** Server configuration, resolved from defaults, then a JSON file, then the environment, then flags. */
+export interface SluiceConfig {
+  /** The app's directory: holds sluice.yaml and is where builds and verify commands run. */
+  appDir: string;
+  pipelineFile: string;
+  dataDir: string;
+  databaseUrl?: string;
+  host: string;
+  apiPort: number;
+  routerPort: number;
+}
+
+export interface ConfigFlags {
+  dir?: string;
+  file?: string;
+  config?: string;
+  dataDir?: string;
+  databaseUrl?: string;
+  host?: string;
+  port?: string;
+  routerPort?: string;
+}
+
+function port(v: string | undefined, what: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new SluiceError('CONFIG_INVALID', `${what} must be a port number (0-65535), got "${v}"`);
+  return n;
+}
+
+export function loadConfig(opts: {
+  env: Record<string, string | undefined>;
+  argv: ConfigFlags;
+  cwd: string;
+}): SluiceConfig {
+  const { env, argv, cwd } = opts;
+  let file: z.infer<typeof fileSchema> = {};
+  if (argv.config) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(resolve(cwd, argv.config), 'utf8'));
+    } catch (e) {
+      throw new SluiceError('CONFIG_INVALID', `cannot read config file ${argv.config}: ${(e as Error).message}`);
+    }
+    const r = fileSchema.safeParse(raw);
+    if (!r.success)
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `${argv.config}: ${r.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.code === 'unrecognized_keys' ? `unknown key(s) ${i.keys.join(', ')}` : i.message}`).join('; ')}`,
+      );
+    file = r.data;
+  }
+  const appDir = resolve(cwd, argv.dir ?? '.');
+  const dataDir = argv.dataDir ?? env.SLUICE_DATA_DIR ?? file.dataDir ?? '.sluice';
+  const databaseUrl = argv.databaseUrl ?? env.DATABASE_URL ?? file.databaseUrl;
+  return {
+    appDir,
+    pipelineFile: resolve(appDir, argv.file ?? 'sluice.yaml'),
+    dataDir: dataDir === 'memory://' ? dataDir : resolve(appDir, dataDir),
+    ...(databaseUrl ? { databaseUrl } : {}),
+    host: argv.host ?? env.SLUICE_HOST ?? file.host ?? '127.0.0.1',
+    apiPort: port(argv.port, '--port') ?? port(env.SLUICE_API_PORT, 'SLUICE_API_PORT') ?? file.apiPort ?? 7070,
+    routerPort:
+      port(argv.routerPort, '--router-port') ??
+      port(env.SLUICE_ROUTER_PORT, 'SLUICE_ROUTER_PORT') ??
+      file.routerPort ??
+      7080,
+  };
+}

@@ -1,0 +1,187 @@
+import { z } from 'zod';
+import { comparisonOptions, thresholdOptions } from '../rollout/judge-request.js';
+import { NOTIFICATION_KINDS } from '../notifications/notification.js';
+
+/** DNS-safe label: lower-case letters, digits and dashes, at most 63 characters. */
+const dnsLabel = z
+  .string()
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    'must be DNS-safe: lower-case letters, digits and dashes, 1-63 characters',
+  );
+
+const duration = z.union([
+  z.number().nonnegative(),
+  z.string().regex(/^\s*(\d+(\.\d+)?(ms|s|m|h|d)?)+\s*$/, 'must be a duration such as 500ms, 30s, 5m or 1h30m'),
+]);
+
+const envValue = z.union([z.string(), z.number(), z.boolean()]);
+const envMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), envValue);
+
+/** A command step: a shell command line, or an object with a timeout. */
+const commandStep = z.union([
+  z.string().min(1),
+  z.strictObject({ run: z.string().min(1), timeout: duration.optional() }),
+]);
+
+const stepName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'step names use lower-case letters, digits, - and _');
+
+const localTarget = z.strictObject({
+  /** The command that starts one instance; it must listen on $PORT. */
+  start: z.string().min(1).optional(),
+  instances: z.number().int().min(1).max(32).optional(),
+  health: z
+    .strictObject({
+      path: z.string().startsWith('/').optional(),
+      timeout: duration.optional(),
+    })
+    .optional(),
+  /** How long an old instance may take to stop after SIGTERM before SIGKILL. */
+  stopTimeout: duration.optional(),
+});
+
+const commandTarget = z.strictObject({
+  deploy: z.string().min(1).optional(),
+  rollback: z.string().min(1).optional(),
+  health: z.string().min(1).optional(),
+  /** The URL at which the stage answers; handed to verify commands as SLUICE_STAGE_URL. */
+  url: z.string().url().optional(),
+  timeout: duration.optional(),
+});
+
+/** Metrics the router measures for every stage and version, per interval. */
+export const BUILTIN_METRICS = ['error-rate', 'latency-mean', 'request-rate'] as const;
+/** A built-in metric, or a PromQL query ({{stage}}, {{version}} and {{window}} are filled in). */
+const metricRef = z.union([z.enum(BUILTIN_METRICS), z.strictObject({ prometheus: z.string().min(1) })]);
+
+const thresholdCheck = z.strictObject({ ...thresholdOptions, metric: metricRef });
+const comparison = z.strictObject({ ...comparisonOptions, metric: metricRef });
+
+/** An analysis: threshold checks every interval, and a comparison with the stable version at the end. */
+export const analysisSchema = z.strictObject({
+  interval: duration.optional(),
+  /** Measurements taken by an analysis step (a background analysis runs until the rollout ends). */
+  count: z.number().int().min(1).max(10_000).optional(),
+  thresholds: z.array(thresholdCheck).optional(),
+  compare: z.array(comparison).optional(),
+  confidenceLevel: z.number().gt(0).lt(1).optional(),
+  passThreshold: z.number().min(0).max(100).optional(),
+  marginalThreshold: z.number().min(0).max(100).optional(),
+  /** Synthetic traffic during the analysis, for stages with too little real traffic: each path, to stable and canary alike. */
+  traffic: z
+    .strictObject({
+      paths: z.array(z.string().startsWith('/')).min(1),
+      /** Requests per second to each of stable and canary. */
+      rate: z.number().positive().max(1000),
+    })
+    .optional(),
+});
+
+const analysisRef = z.union([z.string().min(1), analysisSchema]);
+
+const canaryStep = z.union([
+  z.strictObject({ setWeight: z.number().int().min(0).max(100) }),
+  z.strictObject({ pause: z.strictObject({ duration: duration.optional() }) }),
+  z.strictObject({ analysis: analysisRef }),
+]);
+
+const strategySchema = z.union([
+  z.strictObject({ allAtOnce: z.strictObject({}) }),
+  z.strictObject({
+    /** The new version starts at full size beside the old one, is verified at its preview host, then takes all traffic at once. */
+    blueGreen: z.strictObject({
+      /** false: after verification, wait for `sluice resume` before switching (default true). */
+      autoSwitch: z.boolean().optional(),
+    }),
+  }),
+  z.strictObject({
+    canary: z.strictObject({
+      /** Instances of the new version during the canary (1: a one-box). */
+      instances: z.number().int().min(1).max(32).optional(),
+      /** Keeps a user on one side: a header's value, a cookie (default), or nothing. */
+      sticky: z.union([z.strictObject({ header: z.string().min(1) }), z.enum(['cookie', 'none'])]).optional(),
+      steps: z.array(canaryStep).min(1),
+      /** Runs from the first step until the rollout ends; a failure rolls back at once. */
+      analysis: analysisRef.optional(),
+    }),
+  }),
+]);
+
+/** The fields a stage may set, and that `defaults` and `extends` layer. */
+const stageFields = {
+  target: z.enum(['local', 'command']).optional(),
+  config: z.record(z.string(), z.unknown()).optional(),
+  env: envMap.optional(),
+  local: localTarget.optional(),
+  command: commandTarget.optional(),
+  verify: z.record(stepName, commandStep).optional(),
+  approval: z.boolean().optional(),
+  bake: duration.optional(),
+  autoPromote: z.boolean().optional(),
+  strategy: strategySchema.optional(),
+};
+
+export const stageDefaultsSchema = z.strictObject(stageFields);
+
+export const stageSchema = z.strictObject({
+  ...stageFields,
+  after: z.union([dnsLabel, z.array(dnsLabel)]).optional(),
+  extends: dnsLabel.optional(),
+});
+
+const notifyTarget = z
+  .strictObject({
+    /** A generic JSON webhook: it gets each notification as it is. */
+    webhook: z.string().url().optional(),
+    /** A Slack-compatible incoming webhook: it gets `{ text }`. */
+    slack: z.string().url().optional(),
+    /** Only notifications about these stages (`commit` for the commit checks); every stage when absent. */
+    stages: z.array(z.string().min(1)).min(1).optional(),
+    /** Only notifications of these kinds; every kind when absent. */
+    on: z
+      .array(z.enum(NOTIFICATION_KINDS, { error: (i) => `unknown kind ${JSON.stringify(i.input)}; known: ${NOTIFICATION_KINDS.join(', ')}` }))
+      .min(1)
+      .optional(),
+  })
+  .refine((t) => (t.webhook === undefined) !== (t.slack === undefined), { message: 'give one address: webhook: or slack:' });
+
+export const pipelineSchema = z.strictObject({
+  $schema: z.string().optional(),
+  app: dnsLabel,
+  artifact: z.strictObject({
+    /** Run once in the app directory to build the artifact. */
+    build: z.string().min(1).optional(),
+    /** A directory or a .tar/.tgz file, relative to the app directory. */
+    output: z.string().min(1),
+  }),
+  commit: z
+    .strictObject({
+      budget: duration.optional(),
+      steps: z.record(stepName, commandStep),
+    })
+    .optional(),
+  /**
+   * Where failures, rollbacks and stages waiting for a person are announced: a generic JSON webhook, or a
+   * Slack-compatible incoming webhook; each may keep to some stages and some kinds.
+   */
+  notify: z.array(notifyTarget).optional(),
+  /** Metric sources besides the built-in router metrics. */
+  metrics: z.strictObject({ prometheus: z.strictObject({ url: z.string().url() }).optional() }).optional(),
+  /** Named analyses that canary steps refer to. */
+  analyses: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/), analysisSchema).optional(),
+  defaults: stageDefaultsSchema.optional(),
+  stages: z.record(dnsLabel, stageSchema),
+});
+
+/** The pipeline file as written (before layering). */
+export type PipelineFile = z.infer<typeof pipelineSchema>;
+export type StageInput = z.infer<typeof stageSchema>;
+
+/** JSON Schema of sluice.yaml, for editors. */
+export function pipelineJsonSchema(): Record<string, unknown> {
+  return {
+    ...(z.toJSONSchema(pipelineSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>),
+    $id: 'https://sluice.dev/schema/sluice.schema.json',
+    title: 'Sluice pipeline (sluice.yaml)',
+  };
+}

@@ -1,0 +1,278 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { isSluiceError } from '../kernel/errors.js';
+import { type PipelineIssue, parsePipeline } from './pipeline.js';
+
+const EXAMPLE = readFileSync(new URL('../../../examples/shop/sluice.yaml', import.meta.url), 'utf8');
+
+function issuesOf(text: string): PipelineIssue[] {
+  try {
+    parsePipeline(text, 'p.yaml');
+  } catch (e) {
+    assert.ok(isSluiceError(e), `expected a SluiceError, got ${e}`);
+    assert.equal(e.code, 'PIPELINE_INVALID');
+    return (e.details as { issues: PipelineIssue[] }).issues;
+  }
+  assert.fail('expected the file to be rejected');
+}
+
+const base = (stages: string) => `app: shop
+artifact:
+  output: dist
+defaults:
+  local:
+    start: node server.js
+stages:
+${stages}`;
+
+describe('parsePipeline', () => {
+  it('resolves the example: order, layering, defaults', () => {
+    const plan = parsePipeline(EXAMPLE);
+    assert.equal(plan.app, 'shop');
+    assert.deepEqual(
+      plan.stages.map((s) => s.name),
+      ['integ', 'staging', 'prod'],
+    );
+    const prod = plan.stages[2]!;
+    assert.equal(prod.env.GREETING, 'Hello');
+    assert.equal(plan.stages[0]!.env.GREETING, 'Welcome');
+    assert.equal(prod.local?.instances, 2);
+    assert.equal(prod.local?.healthTimeoutMs, 20_000);
+    assert.equal(prod.bakeMs, 3000);
+    assert.deepEqual(prod.after, ['staging']);
+    assert.equal(plan.commit.budgetMs, 300_000);
+    assert.deepEqual(
+      plan.commit.steps.map((s) => s.name),
+      ['syntax', 'unit'],
+    );
+    assert.deepEqual(
+      plan.stages[1]!.verify.map((v) => v.name),
+      ['integration', 'acceptance'],
+    );
+  });
+
+  it('accepts the pipeline shown in the README', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(yaml, 'README has a yaml example');
+    const plan = parsePipeline(yaml, 'README.md');
+    const prod = plan.stages.find((s) => s.name === 'prod')!;
+    assert.deepEqual(
+      prod.verify.map((v) => v.name),
+      ['acceptance'],
+    );
+    assert.equal(prod.approval, true);
+    assert.equal(prod.autoPromote, false);
+    assert.equal(prod.bakeMs, 600_000);
+  });
+
+  it('accepts the canary example shown in the README', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('canary:'));
+    assert.ok(block, 'README has a canary example');
+    const plan = parsePipeline(`app: shop\nartifact: { output: dist }\ndefaults:\n  local: { start: node server.js }\n${block}`, 'README.md');
+    const canary = plan.stages[0]!.canary!;
+    assert.deepEqual(
+      canary.steps.map((s) => s.kind),
+      ['setWeight', 'analysis', 'pause', 'setWeight', 'pause'],
+    );
+    assert.equal(canary.background?.thresholds[0]?.max, 0.05);
+    assert.deepEqual(canary.sticky, { header: 'x-user-id' });
+  });
+
+  it('refuses a canary on a command target and an unknown analysis, with positions', () => {
+    const issues = issuesOf(`app: shop
+artifact: { output: d }
+stages:
+  prod:
+    target: command
+    command: { deploy: x }
+    strategy:
+      canary:
+        steps:
+          - analysis: erors
+`);
+    assert.ok(issues.some((i) => /unknown analysis "erors"/.test(i.message) && i.line === 10), JSON.stringify(issues));
+    assert.ok(issues.some((i) => /canary needs target "local"/.test(i.message)));
+  });
+
+  it('orders a DAG topologically and keeps fan-in parents', () => {
+    const plan = parsePipeline(
+      base(`  c:
+    after: [a, b]
+  b:
+    after: a
+  a: {}
+`),
+    );
+    assert.deepEqual(
+      plan.stages.map((s) => s.name),
+      ['a', 'b', 'c'],
+    );
+    assert.deepEqual(plan.stages[2]!.after, ['a', 'b']);
+  });
+
+  it('layers extends over defaults and deep-merges env and target settings', () => {
+    const plan = parsePipeline(
+      base(`  a:
+    env: { X: "1", Y: "2" }
+    local: { instances: 3 }
+    approval: true
+  b:
+    extends: a
+    env: { Y: "3" }
+`),
+    );
+    const b = plan.stages.find((s) => s.name === 'b')!;
+    assert.deepEqual(b.env, { X: '1', Y: '3' });
+    assert.equal(b.local?.instances, 3);
+    assert.equal(b.local?.start, 'node server.js');
+    assert.equal(b.approval, true);
+    assert.deepEqual(b.after, []);
+  });
+
+  it('reports an unknown key with its line, column and a suggestion', () => {
+    const [i, ...rest] = issuesOf(base(`  a:\n    aftr: b\n`));
+    assert.equal(rest.length, 0);
+    assert.equal(i!.line, 9);
+    assert.equal(i!.col, 5);
+    assert.equal(i!.path, 'stages.a.aftr');
+    assert.match(i!.message, /unknown key "aftr" \(did you mean "after"\?\)/);
+  });
+
+  it('reports an unknown parent stage with a suggestion', () => {
+    const [i] = issuesOf(base(`  staging: {}\n  prod:\n    after: stagign\n`));
+    assert.equal(i!.line, 10);
+    assert.equal(i!.col, 12);
+    assert.match(i!.message, /unknown stage "stagign" \(did you mean "staging"\?\)/);
+  });
+
+  it('keeps notify targets to the stages and kinds they list, and locates what is wrong in them', () => {
+    const withNotify = (notify: string) => base(`  staging: {}\n  prod:\n    after: staging\n`).replace('stages:\n', `notify:\n${notify}stages:\n`);
+    const plan = parsePipeline(withNotify('  - slack: https://hooks.example.com/T/B/x\n    stages: [prod, commit]\n    on: [rolled-back, needs-approval]\n  - webhook: https://ops.example.com/\n'));
+    assert.deepEqual(plan.notify, [
+      { kind: 'slack', url: 'https://hooks.example.com/T/B/x', stages: ['prod', 'commit'], on: ['rolled-back', 'needs-approval'] },
+      { kind: 'webhook', url: 'https://ops.example.com/' },
+    ]);
+    const [stage] = issuesOf(withNotify('  - slack: https://hooks.example.com/x\n    stages: [prod, stagin]\n'));
+    assert.deepEqual([stage!.line, stage!.col, stage!.path], [9, 20, 'notify.0.stages.1']);
+    assert.match(stage!.message, /unknown stage "stagin" \(did you mean "staging"\?\); known: staging, prod, commit/);
+    const [kind] = issuesOf(withNotify('  - webhook: https://ops.example.com/\n    on: [rolled-back, exploded]\n'));
+    assert.deepEqual([kind!.line, kind!.col, kind!.path], [9, 23, 'notify.0.on.1']);
+    assert.match(kind!.message, /unknown kind "exploded"; known: step-failed, /);
+    const [both] = issuesOf(withNotify('  - webhook: https://ops.example.com/\n    slack: https://hooks.example.com/x\n'));
+    assert.deepEqual([both!.line, both!.path, both!.message], [8, 'notify.0', 'give one address: webhook: or slack:']);
+  });
+
+  it('reports cycles', () => {
+    const [i] = issuesOf(base(`  a:\n    after: c\n  b:\n    after: a\n  c:\n    after: b\n`));
+    assert.match(i!.message, /cycle: a → c → b → a/);
+  });
+
+  it('reports wrong types at the value', () => {
+    const [i] = issuesOf(base(`  a:\n    local:\n      instances: many\n`));
+    assert.equal(i!.path, 'stages.a.local.instances');
+    assert.equal(i!.line, 10);
+    assert.match(i!.message, /expected number, got string "many"/);
+  });
+
+  it('reports bad durations and names', () => {
+    const issues = issuesOf(base(`  Bad_Name:\n    bake: soon\n`));
+    assert.ok(
+      issues.some((i) => /DNS-safe/.test(i.message) && i.line === 8),
+      JSON.stringify(issues),
+    );
+    const [d] = issuesOf(base(`  a:\n    bake: soon\n`));
+    assert.match(d!.message, /duration/);
+    assert.equal(d!.line, 9);
+  });
+
+  it('reports YAML syntax errors with a position', () => {
+    const [i] = issuesOf('app: shop\nstages:\n  a: [unclosed\n');
+    assert.ok(i!.line >= 3, JSON.stringify(i));
+  });
+
+  it('reports duplicate keys', () => {
+    const [i] = issuesOf('app: shop\napp: other\n');
+    assert.equal(i!.line, 2);
+    assert.match(i!.message, /[Uu]nique|duplicate/);
+  });
+
+  it('reports a missing required key at its parent', () => {
+    const [i] = issuesOf('app: shop\nartifact: {}\nstages:\n  a:\n    local: { start: x }\n');
+    assert.equal(i!.path, 'artifact.output');
+    assert.equal(i!.line, 2);
+    assert.match(i!.message, /required/);
+  });
+
+  it('needs target settings after layering', () => {
+    const [i] = issuesOf('app: shop\nartifact: { output: d }\nstages:\n  a: {}\n  b:\n    target: command\n');
+    assert.match(i!.message, /local\.start/);
+    const issues = issuesOf('app: shop\nartifact: { output: d }\nstages:\n  b:\n    target: command\n');
+    assert.match(issues[0]!.message, /command\.deploy/);
+  });
+
+  it('rejects the reserved stage name commit, an empty file and an empty stage map', () => {
+    assert.match(issuesOf(base('  commit: {}\n'))[0]!.message, /reserved/);
+    assert.match(issuesOf('')[0]!.message, /empty/);
+    assert.match(issuesOf('app: a\nartifact: { output: d }\nstages: {}\n')[0]!.message, /at least one stage/);
+  });
+
+  it('fuzz: any mutation of the example is accepted or rejected with located issues, never a crash', () => {
+    let seed = 42;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
+    const pieces = [
+      ':',
+      '-',
+      ' ',
+      '\n',
+      '[',
+      ']',
+      '{',
+      '}',
+      '"',
+      "'",
+      '#',
+      '&a',
+      '*a',
+      '!!int',
+      '\t',
+      'x',
+      '0',
+      'after',
+      'stages',
+    ];
+    const lines = EXAMPLE.split('\n');
+    let rejected = 0;
+    for (let n = 0; n < 1500; n++) {
+      const text = [...EXAMPLE];
+      const edits = 1 + Math.floor(rand() * 4);
+      for (let k = 0; k < edits; k++) {
+        const pos = Math.floor(rand() * text.length);
+        const op = rand();
+        if (op < 0.4) text.splice(pos, 1);
+        else if (op < 0.8) text.splice(pos, 0, pieces[Math.floor(rand() * pieces.length)]!);
+        else text.splice(pos, 1, pieces[Math.floor(rand() * pieces.length)]!);
+      }
+      const mutated = text.join('');
+      try {
+        parsePipeline(mutated, 'f.yaml');
+      } catch (e) {
+        assert.ok(isSluiceError(e) && e.code === 'PIPELINE_INVALID', `mutation ${n} threw ${e}\n${mutated}`);
+        const issues = (e.details as { issues: PipelineIssue[] }).issues;
+        assert.ok(issues.length > 0);
+        for (const i of issues) {
+          assert.ok(i.line >= 1 && i.line <= lines.length + 8, `line ${i.line} out of range`);
+          assert.ok(i.col >= 1);
+          assert.ok(i.message.length > 0);
+        }
+        rejected++;
+      }
+    }
+    assert.ok(rejected > 300, `only ${rejected} mutations were rejected; the fuzzer is not reaching the validator`);
+  });
+});

@@ -1,0 +1,21 @@
+import type { MetricRef } from '../../pipeline/pipeline.js';
+
+export interface MetricQuery {
+  stage: string;
+  version: string;
+  fromMs: number;
+  toMs: number;
+}
+
+/** Where analyses read metrics from. One contract suite runs against every implementation. */
+export interface MetricsProvider {
+  /** One value for the window (null: no data). */
+  measure(metric: MetricRef, q: MetricQuery): Promise<number | null>;
+  /** One value per second with traffic in the window, oldest first: the series a comparison ranks. */
+  series(metric: MetricRef, q: MetricQuery): Promise<number[]>;
+}
+
+/** A provider that does not speak this kind of metric says so clearly. */
+export function unsupported(provider: string, metric: MetricRef): Error {
+  return new Error(`the ${provider} metrics provider cannot measure ${JSON.stringify(metric)}`);
+}
