@@ -2,6 +2,17 @@
 import js from '@eslint/js';
 import stylistic from '@stylistic/eslint-plugin';
 import tseslint from 'typescript-eslint';
+import { layers } from './eslint-rules/layers.js';
+
+/** Contexts and the contexts each may use (acyclic). See docs/adr/0009-layout-by-context.md. */
+const CONTEXTS = {
+  rollout: [],
+  pipeline: ['rollout'],
+  journeys: ['pipeline', 'rollout'],
+  releases: ['journeys', 'pipeline'],
+  notifications: ['journeys', 'pipeline'],
+  auth: [],
+};
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '**/.sluice/**', '.node24/**', 'examples/**/dist/**', 'bench-results/**'] },
@@ -11,8 +22,9 @@ export default tseslint.config(
     languageOptions: {
       globals: { process: 'readonly', console: 'readonly', URL: 'readonly', fetch: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', Buffer: 'readonly', TextDecoder: 'readonly', AbortController: 'readonly', URLSearchParams: 'readonly' },
     },
-    plugins: { '@stylistic': stylistic },
+    plugins: { '@stylistic': stylistic, sluice: { rules: { layers } } },
     rules: {
+      'sluice/layers': ['error', { root: import.meta.dirname, contexts: CONTEXTS }],
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
       'no-control-regex': 'off',

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { api as contract } from '../src/interfaces/http/contract/index.js';
 import type { RunningSluice } from '../src/main/single-node.js';
 import { api, cli, copyExample, REPO, startInProcess } from './helpers/sluice-process.js';
 
@@ -9,13 +10,14 @@ import { api, cli, copyExample, REPO, startInProcess } from './helpers/sluice-pr
 describe('API bodies under fuzzing', { timeout: 120_000 }, () => {
   let app: string;
   let s: RunningSluice;
+  let down: () => Promise<void>;
   let token: string;
   before(async () => {
     app = copyExample();
-    ({ sluice: s, token } = await startInProcess(app));
+    ({ sluice: s, token, down } = await startInProcess(app));
   });
   after(async () => {
-    await s.close();
+    await down();
     rmSync(join(app, '..'), { recursive: true, force: true });
   });
 
@@ -127,8 +129,12 @@ describe('API bodies under fuzzing', { timeout: 120_000 }, () => {
     );
     const human = await cli(['judge', file]);
     assert.match(human.stdout, /p50-latency-ms\s+latency\s+High\s+1\.395\s+12\.40\s+\[11\.20, 13\.60\]/);
-    const unauth = await api(s.apiUrl, 'POST', '/api/v1/judge', JSON.parse(readFileSync(file, 'utf8')));
-    assert.equal(unauth.status, 401);
+    // Judging changes nothing, so it needs no token; and nothing changed.
+    const releases = s.executor.list().length;
+    const anonymous = await api(s.apiUrl, 'POST', '/api/v1/judge', JSON.parse(readFileSync(file, 'utf8')));
+    assert.equal(anonymous.status, 200);
+    assert.deepEqual(anonymous.json, viaApi.json);
+    assert.equal(s.executor.list().length, releases);
   });
 
   it('sluice judge locates bad files: JSON syntax by line and column, schema errors by path', async () => {
@@ -142,6 +148,21 @@ describe('API bodies under fuzzing', { timeout: 120_000 }, () => {
     assert.equal(schema.code, 1);
     assert.match(schema.stderr, /metrics\.0: unknown field\(s\): direktion/);
     assert.match(schema.stderr, /metrics\.0\.baseline\.0/);
+  });
+
+  it('documents every route the server registers, from the same descriptions the CLI calls', async () => {
+    const doc = (await api<{ paths: Record<string, Record<string, { summary: string; tags: string[] }>> }>(s.apiUrl, 'GET', '/api/openapi.json')).json;
+    const described = Object.values(contract).flatMap((ctx) => Object.values(ctx));
+    assert.ok(described.length >= 25);
+    for (const d of described) {
+      const op = doc.paths[d.path.replace(/:(\w+)/g, '{$1}')]?.[d.method.toLowerCase()];
+      assert.ok(op, `${d.method} ${d.path} is missing from the OpenAPI document`);
+      assert.equal(op.summary, d.summary);
+    }
+    for (const verb of ['promote', 'approve', 'reject', 'abort', 'pause', 'resume', 'retry'])
+      assert.ok(doc.paths[`/api/v1/releases/{version}/${verb}`]?.post, verb);
+    const ops = Object.values(doc.paths).flatMap((p) => Object.values(p));
+    assert.equal(ops.length, described.length, 'no route the server answers is left out, and none is documented twice');
   });
 
   it('says which field is wrong', async () => {
@@ -170,7 +191,7 @@ describe('API bodies under fuzzing', { timeout: 120_000 }, () => {
     for (const limit of ['0', '1001', '-1', '2.5', 'ten', '', '1e3', '99999'].map(encodeURIComponent)) {
       const l = await api<{ code: string; message: string }>(s.apiUrl, 'GET', `/api/v1/notifications?limit=${limit}`);
       assert.equal(l.status, 400, limit);
-      assert.match(l.json.message, /^limit must be a whole number from 1 to 1000, not "/);
+      assert.match(l.json.message, /^invalid request query: limit: a whole number from 1 to 1000, not "/);
     }
     assert.equal((await api(s.apiUrl, 'GET', '/api/v1/notifications?limit=1000')).status, 200);
   });

@@ -53,7 +53,7 @@ before(async () => {
   up = await startUp(app, join(app, '.sluice'));
 });
 after(async () => {
-  await up?.stop();
+  await up?.down();
   rmSync(join(app, '..'), { recursive: true, force: true });
 });
 

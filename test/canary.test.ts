@@ -24,7 +24,7 @@ describe('canary rollouts, end to end', { timeout: 240_000 }, () => {
     assert.equal((await run('release', 'create', '1.0.0', '--wait')).code, 0);
   });
   after(async () => {
-    await up?.stop();
+    await up?.down();
     rmSync(join(app, '..'), { recursive: true, force: true });
   });
 
@@ -53,31 +53,53 @@ describe('canary rollouts, end to end', { timeout: 240_000 }, () => {
     assert.equal((await viaRouter(up.routerPort, HOST, '/healthz')).version, '2.0.0');
   });
 
-  it('a canary answering 5xx is rolled back by itself; the evidence is stored and replays with sluice judge', async () => {
+  /** Releases `version` answering 500 to half its API requests under steady traffic; returns the traffic seen. */
+  const badCanary = async (version: string) => {
     const traffic = drive(up.routerPort, HOST);
     await sleep(300);
-    setFault(app, 0.5, '3.0.0');
-    const created = await api(up.apiUrl, 'POST', '/api/v1/releases', { version: '3.0.0' }, token);
+    setFault(app, 0.5, version);
+    const created = await api(up.apiUrl, 'POST', '/api/v1/releases', { version }, token);
     assert.equal(created.status, 201);
-    assert.equal(await journeyEnd(up.apiUrl, '3.0.0'), 'failed');
+    assert.equal(await journeyEnd(up.apiUrl, version), 'failed');
     await sleep(300);
     await traffic.stop();
-
     const s = traffic.samples;
     const firstBad = s.find((x) => x.status === 500);
-    const lastCanary = s.filter((x) => x.version === '3.0.0').at(-1);
+    const lastCanary = s.filter((x) => x.version === version).at(-1);
     assert.ok(firstBad && lastCanary);
-    console.log(`# first 5xx to last canary response: ${lastCanary.at - firstBad.at} ms`);
-    const end = s.at(-1)!;
-    assert.equal(end.version, '2.0.0');
+    assert.equal(s.at(-1)!.version, '2.0.0');
     assert.ok(s.filter((x) => x.at > lastCanary.at).every((x) => x.version === '2.0.0' && x.status === 200), 'after the rollback, only the stable version answers');
+    assert.equal((await viaRouter(up.routerPort, HOST, '/healthz')).version, '2.0.0');
+    return { cutOffMs: lastCanary.at - firstBad.at };
+  };
 
+  it("the data plane's guard cuts a canary answering 5xx off within milliseconds, and the stage rolls back", async () => {
+    const { cutOffMs } = await badCanary('3.0.0');
+    console.log(`# with the guard: first 5xx to last canary response: ${cutOffMs} ms`);
     const evs = await events('3.0.0');
+    const trip = evs.find((e) => e.type === 'stage.guard-tripped');
+    assert.ok(trip && trip.type === 'stage.guard-tripped' && trip.stage === 'prod' && trip.version === '3.0.0', JSON.stringify(evs.map((e) => e.type)));
+    assert.match(trip.reason, /of the canary's last \d+ answers were errors/);
+    assert.ok(evs.some((e) => e.type === 'step.finished' && e.step === 'rollback' && e.ok));
+    assert.match((await run('status')).stdout, /prod\s+2\.0\.0\s+3\.0\.0\s+↺ rolled-back/);
+    // Never a rollback for the stage's only version: 2.0.0 serves on, its errors untouched by the guard.
+    const stages = (await api<{ stage: string; canary: unknown }[]>(up.apiUrl, 'GET', '/api/v1/stages')).json;
+    assert.equal(stages.find((d) => d.stage === 'prod')?.canary, null);
+  });
+
+  it('without the guard, the analysis rolls a canary answering 5xx back; the evidence is stored and replays with sluice judge', async () => {
+    writeFileSync(join(app, 'sluice.yaml'), CANARY_PIPELINE.replace('        analysis: { interval', '        guard: false\n        analysis: { interval'));
+    const { cutOffMs } = await badCanary('3.1.0');
+    console.log(`# without the guard: first 5xx to last canary response: ${cutOffMs} ms`);
+    const evs = await events('3.1.0');
+    assert.ok(!evs.some((e) => e.type === 'stage.guard-tripped'));
     const failed = evs.find((e) => e.type === 'step.finished' && !e.ok && !e.cancelled);
     assert.ok(failed && failed.type === 'step.finished');
     assert.match(failed.reason ?? '', /analysis .* failed: .*error-rate Failed/);
-    const detail = failed.detail as { request: unknown; response: { outcome: string; thresholds: { name: string; counts: { failed: number } }[] } };
+    type Detail = { request: unknown; gaps: unknown[]; response: { outcome: string; thresholds: { name: string; counts: { failed: number } }[] } };
+    const detail = failed.detail as Detail;
     assert.equal(detail.response.outcome, 'fail');
+    assert.deepEqual(detail.gaps, []);
     assert.ok(detail.response.thresholds[0]!.counts.failed >= 1);
     // The same data through sluice judge gives the same verdict.
     const file = join(app, 'evidence.json');
@@ -86,9 +108,7 @@ describe('canary rollouts, end to end', { timeout: 240_000 }, () => {
     assert.equal(replay.code, 1);
     assert.deepEqual(JSON.parse(replay.stdout), detail.response);
     assert.ok(evs.some((e) => e.type === 'step.finished' && e.step === 'rollback' && e.ok));
-    assert.equal((await viaRouter(up.routerPort, HOST, '/healthz')).version, '2.0.0');
-    const status = await run('status');
-    assert.match(status.stdout, /prod\s+2\.0\.0\s+3\.0\.0\s+↺ rolled-back/);
+    writeFileSync(join(app, 'sluice.yaml'), CANARY_PIPELINE);
   });
 
   it('with no real users, synthetic traffic gives the analysis data on both sides', async () => {

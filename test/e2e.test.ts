@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { api, cli, copyExample, startUp, type UpProcess, viaRouter } from './helpers/sluice-process.js';
+import type { StoredEvent } from '../src/journeys/journey-events.js';
+import { api, cli, copyExample, REPO, startUp, type UpProcess, viaRouter } from './helpers/sluice-process.js';
 
 // The walk-through a new user does, against a real `sluice up` process: real child processes, router and PGlite.
 describe('sluice up with the example shop, end to end', { timeout: 240_000 }, () => {
@@ -26,18 +28,39 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
     up = await startUp(app, data);
   });
   after(async () => {
-    await up?.stop();
+    await up?.down();
     rmSync(join(app, '..'), { recursive: true, force: true });
   });
 
-  it('scaffolds a new app with init, and refuses to overwrite it', async () => {
-    const dir = join(app, '..', 'fresh');
-    const r = await cli(['init', '--dir', dir]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal((await cli(['validate', '--dir', dir])).code, 0);
-    const again = await cli(['init', '--dir', dir]);
+  it('scaffolds a new app with init: named after its folder, with a .gitignore, no data, token or build output, and a next command that works', async () => {
+    // The example carries what must never be copied: a data directory with a token, build output, logs.
+    mkdirSync(join(REPO, 'examples', 'shop', '.sluice-init-test'), { recursive: true });
+    writeFileSync(join(REPO, 'examples', 'shop', '.sluice-init-test', 'admin-token'), 'slc_secret\n');
+    const dir = join(app, '..', 'My Fresh_App');
+    try {
+      const r = await cli(['init', '--dir', dir]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(readFileSync(join(dir, 'sluice.yaml'), 'utf8'), /^app: my-fresh-app$/m);
+      assert.match(readFileSync(join(dir, '.gitignore'), 'utf8'), /^\.sluice\/$/m);
+      for (const never of ['.sluice', '.sluice-init-test', 'dist', 'node_modules']) assert.ok(!existsSync(join(dir, never)), `${never} was copied`);
+      // The next command it prints runs as printed (here with validate in place of up, which would keep running).
+      const next = /next: (.*)$/m.exec(r.stdout)?.[1];
+      assert.ok(next, r.stdout);
+      const cmd = next.replace(/ up --dir /, ' validate --dir ').replace(/ --release \S+/, '');
+      const ran = execSync(cmd, { cwd: process.cwd(), encoding: 'utf8' });
+      assert.match(ran, /is valid: app my-fresh-app/);
+    } finally {
+      rmSync(join(REPO, 'examples', 'shop', '.sluice-init-test'), { recursive: true, force: true });
+    }
+    // Any file already there: refused, and nothing changes (not even the files that were missing).
+    const other = join(app, '..', 'half');
+    mkdirSync(join(other, 'tests'), { recursive: true });
+    writeFileSync(join(other, 'tests', 'unit.js'), 'mine');
+    const again = await cli(['init', '--dir', other]);
     assert.equal(again.code, 1);
-    assert.match(again.stderr, /already exists; nothing changed/);
+    assert.match(again.stderr, /already has tests\/unit\.js; nothing changed/);
+    assert.deepEqual(readdirSync(other), ['tests']);
+    assert.equal(readFileSync(join(other, 'tests', 'unit.js'), 'utf8'), 'mine');
   });
 
   it('validates the example pipeline', async () => {
@@ -221,16 +244,20 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
     assert.ok((seen.get('staging@1.0.0') ?? 0) > 0 && (seen.get('staging@3.0.0') ?? 0) > 0, JSON.stringify([...seen]));
     assert.ok((seen.get('prod@1.0.0') ?? 0) > 0 && (seen.get('prod@3.0.0') ?? 0) > 0, JSON.stringify([...seen]));
 
+    // The journey has an id of its own; its release's version is data.
+    const journeyId = (await api<{ release: { journeyId: string } }>(up.apiUrl, 'GET', '/api/v1/releases/3.0.0')).json.release.journeyId;
+    assert.match(journeyId, /^j-[0-9a-z]+$/);
     let text = '';
     const decoder = new TextDecoder();
-    while (!text.includes('"journeyId":"3.0.0"') || !text.includes('event: step.finished')) {
+    while (!text.includes(`"journeyId":"${journeyId}"`) || !text.includes('event: step.finished')) {
       const { value, done } = await reader.read();
       if (done) break;
       text += decoder.decode(value);
     }
     await reader.cancel();
     assert.match(text, /id: 1\nevent: journey\.created\ndata: \{/);
-    assert.match(text, /"journeyId":"3\.0\.0"/);
+    const created = text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as StoredEvent).find((e) => e.journeyId === journeyId);
+    assert.ok(created?.type === 'journey.created' && created.release.version === '3.0.0', `${journeyId}: ${JSON.stringify(created)?.slice(0, 300)}; ${text.length} chars`);
   });
 
   it('rolls prod back by hand to the release it ran before', async () => {

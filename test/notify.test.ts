@@ -12,6 +12,7 @@ import { api, cli, copyExample, startInProcess } from './helpers/sluice-process.
 // A failing verify command announces itself to a generic webhook and a Slack-compatible one, with links to the evidence.
 let app: string;
 let s: RunningSluice;
+let down: () => Promise<void>;
 let token: string;
 let hooks: Server;
 const received: { path: string; body: unknown }[] = [];
@@ -42,10 +43,10 @@ before(async () => {
   const yaml = readFileSync(join(app, 'sluice.yaml'), 'utf8');
   writeFileSync(join(app, 'sluice.yaml'), `${yaml}\nnotify:\n  - webhook: http://127.0.0.1:${port}/generic\n  - slack: http://127.0.0.1:${port}/slack\n`);
   writeFileSync(join(app, 'tests', 'acceptance.js'), "console.log('FAIL checkout is broken'); process.exit(1);\n");
-  ({ sluice: s, token } = await startInProcess(app));
+  ({ sluice: s, token, down } = await startInProcess(app));
 });
 after(async () => {
-  await s.close();
+  await down();
   hooks.close();
   rmSync(join(app, '..'), { recursive: true, force: true });
 });
@@ -105,7 +106,7 @@ it('delivers what was waiting when Sluice stopped, once it starts again', { time
   downFor['/generic'] = 0;
   downFor['/slack'] = 0;
   const before = received.length;
-  ({ sluice: s } = await startInProcess(app));
+  ({ sluice: s, down } = await startInProcess(app));
   for (let i = 0; i < 300 && received.length < before + 4; i++) await sleep(100);
   const got = received.slice(before);
   assert.deepEqual(got.filter((r) => r.path === '/generic').map((r) => [(r.body as Notification).release, (r.body as Notification).kind]).sort().reverse(), [

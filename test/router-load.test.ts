@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { it } from 'node:test';
-import { type Pool, Router } from '../src/adapters/proxy-http1/router.js';
+import { Router } from '../src/adapters/proxy-http1/router.js';
+import type { Pool } from '../src/rollout/ports/traffic-router.js';
 import { type BackendProcess, send, startBackend } from './helpers/backends.js';
 
 // Steady traffic through the router while the canary weight shifts 200 times and the canary is rolled back

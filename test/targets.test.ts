@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ArtifactStore } from '../src/adapters/artifacts-fs/artifact-store.js';
-import type { ReleaseRef } from '../src/journeys/journey-events.js';
-import { parsePipeline, type StagePlan } from '../src/pipeline/pipeline.js';
-import { isAlive, readPid } from '../src/platform/durable-run.js';
-import { Router } from '../src/adapters/proxy-http1/router.js';
+import { InProcessRouter } from '../src/adapters/proxy-http1/in-process-router.js';
 import { CommandTarget } from '../src/adapters/target-command/command-target.js';
 import { LocalTarget } from '../src/adapters/target-local/local-target.js';
-import type { StepIO, Target } from '../src/journeys/ports/target.js';
+import { targetContract } from '../src/journeys/ports/target.contract.js';
+import type { DesiredStage, ReleaseRef, StepIO } from '../src/journeys/ports/target.js';
+import { parsePipeline } from '../src/pipeline/pipeline.js';
+import { isAlive, readPid } from '../src/platform/durable-run.js';
 import { viaRouter } from './helpers/sluice-process.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sluice-targets-'));
@@ -47,67 +47,6 @@ const io = (): StepIO => {
   return { runDir: dir, logPath, log: (l) => writeFileSync(logPath, `${l}\n`, { flag: 'a' }) };
 };
 
-interface Harness {
-  target: Target;
-  stage: StagePlan;
-  /** What the stage serves now, as a user of it would see (null: nothing). */
-  served(): Promise<string | null>;
-  close(): Promise<void>;
-}
-
-/** The contract every target passes. */
-function targetContract(name: string, make: () => Promise<Harness>) {
-  describe(`target contract: ${name}`, { timeout: 60_000 }, () => {
-    let h: Harness;
-    let artifacts: ArtifactStore;
-    let a: ReleaseRef;
-    let b: ReleaseRef;
-    let broken: ReleaseRef;
-    before(async () => {
-      h = await make();
-      artifacts = new ArtifactStore(join(root, 'artifacts'));
-      a = await makeRelease(artifacts, `${name}-a`);
-      b = await makeRelease(artifacts, `${name}-b`);
-      broken = await makeRelease(artifacts, `${name}-broken`, { BREAK: '1' });
-    });
-    after(() => h.close());
-
-    it('deploys, and deploying the same key again does nothing more', async () => {
-      await h.target.deploy({ stage: h.stage, key: 'k1', io: io(), release: a });
-      assert.equal(await h.served(), a.version);
-      assert.deepEqual(await h.target.health({ stage: h.stage, key: 'h1', io: io(), release: a }), {
-        ok: true,
-        detail: (await h.target.health({ stage: h.stage, key: 'h1b', io: io(), release: a })).detail,
-      });
-      const step = io();
-      await h.target.deploy({ stage: h.stage, key: 'k1', io: step, release: a });
-      assert.equal(await h.served(), a.version);
-    });
-
-    it('moves to a new release and reports health for it', async () => {
-      await h.target.deploy({ stage: h.stage, key: 'k2', io: io(), release: b });
-      assert.equal(await h.served(), b.version);
-      assert.equal((await h.target.health({ stage: h.stage, key: 'h2', io: io(), release: b })).ok, true);
-    });
-
-    it('a failing deploy throws with the output, and the previous release keeps serving', async () => {
-      const step = io();
-      await assert.rejects(
-        h.target.deploy({ stage: h.stage, key: 'k3', io: step, release: broken }),
-        /refusing to start|exited with|exit/,
-      );
-      assert.equal(await h.served(), b.version);
-    });
-
-    it('rolls back to the previous release, and to nothing', async () => {
-      await h.target.rollback({ stage: h.stage, key: 'r1', io: io(), from: b, to: a });
-      assert.equal(await h.served(), a.version);
-      await h.target.rollback({ stage: h.stage, key: 'r2', io: io(), from: a, to: null });
-      assert.equal(await h.served(), null);
-    });
-  });
-}
-
 const STAGE_YAML = `app: t
 artifact: { output: d }
 stages:
@@ -116,20 +55,24 @@ stages:
   ops:
     target: command
     command:
-      deploy: test ! -e "$SLUICE_ARTIFACT_DIR/BREAK" || { echo "refusing to start"; exit 3; }; echo "$SLUICE_RELEASE_VERSION" > "$STATE_FILE"
+      deploy: test ! -e "$SLUICE_ARTIFACT_DIR/BREAK" || { echo "refusing to start"; exit 3; }; echo "$SLUICE_RELEASE_VERSION" >> "$RUNS_FILE"; echo "$SLUICE_RELEASE_VERSION" > "$STATE_FILE"
       rollback: if [ -n "$SLUICE_RELEASE_VERSION" ]; then echo "$SLUICE_RELEASE_VERSION" > "$STATE_FILE"; else rm -f "$STATE_FILE"; fi
       health: test -s "$STATE_FILE"
       timeout: 10s
 `;
 const plan = parsePipeline(STAGE_YAML);
 
+/** Lines of a file that match, 0 when it does not exist. */
+const countIn = (path: string, re: RegExp) => (existsSync(path) ? (readFileSync(path, 'utf8').match(re) ?? []).length : 0);
+
 targetContract('local', async () => {
-  const router = new Router();
+  const router = new InProcessRouter();
   const port = await router.listen(0);
+  const artifacts = new ArtifactStore(join(root, 'artifacts'));
   const target = new LocalTarget({
     root: join(root, 'local'),
     app: 't',
-    artifacts: new ArtifactStore(join(root, 'artifacts')),
+    artifacts,
     router,
     routerPort: port,
     baseEnv: { PATH: process.env.PATH ?? '' },
@@ -137,10 +80,15 @@ targetContract('local', async () => {
   return {
     target,
     stage: plan.stages.find((s) => s.name === 'web')!,
+    release: (version, broken) => makeRelease(artifacts, version, broken ? { BREAK: '1' } : {}),
     async served() {
       const r = await viaRouter(port, 'web.t.localhost', '/');
       return r.status === 200 ? (JSON.parse(r.body).version as string) : null;
     },
+    async starts(version) {
+      return [0, 1].reduce((n, slot) => n + countIn(join(root, 'local', 'web', 'logs', `${version}-${slot}.log`), /^--- sluice: starting /gm), 0);
+    },
+    io,
     async close() {
       await target.close();
       await router.close();
@@ -150,33 +98,42 @@ targetContract('local', async () => {
 
 targetContract('command', async () => {
   const stateFile = join(root, 'ops-state');
+  const runs = join(root, 'ops-runs');
+  const artifacts = new ArtifactStore(join(root, 'artifacts'));
   const target = new CommandTarget({
     root: join(root, 'command'),
-    artifacts: new ArtifactStore(join(root, 'artifacts')),
-    baseEnv: { PATH: process.env.PATH ?? '', STATE_FILE: stateFile },
+    artifacts,
+    baseEnv: { PATH: process.env.PATH ?? '', STATE_FILE: stateFile, RUNS_FILE: runs },
     appDir: root,
   });
   return {
     target,
     stage: plan.stages.find((s) => s.name === 'ops')!,
+    release: (version, broken) => makeRelease(artifacts, version, broken ? { BREAK: '1' } : {}),
     async served() {
       return existsSync(stateFile) ? readFileSync(stateFile, 'utf8').trim() : null;
     },
+    async starts(version) {
+      return countIn(runs, new RegExp(`^${version}$`, 'gm'));
+    },
+    io,
     close: () => target.close(),
   };
 });
 
 describe('local target supervision', { timeout: 60_000 }, () => {
-  let router: Router;
+  let router: InProcessRouter;
   let port: number;
   let target: LocalTarget;
   let artifacts: ArtifactStore;
   const stage = plan.stages.find((s) => s.name === 'web')!;
+  const notices: string[] = [];
   before(async () => {
-    router = new Router();
+    router = new InProcessRouter();
     port = await router.listen(0);
     artifacts = new ArtifactStore(join(root, 'artifacts'));
     target = new LocalTarget({
+      notice: (line) => notices.push(line),
       root: join(root, 'local2'),
       app: 't',
       artifacts,
@@ -217,5 +174,69 @@ describe('local target supervision', { timeout: 60_000 }, () => {
     assert.ok(Date.now() - t0 >= 900, 'waited for the stop timeout');
     for (const p of pids) assert.equal(isAlive(p), false, `pid ${p} still alive`);
     assert.equal(readPid(join(root, 'nope')), undefined);
+  });
+
+  const desiredOf = (release: ReleaseRef): DesiredStage => ({ stage: 'web', stable: { release, journeyId: 'j' }, canary: null, plan: stage });
+  const reopen = () =>
+    new LocalTarget({ notice: (line) => notices.push(line), root: join(root, 'local2'), app: 't', artifacts, router, routerPort: port, baseEnv: { PATH: process.env.PATH ?? '' } });
+  const pids = async () => {
+    const seen = new Set<number>();
+    for (let k = 0; k < 6; k++) seen.add(JSON.parse((await viaRouter(port, 'web.t.localhost', '/')).body).pid as number);
+    return [...seen].sort();
+  };
+  /** Requests the stage while `during` runs; resolves with the answers that were not 200. */
+  const keepAsking = async (during: Promise<unknown>) => {
+    const bad: string[] = [];
+    let done = false;
+    void during.finally(() => (done = true));
+    while (!done) {
+      const r = await viaRouter(port, 'web.t.localhost', '/').catch((e: Error) => ({ status: 0, body: e.message }));
+      if (r.status !== 200) bad.push(`${r.status} ${r.body}`);
+    }
+    await during;
+    return bad;
+  };
+
+  it('stopping the control plane leaves the instances serving, and the next start adopts them', async () => {
+    const release = await makeRelease(artifacts, 'keep-a');
+    await target.deploy({ stage, key: 'c1', io: io(), release });
+    const before = await pids();
+    await target.close();
+    await sleep(600);
+    assert.deepEqual(await pids(), before, 'the same instances still answer');
+    target = reopen();
+    await target.restore([desiredOf(release)], new Set());
+    assert.deepEqual(await pids(), before, 'adopted, not started again');
+  });
+
+  it('a corrupt state file is named in one line, and the stage is rebuilt from the desired state with no failed request', async () => {
+    const release = await makeRelease(artifacts, 'keep-a');
+    const before = await pids();
+    const file = join(root, 'local2', 'web', 'state.json');
+    writeFileSync(file, '{ "current": { "key": ');
+    await target.close();
+    target = reopen();
+    notices.length = 0;
+    const bad = await keepAsking(target.restore([desiredOf(release)], new Set()));
+    assert.deepEqual(bad, []);
+    assert.equal(notices.filter((n) => n.includes(file) && /corrupt/.test(n)).length, 1, notices.join('\n'));
+    const after = await pids();
+    assert.equal(after.length, 2);
+    assert.ok(after.every((p) => !before.includes(p)), 'new instances serve');
+    for (const p of before) assert.equal(isAlive(p), false, `the instance the lost file named (pid ${p}) was stopped`);
+  });
+
+  it('a missing state file is rebuilt the same way, and a stage the log wants empty is taken down', async () => {
+    const release = await makeRelease(artifacts, 'keep-a');
+    const before = await pids();
+    rmSync(join(root, 'local2', 'web', 'state.json'));
+    await target.close();
+    target = reopen();
+    assert.deepEqual(await keepAsking(target.restore([desiredOf(release)], new Set())), []);
+    for (const p of before) assert.equal(isAlive(p), false);
+    await target.close();
+    target = reopen();
+    await target.restore([{ ...desiredOf(release), stable: null }], new Set());
+    assert.equal((await viaRouter(port, 'web.t.localhost', '/')).status, 404);
   });
 });

@@ -33,15 +33,16 @@ process.exit(bad && process.env.DATA_RESIDENCY === 'us' ? 1 : 0);
 
 let app: string;
 let s: RunningSluice;
+let down: () => Promise<void>;
 let token: string;
 before(async () => {
   app = copyExample();
   writeFileSync(join(app, 'sluice.yaml'), PIPELINE);
   writeFileSync(join(app, 'tests', 'residency.js'), CHECK);
-  ({ sluice: s, token } = await startInProcess(app));
+  ({ sluice: s, token, down } = await startInProcess(app));
 });
 after(async () => {
-  await s.close();
+  await down();
   rmSync(join(app, '..'), { recursive: true, force: true });
 });
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../kernel/clock.js';
-import type { Store, TokenRecord } from '../adapters/store-sql/store.js';
+import type { TokenRecord, TokenStore } from './ports/token-store.js';
 
 const hash = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -8,7 +8,7 @@ const hash = (token: string) => createHash('sha256').update(token).digest('hex')
 export class TokenService {
   private readonly cache = new Map<string, TokenRecord>();
   constructor(
-    private readonly store: Store,
+    private readonly store: TokenStore,
     private readonly clock: Clock,
   ) {}
 

@@ -32,6 +32,8 @@ export interface BoardStage {
 }
 
 export interface JourneySummary {
+  /** The journey's own id. */
+  id: string;
   version: string;
   digest: string;
   status: JourneyStatus;
@@ -70,6 +72,7 @@ export function stageView(version: string, s: StageState): StageJourneyView {
 
 export function journeySummary(j: JourneyState): JourneySummary {
   return {
+    id: j.id,
     version: j.release.version,
     digest: j.release.digest,
     status: j.status,

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { JourneySim, type SimOutcome } from '../../test/helpers/journey-sim.js';
-import { abortCommand, pauseCommand, promoteCommand, resumeCommand } from './journey-commands.js';
+import { desiredStages } from './desired-state.js';
+import { abortCommand, guardTripCommand, pauseCommand, promoteCommand, resumeCommand } from './journey-commands.js';
 import { liveReleases, type StepRun } from './journey-decider.js';
 import { parsePipeline } from '../pipeline/pipeline.js';
 
@@ -118,7 +119,9 @@ describe('canary rollouts', () => {
     s.command(resumeCommand(j(), 'prod', 'lead'));
     s.run();
     assert.equal(j().status, 'succeeded');
-    assert.deepEqual(s.executed.slice(4), ['2/prod/promote', '2/prod/verify:smoke']);
+    // The background analysis gives its verdict on the whole rollout before the promotion.
+    assert.deepEqual(s.executed.slice(4), ['2/prod/canary:background', '2/prod/promote', '2/prod/verify:smoke']);
+    assert.equal(j().stages.prod!.steps['canary:background']!.reason, 'rollout complete');
     assert.equal(j().stages.prod!.steps['canary:background']!.reason, 'rollout complete');
     assert.equal(liveReleases([...s.states.values()]).get('prod')?.release?.version, '2');
   });
@@ -176,6 +179,71 @@ describe('canary rollouts', () => {
         assert.equal(s.get('2').failure?.reason, 'rolled back by lead: not convinced');
       }
     }
+  });
+
+  it('the background analysis judges the whole rollout at its end: a failing verdict rolls back instead of promoting', () => {
+    const s = new JourneySim(PLAN, holdBackground);
+    s.create('1');
+    s.run();
+    s.concluded = () => ({ ok: false, reason: 'analysis errors failed: comparison Fail' });
+    s.create('2');
+    s.run();
+    s.command(resumeCommand(s.get('2'), 'prod', 'lead'));
+    s.run();
+    const st = s.get('2').stages.prod!;
+    assert.equal(st.status, 'rolled-back');
+    assert.equal(st.failure, 'canary:background failed: analysis errors failed: comparison Fail');
+    assert.ok(!st.steps.promote, 'never promoted');
+  });
+
+  it('an inconclusive verdict of the background analysis waits for a person before the promotion', () => {
+    const s = new JourneySim(PLAN, holdBackground);
+    s.create('1');
+    s.run();
+    s.concluded = () => ({ ok: true, inconclusive: true, reason: 'score 80' });
+    s.create('2');
+    s.run();
+    s.command(resumeCommand(s.get('2'), 'prod', 'lead'));
+    s.run();
+    assert.equal(s.get('2').stages.prod!.status, 'paused');
+    assert.ok(!s.get('2').stages.prod!.steps.promote);
+    const resumed = resumeCommand(s.get('2'), 'prod', 'lead');
+    assert.deepEqual(resumed.event, { type: 'stage.resumed', stage: 'prod', by: 'lead', step: 'canary:background' });
+    s.command(resumed);
+    s.run();
+    assert.equal(s.get('2').status, 'succeeded');
+  });
+
+  it("a guard trip reported by the data plane rolls the canary's stage back, once, and only for that version", () => {
+    const s = new JourneySim(PLAN, holdBackground);
+    s.create('1');
+    s.run();
+    s.create('2');
+    s.settle();
+    const trip = { stage: 'prod', version: '2', reason: '12 of the canary\'s last 20 answers were errors' };
+    assert.equal(guardTripCommand(s.all(), { ...trip, version: '1' }), undefined, 'the stable version is never tripped');
+    s.command(guardTripCommand(s.all(), trip)!);
+    assert.equal(guardTripCommand(s.all(), trip), undefined, 'recorded once');
+    s.run();
+    const st = s.get('2').stages.prod!;
+    assert.equal(st.status, 'rolled-back');
+    assert.equal(st.failure, `the data plane's guard cut the canary off: ${trip.reason}`);
+    assert.equal(liveReleases(s.all()).get('prod')?.release?.version, '1');
+  });
+
+  it('desired state: the stable release, and the canary with the weight of the last weight step started', () => {
+    const s = new JourneySim(PLAN, (r) => (r.step === 'canary:background' || r.step === 'canary:1' ? 'hold' : { ok: true }));
+    s.create('1');
+    s.run();
+    const first = desiredStages(s.all()).get('prod')!;
+    assert.deepEqual([first.stable?.release.version, first.canary], ['1', null]);
+    s.create('2');
+    s.settle();
+    const during = desiredStages(s.all()).get('prod')!;
+    assert.equal(during.stable?.release.version, '1');
+    assert.deepEqual(during.canary && [during.canary.release.version, during.canary.weight, during.canary.journeyId], ['2', 20, '2']);
+    s.command(abortCommand(s.get('2'), 'prod', 'lead', 'no'));
+    assert.equal(desiredStages(s.all()).get('prod')!.canary, null, 'rolling back takes the canary\'s users away at once');
   });
 
   it('promote --full skips the remaining steps', () => {

@@ -1,19 +1,28 @@
+import { isDeepStrictEqual } from 'node:util';
 import { isSluiceError, SluiceError } from '../kernel/errors.js';
 import { decide, type StepRun } from './journey-decider.js';
 import type { JourneyEvent, StoredEvent } from './journey-events.js';
 import { applyEvent, type JourneyState, reduceJourney } from './journey-reducer.js';
-import type { Store } from '../adapters/store-sql/store.js';
 import type { Clock } from '../kernel/clock.js';
-import type { EffectRunner, StepOutcome } from './step-runner.js';
+import { changedStages, type DesiredStage, desiredStages } from './desired-state.js';
+import type { EffectRunner, StepOutcome } from './effect-runner.js';
+import type { JourneyLog } from './ports/journey-log.js';
 
 export interface ExecutorOptions {
-  store: Store;
+  store: JourneyLog;
   clock: Clock;
   runner: EffectRunner;
   /** Called for every event appended, in order (feeds the live stream). */
   onEvent?: (e: StoredEvent) => void;
   /** Called when an effect or a decision throws unexpectedly. */
   onError?: (err: unknown) => void;
+  /** One line for people about something the executor repaired (e.g. the desired state rebuilt from the log). */
+  onNotice?: (line: string) => void;
+}
+
+interface Running {
+  abort: AbortController;
+  conclude: AbortController;
 }
 
 /**
@@ -24,7 +33,9 @@ export interface ExecutorOptions {
  */
 export class Executor {
   private readonly journeys = new Map<string, JourneyState>();
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, Running>();
+  /** What each stage should serve: the projection of the journeys, as stored with the events. */
+  private desired = new Map<string, DesiredStage>();
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -46,6 +57,24 @@ export class Executor {
       byJourney.set(e.journeyId, list);
     }
     for (const [id, events] of byJourney) this.journeys.set(id, reduceJourney(events));
+    // The stored projection is checked against the log it comes from; the log wins.
+    this.desired = desiredStages(this.list());
+    const stored = new Map((await this.o.store.desiredStages()).map((d) => [d.stage, d]));
+    const differs = [...this.desired.values()].filter((d) => !isDeepStrictEqual(JSON.parse(JSON.stringify(d)), stored.get(d.stage)));
+    if (differs.length > 0 || stored.size !== this.desired.size) {
+      await this.o.store.replaceDesiredStages([...this.desired.values()]);
+      this.o.onNotice?.(`desired state of ${differs.map((d) => d.stage).join(', ') || 'the stages'} rebuilt from the event log`);
+    }
+  }
+
+  /** What each stage should serve now, by stage name. */
+  desiredStages(): DesiredStage[] {
+    return [...this.desired.values()].sort((a, b) => a.stage.localeCompare(b.stage));
+  }
+
+  /** The newest journey of a release. */
+  findRelease(version: string): JourneyState | undefined {
+    return this.list().findLast((j) => j.release.version === version);
   }
 
   /** Decides for every journey: resumes steps that were running and starts what is due. */
@@ -80,18 +109,26 @@ export class Executor {
   /** Picks up a journey created in the store (by the release service). */
   async track(journeyId: string): Promise<JourneyState> {
     return this.enqueue(async () => {
-      await this.reload(journeyId);
+      const known = this.journeys.has(journeyId);
+      const events = await this.o.store.loadEvents(journeyId);
+      if (events.length > 0) this.journeys.set(journeyId, reduceJourney(events));
+      // The release service wrote the journey's first event: the live stream hears of it here.
+      if (!known) for (const e of events) this.o.onEvent?.(e);
       await this.evaluateAll();
       return this.journeys.get(journeyId)!;
     });
   }
 
-  /** Runs a person's command: `fn` validates against the current states and names the event to append. */
-  async command(fn: (journeys: JourneyState[]) => { journeyId: string; event: JourneyEvent }): Promise<JourneyState> {
+  /**
+   * Runs a command: `fn` validates against the current states and names the event to append (or nothing to do).
+   * Resolves with the journey it went to.
+   */
+  async command(fn: (journeys: JourneyState[]) => { journeyId: string; event: JourneyEvent } | undefined): Promise<JourneyState | undefined> {
     return this.enqueue(async () => {
       let journeyId: string;
       for (let attempt = 0; ; attempt++) {
         const c = fn(this.list());
+        if (!c) return undefined;
         journeyId = c.journeyId;
         if (await this.append(c.journeyId, [c.event])) break;
         if (attempt > 5) throw new SluiceError('CONFLICT', `journey ${c.journeyId} keeps changing; try again`);
@@ -121,9 +158,17 @@ export class Executor {
   private async append(journeyId: string, events: JourneyEvent[]): Promise<boolean> {
     const j = this.journeys.get(journeyId);
     if (!j) throw new SluiceError('NOT_FOUND', `no journey ${journeyId}`);
+    // The events' effect on the desired state is computed first (with ids above any stored one), and written with them.
+    const at = this.o.clock.now();
+    let provisional = j;
+    for (const [i, e] of events.entries()) {
+      const id = Number.MAX_SAFE_INTEGER - events.length + i;
+      provisional = applyEvent(provisional, { ...e, id, journeyId, seq: j.seq + 1 + i, at } as StoredEvent);
+    }
+    const desired = desiredStages(this.list().map((x) => (x.id === journeyId ? provisional : x)));
     let stored: StoredEvent[];
     try {
-      stored = await this.o.store.appendEvents(journeyId, j.seq, events, this.o.clock.now());
+      stored = await this.o.store.appendEvents(journeyId, j.seq, events, at, changedStages(this.desired, desired));
     } catch (e) {
       if (isSluiceError(e) && e.code === 'CONFLICT') {
         await this.reload(journeyId);
@@ -131,12 +176,9 @@ export class Executor {
       }
       throw e;
     }
-    let next = j;
-    for (const e of stored) {
-      next = applyEvent(next, e);
-      this.o.onEvent?.(e);
-    }
-    this.journeys.set(journeyId, next);
+    this.journeys.set(journeyId, stored.reduce(applyEvent, j));
+    this.desired = desired;
+    for (const e of stored) this.o.onEvent?.(e);
     return true;
   }
 
@@ -177,6 +219,7 @@ export class Executor {
         }
         this.launch(journeyId, r);
       }
+      for (const key of d.conclude ?? []) this.running.get(key)?.conclude.abort();
       return { changed, ...(d.wakeAt !== undefined ? { wakeAt: d.wakeAt } : {}) };
     }
     throw new Error(`journey ${journeyId}: decisions did not settle`);
@@ -188,17 +231,16 @@ export class Executor {
     for (const s of [j.commit, ...Object.values(j.stages)])
       for (const st of Object.values(s.steps))
         if (st.status !== 'running') {
-          const c = this.running.get(st.key);
-          if (c) c.abort();
+          this.running.get(st.key)?.abort.abort();
         }
   }
 
   private launch(journeyId: string, r: StepRun): void {
-    const ctrl = new AbortController();
+    const ctrl: Running = { abort: new AbortController(), conclude: new AbortController() };
     this.running.set(r.key, ctrl);
     const j = this.journeys.get(journeyId)!;
     void this.o.runner
-      .run(r, j, ctrl.signal)
+      .run(r, j, { abort: ctrl.abort.signal, conclude: ctrl.conclude.signal })
       .catch((err): StepOutcome => {
         this.o.onError?.(err);
         return { ok: false, exitCode: null, reason: `internal error: ${(err as Error).message}` };

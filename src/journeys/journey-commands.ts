@@ -1,7 +1,7 @@
 import { SluiceError } from '../kernel/errors.js';
 import { liveReleases } from './journey-decider.js';
 import type { JourneyEvent } from './journey-events.js';
-import { canaryStepName, currentCanaryStep, type JourneyState, type StageState, type StageStatus } from './journey-reducer.js';
+import { BACKGROUND_ANALYSIS, canaryStepName, currentCanaryStep, type JourneyState, type StageState, type StageStatus } from './journey-reducer.js';
 
 /** The events a person's command adds, and the journey they go to. Each function validates and changes nothing itself. */
 export interface CommandResult {
@@ -59,7 +59,8 @@ export function resumeCommand(j: JourneyState, stage: string | undefined, by: st
   const s = pickStage(j, stage, ['paused'], 'resume');
   if (s.pausedBy !== undefined) return { journeyId: j.id, event: { type: 'stage.resumed', stage: s.name, by } };
   const sp = j.plan.stages.find((p) => p.name === s.name)!;
-  const step = canaryStepName(currentCanaryStep(sp, s));
+  const i = currentCanaryStep(sp, s);
+  const step = i < 0 ? BACKGROUND_ANALYSIS : canaryStepName(i);
   return { journeyId: j.id, event: { type: 'stage.resumed', stage: s.name, by, step } };
 }
 
@@ -117,4 +118,19 @@ export function retryCommand(j: JourneyState, by: string): CommandResult {
   if (j.status !== 'failed')
     throw new SluiceError('INVALID_STATE', `release ${j.release.version} is ${j.status}; only a failed journey can be retried`, { status: j.status });
   return { journeyId: j.id, event: { type: 'journey.retried', by } };
+}
+
+/**
+ * Records a guard trip reported by the data plane on the journey whose canary it cut off, once. Undefined when no
+ * journey rolls that version out at that stage any more (the trip was recorded already, or the rollout moved on).
+ */
+export function guardTripCommand(
+  journeys: readonly JourneyState[],
+  trip: { stage: string; version: string; reason: string },
+): CommandResult | undefined {
+  const j = journeys.find((x) => {
+    const s = x.stages[trip.stage];
+    return x.release.version === trip.version && s !== undefined && !s.guardTrip && ['rolling-out', 'paused', 'verifying'].includes(s.status);
+  });
+  return j ? { journeyId: j.id, event: { type: 'stage.guard-tripped', stage: trip.stage, version: trip.version, reason: trip.reason } } : undefined;
 }

@@ -49,6 +49,8 @@ export interface Decision {
   run: StepRun[];
   /** The earliest time at which deciding again may give something new. */
   wakeAt?: number;
+  /** Keys of running steps to wrap up now with an outcome (a background analysis whose rollout's steps are done). */
+  conclude?: string[];
 }
 
 export interface DecideContext {
@@ -210,11 +212,13 @@ function decideCanary(
   const bg = s.steps[BACKGROUND_ANALYSIS];
   const i = currentCanaryStep(sp, s);
   if (i < 0) {
-    // Every step done: the background analysis has nothing left to watch; promote.
+    // Every step done: the background analysis gives its verdict on the whole rollout, then the canary is promoted.
     if (bg?.status === 'running') {
-      d.append.push({ type: 'step.finished', stage: sp.name, step: BACKGROUND_ANALYSIS, key: bg.key, ok: true, exitCode: null, reason: 'rollout complete' });
-      return true;
+      d.run.push(resumeRun(j, sp, s, BACKGROUND_ANALYSIS));
+      d.conclude = [...(d.conclude ?? []), bg.key];
+      return false;
     }
+    if (bg?.status === 'inconclusive' && !s.resumedSteps.includes(BACKGROUND_ANALYSIS)) return false;
     run(sp.name, 'promote', { kind: 'promote', stage: sp, release: j.release }, s);
     return false;
   }

@@ -50,6 +50,11 @@ export type JourneyEvent =
   | { type: 'stage.paused'; stage: string; by: string }
   /** A person let the rollout go on: past a manual pause or an inconclusive analysis (`step`), or after stage.paused. */
   | { type: 'stage.resumed'; stage: string; by: string; step?: string }
+  /**
+   * The data plane's guard moved the canary's users back to stable (too many errors among its last answers); the
+   * stage rolls back. `version` is the canary's.
+   */
+  | { type: 'stage.guard-tripped'; stage: string; version: string; reason: string }
   /** A person skipped the remaining canary steps: promote to 100% now. */
   | { type: 'stage.promoted-full'; stage: string; by: string }
   /** A person asked to run a failed journey again from the stages that failed; earlier attempts stay in the log. */

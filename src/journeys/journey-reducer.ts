@@ -85,6 +85,8 @@ export interface StageState {
   /** Steps (manual pauses, inconclusive analyses) a person let the rollout go past. */
   resumedSteps: string[];
   promotedFullBy?: string;
+  /** The data plane's guard cut the canary off. */
+  guardTrip?: { reason: string; at: number };
   /** Why the stage failed, in words for people. */
   failure?: string;
 }
@@ -251,6 +253,11 @@ export function applyEvent(prev: JourneyState, e: StoredEvent): JourneyState {
       if (s && !s.promotedFullBy) s.promotedFullBy = e.by;
       break;
     }
+    case 'stage.guard-tripped': {
+      const s = stageOf(e.stage);
+      if (s && !s.guardTrip && e.version === prev.release.version) s.guardTrip = { reason: e.reason, at: e.at };
+      break;
+    }
     case 'stage.rollback-requested': {
       const s = stageOf(e.stage);
       if (s && !s.rollbackRequest) s.rollbackRequest = { by: e.by, reason: e.reason, at: e.at };
@@ -314,6 +321,7 @@ function deriveStage(s: StageState, sp: StagePlan, parentsPassed: boolean, journ
       .filter((st) => st.status === 'failed' && st.name !== 'rollback')
       .sort((a, b) => (a.finishedId ?? 0) - (b.finishedId ?? 0))[0];
     if (failedStep) failure = `${failedStep.name} failed${failedStep.reason ? `: ${failedStep.reason}` : ''}`;
+    else if (s.guardTrip) failure = `the data plane's guard cut the canary off: ${s.guardTrip.reason}`;
     else if (s.approval && !s.approval.approved)
       failure = `rejected by ${s.approval.by}${s.approval.comment ? `: ${s.approval.comment}` : ''}`;
     else if (s.rollbackRequest)
@@ -371,7 +379,8 @@ function canaryWaiting(sp: StagePlan, s: StageState): boolean {
   if (s.promotedFullBy !== undefined) return false;
   if (s.pausedBy !== undefined) return true;
   const i = currentCanaryStep(sp, s);
-  if (i < 0) return false;
+  // The steps are done; a background analysis that could not decide on the whole rollout waits for a person.
+  if (i < 0) return s.steps[BACKGROUND_ANALYSIS]?.status === 'inconclusive' && !s.resumedSteps.includes(BACKGROUND_ANALYSIS);
   const name = canaryStepName(i);
   const st = s.steps[name];
   const step = sp.canary!.steps[i]!;

@@ -1,56 +1,30 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import type { StepRun } from './journey-decider.js';
-import type { StagePlan } from '../pipeline/pipeline.js';
-import { COMMIT_STAGE } from './journey-events.js';
-import type { JourneyState } from './journey-reducer.js';
-import { runOnce } from '../platform/durable-run.js';
-import type { MetricsProvider } from '../rollout/ports/metrics-provider.js';
-import { releaseEnv, type StepIO, type Target } from './ports/target.js';
+import { metricsFor, type MetricSources } from '../rollout/metric-sources.js';
 import { runAnalysis } from '../rollout/analysis-runner.js';
-import { metricsFor } from '../adapters/metrics-prometheus/prometheus-metrics.js';
-
-export interface StepOutcome {
-  ok: boolean;
-  exitCode: number | null;
-  reason?: string;
-  inconclusive?: boolean;
-  detail?: unknown;
-}
-
-/** The port through which the executor runs effects. */
-export interface EffectRunner {
-  run(run: StepRun, journey: JourneyState, signal: AbortSignal): Promise<StepOutcome>;
-}
+import type { SyntheticTraffic } from '../rollout/ports/synthetic-traffic.js';
+import type { EffectRunner, EffectSignals, StepOutcome } from './effect-runner.js';
+import { COMMIT_STAGE } from './journey-events.js';
+import type { StepRun } from './journey-decider.js';
+import type { JourneyState } from './journey-reducer.js';
+import type { StepWorkspace } from './ports/step-workspace.js';
+import { releaseEnv, type StagePlan, type Target } from './ports/target.js';
 
 export interface StepRunnerOptions {
   targets: Record<string, Target>;
-  /** `<dataDir>/runs`: one directory per step, holding its log and its durable runs. */
-  runsRoot: string;
+  workspace: StepWorkspace;
   /** Where commit and verify commands run: the app's repository. */
   appDir: string;
+  /** The environment commit and verify commands start from. */
   baseEnv: Record<string, string>;
-  metrics: MetricsProvider;
+  metrics: MetricSources;
+  traffic: SyntheticTraffic;
 }
 
-/** Where a step keeps its log and run files: one directory per idempotency key (`<journey>/<stage>/<step>[@attempt]`). */
-export function stepDir(runsRoot: string, key: string): string {
-  return join(runsRoot, ...key.split('/').map((part) => part.replace(/[^A-Za-z0-9._@+-]/g, '-')));
-}
-
-/** Runs effects through the targets and the durable command runner. */
+/** Runs effects through the targets, the step workspace and the analysis runner. */
 export class StepRunner implements EffectRunner {
   constructor(private readonly o: StepRunnerOptions) {}
 
-  async run(r: StepRun, j: JourneyState, signal: AbortSignal): Promise<StepOutcome> {
-    const dir = stepDir(this.o.runsRoot, r.key);
-    mkdirSync(dir, { recursive: true });
-    const logPath = join(dir, 'log');
-    const io: StepIO = {
-      logPath,
-      runDir: dir,
-      log: (line) => appendFileSync(logPath, `${line}\n`),
-    };
+  async run(r: StepRun, j: JourneyState, signals: EffectSignals): Promise<StepOutcome> {
+    const io = this.o.workspace.open(r.key);
     const e = r.effect;
     try {
       switch (e.kind) {
@@ -64,18 +38,9 @@ export class StepRunner implements EffectRunner {
           }
           const env =
             e.stage === COMMIT_STAGE || !sp
-              ? {
-                ...this.o.baseEnv,
-                SLUICE_RELEASE_VERSION: e.release.version,
-                SLUICE_ARTIFACT_DIGEST: e.release.digest,
-              }
+              ? { ...this.o.baseEnv, SLUICE_RELEASE_VERSION: e.release.version, SLUICE_ARTIFACT_DIGEST: e.release.digest }
               : releaseEnv(this.o.baseEnv, sp, e.release, extra);
-          io.log(`$ ${e.spec.run}${extra.SLUICE_STAGE_URL ? `   (SLUICE_STAGE_URL=${extra.SLUICE_STAGE_URL})` : ''}`);
-          const out = await runOnce(
-            { dir: join(dir, 'run'), command: e.spec.run, cwd: this.o.appDir, env, logPath },
-            e.spec.timeoutMs,
-            signal,
-          );
+          const out = await this.o.workspace.runOnce(io, 'run', { command: e.spec.run, cwd: this.o.appDir, env, timeoutMs: e.spec.timeoutMs }, signals.abort);
           if (out.exitCode === 0) return { ok: true, exitCode: 0 };
           const reason = out.timedOut
             ? `timed out after ${Math.round(e.spec.timeoutMs / 1000)}s`
@@ -95,22 +60,29 @@ export class StepRunner implements EffectRunner {
         case 'promote':
           await this.canaryOps(e.stage.target).promoteCanary({ stage: e.stage, key: r.key, io, release: e.release });
           return { ok: true, exitCode: null };
-        case 'analysis':
-          return await runAnalysis(
-            metricsFor(this.o.metrics, j.plan.prometheusUrl),
-            e.analysis,
-            { stage: e.stage.name, canary: e.release.version, baseline: e.baseline.version },
-            { signal, background: e.background, log: io.log, ...this.urlOf(e.stage) },
-          );
+        case 'analysis': {
+          const stageUrl = this.urlOf(e.stage);
+          const startedAt = j.stages[e.stage.name]?.steps[r.step]?.startedAt ?? Date.now();
+          return await runAnalysis(metricsFor(this.o.metrics, j.plan.prometheusUrl), e.analysis, {
+            stage: e.stage.name,
+            canary: e.release.version,
+            baseline: e.baseline.version,
+            startedAt,
+            background: e.background,
+            signal: signals.abort,
+            conclude: signals.conclude,
+            log: io.log,
+            traffic: this.o.traffic,
+            ...(stageUrl ? { stageUrl } : {}),
+          });
+        }
         case 'rollback':
           await this.target(e.stage.target).rollback({ stage: e.stage, key: r.key, io, from: e.from, to: e.to });
           return { ok: true, exitCode: null };
         case 'health': {
           const h = await this.target(e.stage.target).health({ stage: e.stage, key: r.key, io, release: e.release });
           io.log(`health: ${h.detail}`);
-          return h.ok
-            ? { ok: true, exitCode: null }
-            : { ok: false, exitCode: null, reason: `unhealthy after bake: ${h.detail}` };
+          return h.ok ? { ok: true, exitCode: null } : { ok: false, exitCode: null, reason: `unhealthy after bake: ${h.detail}` };
         }
       }
     } catch (err) {
@@ -120,9 +92,8 @@ export class StepRunner implements EffectRunner {
     }
   }
 
-  private urlOf(stage: StagePlan): { stageUrl?: string } {
-    const url = this.o.targets[stage.target]?.url(stage);
-    return url ? { stageUrl: url } : {};
+  private urlOf(stage: StagePlan): string | undefined {
+    return this.o.targets[stage.target]?.url(stage);
   }
 
   private canaryOps(kind: string) {

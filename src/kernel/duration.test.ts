@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { formatDuration, parseDuration } from './duration.js';
+import { durationSchema, formatDuration, parseDuration } from './duration.js';
 
 it('parses and formats durations', () => {
   assert.equal(parseDuration('500ms'), 500);
@@ -17,4 +17,16 @@ it('parses and formats durations', () => {
   assert.equal(formatDuration(12_345), '12.3s');
   assert.equal(formatDuration(245_000), '4m05s');
   assert.equal(formatDuration(3_720_000), '1h02m');
+});
+
+it('the schema takes exactly what the parser reads', () => {
+  for (const ok of ['500ms', '30s', '5m', '1h30m', '2d', ' 10 ', '1.5s', 90]) {
+    assert.equal(durationSchema.safeParse(ok).success, true, String(ok));
+    assert.doesNotThrow(() => parseDuration(ok));
+  }
+  for (const bad of ['1m30', '5x', 'soon', '', '-1', -1, '31d', 'ms']) {
+    const r = durationSchema.safeParse(bad);
+    assert.equal(r.success, false, String(bad));
+  }
+  assert.match(durationSchema.safeParse('1m30').error!.issues[0]!.message, /not a duration.*bare number of seconds/);
 });

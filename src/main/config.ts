@@ -9,6 +9,7 @@ const fileSchema = z.strictObject({
   host: z.string().min(1).optional(),
   apiPort: z.number().int().min(0).max(65535).optional(),
   routerPort: z.number().int().min(0).max(65535).optional(),
+  maxConnections: z.number().int().min(1).max(1_000_000).optional(),
 });
 
 /** Server configuration, resolved from defaults, then a JSON file, then the environment, then flags. */
@@ -21,6 +22,8 @@ export interface SluiceConfig {
   host: string;
   apiPort: number;
   routerPort: number;
+  /** Client connections the data plane's router serves at once; past it, 503. */
+  maxConnections: number;
 }
 
 export interface ConfigFlags {
@@ -32,6 +35,7 @@ export interface ConfigFlags {
   host?: string;
   port?: string;
   routerPort?: string;
+  maxConnections?: string;
 }
 
 function port(v: string | undefined, what: string): number | undefined {
@@ -42,6 +46,14 @@ function port(v: string | undefined, what: string): number | undefined {
   return n;
 }
 
+function count(v: string | undefined, what: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new SluiceError('CONFIG_INVALID', `${what} must be a whole number from 1 to 1000000, got "${v}"`);
+  return n;
+}
+
+/** Server configuration: defaults, then the JSON file (--config), then the environment, then flags. Unknown file keys are refused. */
 export function loadConfig(opts: {
   env: Record<string, string | undefined>;
   argv: ConfigFlags;
@@ -79,5 +91,6 @@ export function loadConfig(opts: {
       port(env.SLUICE_ROUTER_PORT, 'SLUICE_ROUTER_PORT') ??
       file.routerPort ??
       7080,
+    maxConnections: count(argv.maxConnections, '--max-connections') ?? count(env.SLUICE_MAX_CONNECTIONS, 'SLUICE_MAX_CONNECTIONS') ?? file.maxConnections ?? 10_000,
   };
 }

@@ -1,47 +1,73 @@
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { EventBus } from '../journeys/event-bus.js';
-import { buildApi } from '../interfaces/http/server.js';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ArtifactStore } from '../adapters/artifacts-fs/artifact-store.js';
-import { TokenService } from '../auth/token-service.js';
-import type { SluiceConfig } from './config.js';
-import { SluiceError } from '../kernel/errors.js';
-import { liveReleases } from '../journeys/journey-decider.js';
-import { parsePipeline } from '../pipeline/pipeline.js';
-import { type Clock, systemClock } from '../kernel/clock.js';
-import { StepRunner } from '../journeys/step-runner.js';
 import { BuiltinMetrics } from '../adapters/metrics-builtin/builtin-metrics.js';
-import { Notifier } from '../notifications/notifier.js';
-import { Executor } from '../journeys/executor.js';
-import { isAlive } from '../platform/durable-run.js';
-import { ReleaseService } from '../releases/release-service.js';
-import { Router } from '../adapters/proxy-http1/router.js';
+import { PrometheusMetrics } from '../adapters/metrics-prometheus/prometheus-metrics.js';
+import { pipelineFileOnDisk } from '../adapters/pipeline-file/pipeline-file.js';
+import { ensureDataPlane, stopDataPlane } from '../adapters/proxy-http1/data-plane-process.js';
+import { FsStepWorkspace } from '../adapters/steps-fs/fs-step-workspace.js';
 import { openStore } from '../adapters/store-sql/open-store.js';
 import { CommandTarget } from '../adapters/target-command/command-target.js';
-import { LocalTarget } from '../adapters/target-local/local-target.js';
+import { LocalTarget, stopLocalInstances } from '../adapters/target-local/local-target.js';
+import { startSyntheticTraffic } from '../adapters/traffic-http/synthetic-traffic.js';
+import { postJson } from '../adapters/webhook-http/post-json.js';
+import { TokenService } from '../auth/token-service.js';
+import { buildApi } from '../interfaces/http/server.js';
+import { EventBus } from '../journeys/event-bus.js';
+import { Executor } from '../journeys/executor.js';
+import { guardTripCommand } from '../journeys/journey-commands.js';
 import type { Target } from '../journeys/ports/target.js';
+import { StepRunner } from '../journeys/step-runner.js';
+import { type Clock, systemClock } from '../kernel/clock.js';
+import { SluiceError } from '../kernel/errors.js';
+import { Notifier } from '../notifications/notifier.js';
+import { parsePipeline } from '../pipeline/pipeline.js';
+import { isAlive } from '../platform/durable-run.js';
+import { portFree } from '../platform/net.js';
+import { ReleaseService } from '../releases/release-service.js';
+import type { SluiceConfig } from './config.js';
 
 export const SLUICE_VERSION = '0.1.0';
+/** The data plane's entry, next to this file once compiled. */
+const DATA_PLANE_ENTRY = fileURLToPath(new URL('./data-plane.js', import.meta.url));
 
 export interface RunningSluice {
   apiUrl: string;
   routerPort: number;
   /** Set on the first start only: the admin token, also written to <dataDir>/admin-token. */
   newAdminToken?: string;
+  /** The data plane this control plane drives, and whether it was already running. */
+  dataPlane: { pid: number; adopted: boolean; build: string };
   executor: Executor;
   events: EventBus;
+  /** Stops the control plane. The data plane and the app instances keep serving. */
   close(): Promise<void>;
 }
 
-/** The composition root: wires the adapters to the ports and starts server, engine and router in one process. */
-export async function startSluice(
-  config: SluiceConfig,
-  opts: { env: Record<string, string>; clock?: Clock; onError?: (e: unknown) => void },
-): Promise<RunningSluice> {
+export interface StartOptions {
+  /** The environment workloads and commands start from. */
+  env: Record<string, string>;
+  clock?: Clock;
+  onError?: (e: unknown) => void;
+  /** One line for people about something repaired or adopted. */
+  onNotice?: (line: string) => void;
+}
+
+/**
+ * The single-node composition root: the control plane (API, engine, store) in this process, driving a data plane
+ * (router) in a process of its own that it starts or adopts. Stopping the control plane never stops traffic.
+ */
+export async function startSluice(config: SluiceConfig, opts: StartOptions): Promise<RunningSluice> {
   const clock = opts.clock ?? systemClock;
+  const notice = opts.onNotice ?? (() => {});
   const dataDir = config.dataDir;
+  if (dataDir === 'memory://') throw new SluiceError('CONFIG_INVALID', 'sluice up needs a data directory: the data plane keeps its routes there');
   mkdirSync(dataDir, { recursive: true });
+  // Said before anything starts: a taken API port is one line, and leaves nothing running.
+  if (config.apiPort !== 0 && !(await portFree(config.apiPort, config.host))) throw apiPortTaken(config);
   const releaseLock = lockDataDir(dataDir);
   const cleanups: (() => Promise<unknown> | unknown)[] = [releaseLock];
   const close = async () => {
@@ -50,63 +76,67 @@ export async function startSluice(
   try {
     const store = await openStore({ dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
     cleanups.push(() => store.close());
-    const artifacts = new ArtifactStore(join(dataDir, 'artifacts'));
-    const router = new Router();
-    const routerPort = await router.listen(config.routerPort, config.host);
+    const dp = await ensureDataPlane(
+      { dataDir, host: config.host, port: config.routerPort, maxConnections: config.maxConnections, entry: DATA_PLANE_ENTRY, build: SLUICE_VERSION },
+      notice,
+    );
+    const router = dp.client;
     cleanups.push(() => router.close());
+    if (dp.adopted && dp.health.port !== config.routerPort && config.routerPort !== 0)
+      notice(`the data plane already running for ${dataDir} listens on port ${dp.health.port}, not ${config.routerPort}; \`sluice down\` then \`sluice up\` moves it`);
+    const artifacts = new ArtifactStore(join(dataDir, 'artifacts'), { exclude: [dataDir] });
+    const pipeline = pipelineFileOnDisk(config.pipelineFile, relative(config.appDir, config.pipelineFile) || config.pipelineFile);
 
     // The app name for hosts comes from the file; a broken file at start-up still lets the server come up.
     let app: string;
     try {
-      app = parsePipeline(readFileSync(config.pipelineFile, 'utf8'), config.pipelineFile).app;
+      app = parsePipeline(pipeline.read(), pipeline.path).app;
     } catch {
-      // Reported when a release is created; the server still comes up with the app name of the last journey.
       const created = (await store.loadEvents()).findLast((e) => e.type === 'journey.created');
       app = created?.type === 'journey.created' ? created.plan.app : 'app';
     }
     const baseEnv = opts.env;
-    const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort, baseEnv });
+    const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort: dp.health.port, baseEnv, notice });
     const command = new CommandTarget({ root: join(dataDir, 'command'), artifacts, baseEnv, appDir: config.appDir });
     const targets: Record<string, Target> = { local, command };
     cleanups.push(async () => {
       for (const t of Object.values(targets)) await t.close();
     });
 
-    const runsRoot = join(dataDir, 'runs');
+    const workspace = new FsStepWorkspace(join(dataDir, 'runs'));
     const bus = new EventBus();
     const executor = new Executor({
       store,
       clock,
-      runner: new StepRunner({ targets, runsRoot, appDir: config.appDir, baseEnv, metrics: new BuiltinMetrics(router.metrics) }),
+      runner: new StepRunner({
+        targets,
+        workspace,
+        appDir: config.appDir,
+        baseEnv,
+        metrics: { builtin: new BuiltinMetrics(router), prometheus: (url) => new PrometheusMetrics(url) },
+        traffic: startSyntheticTraffic,
+      }),
       onEvent: (e) => bus.publish(e),
+      onNotice: notice,
       ...(opts.onError ? { onError: opts.onError } : {}),
     });
     let apiUrl = `http://${config.host}:${config.apiPort}`;
-    const notifier = new Notifier({ store, clock, apiUrl: () => apiUrl, ...(opts.onError ? { onError: opts.onError } : {}) });
+    const notifier = new Notifier({ store, clock, post: postJson, apiUrl: () => apiUrl, ...(opts.onError ? { onError: opts.onError } : {}) });
     bus.subscribe(() => notifier.handle());
     cleanups.push(() => notifier.stop());
     await executor.load();
-    // Bring back what each stage served before the last stop, adopting instances that survived a crash.
-    const journeys = executor.list();
-    const live = liveReleases(journeys);
-    const restore = [...live].flatMap(([stage, l]) => {
-      const sp = journeys.find((j) => j.id === l.journeyId)?.plan.stages.find((s) => s.name === stage);
-      return sp ? [{ stage: sp, release: l.release }] : [];
-    });
+    // Bring every stage to what the log says it should serve, adopting what survived (instances, routes).
     const resuming = executor.runningKeys();
-    for (const t of Object.values(targets)) await t.restore(restore, resuming);
+    for (const t of Object.values(targets)) await t.restore(executor.desiredStages(), resuming);
     cleanups.push(() => executor.stop());
     await executor.resume();
-
-    const releases = new ReleaseService({
-      store,
-      executor,
-      artifacts,
-      clock,
-      appDir: config.appDir,
-      pipelineFile: config.pipelineFile,
-      baseEnv,
+    // The data plane's guard cut a canary off: the journey that rolls it out fails there and rolls back.
+    const unfollow = router.onTrip((t) => {
+      void executor.command((all) => guardTripCommand(all, t)).catch((e: unknown) => opts.onError?.(e));
     });
+    cleanups.push(unfollow);
+
+    const releases = new ReleaseService({ store, executor, artifacts, clock, appDir: config.appDir, pipeline, buildEnv: baseEnv });
     const tokens = new TokenService(store, clock);
     let newAdminToken: string | undefined;
     if ((await tokens.count()) === 0) {
@@ -121,25 +151,37 @@ export async function startSluice(
       releases,
       tokens,
       bus,
-      runsRoot,
+      logs: workspace,
       stageUrl: (stage) => {
-        const sp = executor
-          .list()
-          .at(-1)
-          ?.plan.stages.find((s) => s.name === stage);
+        const sp = executor.list().at(-1)?.plan.stages.find((s) => s.name === stage);
         return sp ? targets[sp.target]?.url(sp) : local.url({ name: stage });
       },
       version: SLUICE_VERSION,
-      metricsText: () => router.metrics.prometheus(),
+      metricsText: () => router.prometheus(),
+      dataPlane: async () => {
+        try {
+          const h = await router.health();
+          return { ok: true, pid: h.pid, port: h.port, build: h.build };
+        } catch (e) {
+          return { ok: false, error: (e as Error).message };
+        }
+      },
     });
-    await api.listen({ port: config.apiPort, host: config.host });
+    try {
+      await api.listen({ port: config.apiPort, host: config.host });
+    } catch (e) {
+      throw (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? apiPortTaken(config) : e;
+    }
     cleanups.push(() => api.close());
-    const addr = api.server.address() as AddressInfo;
-    apiUrl = `http://${config.host}:${addr.port}`;
+    apiUrl = `http://${config.host}:${(api.server.address() as AddressInfo).port}`;
+    // The CLI finds this server from the data directory.
+    writeFileSync(join(dataDir, 'api.json'), JSON.stringify({ url: apiUrl, pid: process.pid }));
+    cleanups.push(() => rmSync(join(dataDir, 'api.json'), { force: true }));
     notifier.start();
     return {
       apiUrl,
-      routerPort,
+      routerPort: dp.health.port,
+      dataPlane: { pid: dp.health.pid, adopted: dp.adopted, build: dp.health.build },
       executor,
       events: bus,
       close,
@@ -151,18 +193,40 @@ export async function startSluice(
   }
 }
 
-/** One Sluice process per data directory: PGlite and the local target both assume it. */
+/** `sluice down`: stops the control plane of a data directory if it runs, then its data plane and every app instance. */
+export async function downSluice(dataDir: string): Promise<{ controlPlane: boolean; dataPlane: boolean; instances: number }> {
+  const pid = readPidFile(join(dataDir, 'sluice.pid'));
+  const controlPlane = pid !== undefined && pid !== process.pid && isAlive(pid);
+  if (controlPlane) {
+    process.kill(pid, 'SIGTERM');
+    for (const until = Date.now() + 15_000; isAlive(pid) && Date.now() < until; ) await sleep(50);
+  }
+  const dataPlane = existsSync(join(dataDir, 'dataplane')) ? await stopDataPlane(dataDir) : false;
+  const instances = await stopLocalInstances(join(dataDir, 'local'));
+  return { controlPlane, dataPlane, instances };
+}
+
+const apiPortTaken = (c: SluiceConfig) =>
+  new SluiceError('CONFIG_INVALID', `the API port ${c.apiPort} on ${c.host} is in use (another sluice up?); pass --port to use another`);
+
+function readPidFile(path: string): number | undefined {
+  try {
+    const n = Number.parseInt(readFileSync(path, 'utf8'), 10);
+    return Number.isNaN(n) ? undefined : n;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One control plane per data directory: PGlite and the local target both assume it. */
 function lockDataDir(dataDir: string): () => void {
   const path = join(dataDir, 'sluice.pid');
   try {
     writeFileSync(path, String(process.pid), { flag: 'wx' });
   } catch {
-    const other = Number.parseInt(readFileSync(path, 'utf8'), 10);
-    if (other !== process.pid && isAlive(other))
-      throw new SluiceError(
-        'LOCKED',
-        `another Sluice (pid ${other}) is using ${dataDir}; stop it or pass another --data-dir`,
-      );
+    const other = readPidFile(path);
+    if (other !== undefined && other !== process.pid && isAlive(other))
+      throw new SluiceError('LOCKED', `another Sluice (pid ${other}) is using ${dataDir}; stop it or pass another --data-dir`);
     writeFileSync(path, String(process.pid));
   }
   return () => rmSync(path, { force: true });

@@ -4,7 +4,8 @@ import { JourneySim, shopPlan } from '../../test/helpers/journey-sim.js';
 import type { StoredEvent } from '../journeys/journey-events.js';
 import { approveCommand, promoteCommand } from '../journeys/journey-commands.js';
 import { reduceJourney } from '../journeys/journey-reducer.js';
-import { GIVE_UP_AFTER_MS, MAX_RETRY_GAP_MS, nextAttemptAt, notificationsFor, redactUrl, slackPayload, targetWants } from './notification.js';
+import { redactUrl } from '../kernel/redact.js';
+import { GIVE_UP_AFTER_MS, MAX_RETRY_GAP_MS, nextAttemptAt, notificationsFor, slackPayload, targetWants } from './notification.js';
 
 const API = 'http://127.0.0.1:7070';
 const plan = shopPlan(`  staging:

@@ -1,17 +1,9 @@
 import type { StoredEvent } from '../journeys/journey-events.js';
 import type { JourneyState, StageStatus } from '../journeys/journey-reducer.js';
+import type { NotificationKind } from '../pipeline/pipeline-schema.js';
 import type { NotifyTarget } from '../pipeline/pipeline.js';
 
-export const NOTIFICATION_KINDS = [
-  'step-failed',
-  'needs-decision',
-  'rolled-back',
-  'rollback-failed',
-  'needs-approval',
-  'needs-promotion',
-  'paused',
-] as const;
-export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
+export { NOTIFICATION_KINDS, type NotificationKind } from '../pipeline/pipeline-schema.js';
 
 /**
  * What a notification says. `kind`:
@@ -110,12 +102,6 @@ export function targetWants(t: NotifyTarget, n: Notification): boolean {
 export function slackPayload(n: Notification): { text: string } {
   const [icon, what] = SLACK[n.kind];
   return { text: `${icon} ${n.app} ${n.release} at ${n.stage}${n.step ? ` (${n.step})` : ''} ${what}: ${n.reason} <${n.links.logs}|logs> · <${n.links.journey}|journey>` };
-}
-
-/** A webhook address as it may be shown: scheme and host only (the path of an incoming webhook is its secret). */
-export function redactUrl(url: string): string {
-  const m = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^@/?#]*@)?([^/?#]*)/i.exec(url);
-  return m ? `${m[1]}${m[2]}/…` : '…';
 }
 
 /**

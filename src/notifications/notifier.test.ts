@@ -3,9 +3,9 @@ import { beforeEach, describe, it } from 'node:test';
 import type { JourneyEvent } from '../journeys/journey-events.js';
 import type { Notification } from './notification.js';
 import { parsePipeline } from '../pipeline/pipeline.js';
-import { freePort } from '../platform/net.js';
-import { MemoryStore } from '../adapters/store-sql/store.js';
-import { DeliveryError, Notifier, type Post, postJson } from './notifier.js';
+import { MemoryStore } from '../adapters/store-memory/memory-store.js';
+import { Notifier } from './notifier.js';
+import { DeliveryError, type Post } from './ports/webhook.js';
 
 const plan = parsePipeline(`app: shop
 artifact: { output: dist }
@@ -41,7 +41,7 @@ beforeEach(async () => {
   sent = [];
   errors = [];
   answer = () => {};
-  await store.createRelease({ version: '1.0.0', digest: 'sha256:aa', createdAt: now }, created);
+  await store.createRelease({ version: '1.0.0', digest: 'sha256:aa', createdAt: now, journeyId: '1.0.0' }, created);
 });
 
 describe('notification outbox', () => {
@@ -82,7 +82,7 @@ stages:
     after: staging
     local: { start: node server.js }
 `);
-    await store.createRelease({ version: '2.0.0', digest: 'sha256:bb', createdAt: now }, { ...created, release: { version: '2.0.0', digest: 'sha256:bb' }, plan: picky });
+    await store.createRelease({ version: '2.0.0', digest: 'sha256:bb', createdAt: now, journeyId: '2.0.0' }, { ...created, release: { version: '2.0.0', digest: 'sha256:bb' }, plan: picky });
     await store.appendEvents('2.0.0', 0, [
       ...failedDeploy,
       { type: 'step.finished', stage: 'staging', step: 'rollback', key: '2.0.0/staging/rollback', ok: true, exitCode: 0 },
@@ -172,44 +172,5 @@ stages:
     await n.flush();
     assert.deepEqual(sent.map((s) => s.url), ['http://hooks.test/generic', 'http://hooks.test/slack']);
     await n.stop();
-  });
-});
-
-describe('postJson', () => {
-  const never = new AbortController().signal;
-  it('posts JSON, and tells a refusal for good from one worth trying again, without the address in its messages', async () => {
-    const { createServer } = await import('node:http');
-    const got: string[] = [];
-    const server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => (body += d));
-      req.on('end', () => {
-        got.push(`${req.headers['content-type']} ${body}`);
-        res.statusCode = Number(req.url!.slice(1));
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-    try {
-      await postJson(`${base}/204`, { a: 1 }, never);
-      assert.deepEqual(got, ['application/json {"a":1}']);
-      for (const [status, permanent] of [[404, true], [400, true], [429, false], [408, false], [500, false], [503, false]] as const)
-        await assert.rejects(postJson(`${base}/${status}`, {}, never), (e: unknown) => {
-          assert.ok(e instanceof DeliveryError);
-          assert.equal(e.message, `${base}/… answered ${status}`);
-          assert.equal(e.permanent, permanent, String(status));
-          return true;
-        });
-    } finally {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    }
-    const nobody = `http://127.0.0.1:${await freePort()}`;
-    await assert.rejects(postJson(`${nobody}/secret-path`, {}, never), (e: unknown) => {
-      assert.ok(e instanceof DeliveryError && !e.permanent);
-      assert.equal(e.message, `could not reach ${nobody}/…: ECONNREFUSED`);
-      return true;
-    });
   });
 });

@@ -1,42 +1,11 @@
 import type { StoredEvent } from '../journeys/journey-events.js';
 import { applyEvent, type JourneyState, reduceJourney } from '../journeys/journey-reducer.js';
-import { MAX_RETRY_GAP_MS, nextAttemptAt, notificationsFor, redactUrl, slackPayload, targetWants } from './notification.js';
+import { redactUrl } from '../kernel/redact.js';
+import { MAX_RETRY_GAP_MS, nextAttemptAt, notificationsFor, slackPayload, targetWants } from './notification.js';
+import type { NotificationOutbox, NotificationRecord, OutboxEntry } from './ports/outbox.js';
+import { DeliveryError, type Post } from './ports/webhook.js';
 import type { Clock } from '../kernel/clock.js';
-import type { NotificationRecord, OutboxEntry, Store } from '../adapters/store-sql/store.js';
-
-/** Why a delivery failed; `permanent` when trying again cannot help (the receiver refused the request itself). */
-export class DeliveryError extends Error {
-  constructor(
-    message: string,
-    readonly permanent: boolean,
-  ) {
-    super(message);
-  }
-}
-
-/** Sends one notification; `signal` aborts it when Sluice stops. */
-export type Post = (url: string, body: unknown, signal: AbortSignal) => Promise<void>;
-
-/**
- * Posts JSON with a timeout. Throws DeliveryError, whose message never holds the address (it is shown to readers of
- * the API): on a non-2xx answer (permanent for a 4xx other than 408, 425, 429) and when the target cannot be reached.
- */
-export const postJson: Post = async (url, body, signal) => {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]),
-    });
-  } catch (e) {
-    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    throw new DeliveryError(`could not reach ${redactUrl(url)}: ${cause?.code ?? cause?.message ?? (e as Error).message}`, false);
-  }
-  await res.body?.cancel();
-  if (!res.ok) throw new DeliveryError(`${redactUrl(url)} answered ${res.status}`, res.status >= 400 && res.status < 500 && ![408, 425, 429].includes(res.status));
-};
+import type { JourneyLog } from '../journeys/ports/journey-log.js';
 
 const READ_BATCH = 500;
 const SEND_BATCH = 50;
@@ -45,11 +14,12 @@ const LEASE_MS = 60_000;
 const ERROR_RETRY_MS = 5_000;
 
 export interface NotifierOptions {
-  store: Store;
+  store: NotificationOutbox & Pick<JourneyLog, 'eventsAfter' | 'loadEvents'>;
   clock: Clock;
   /** The API's address, for the links in each notification. */
   apiUrl: () => string;
-  post?: Post;
+  /** Delivers one notification (the webhook adapter). */
+  post: Post;
   onError?: (e: unknown) => void;
 }
 
@@ -60,7 +30,6 @@ export interface NotifierOptions {
  * from the cursor and the pending rows.
  */
 export class Notifier {
-  private readonly post: Post;
   private pass: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
@@ -72,9 +41,7 @@ export class Notifier {
   /** Aborts deliveries under way when Sluice stops. */
   private readonly stopping = new AbortController();
 
-  constructor(private readonly o: NotifierOptions) {
-    this.post = o.post ?? postJson;
-  }
+  constructor(private readonly o: NotifierOptions) {}
 
   /** Starts: catches up with the event log and sends what is due. Events before the start are read then. */
   start(): void {
@@ -177,7 +144,7 @@ export class Notifier {
 
   private async deliver(n: NotificationRecord): Promise<void> {
     try {
-      await this.post(n.target.url, n.target.kind === 'slack' ? slackPayload(n.body) : n.body, this.stopping.signal);
+      await this.o.post(n.target.url, n.target.kind === 'slack' ? slackPayload(n.body) : n.body, this.stopping.signal);
       await this.o.store.settleNotification(n.id, { status: 'delivered', at: this.o.clock.now() });
     } catch (err) {
       const now = this.o.clock.now();

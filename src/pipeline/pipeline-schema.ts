@@ -1,6 +1,10 @@
 import { z } from 'zod';
-import { comparisonOptions, thresholdOptions } from '../rollout/judge-request.js';
-import { NOTIFICATION_KINDS } from '../notifications/notification.js';
+import { durationSchema as duration } from '../kernel/duration.js';
+import { analysisSchema, strategySchema } from '../rollout/rollout-schema.js';
+
+/** The kinds of notification a `notify:` target may keep to (each is described with `Notification` in the notifications context). */
+export const NOTIFICATION_KINDS = ['step-failed', 'needs-decision', 'rolled-back', 'rollback-failed', 'needs-approval', 'needs-promotion', 'paused'] as const;
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
 /** DNS-safe label: lower-case letters, digits and dashes, at most 63 characters. */
 const dnsLabel = z
@@ -9,11 +13,6 @@ const dnsLabel = z
     /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
     'must be DNS-safe: lower-case letters, digits and dashes, 1-63 characters',
   );
-
-const duration = z.union([
-  z.number().nonnegative(),
-  z.string().regex(/^\s*(\d+(\.\d+)?(ms|s|m|h|d)?)+\s*$/, 'must be a duration such as 500ms, 30s, 5m or 1h30m'),
-]);
 
 const envValue = z.union([z.string(), z.number(), z.boolean()]);
 const envMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), envValue);
@@ -48,64 +47,6 @@ const commandTarget = z.strictObject({
   url: z.string().url().optional(),
   timeout: duration.optional(),
 });
-
-/** Metrics the router measures for every stage and version, per interval. */
-export const BUILTIN_METRICS = ['error-rate', 'latency-mean', 'request-rate'] as const;
-/** A built-in metric, or a PromQL query ({{stage}}, {{version}} and {{window}} are filled in). */
-const metricRef = z.union([z.enum(BUILTIN_METRICS), z.strictObject({ prometheus: z.string().min(1) })]);
-
-const thresholdCheck = z.strictObject({ ...thresholdOptions, metric: metricRef });
-const comparison = z.strictObject({ ...comparisonOptions, metric: metricRef });
-
-/** An analysis: threshold checks every interval, and a comparison with the stable version at the end. */
-export const analysisSchema = z.strictObject({
-  interval: duration.optional(),
-  /** Measurements taken by an analysis step (a background analysis runs until the rollout ends). */
-  count: z.number().int().min(1).max(10_000).optional(),
-  thresholds: z.array(thresholdCheck).optional(),
-  compare: z.array(comparison).optional(),
-  confidenceLevel: z.number().gt(0).lt(1).optional(),
-  passThreshold: z.number().min(0).max(100).optional(),
-  marginalThreshold: z.number().min(0).max(100).optional(),
-  /** Synthetic traffic during the analysis, for stages with too little real traffic: each path, to stable and canary alike. */
-  traffic: z
-    .strictObject({
-      paths: z.array(z.string().startsWith('/')).min(1),
-      /** Requests per second to each of stable and canary. */
-      rate: z.number().positive().max(1000),
-    })
-    .optional(),
-});
-
-const analysisRef = z.union([z.string().min(1), analysisSchema]);
-
-const canaryStep = z.union([
-  z.strictObject({ setWeight: z.number().int().min(0).max(100) }),
-  z.strictObject({ pause: z.strictObject({ duration: duration.optional() }) }),
-  z.strictObject({ analysis: analysisRef }),
-]);
-
-const strategySchema = z.union([
-  z.strictObject({ allAtOnce: z.strictObject({}) }),
-  z.strictObject({
-    /** The new version starts at full size beside the old one, is verified at its preview host, then takes all traffic at once. */
-    blueGreen: z.strictObject({
-      /** false: after verification, wait for `sluice resume` before switching (default true). */
-      autoSwitch: z.boolean().optional(),
-    }),
-  }),
-  z.strictObject({
-    canary: z.strictObject({
-      /** Instances of the new version during the canary (1: a one-box). */
-      instances: z.number().int().min(1).max(32).optional(),
-      /** Keeps a user on one side: a header's value, a cookie (default), or nothing. */
-      sticky: z.union([z.strictObject({ header: z.string().min(1) }), z.enum(['cookie', 'none'])]).optional(),
-      steps: z.array(canaryStep).min(1),
-      /** Runs from the first step until the rollout ends; a failure rolls back at once. */
-      analysis: analysisRef.optional(),
-    }),
-  }),
-]);
 
 /** The fields a stage may set, and that `defaults` and `extends` layer. */
 const stageFields = {

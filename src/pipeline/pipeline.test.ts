@@ -219,6 +219,41 @@ stages:
     assert.match(issuesOf('app: a\nartifact: { output: d }\nstages: {}\n')[0]!.message, /at least one stage/);
   });
 
+  it('checks durations with the parser\'s own grammar, at their place; a bare number is seconds', () => {
+    const issues = issuesOf(base(`  web:\n    bake: 1m30\n`));
+    assert.deepEqual(issues.map((i) => [i.line, i.col, i.path]), [[9, 11, 'stages.web.bake']]);
+    assert.match(issues[0]!.message, /not a duration: use e\.g\. .*bare number of seconds/);
+    assert.equal(parsePipeline(base(`  web:\n    bake: 90\n`)).stages[0]!.bakeMs, 90_000);
+    assert.match(issuesOf(base(`  web:\n    bake: 40d\n`))[0]!.message, /longer than 30 days/);
+  });
+
+  it('names a misspelt strategy, step or option and suggests the right one, with no noise from the rules around it', () => {
+    const strategy = (body: string) => base(`  web:\n    strategy:\n${body}`);
+    const canari = issuesOf(strategy('      canari: { steps: [{ setWeight: 10 }] }\n'));
+    assert.deepEqual(canari.map((i) => i.message), ['unknown key "canari" (did you mean "canary"?); allowed: allAtOnce, blueGreen, canary']);
+    assert.equal(canari[0]!.line, 10);
+    const weigth = issuesOf(strategy('      canary: { steps: [{ setWeigth: 10 }] }\n'));
+    assert.deepEqual(weigth.map((i) => [i.path, i.message]), [['stages.web.strategy.canary.steps.0.setWeigth', 'unknown key "setWeigth" (did you mean "setWeight"?); allowed: setWeight, pause, analysis']]);
+    const swich = issuesOf(strategy('      blueGreen: { autoSwich: false }\n'));
+    assert.deepEqual(swich.map((i) => i.message), ['unknown key "autoSwich" (did you mean "autoSwitch"?); allowed: autoSwitch']);
+    const guard = issuesOf(strategy('      canary: { steps: [{ setWeight: 10 }], guard: { errorRatio: 0.2 } }\n'));
+    assert.match(guard[0]!.message, /unknown key "errorRatio" \(did you mean "errorRate"\?\)/);
+    assert.match(issuesOf(strategy('      canary: { steps: [{ setWeight: 10, pause: {} }] }\n'))[0]!.message, /a step is one of setWeight/);
+  });
+
+  it('an unknown analysis lists the analyses that exist, or says none is declared', () => {
+    const withAnalyses = `analyses:\n  errors: { thresholds: [] }\n  latency: { thresholds: [] }\n${base('  web:\n    strategy: { canary: { steps: [{ analysis: erors }] } }\n')}`;
+    assert.equal(issuesOf(withAnalyses)[0]!.message, 'unknown analysis "erors" (did you mean "errors"?); known: errors, latency');
+    assert.match(issuesOf(base('  web:\n    strategy: { canary: { steps: [{ analysis: errors }] } }\n'))[0]!.message, /unknown analysis "errors"; none is declared \(name them under analyses:/);
+  });
+
+  it('gives every canary the data plane\'s guard unless it says otherwise', () => {
+    const plan = (guard: string) => parsePipeline(base(`  web:\n    strategy: { canary: { steps: [{ setWeight: 10 }]${guard} } }\n`)).stages[0]!.canary!.guard;
+    assert.deepEqual(plan(''), { errorRate: 0.5, requests: 20, minRequests: 5 });
+    assert.deepEqual(plan(', guard: { errorRate: 0.2 }'), { errorRate: 0.2, requests: 20, minRequests: 5 });
+    assert.equal(plan(', guard: false'), undefined);
+  });
+
   it('fuzz: any mutation of the example is accepted or rejected with located issues, never a crash', () => {
     let seed = 42;
     const rand = () => {

@@ -2,9 +2,9 @@ import { isMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } fr
 import type { z } from 'zod';
 import { parseDuration } from '../kernel/duration.js';
 import { SluiceError } from '../kernel/errors.js';
-import type { JudgeConfig, MetricSpec, ThresholdSpec } from '../rollout/judge.js';
-import { type analysisSchema, type BUILTIN_METRICS, type PipelineFile, pipelineSchema, type StageInput } from './pipeline-schema.js';
-import type { NotificationKind } from '../notifications/notification.js';
+import { type AnalysisPlan, analysisPlan, type CanaryPlan, type CanaryStepPlan, guardPlan } from '../rollout/rollout-plan.js';
+import type { AnalysisInput } from '../rollout/rollout-schema.js';
+import { type NotificationKind, type PipelineFile, pipelineSchema, type StageInput } from './pipeline-schema.js';
 import { closest } from '../kernel/suggest.js';
 
 /** One command to run: a commit step or a verify step. */
@@ -30,37 +30,7 @@ export interface CommandTargetPlan {
   timeoutMs: number;
 }
 
-export type BuiltinMetric = (typeof BUILTIN_METRICS)[number];
-/** What an analysis measures: a built-in router metric, or a PromQL query template. */
-export type MetricRef = BuiltinMetric | { prometheus: string };
-
-/** An analysis, resolved: threshold checks on the canary every interval, then a comparison with the stable version. */
-export interface AnalysisPlan {
-  name: string;
-  intervalMs: number;
-  /** Measurements an analysis step takes; a background analysis runs until the rollout ends. */
-  count: number;
-  thresholds: (ThresholdSpec & { metric: MetricRef })[];
-  compare: (MetricSpec & { metric: MetricRef })[];
-  judge: JudgeConfig;
-  /** Synthetic requests per second to each of stable and canary, over these paths. */
-  traffic?: { paths: string[]; rate: number };
-}
-
-export type CanaryStepPlan =
-  | { kind: 'setWeight'; weight: number }
-  /** Without a duration, waits for a person (sluice resume). */
-  | { kind: 'pause'; durationMs?: number }
-  | { kind: 'analysis'; analysis: AnalysisPlan };
-
-export interface CanaryPlan {
-  /** Blue-green: the new version is verified at its preview host before any user reaches it. */
-  preview: boolean;
-  instances: number;
-  sticky: { header: string } | 'cookie' | 'none';
-  steps: CanaryStepPlan[];
-  background?: AnalysisPlan;
-}
+export type { AnalysisPlan, CanaryPlan, CanaryStepPlan, GuardPlan, MetricRef } from '../rollout/rollout-plan.js';
 
 /** A stage after layering `defaults` and `extends`: everything the engine needs, with no references left. */
 export interface StagePlan {
@@ -172,7 +142,10 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
 
   const parsed = pipelineSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
-    fail(parsed.error.issues.flatMap((i) => zodIssueToPipelineIssues(i, issue)));
+    // A misspelt key says it all: the "one of" rule of the same object would only repeat it.
+    const misspelt = new Set(parsed.error.issues.filter((i) => i.code === 'unrecognized_keys').map((i) => i.path.join('.')));
+    const issues = parsed.error.issues.filter((i) => i.code !== 'custom' || !misspelt.has(i.path.join('.')));
+    fail(issues.flatMap((i) => zodIssueToPipelineIssues(i, issue)));
   }
   const pf = parsed.data as PipelineFile;
 
@@ -225,7 +198,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
       autoPromote: fields.autoPromote ?? true,
     };
     const strategy = fields.strategy;
-    if (strategy && 'canary' in strategy) {
+    if (strategy?.canary) {
       const c = strategy.canary;
       const resolve = (ref: string | AnalysisInput, path: PropertyKey[]): AnalysisPlan | undefined => {
         if (typeof ref !== 'string') return analysisPlan(`${name}-analysis`, ref);
@@ -239,10 +212,10 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
       const steps: CanaryStepPlan[] = [];
       c.steps.forEach((st, i) => {
         const path = [...stagePath, 'strategy', 'canary', 'steps', i];
-        if ('setWeight' in st) steps.push({ kind: 'setWeight', weight: st.setWeight });
-        else if ('pause' in st)
+        if (st.setWeight !== undefined) steps.push({ kind: 'setWeight', weight: st.setWeight });
+        else if (st.pause)
           steps.push({ kind: 'pause', ...(st.pause.duration !== undefined ? { durationMs: parseDuration(st.pause.duration) } : {}) });
-        else {
+        else if (st.analysis !== undefined) {
           const a = resolve(st.analysis, [...path, 'analysis']);
           if (a) steps.push({ kind: 'analysis', analysis: a });
         }
@@ -252,8 +225,10 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
       if (target !== 'local') issues.push(issue([...stagePath, 'strategy'], 'a canary needs target "local": the built-in router splits the traffic'));
       if (!pf.metrics?.prometheus && [background, ...steps.map((x) => (x.kind === 'analysis' ? x.analysis : undefined))].some(needsPrometheus))
         issues.push(issue([...stagePath, 'strategy'], 'an analysis asks Prometheus, but metrics.prometheus.url is not set'));
-      plan.canary = { preview: false, instances: c.instances ?? 1, sticky: c.sticky ?? 'cookie', steps, ...(background ? { background } : {}) };
-    } else if (strategy && 'blueGreen' in strategy) {
+      const guard = guardPlan(c.guard);
+      const canary: CanaryPlan = { preview: false, instances: c.instances ?? 1, sticky: c.sticky ?? 'cookie', steps, ...(background ? { background } : {}), ...(guard ? { guard } : {}) };
+      plan.canary = canary;
+    } else if (strategy?.blueGreen) {
       if (target !== 'local') issues.push(issue([...stagePath, 'strategy'], 'blue-green needs target "local": the built-in router switches the traffic'));
       plan.canary = {
         preview: true,
@@ -309,23 +284,6 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
 }
 
 type StageFields = Omit<StageInput, 'after' | 'extends'>;
-type AnalysisInput = z.infer<typeof analysisSchema>;
-
-function analysisPlan(name: string, a: AnalysisInput): AnalysisPlan {
-  return {
-    name,
-    intervalMs: parseDuration(a.interval ?? '5s'),
-    count: a.count ?? 6,
-    ...(a.traffic ? { traffic: a.traffic } : {}),
-    thresholds: a.thresholds ?? [],
-    compare: a.compare ?? [],
-    judge: {
-      ...(a.confidenceLevel !== undefined ? { confidenceLevel: a.confidenceLevel } : {}),
-      ...(a.passThreshold !== undefined ? { passThreshold: a.passThreshold } : {}),
-      ...(a.marginalThreshold !== undefined ? { marginalThreshold: a.marginalThreshold } : {}),
-    },
-  };
-}
 
 function layered(pf: PipelineFile, name: string): StageFields {
   const chain: StageInput[] = [];
@@ -370,7 +328,8 @@ function toList(v: string | string[] | undefined): string[] {
 
 function unknownName(kind: string, name: string, known: string[]): string {
   const hint = closest(name, known);
-  return `unknown ${kind} "${name}"${hint ? ` (did you mean "${hint}"?)` : ''}; known: ${known.join(', ')}`;
+  const listed = known.length ? `known: ${known.join(', ')}` : `none is declared${kind === 'analysis' ? ' (name them under analyses: at the top of the file)' : ''}`;
+  return `unknown ${kind} "${name}"${hint ? ` (did you mean "${hint}"?)` : ''}; ${listed}`;
 }
 
 /** Returns one cycle (as a list of names, first repeated at the end) or undefined. */

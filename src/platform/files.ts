@@ -27,3 +27,13 @@ export function tail(path: string, maxBytes = 2000): string {
     return '';
   }
 }
+
+/** This process's soft limit on open files (`ulimit -n`), when the system says (Linux: /proc/self/limits). */
+export function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -26,3 +26,13 @@ export function httpStatus(port: number, path: string, timeoutMs = 2000): Promis
     req.end();
   });
 }
+
+/** True when nothing listens on host:port now (a moment later it may differ). */
+export function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}

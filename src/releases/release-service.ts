@@ -1,54 +1,40 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { SluiceError } from '../kernel/errors.js';
-import { type Plan, parsePipeline } from '../pipeline/pipeline.js';
+import { isAbsolute, resolve } from 'node:path';
 import type { Clock } from '../kernel/clock.js';
+import { SluiceError } from '../kernel/errors.js';
 import type { Executor } from '../journeys/executor.js';
-import type { ReleaseRecord, Store } from '../adapters/store-sql/store.js';
-
-/** Builds and stores artifacts; the artifact store implements it. */
-export interface ArtifactBuilder {
-  build(
-    appDir: string,
-    spec: Plan['artifact'],
-    env: Record<string, string>,
-    onLog: (chunk: string) => void,
-  ): Promise<string>;
-  add(path: string): Promise<string>;
-}
+import { newJourneyId } from '../journeys/journey-id.js';
+import { type Plan, parsePipeline } from '../pipeline/pipeline.js';
+import type { PipelineFile } from '../pipeline/ports/pipeline-file.js';
+import type { ArtifactStore } from './ports/artifact-store.js';
+import type { ReleaseRecord, ReleaseStore } from './ports/release-store.js';
 
 export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 
 export interface CreateReleaseInput {
   version: string;
-  /** A pre-built directory or tarball to register instead of building. */
+  /** A pre-built directory or tarball to register instead of building: absolute, or relative to the app directory. */
   artifactPath?: string;
   sourceRef?: string;
 }
 
 export interface ReleaseServiceOptions {
-  store: Store;
+  store: ReleaseStore;
   executor: Executor;
-  artifacts: ArtifactBuilder;
+  artifacts: Pick<ArtifactStore, 'build' | 'add'>;
   clock: Clock;
   appDir: string;
-  pipelineFile: string;
-  baseEnv: Record<string, string>;
+  pipeline: PipelineFile;
+  /** The environment builds run with. */
+  buildEnv: Record<string, string>;
 }
 
 /** Creates releases: the artifact is built once, pinned by digest, and its journey starts. */
 export class ReleaseService {
   constructor(private readonly o: ReleaseServiceOptions) {}
 
-  /** Reads and validates the pipeline file as it is now on disk. */
+  /** Reads and validates the pipeline file as it is now. */
   currentPlan(): Plan {
-    let text: string;
-    try {
-      text = readFileSync(this.o.pipelineFile, 'utf8');
-    } catch (e) {
-      throw new SluiceError('PIPELINE_INVALID', `cannot read ${this.o.pipelineFile}: ${(e as Error).message}`);
-    }
-    return parsePipeline(text, this.o.pipelineFile);
+    return parsePipeline(this.o.pipeline.read(), this.o.pipeline.path);
   }
 
   /**
@@ -64,17 +50,14 @@ export class ReleaseService {
     // Validate the pipeline before building anything: a bad file changes nothing.
     const plan = this.currentPlan();
     const digest = input.artifactPath
-      ? await this.o.artifacts.add(join(this.o.appDir, input.artifactPath))
-      : await this.o.artifacts.build(
-        this.o.appDir,
-        plan.artifact,
-        { ...this.o.baseEnv, SLUICE_RELEASE_VERSION: input.version },
-        onLog,
-      );
+      ? await this.o.artifacts.add(isAbsolute(input.artifactPath) ? input.artifactPath : resolve(this.o.appDir, input.artifactPath))
+      : await this.o.artifacts.build(this.o.appDir, plan.artifact, { ...this.o.buildEnv, SLUICE_RELEASE_VERSION: input.version }, onLog);
+    const now = this.o.clock.now();
     const record: ReleaseRecord = {
       version: input.version,
       digest,
-      createdAt: this.o.clock.now(),
+      createdAt: now,
+      journeyId: newJourneyId(now),
       ...(input.sourceRef ? { sourceRef: input.sourceRef } : {}),
     };
     const { release, created } = await this.o.store.createRelease(record, {
@@ -88,7 +71,7 @@ export class ReleaseService {
         `release ${input.version} already exists with artifact ${release.digest}, but this build is ${digest}; choose a new version`,
         { existing: release.digest, built: digest },
       );
-    const journey = created ? await this.o.executor.track(input.version) : this.o.executor.get(input.version);
+    const journey = created ? await this.o.executor.track(release.journeyId) : this.o.executor.get(release.journeyId);
     return { release, created, journey };
   }
 }

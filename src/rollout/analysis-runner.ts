@@ -1,15 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type JudgeRequest, type JudgeResponse, judgeRequestSchema, runJudgeRequest } from './judge-request.js';
 import { evaluateThreshold, type Measurement } from './judge.js';
-import type { AnalysisPlan, MetricRef } from '../pipeline/pipeline.js';
 import type { MetricsProvider } from './ports/metrics-provider.js';
-import type { StepOutcome } from '../journeys/step-runner.js';
-import { startSyntheticTraffic } from '../adapters/traffic-http/synthetic-traffic.js';
+import type { SyntheticTraffic } from './ports/synthetic-traffic.js';
+import type { AnalysisPlan, MetricRef } from './rollout-plan.js';
 
-export interface AnalysisTarget {
-  stage: string;
-  canary: string;
-  baseline: string;
+/** A stretch of an analysis without data, and why. */
+export interface AnalysisGap {
+  fromMs: number;
+  toMs: number;
+  reason: string;
 }
 
 /** What an analysis stores with its outcome: the judge request it built (replayable with `sluice judge`) and the answer. */
@@ -22,49 +22,83 @@ export interface AnalysisDetail {
   toMs: number;
   /** What each metric asked: a built-in metric's name, or the PromQL template ({{stage}}, {{version}}, {{window}}). */
   queries: Record<string, MetricRef>;
+  /** Windows left out of the thresholds for want of data that could not be had: the data plane restarting, or the control plane away. */
+  gaps: AnalysisGap[];
   request: JudgeRequest;
   response: JudgeResponse;
 }
 
+/** How an analysis ended, as the journey acts on it. */
+export interface AnalysisOutcome {
+  ok: boolean;
+  exitCode: null;
+  reason?: string;
+  inconclusive?: boolean;
+  detail?: AnalysisDetail;
+}
+
+export interface AnalysisRun {
+  stage: string;
+  canary: string;
+  baseline: string;
+  /**
+   * When the step started (epoch ms). Windows count from here, so an analysis adopted after a restart carries on where
+   * it was: the windows that passed meanwhile are measured from the data plane's counters, which kept counting.
+   */
+  startedAt: number;
+  /** Runs until `conclude` (a background analysis), instead of for `count` intervals. */
+  background: boolean;
+  /** Stops the analysis with no verdict (the stage is rolling back). */
+  signal: AbortSignal;
+  /** Ends a background analysis now, with the verdict on what it measured (the rollout's steps are done). */
+  conclude?: AbortSignal;
+  log: (line: string) => void;
+  /** Where synthetic traffic goes, when the analysis asks for some. */
+  stageUrl?: string;
+  traffic?: SyntheticTraffic;
+  now?: () => number;
+}
+
 /**
  * Runs an analysis: every interval, each threshold is measured on the canary and checked (a failure ends the analysis
- * at once); after `count` intervals, the canary's series are compared with the baseline's by the judge.
- * A background analysis measures until it is aborted. The verdict is the judge's, from the same input `sluice judge` takes.
+ * at once); after `count` intervals (or when concluded), the canary's series are compared with the baseline's by the
+ * judge. The verdict is the judge's, from the same input `sluice judge` takes.
  */
-export async function runAnalysis(
-  metrics: MetricsProvider,
-  a: AnalysisPlan,
-  t: AnalysisTarget,
-  opts: { signal: AbortSignal; background: boolean; log: (line: string) => void; stageUrl?: string },
-): Promise<StepOutcome & { detail?: AnalysisDetail }> {
+export async function runAnalysis(metrics: MetricsProvider, a: AnalysisPlan, r: AnalysisRun): Promise<AnalysisOutcome> {
   const traffic = new AbortController();
-  opts.signal.addEventListener('abort', () => traffic.abort(), { once: true });
-  if (a.traffic && opts.stageUrl) {
-    startSyntheticTraffic(opts.stageUrl, a.traffic.paths, a.traffic.rate, traffic.signal);
-    opts.log(`synthetic traffic: ${a.traffic.rate}/s to each of stable and canary on ${a.traffic.paths.join(', ')}`);
+  r.signal.addEventListener('abort', () => traffic.abort(), { once: true });
+  if (a.traffic && r.stageUrl && r.traffic) {
+    r.traffic(r.stageUrl, a.traffic.paths, a.traffic.rate, traffic.signal);
+    r.log(`synthetic traffic: ${a.traffic.rate}/s to each of stable and canary on ${a.traffic.paths.join(', ')}`);
   }
   try {
-    return await measureAndJudge(metrics, a, t, opts);
+    return await measureAndJudge(metrics, a, r);
   } finally {
     traffic.abort();
   }
 }
 
-async function measureAndJudge(
-  metrics: MetricsProvider,
-  a: AnalysisPlan,
-  t: AnalysisTarget,
-  opts: { signal: AbortSignal; background: boolean; log: (line: string) => void },
-): Promise<StepOutcome & { detail?: AnalysisDetail }> {
-  const fromMs = Date.now();
+async function measureAndJudge(metrics: MetricsProvider, a: AnalysisPlan, r: AnalysisRun): Promise<AnalysisOutcome> {
+  const now = r.now ?? Date.now;
+  const fromMs = r.startedAt;
+  const resumedAt = now();
   const measurements: Measurement[][] = a.thresholds.map(() => []);
-  const finish = async (toMs: number): Promise<StepOutcome & { detail: AnalysisDetail }> => {
+  const gaps: AnalysisGap[] = [];
+  const gap = (fromMs: number, toMs: number, reason: string) => {
+    const last = gaps.at(-1);
+    if (last && last.reason === reason && last.toMs === fromMs) last.toMs = toMs;
+    else gaps.push({ fromMs, toMs, reason });
+  };
+  const stop = AbortSignal.any([r.signal, ...(r.conclude ? [r.conclude] : [])]);
+  if (resumedAt - fromMs > a.intervalMs) r.log(`--- sluice: analysis adopted after a restart; measuring the ${Math.floor((resumedAt - fromMs) / a.intervalMs)} interval(s) that passed meanwhile from the data plane's counters`);
+
+  const finish = async (toMs: number): Promise<AnalysisOutcome> => {
     const compare = await Promise.all(
       a.compare.map(async (c) => {
         const { metric, ...spec } = c;
         const [canary, baseline] = await Promise.all([
-          metrics.series(metric, { stage: t.stage, version: t.canary, fromMs, toMs }),
-          metrics.series(metric, { stage: t.stage, version: t.baseline, fromMs, toMs }),
+          metrics.series(metric, { stage: r.stage, version: r.canary, fromMs, toMs }),
+          metrics.series(metric, { stage: r.stage, version: r.baseline, fromMs, toMs }),
         ]);
         return { ...spec, canary, baseline };
       }),
@@ -76,21 +110,28 @@ async function measureAndJudge(
     };
     const response = runJudgeRequest(judgeRequestSchema.parse(request));
     const queries = Object.fromEntries([...a.thresholds, ...a.compare].map((m) => [m.name, m.metric]));
-    const detail: AnalysisDetail = { analysis: a.name, ...t, fromMs, toMs, queries, request, response };
-    opts.log(`analysis ${a.name}: ${response.outcome}: ${response.reason}`);
+    const { stage, canary, baseline } = r;
+    const detail: AnalysisDetail = { analysis: a.name, stage, canary, baseline, fromMs, toMs, queries, gaps, request, response };
+    const gapNote = gaps.length ? ` (${gaps.length} gap(s): ${gaps.map((g) => `${Math.round((g.toMs - g.fromMs) / 1000)}s ${g.reason}`).join(', ')})` : '';
+    r.log(`analysis ${a.name}: ${response.outcome}: ${response.reason}${gapNote}`);
     if (response.outcome === 'pass') return { ok: true, exitCode: null, detail };
     if (response.outcome === 'inconclusive') return { ok: true, exitCode: null, inconclusive: true, reason: response.reason, detail };
     return { ok: false, exitCode: null, reason: `analysis ${a.name} failed: ${response.reason}`, detail };
   };
 
-  for (let n = 0; opts.background || n < a.count; n++) {
-    try {
-      await sleep(a.intervalMs, undefined, { signal: opts.signal });
-    } catch {
-      return { ok: true, exitCode: null, reason: 'analysis stopped' };
+  for (let n = 0; r.background || n < a.count; n++) {
+    const toMs = fromMs + (n + 1) * a.intervalMs;
+    const wait = toMs - now();
+    if (wait > 0) {
+      try {
+        await sleep(wait, undefined, { signal: stop });
+      } catch {
+        if (r.signal.aborted) return { ok: true, exitCode: null, reason: 'analysis stopped' };
+        return finish(now());
+      }
     }
-    const toMs = Date.now();
-    const window = { stage: t.stage, version: t.canary, fromMs: toMs - a.intervalMs, toMs };
+    const window = { stage: r.stage, version: r.canary, fromMs: toMs - a.intervalMs, toMs };
+    const at = new Date(toMs).toISOString().slice(11, 23);
     for (const [i, th] of a.thresholds.entries()) {
       let m: Measurement;
       try {
@@ -98,12 +139,27 @@ async function measureAndJudge(
       } catch (e) {
         m = { error: (e as Error).message };
       }
+      if (m === null) {
+        // No data for a reason that is not the canary's: leave the window out, and say so.
+        const since = await metrics.countingSince?.(th.metric).catch(() => undefined);
+        const why =
+          since !== undefined && since > window.fromMs
+            ? 'the data plane was not counting (it restarted, or the window is older than it remembers)'
+            : toMs <= resumedAt
+              ? 'the control plane was away'
+              : undefined;
+        if (why) {
+          gap(window.fromMs, toMs, why);
+          r.log(`${at} ${th.name}: no data, left out: ${why}`);
+          continue;
+        }
+      }
       measurements[i]!.push(m);
-      const r = evaluateThreshold(th, measurements[i]!);
+      const res = evaluateThreshold(th, measurements[i]!);
       const label = typeof th.metric === 'string' ? th.metric : `prometheus: ${th.metric.prometheus}`;
-      opts.log(`${new Date(toMs).toISOString().slice(11, 23)} ${th.name} (${label}) = ${typeof m === 'number' ? m.toPrecision(4) : m === null ? 'no data' : `error: ${m.error}`} → ${r.outcome}`);
-      if (r.outcome === 'Failed' || r.outcome === 'Error') return finish(toMs);
+      r.log(`${at} ${th.name} (${label}) = ${typeof m === 'number' ? m.toPrecision(4) : m === null ? 'no data' : `error: ${m.error}`} → ${res.outcome}`);
+      if (res.outcome === 'Failed' || res.outcome === 'Error') return finish(toMs);
     }
   }
-  return finish(Date.now());
+  return finish(now());
 }

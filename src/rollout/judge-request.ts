@@ -108,8 +108,13 @@ export function judgeParsed(raw: unknown, where: string): JudgeResponse {
     }));
     throw new SluiceError('BAD_REQUEST', `${where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
   }
+  return judgeValid(r.data, where);
+}
+
+/** Judges a request already validated by `judgeRequestSchema`; a series the statistics cannot take is a BAD_REQUEST. */
+export function judgeValid(req: z.output<typeof judgeRequestSchema>, where: string): JudgeResponse {
   try {
-    return runJudgeRequest(r.data);
+    return runJudgeRequest(req);
   } catch (e) {
     if (e instanceof RangeError) throw new SluiceError('BAD_REQUEST', `${where}: ${e.message}`);
     throw e;

@@ -11,10 +11,10 @@ import pg from 'pg';
 import { COMMIT_STAGE, type StoredEvent } from '../../src/journeys/journey-events.js';
 import { parsePipeline } from '../../src/pipeline/pipeline.js';
 import { systemClock } from '../../src/kernel/clock.js';
-import type { EffectRunner } from '../../src/journeys/step-runner.js';
+import type { EffectRunner } from '../../src/journeys/effect-runner.js';
 import { Executor } from '../../src/journeys/executor.js';
 import { openStore } from '../../src/adapters/store-sql/open-store.js';
-import type { Store } from '../../src/adapters/store-sql/store.js';
+import type { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
 import { api, startUp } from '../helpers/sluice-process.js';
 
 const STAGES = 8;
@@ -52,7 +52,7 @@ function stats(xs: number[]) {
   };
 }
 
-async function inProcess(store: Store): Promise<number[]> {
+async function inProcess(store: SqlStore): Promise<number[]> {
   const plan = parsePipeline(pipelineYaml());
   const done = new Map<string, number>();
   const gaps: number[] = [];
@@ -83,11 +83,11 @@ async function inProcess(store: Store): Promise<number[]> {
       finished = res;
     });
     await store.createRelease(
-      { version, digest: `sha256:${n}`, createdAt: Date.now() },
+      { version, digest: `sha256:${n}`, createdAt: Date.now(), journeyId: `j-${version}` },
       { type: 'journey.created', release: { version, digest: `sha256:${n}` }, plan },
     );
     last = undefined;
-    await ex.track(version);
+    await ex.track(`j-${version}`);
     await wait;
   }
   await ex.stop();
@@ -119,7 +119,7 @@ async function endToEnd(): Promise<number[]> {
       }
     }
   } finally {
-    await up.stop();
+    await up.down();
     rmSync(app, { recursive: true, force: true });
   }
   return gaps;

@@ -2,6 +2,7 @@
 // Splits 90/10 between the two upstreams, per request, and prints "ready" once listening.
 import http from 'node:http';
 import { Router } from '../../src/adapters/proxy-http1/router.js';
+import { DEFAULT_GUARD } from '../../src/rollout/rollout-plan.js';
 
 const [kind, port, stablePort, canaryPort] = process.argv.slice(2);
 if (kind === 'sluice') {
@@ -12,6 +13,8 @@ if (kind === 'sluice') {
     canary: { version: 'canary', backends: [{ id: 'c', port: Number(canaryPort) }] },
     canaryWeight: 10,
     sticky: 'none',
+    // As every canary has by default: the guard watches each of the canary's answers.
+    guard: DEFAULT_GUARD,
   });
   await router.listen(Number(port));
 } else if (kind === 'http-proxy-3') {

@@ -5,10 +5,13 @@ import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JourneySummary } from '../../src/journeys/board.js';
 import type { StoredEvent } from '../../src/journeys/journey-events.js';
+import { controlSocketPath } from '../../src/adapters/proxy-http1/data-plane-process.js';
+import { RouterClient } from '../../src/adapters/proxy-http1/router-client.js';
 import { api, copyExample, startUp, type UpProcess, viaRouter } from '../helpers/sluice-process.js';
 
-// Kills (SIGKILL) the process running `sluice up` at random points during journeys, restarts it, and checks that
-// every journey finishes with each deploy and each verify command executed exactly once.
+// Kills (SIGKILL) the process running `sluice up` at random points during journeys (and, in some runs, the data plane's
+// router process with it), restarts it, and checks that every journey finishes with each deploy and each verify
+// command executed exactly once.
 const RUNS = Number(process.env.CRASH_RUNS ?? 20);
 const KILLS = Number(process.env.CRASH_KILLS ?? 3);
 
@@ -58,6 +61,16 @@ const rand = () => {
   return seed / 0x7fffffff;
 };
 
+/** SIGKILL to the data plane of a data directory (the router process, not its supervisor). */
+async function killRouter(dataDir: string): Promise<void> {
+  const client = new RouterClient(controlSocketPath(dataDir));
+  try {
+    process.kill((await client.health()).pid, 'SIGKILL');
+  } finally {
+    client.close();
+  }
+}
+
 async function createWithRetry(up: () => UpProcess, token: string, version: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
     try {
@@ -77,6 +90,7 @@ it(`survives SIGKILL at random points, ${RUNS} runs of ${KILLS} kills, with ever
 }, async () => {
   const initialSeed = seed;
   let canaryRuns = 0;
+  let routerKills = 0;
   for (let run = 0; run < RUNS; run++) {
     const app = copyExample('crashy');
     const data = join(app, '.sluice');
@@ -93,6 +107,11 @@ it(`survives SIGKILL at random points, ${RUNS} runs of ${KILLS} kills, with ever
       const creating = createWithRetry(() => up, token, '1.0.0');
       for (let k = 0; k < KILLS; k++) {
         await sleep(150 + rand() * 1800);
+        // In some runs the data plane (router) dies too: its supervisor starts it again with its routes.
+        if (rand() < 0.3) {
+          routerKills++;
+          await killRouter(data);
+        }
         await up.kill();
         up = await startUp(app, data, env);
         // A second release, with different content, while the first is under way. Created only once the first
@@ -152,9 +171,10 @@ it(`survives SIGKILL at random points, ${RUNS} runs of ${KILLS} kills, with ever
       const c = await viaRouter(up.routerPort, 'c.crashy.localhost', '/healthz');
       assert.equal(JSON.parse(c.body).version, '1.0.1', where);
     } finally {
-      await up.stop();
+      await up.down();
       if (existsSync(app)) rmSync(join(app, '..'), { recursive: true, force: true });
     }
   }
-  console.log(`# ${canaryRuns} of ${RUNS} runs rolled 1.0.1 out to stage c as a canary`);
+  console.log(`# ${canaryRuns} of ${RUNS} runs rolled 1.0.1 out to stage c as a canary; the router was killed ${routerKills} times`);
+  if (RUNS >= 10) assert.ok(routerKills > 0, 'no run killed the router');
 });

@@ -68,23 +68,39 @@ export interface TrafficSample {
   version: string;
 }
 
-/** Steady traffic to a stage until stopped: 4 clients, keep-alive, a new user every request. Bounded by `maxMs`. */
-export function drive(routerPort: number, host: string, maxMs = 120_000) {
+/**
+ * Steady traffic to a stage until stopped, a new user every request, keep-alive; bounded by `maxMs`. By default 4
+ * closed-loop clients (each sends its next request when the last is answered); with `perSecond`, requests at that
+ * fixed rate instead, whatever the answers take (user traffic that does not slow down when the canary does).
+ */
+export function drive(routerPort: number, host: string, opts: { maxMs?: number; perSecond?: number; path?: string } = {}) {
+  const maxMs = opts.maxMs ?? 120_000;
+  const path = opts.path ?? '/api/products';
   const agent = new Agent({ keepAlive: true, maxSockets: 8 });
   const samples: TrafficSample[] = [];
   let stop = false;
   const started = Date.now();
-  const client = async () => {
-    while (!stop && Date.now() - started < maxMs) {
-      try {
-        const r = await viaRouter(routerPort, host, '/api/products', agent);
-        samples.push({ at: Date.now(), status: r.status, version: r.version });
-      } catch {
-        samples.push({ at: Date.now(), status: 0, version: '' });
-      }
+  const one = async () => {
+    try {
+      const r = await viaRouter(routerPort, host, path, agent);
+      samples.push({ at: Date.now(), status: r.status, version: r.version });
+    } catch {
+      samples.push({ at: Date.now(), status: 0, version: '' });
     }
   };
-  const clients = [client(), client(), client(), client()];
+  const client = async () => {
+    while (!stop && Date.now() - started < maxMs) await one();
+  };
+  const paced = async (perSecond: number) => {
+    const inFlight = new Set<Promise<void>>();
+    for (let n = 0; !stop && Date.now() - started < maxMs; n++) {
+      const p = one().finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      await new Promise((r) => setTimeout(r, Math.max(0, started + ((n + 1) * 1000) / perSecond - Date.now())));
+    }
+    await Promise.all(inFlight);
+  };
+  const clients = opts.perSecond ? [paced(opts.perSecond)] : [client(), client(), client(), client()];
   return {
     samples,
     async stop() {

@@ -34,6 +34,9 @@ export class JourneySim {
     public outcome: (r: StepRun) => SimOutcome = () => ({ ok: true }),
   ) {}
 
+  /** What a step held running answers when the decider asks it to wrap up (a background analysis at the end of its rollout). */
+  concluded: (r: StepRun) => Exclude<SimOutcome, 'hold'> = () => ({ ok: true, reason: 'rollout complete' });
+
   create(version: string, plan: Plan = this.defaultPlan) {
     this.append(version, { type: 'journey.created', release: { version, digest: `sha256:${version}` }, plan });
   }
@@ -79,7 +82,7 @@ export class JourneySim {
             this.append(j.id, { type: 'step.started', stage: r.stage, step: r.step, key: r.key });
             progressed = true;
           }
-          const o = this.outcome(r);
+          const o = d.conclude?.includes(r.key) ? this.concluded(r) : this.outcome(r);
           if (o === 'hold') continue;
           const tag = r.effect.kind === 'traffic' ? `@${r.effect.weight}` : r.effect.kind === 'deploy' && r.effect.canary ? ' (canary)' : '';
           this.executed.push(`${r.key}${tag}`);

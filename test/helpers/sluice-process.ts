@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type RunningSluice, startSluice } from '../../src/main/single-node.js';
+import { downSluice, type RunningSluice, startSluice } from '../../src/main/single-node.js';
 import { loadConfig } from '../../src/main/config.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -25,17 +25,22 @@ export interface UpProcess {
   apiUrl: string;
   routerPort: number;
   output: () => string;
-  /** Graceful stop (SIGTERM) and wait. */
+  /** Graceful stop (SIGTERM) of the control plane, and wait; the data plane and the instances keep serving. */
   stop(): Promise<void>;
-  /** SIGKILL and wait. */
+  /** SIGKILL of the control plane, and wait. */
   kill(): Promise<void>;
+  /** Everything stops, as `sluice down` does: control plane, data plane, instances. */
+  down(): Promise<void>;
 }
 
-/** Starts `sluice up` as a real process and waits until it serves; the API on `apiPort` (0: any free port). */
-export function startUp(appDir: string, dataDir: string, extraEnv: Record<string, string> = {}, apiPort = 0): Promise<UpProcess> {
+/**
+ * Starts `sluice up` as a real process and waits until it serves; the API on `apiPort` (0: any free port). `bin` runs
+ * another build of the CLI.
+ */
+export function startUp(appDir: string, dataDir: string, extraEnv: Record<string, string> = {}, apiPort = 0, bin = BIN): Promise<UpProcess> {
   const proc = spawn(
     process.execPath,
-    [BIN, 'up', '--dir', appDir, '--data-dir', dataDir, '--port', String(apiPort), '--router-port', '0'],
+    [bin, 'up', '--dir', appDir, '--data-dir', dataDir, '--port', String(apiPort), '--router-port', '0'],
     {
       env: { ...process.env, NO_COLOR: '1', ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -69,6 +74,11 @@ export function startUp(appDir: string, dataDir: string, extraEnv: Record<string
           async kill() {
             if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
             await exited;
+          },
+          async down() {
+            if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+            await exited;
+            await downSluice(dataDir);
           },
         });
       }
@@ -168,9 +178,16 @@ export async function journeyEnd(apiUrl: string, version: string, timeoutMs = 60
   throw new Error(`${version} did not finish within ${timeoutMs}ms`);
 }
 
-/** Starts Sluice inside the test process (faster than `sluice up`) on free ports, with its data in `<appDir>/.sluice`. */
-export async function startInProcess(appDir: string): Promise<{ sluice: RunningSluice; token: string }> {
+/**
+ * Starts Sluice's control plane inside the test process (faster than `sluice up`) on free ports, with its data in
+ * `<appDir>/.sluice`; its data plane runs as a process of its own, as always. `down` stops everything.
+ */
+export async function startInProcess(appDir: string): Promise<{ sluice: RunningSluice; token: string; down: () => Promise<void> }> {
   const config = loadConfig({ env: {}, cwd: appDir, argv: { dataDir: '.sluice', port: '0', routerPort: '0' } });
   const sluice = await startSluice(config, { env: { PATH: process.env.PATH ?? '' } });
-  return { sluice, token: readFileSync(join(appDir, '.sluice', 'admin-token'), 'utf8').trim() };
+  const down = async () => {
+    await sluice.close();
+    await downSluice(config.dataDir);
+  };
+  return { sluice, token: readFileSync(join(appDir, '.sluice', 'admin-token'), 'utf8').trim(), down };
 }

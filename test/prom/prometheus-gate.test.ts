@@ -62,7 +62,7 @@ describe('canary gate on Prometheus', { timeout: 180_000 }, () => {
     assert.equal(await release('1.0.0'), 'succeeded');
   });
   after(async () => {
-    await up?.stop();
+    await up?.down();
     await prom?.stop();
     rmSync(join(app, '..'), { recursive: true, force: true });
   });

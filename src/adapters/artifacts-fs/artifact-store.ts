@@ -11,17 +11,32 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import * as tar from 'tar';
 import { SluiceError } from '../../kernel/errors.js';
+import type { ArtifactStore as ArtifactStorePort } from '../../releases/ports/artifact-store.js';
+
+export interface ArtifactStoreOptions {
+  /** Folders never packed into an artifact, whatever the output (Sluice's own data directory). */
+  exclude?: string[];
+}
+
+/** Never packed, wherever they are in the output: version control, Sluice data directories, dependency caches. */
+const NEVER_PACKED = /^(\.sluice|\.sluice-[^/]*)$|(^|\/)(\.git|node_modules\/\.cache)$/;
 
 /**
  * Content-addressed artifacts: `<root>/sha256-<hex>.tar` (or `.tgz` for registered gzip tarballs).
  * A directory is packed with sorted entries, fixed times and no owners, so the same files give the same digest.
  */
-export class ArtifactStore {
-  constructor(private readonly root: string) {
+export class ArtifactStore implements ArtifactStorePort {
+  private readonly exclude: string[];
+
+  constructor(
+    private readonly root: string,
+    o: ArtifactStoreOptions = {},
+  ) {
     mkdirSync(root, { recursive: true });
+    this.exclude = [root, ...(o.exclude ?? [])].map((p) => resolve(p));
   }
 
   pathOf(digest: string): string {
@@ -77,10 +92,11 @@ export class ArtifactStore {
 
   /** Stores a directory or a tarball and returns its digest. Adding the same content twice is a no-op. */
   async add(path: string): Promise<string> {
+    if (!existsSync(path)) throw new SluiceError('NOT_FOUND', `artifact ${path} does not exist`, { path });
     const tmp = join(this.root, `.incoming-${process.pid}-${randomBytes(6).toString('hex')}`);
     let ext = 'tar';
     if (statSync(path).isDirectory()) {
-      const files = listFiles(path);
+      const files = listFiles(path, (p, rel) => NEVER_PACKED.test(rel.split(sep).join('/')) || this.exclude.includes(p));
       if (files.length === 0) throw new SluiceError('BUILD_FAILED', `artifact directory ${path} is empty`);
       await tar.create(
         { file: tmp, cwd: path, portable: true, noDirRecurse: true, mtime: new Date(0), gzip: false },
@@ -111,13 +127,17 @@ export class ArtifactStore {
   }
 }
 
-/** Every file and directory below `dir`, relative, sorted, so the archive's order never depends on the file system. */
-function listFiles(dir: string): string[] {
+/**
+ * Every file and directory below `dir`, relative, sorted, so the archive's order never depends on the file system;
+ * without what `skip` leaves out (and what is inside it).
+ */
+function listFiles(dir: string, skip: (path: string, rel: string) => boolean): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
       const rel = relative(dir, p);
+      if (skip(p, rel)) continue;
       out.push(rel);
       if (statSync(p).isDirectory()) walk(p);
     }

@@ -1,5 +1,4 @@
-import type { MetricRef } from '../../pipeline/pipeline.js';
-import { type MetricQuery, type MetricsProvider, unsupported } from '../../rollout/ports/metrics-provider.js';
+import { type MetricQuery, type MetricRef, type MetricsProvider, unsupported } from '../../rollout/ports/metrics-provider.js';
 
 interface PromResponse {
   status: 'success' | 'error';
@@ -66,15 +65,4 @@ export class PrometheusMetrics implements MetricsProvider {
     const first = (data.result as { values: [number, string][] }[])[0];
     return (first?.values ?? []).map((v) => toNumber(v[1])).filter((v): v is number => v !== null);
   }
-}
-
-/** Picks the provider for each metric: built-in names to the router's counters, PromQL to the plan's Prometheus. */
-export function metricsFor(builtin: MetricsProvider, prometheusUrl: string | undefined): MetricsProvider {
-  const prom = prometheusUrl ? new PrometheusMetrics(prometheusUrl) : undefined;
-  const pick = (m: MetricRef): MetricsProvider => {
-    if (typeof m === 'string') return builtin;
-    if (!prom) throw new Error('this analysis asks Prometheus, but the pipeline sets no metrics.prometheus.url');
-    return prom;
-  };
-  return { measure: (m, q) => pick(m).measure(m, q), series: (m, q) => pick(m).series(m, q) };
 }

@@ -9,15 +9,7 @@ export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const;
 const WINDOW_SECONDS = 600;
 
-/** One second of traffic for one version. */
-export interface SecondSample {
-  /** Epoch second. */
-  second: number;
-  requests: number;
-  /** 5xx answers plus requests the router could not complete. */
-  errors: number;
-  latencySumMs: number;
-}
+import type { SecondSample } from '../../rollout/ports/traffic-router.js';
 
 class VersionMetrics {
   readonly classes = new Array<number>(STATUS_CLASSES.length).fill(0);
@@ -63,6 +55,8 @@ class VersionMetrics {
 }
 
 export class RouterMetrics {
+  /** When this process began to count. */
+  readonly startedAt = Date.now();
   private readonly byKey = new Map<string, { stage: string; version: string; m: VersionMetrics }>();
 
   /** The recorder for one stage and version; the router keeps it with the pool, so recording needs no lookup. */
@@ -75,6 +69,11 @@ export class RouterMetrics {
     }
     const m = e.m;
     return (status, ms) => m.record(status, ms, Date.now());
+  }
+
+  /** From when (epoch ms) the per-second counters are complete: since the start, and no older than they are kept. */
+  countingSince(now = Date.now()): number {
+    return Math.max(this.startedAt, (Math.floor(now / 1000) - WINDOW_SECONDS + 1) * 1000);
   }
 
   series(stage: string, version: string, fromSecond: number, toSecond: number): SecondSample[] {

@@ -4,49 +4,20 @@ import net, { type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bucketOf } from '../../kernel/murmur3.js';
+import {
+  type Backend,
+  type GuardPlan,
+  type GuardTrip,
+  type Pool,
+  type RouteSpec,
+  type RouteState,
+  STICKY_COOKIE,
+  VERSION_HEADER,
+} from '../../rollout/ports/traffic-router.js';
 import { type BodyKind, BodyScanner, type Head, HttpError, MAX_HEAD_BYTES, parseHead, requestBody, responseBody } from './http1.js';
 import { RouterMetrics } from './router-metrics.js';
 
-/** One instance the router can send requests to. `id` is unique across the router. */
-export interface Backend {
-  id: string;
-  port: number;
-}
-
-/** The instances of one version. */
-export interface Pool {
-  version: string;
-  backends: Backend[];
-}
-
-/** How a stage's traffic is split. */
-export interface RouteSpec {
-  stage: string;
-  stable: Pool | null;
-  canary?: Pool | null;
-  /** Percent (0-100) of users sent to the canary. */
-  canaryWeight?: number;
-  /**
-   * How a user keeps their side: by a request header's value (e.g. x-user-id), by a cookie the router sets
-   * (the default), or not at all (`none`: each request is split at random, as plain weighted upstreams do).
-   */
-  sticky?: { header: string } | 'cookie' | 'none';
-}
-
-/** The router as targets see it: routes by host, and a way to let in-flight requests finish. */
-export interface RouterPort {
-  setRoute(host: string, spec: RouteSpec): void;
-  /** Moves the split without touching the pools. */
-  setCanaryWeight(host: string, weight: number): void;
-  removeRoute(host: string): void;
-  /** Resolves once no request is in flight to any of these backends (or after `timeoutMs`), and their idle connections are closed. */
-  drain(backends: Backend[], timeoutMs: number): Promise<void>;
-}
-
-/** Pins a request to `canary`, `stable` or a version: for testers and synthetic traffic. */
-export const VERSION_HEADER = 'x-sluice-version';
-/** Set on the first response when no sticky header is configured; its value is the user's bucketing key. */
-export const STICKY_COOKIE = 'sluice_key';
+export { STICKY_COOKIE, VERSION_HEADER };
 
 // Headers that describe one connection, not the message (RFC 9110 §7.6.1); never forwarded as they came.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
@@ -59,12 +30,59 @@ interface LivePool extends Pool {
 }
 
 interface Route {
+  /** The spec as given (with the weight as last set), kept for the routes file and for reports. */
+  spec: RouteSpec;
   stage: string;
   stable: LivePool | null;
   canary: LivePool | null;
   weight: number;
   /** Lower-cased sticky header; '' for the cookie; null for no stickiness. */
   stickyHeader: string | null;
+  /** Set when the guard cut the canary off: it gets no users while the route keeps it. */
+  trip?: GuardTrip;
+}
+
+/** The canary's last answers, as a ring of error flags, for the guard. */
+class GuardWindow {
+  private readonly ring: Uint8Array;
+  private next = 0;
+  private seen = 0;
+  private errors = 0;
+  constructor(readonly plan: GuardPlan) {
+    this.ring = new Uint8Array(plan.requests);
+  }
+  /** Records an answer; true when the guard trips with it. */
+  record(error: boolean): boolean {
+    const i = this.next;
+    if (this.seen === this.ring.length) this.errors -= this.ring[i]!;
+    else this.seen++;
+    this.ring[i] = error ? 1 : 0;
+    this.errors += this.ring[i]!;
+    this.next = i + 1 === this.ring.length ? 0 : i + 1;
+    return this.seen >= this.plan.minRequests && this.errors >= this.plan.errorRate * this.seen;
+  }
+  describe(): string {
+    return `${this.errors} of the canary's last ${this.seen} answers were errors (the guard trips at ${Math.round(this.plan.errorRate * 100)}%)`;
+  }
+}
+
+/** A route as the routes file keeps it. */
+export interface SavedRoute {
+  spec: RouteSpec;
+  trip?: GuardTrip;
+}
+
+export interface RouterOptions {
+  /** How long an instance may stay silent, before its answer (504) or during it (cut). */
+  upstreamTimeoutMs?: number;
+  /** How long a client may take to send a whole request head (408), however it trickles in. */
+  headTimeoutMs?: number;
+  /** Client connections served at once; past it a new connection gets 503 and is closed (nginx's worker_connections, HAProxy's maxconn). */
+  maxConnections?: number;
+  /** Called when a guard trips, after the canary's users are back on stable. */
+  onTrip?: (t: GuardTrip) => void;
+  /** Called for something worth one log line (accept failing for want of file descriptors, say). */
+  onNotice?: (line: string) => void;
 }
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
@@ -141,6 +159,8 @@ interface Exchange {
 }
 
 const CLIENT_IDLE_MS = 65_000;
+const OVER_CAPACITY_BODY = 'sluice: the router serves as many connections as it may (maxConnections); try again\n';
+const OVER_CAPACITY = `HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${OVER_CAPACITY_BODY.length}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${OVER_CAPACITY_BODY}`;
 const UPSTREAM_IDLE_MS = 4_000;
 const MAX_IDLE_PER_INSTANCE = 256;
 const noop = () => {};
@@ -156,15 +176,16 @@ class TimeoutError extends Error {}
  * HTTP/1.1 is spoken on plain sockets both ways (framing in ./http1.ts): heads are read and rewritten, bodies pass
  * through as they arrive, and upstream connections are kept alive and reused.
  */
-export class Router implements RouterPort {
-  /**
-   * @param upstreamTimeoutMs how long an instance may stay silent, before its answer (504) or during it (cut).
-   * @param headTimeoutMs how long a client may take to send a whole request head (408), however it trickles in.
-   */
-  constructor(
-    private readonly upstreamTimeoutMs = 60_000,
-    private readonly headTimeoutMs = 60_000,
-  ) {}
+export class Router {
+  private readonly upstreamTimeoutMs: number;
+  private readonly headTimeoutMs: number;
+  private readonly maxConnections: number;
+
+  constructor(private readonly o: RouterOptions = {}) {
+    this.upstreamTimeoutMs = o.upstreamTimeoutMs ?? 60_000;
+    this.headTimeoutMs = o.headTimeoutMs ?? 60_000;
+    this.maxConnections = o.maxConnections ?? 10_000;
+  }
 
   private readonly routes = new Map<string, Route>();
   private readonly inflight = new Map<string, { n: number }>();
@@ -182,35 +203,90 @@ export class Router implements RouterPort {
   private readonly clients = new Set<net.Socket>();
   private server: net.Server | undefined;
   private closed = false;
+  /** Stopping: each connection closes after the answer it is on. */
+  private draining = false;
   readonly metrics = new RouterMetrics();
 
-  setRoute(host: string, spec: RouteSpec): void {
-    const live = (p: Pool | null | undefined): LivePool | null =>
-      p
-        ? {
-          version: p.version,
-          backends: [...p.backends],
-          next: 0,
-          record: this.metrics.recorder(spec.stage, p.version),
-          inflight: p.backends.map((b) => this.counter(b.id)),
-        }
-        : null;
-    this.routes.set(host.toLowerCase(), {
+  /** Sets a host's route. A tripped guard stays tripped while the route keeps the same canary. */
+  setRoute(host: string, spec: RouteSpec, trip?: GuardTrip): void {
+    const key = host.toLowerCase();
+    const before = this.routes.get(key);
+    const kept = trip ?? before?.trip;
+    const stillTripped = kept !== undefined && spec.canary?.version === kept.version && spec.stage === kept.stage ? kept : undefined;
+    const live = (p: Pool | null | undefined, canary: boolean): LivePool | null => {
+      if (!p) return null;
+      const count = this.metrics.recorder(spec.stage, p.version);
+      // The guard watches a canary only: a stage's only version has nothing to fall back to.
+      const guard = canary && spec.stable && spec.guard ? new GuardWindow(spec.guard) : undefined;
+      return {
+        version: p.version,
+        backends: [...p.backends],
+        next: 0,
+        record: guard
+          ? (status, ms) => {
+            count(status, ms);
+            if (guard.record(status === 0 || status >= 500)) this.trip(key, p.version, guard.describe());
+          }
+          : count,
+        inflight: p.backends.map((b) => this.counter(b.id)),
+      };
+    };
+    this.routes.set(key, {
+      spec: { ...spec },
       stage: spec.stage,
-      stable: live(spec.stable),
-      canary: live(spec.canary),
-      weight: clampWeight(spec.canaryWeight ?? 0),
+      stable: live(spec.stable, false),
+      canary: live(spec.canary, true),
+      weight: stillTripped ? 0 : clampWeight(spec.canaryWeight ?? 0),
       stickyHeader: spec.sticky === 'none' ? null : typeof spec.sticky === 'object' ? spec.sticky.header.toLowerCase() : '',
+      ...(stillTripped ? { trip: stillTripped } : {}),
     });
   }
 
+  /** Moves the split; a tripped guard keeps the canary at 0. */
   setCanaryWeight(host: string, weight: number): void {
     const r = this.routes.get(host.toLowerCase());
-    if (r) this.routes.set(host.toLowerCase(), { ...r, weight: clampWeight(weight) });
+    if (!r) return;
+    r.spec.canaryWeight = clampWeight(weight);
+    if (!r.trip) r.weight = r.spec.canaryWeight;
   }
 
   removeRoute(host: string): void {
     this.routes.delete(host.toLowerCase());
+  }
+
+  /** What the router serves for a host now. */
+  routeState(host: string): RouteState | undefined {
+    const r = this.routes.get(host.toLowerCase());
+    if (!r) return undefined;
+    const state: RouteState = { stage: r.stage, stable: r.stable?.version ?? null, canary: r.canary?.version ?? null, weight: r.weight };
+    return r.trip ? { ...state, trip: r.trip } : state;
+  }
+
+  /** Every route as the routes file keeps it. */
+  savedRoutes(): Record<string, SavedRoute> {
+    return Object.fromEntries([...this.routes].map(([host, r]) => [host, { spec: r.spec, ...(r.trip ? { trip: r.trip } : {}) }]));
+  }
+
+  /** Guard trips of the routes as they are now. */
+  trips(): GuardTrip[] {
+    return [...this.routes.values()].flatMap((r) => (r.trip ? [r.trip] : []));
+  }
+
+  private lastNotice = 0;
+  /** One line for people, at most once a second (a flood of failures is one story). */
+  private notice(line: string): void {
+    if (Date.now() - this.lastNotice < 1000) return;
+    this.lastNotice = Date.now();
+    this.o.onNotice?.(line);
+  }
+
+  /** The guard tripped: the canary's users go back to stable now; the route remembers why. */
+  private trip(host: string, version: string, reason: string): void {
+    const r = this.routes.get(host);
+    if (!r || r.trip || r.canary?.version !== version) return;
+    r.trip = { host, stage: r.stage, version, at: Date.now(), reason };
+    r.weight = 0;
+    this.o.onTrip?.(r.trip);
   }
 
   async drain(backends: Backend[], timeoutMs: number): Promise<void> {
@@ -230,24 +306,42 @@ export class Router implements RouterPort {
     this.server = server;
     await new Promise<void>((res, rej) => {
       server.once('error', rej);
-      server.listen(port, host, () => res());
+      server.listen(port, host, () => {
+        server.off('error', rej);
+        res();
+      });
     });
+    // Accepting can fail (out of file descriptors) while serving: say so, and go on.
+    server.on('error', (e: NodeJS.ErrnoException) => this.notice(`router: cannot accept a connection (${e.code ?? e.message}); serving the ones it has`));
     return (server.address() as AddressInfo).port;
   }
 
-  async close(): Promise<void> {
+  /** Stops listening; answers under way get up to `graceMs` to finish, then every connection closes. */
+  async close(graceMs = 0): Promise<void> {
     const s = this.server;
     this.server = undefined;
+    const stopped = s ? new Promise((res) => s.close(res)) : Promise.resolve();
+    this.draining = true;
+    const busy = () => [...this.upstreams].some((u) => u.ex);
+    for (const until = Date.now() + graceMs; busy() && Date.now() < until; ) await sleep(20);
     this.closed = true;
     for (const c of this.clients) c.destroy();
     for (const up of this.upstreams) up.sock.destroy();
     this.idle.clear();
-    if (s) await new Promise((res) => s.close(res));
+    await stopped;
   }
 
   // ---- client side -------------------------------------------------------------------------------------------
 
   private accept(sock: net.Socket): void {
+    if (this.clients.size >= this.maxConnections) {
+      // Past the cap: a short answer, then the connection closes (a client that sent nothing yet still reads it).
+      sock.on('error', noop);
+      sock.on('data', noop); // read what it sends, so that closing does not reset the connection under the answer
+      sock.setTimeout(1000, () => sock.destroy());
+      sock.end(OVER_CAPACITY);
+      return;
+    }
     const c: Client = { sock, addr: sock.remoteAddress ?? '', buf: null, ex: null, closing: false, ended: false, reading: false, headSince: 0 };
     this.clients.add(sock);
     // Armed once: activity re-arms it, and it closes only a connection with no exchange in flight.
@@ -255,7 +349,15 @@ export class Router implements RouterPort {
     sock.on('data', (d: Buffer) => this.clientData(c, d));
     sock.on('end', () => {
       c.ended = true;
-      if (!c.ex) sock.end();
+      const ex = c.ex;
+      if (!ex) sock.end();
+      else if (!ex.reqBody.done && !ex.resp) {
+        // The client stopped sending in the middle of its request's body: it can never be complete. Nothing has been
+        // answered yet, so say why, and drop the instance's side (not counted: the instance did nothing wrong).
+        this.abandon(ex);
+        c.ex = null;
+        this.refuse(c, new HttpError(400, 'bad request: the request body ended before its declared length'));
+      }
     });
     sock.on('drain', () => c.ex?.up?.sock.resume());
     sock.on('timeout', () => {
@@ -347,7 +449,7 @@ export class Router implements RouterPort {
 
   private begin(c: Client, head: Head): void {
     const start = performance.now();
-    if (head.minor === 0 || head.connection.includes('close')) c.closing = true;
+    if (head.minor === 0 || head.connection.includes('close') || this.draining) c.closing = true;
     const reqBody = new BodyScanner(requestBody(head), 'request');
     let firstBody: Buffer | null = null;
     if (c.buf && !reqBody.done) {
@@ -705,6 +807,8 @@ export class Router implements RouterPort {
 
   /** The instance failed the request: retry it elsewhere if nothing was sent yet and it is safe, else answer 502/504. */
   private upstreamFailed(ex: Exchange, err: Error): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EMFILE' || code === 'ENFILE') this.notice(`router: cannot open a connection to an instance (${code}); answering 502 until files are free`);
     this.dropUpstream(ex);
     if (ex.resp) {
       this.cut(ex);

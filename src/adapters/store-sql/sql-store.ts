@@ -1,15 +1,9 @@
-import type { JourneyEvent, StoredEvent } from '../../journeys/journey-events.js';
+import type { TokenRecord, TokenStore } from '../../auth/ports/token-store.js';
+import { conflict, type DesiredStage, type JourneyEvent, type JourneyLog, type StoredEvent } from '../../journeys/ports/journey-log.js';
+import type { DeliveryOutcome, NotificationOutbox, NotificationRecord, OutboxEntry } from '../../notifications/ports/outbox.js';
+import type { ReleaseRecord, ReleaseStore } from '../../releases/ports/release-store.js';
 import { migrate } from './migrate.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
-import {
-  conflict,
-  type DeliveryOutcome,
-  type NotificationRecord,
-  type OutboxEntry,
-  type ReleaseRecord,
-  type Store,
-  type TokenRecord,
-} from './store.js';
 
 interface EventRow {
   id: string | number;
@@ -24,6 +18,7 @@ interface ReleaseRow {
   digest: string;
   source_ref: string | null;
   created_at: Date | string;
+  journey_id: string;
 }
 interface TokenRow {
   id: string;
@@ -45,6 +40,7 @@ const toRelease = (r: ReleaseRow): ReleaseRecord => ({
   version: r.version,
   digest: r.digest,
   createdAt: new Date(r.created_at).getTime(),
+  journeyId: r.journey_id,
   ...(r.source_ref ? { sourceRef: r.source_ref } : {}),
 });
 const EVENT_COLS = 'id, journey_id, seq, type, data, at';
@@ -75,8 +71,8 @@ const toNotification = (r: NotificationRow): NotificationRecord => ({
   ...(r.delivered_at !== null ? { deliveredAt: new Date(r.delivered_at).getTime() } : {}),
 });
 
-/** The store on PostgreSQL, through either driver. */
-export class SqlStore implements Store {
+/** Every store port on PostgreSQL, through either driver (PGlite or a server). */
+export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, NotificationOutbox {
   private constructor(private readonly db: SqlDriver) {}
 
   static async open(db: SqlDriver): Promise<SqlStore> {
@@ -91,12 +87,12 @@ export class SqlStore implements Store {
   async createRelease(r: ReleaseRecord, first: JourneyEvent) {
     return this.db.transaction(async (tx) => {
       const inserted = await tx.query<ReleaseRow>(
-        `INSERT INTO releases (version, digest, source_ref, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (version) DO NOTHING RETURNING version, digest, source_ref, created_at`,
-        [r.version, r.digest, r.sourceRef ?? null, new Date(r.createdAt)],
+        `INSERT INTO releases (version, digest, source_ref, created_at, journey_id) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (version) DO NOTHING RETURNING version, digest, source_ref, created_at, journey_id`,
+        [r.version, r.digest, r.sourceRef ?? null, new Date(r.createdAt), r.journeyId],
       );
       if (inserted[0]) {
-        await insertEvents(tx, r.version, 0, [first], r.createdAt);
+        await insertEvents(tx, r.journeyId, 0, [first], r.createdAt);
         return { release: toRelease(inserted[0]), created: true };
       }
       const rows = await tx.query<ReleaseRow>(`SELECT * FROM releases WHERE version = $1`, [r.version]);
@@ -113,20 +109,35 @@ export class SqlStore implements Store {
     return (await this.db.query<ReleaseRow>(`SELECT * FROM releases ORDER BY created_at, version`)).map(toRelease);
   }
 
-  async appendEvents(journeyId: string, expectedSeq: number, events: JourneyEvent[], at: number) {
+  async appendEvents(journeyId: string, expectedSeq: number, events: JourneyEvent[], at: number, desired: DesiredStage[] = []) {
     if (events.length === 0) return [];
     return this.db.transaction(async (tx) => {
       const last = await tx.query<{ seq: number | null }>(`SELECT max(seq) AS seq FROM events WHERE journey_id = $1`, [
         journeyId,
       ]);
       if ((last[0]?.seq ?? -1) !== expectedSeq) throw conflict(journeyId, expectedSeq);
+      let stored: StoredEvent[];
       try {
-        return await insertEvents(tx, journeyId, expectedSeq + 1, events, at);
+        stored = await insertEvents(tx, journeyId, expectedSeq + 1, events, at);
       } catch (e) {
         // Two writers passed the check at once: the unique (journey_id, seq) lets only one in.
         if ((e as { code?: string }).code === '23505') throw conflict(journeyId, expectedSeq);
         throw e;
       }
+      for (const d of desired) await upsertDesired(tx, d, at);
+      return stored;
+    });
+  }
+
+  async desiredStages() {
+    const rows = await this.db.query<{ data: DesiredStage }>(`SELECT data FROM desired_stages ORDER BY stage`);
+    return rows.map((r) => r.data);
+  }
+
+  async replaceDesiredStages(all: DesiredStage[]) {
+    await this.db.transaction(async (tx) => {
+      await tx.query(`DELETE FROM desired_stages`);
+      for (const d of all) await upsertDesired(tx, d, Date.now());
     });
   }
 
@@ -228,6 +239,14 @@ export class SqlStore implements Store {
   close() {
     return this.db.close();
   }
+}
+
+function upsertDesired(tx: SqlExecutor, d: DesiredStage, at: number) {
+  return tx.query(
+    `INSERT INTO desired_stages (stage, data, updated_at) VALUES ($1, $2::jsonb, $3)
+     ON CONFLICT (stage) DO UPDATE SET data = EXCLUDED.data, updated_at = EXCLUDED.updated_at`,
+    [d.stage, JSON.stringify(d), new Date(at)],
+  );
 }
 
 async function insertEvents(

@@ -1,19 +1,13 @@
 import { join } from 'node:path';
 import { SluiceError } from '../../kernel/errors.js';
-import type { ReleaseRef } from '../../journeys/journey-events.js';
-import type { StagePlan } from '../../pipeline/pipeline.js';
+import { type ReleaseRef, releaseEnv, type StagePlan, type StepIO, type Target, type TargetRequest } from '../../journeys/ports/target.js';
 import { runOnce } from '../../platform/durable-run.js';
 import { tail } from '../../platform/files.js';
-import { releaseEnv, type StepIO, type Target, type TargetRequest } from '../../journeys/ports/target.js';
-
-export interface ArtifactFiles {
-  pathOf(digest: string): string;
-  unpack(digest: string, dest: string): Promise<string>;
-}
+import type { ArtifactStore } from '../../releases/ports/artifact-store.js';
 
 export interface CommandTargetOptions {
   root: string;
-  artifacts: ArtifactFiles;
+  artifacts: Pick<ArtifactStore, 'pathOf' | 'unpack'>;
   baseEnv: Record<string, string>;
   appDir: string;
 }
@@ -72,7 +66,7 @@ export class CommandTarget implements Target {
   }
 
   private async run(
-    req: { stage: StagePlan; io: StepIO },
+    req: { stage: StagePlan; key: string; io: StepIO },
     name: string,
     command: string,
     release: ReleaseRef | null,
@@ -90,7 +84,8 @@ export class CommandTarget implements Target {
     req.io.log(`$ ${command}`);
     const out = await runOnce(
       {
-        dir: join(req.io.runDir, name),
+        // Keyed by the step's key, not by where its log goes: asking twice with one key runs the command once.
+        dir: join(this.o.root, req.stage.name, 'runs', req.key.replace(/[^A-Za-z0-9._@-]+/g, '_'), name),
         command,
         cwd: this.o.appDir,
         env: releaseEnv(this.o.baseEnv, req.stage, release, {

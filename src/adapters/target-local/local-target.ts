@@ -1,19 +1,23 @@
-import { appendFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError } from '../../kernel/errors.js';
-import type { ReleaseRef } from '../../journeys/journey-events.js';
-import type { LocalTargetPlan, StagePlan } from '../../pipeline/pipeline.js';
+import {
+  type CanaryOps,
+  type DesiredStage,
+  type ReleaseRef,
+  releaseEnv,
+  type StagePlan,
+  type Target,
+  type TargetRequest,
+} from '../../journeys/ports/target.js';
+import type { ArtifactStore } from '../../releases/ports/artifact-store.js';
+import { type Backend, type Pool, type TrafficRouter, verifyRoute } from '../../rollout/ports/traffic-router.js';
 import { isAlive, launch, readPid, terminate } from '../../platform/durable-run.js';
-import { readJson, tail, writeFileAtomic } from '../../platform/files.js';
-import { freePort, httpStatus } from '../../platform/net.js';
-import type { Backend, Pool, RouterPort } from '../proxy-http1/router.js';
-import { type CanaryOps, releaseEnv, type Target, type TargetRequest } from '../../journeys/ports/target.js';
+import { tail, writeFileAtomic } from '../../platform/files.js';
+import { freePort, httpStatus, portFree } from '../../platform/net.js';
 
-/** Unpacks artifacts; the artifact store implements it. */
-export interface ArtifactSource {
-  unpack(digest: string, dest: string): Promise<string>;
-}
+type LocalTargetPlan = NonNullable<StagePlan['local']>;
 
 interface Instance {
   /** The deployment that started it (its run directory is named by it); absent: the deployment it belongs to. */
@@ -46,10 +50,13 @@ export interface LocalTargetOptions {
   /** Where stage state, unpacked releases and instance logs live. */
   root: string;
   app: string;
-  artifacts: ArtifactSource;
-  router: RouterPort;
+  artifacts: Pick<ArtifactStore, 'unpack'>;
+  router: TrafficRouter;
+  /** The port the data plane's router listens on, for stage URLs. */
   routerPort: number;
   baseEnv: Record<string, string>;
+  /** One line for people about something repaired (a corrupt state file, a stage converged to the log). */
+  notice?: (line: string) => void;
 }
 
 const RESTART_BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 16000, 30000];
@@ -70,14 +77,18 @@ export class LocalTarget implements Target {
         if (!st.canary || !sameRelease(st.canary.release, req.release)) throw new SluiceError('INVALID_STATE', `${req.stage.name} runs no canary of ${req.release.version}`);
         st.canary.weight = req.weight;
         this.save(req.stage.name, st);
-        this.o.router.setCanaryWeight(this.host(req.stage.name), req.weight);
-        req.io.log(`${req.weight}% of ${req.stage.name}'s users now reach ${req.release.version}`);
+        const host = this.host(req.stage.name);
+        await this.o.router.setCanaryWeight(host, req.weight);
+        await verifyRoute(this.o.router, host, { stable: st.current?.release.version ?? null, canary: req.release.version, weight: req.weight });
+        req.io.log(`${req.weight}% of ${req.stage.name}'s users now reach ${req.release.version} (verified on the router)`);
       }),
     promoteCanary: (req) => this.serial(req.stage.name, () => this.promoteLocked(req.stage, req.release, req.key, req.io.log)),
     previewUrl: (stage) => `http://${this.previewHost(stage.name)}:${this.o.routerPort}`,
   };
 
   private readonly watchers = new Map<string, { stop: () => void }>();
+  /** The plan each stage was last routed with (stickiness, guard), for routing it again when an instance moves port. */
+  private readonly routed = new Map<string, StagePlan>();
   private readonly restarts = new Map<string, { count: number; at: number }>();
   private closed = false;
 
@@ -121,8 +132,8 @@ export class LocalTarget implements Target {
         // The canary never took over: all traffic back to the stable version at once, then the canary stops.
         const canary = st.canary;
         st.canary = undefined;
-        this.route(req.stage, st);
         this.save(req.stage.name, st);
+        await this.route(req.stage, st);
         req.io.log(`all of ${req.stage.name}'s traffic is back on ${st.current?.release.version ?? 'nothing'}; stopping canary ${canary.release.version}`);
         await this.stopDeployment(req.stage.name, canary);
         return;
@@ -130,7 +141,7 @@ export class LocalTarget implements Target {
       if (req.to === null) {
         req.io.log(`taking ${req.stage.name} down: it ran nothing before ${req.from.version}`);
         if (st.current) {
-          this.o.router.removeRoute(this.host(req.stage.name));
+          await this.o.router.removeRoute(this.host(req.stage.name));
           await this.stopDeployment(req.stage.name, st.current);
           st.current = undefined;
           this.save(req.stage.name, st);
@@ -166,49 +177,114 @@ export class LocalTarget implements Target {
     return { ok: true, detail: `${d.instances.length} instance(s) healthy` };
   }
 
-  async restore(
-    stages: { stage: StagePlan; release: ReleaseRef | null }[],
-    resuming: ReadonlySet<string>,
-  ): Promise<void> {
-    for (const { stage } of stages) {
-      if (stage.target !== 'local') continue;
-      await this.serial(stage.name, async () => {
-        const st = this.load(stage.name);
-        for (const d of st.draining) await this.stopDeployment(stage.name, d);
-        st.draining = [];
-        if (st.pending && !resuming.has(st.pending.key)) {
-          await this.stopDeployment(stage.name, st.pending);
-          st.pending = undefined;
-        }
-        if (st.current) {
-          for (const i of st.current.instances) await this.ensureInstance(stage.name, st.current, i);
-          this.save(stage.name, st);
-          // A stage that does not come back healthy still gets its route and its supervisor, which keeps restarting it;
-          // one broken stage must not keep Sluice from starting.
-          await this.waitHealthy(stage.name, st.current, () => {}).catch((e: Error) => {
-            for (const i of st.current!.instances) appendFileSync(this.logPath(stage.name, st.current!, i), `--- sluice: not healthy after restart: ${e.message}\n`);
-          });
-          if (st.canary) for (const i of st.canary.instances) await this.ensureInstance(stage.name, st.canary, i);
-          this.route(stage, st);
-          for (const d of [st.current, st.canary]) if (d) for (const i of d.instances) this.watch(stage.name, d.key, i);
-        }
-        this.save(stage.name, st);
-      });
+  async restore(desired: DesiredStage[], resuming: ReadonlySet<string>): Promise<void> {
+    const stages = desired.filter((d) => d.plan.target === 'local');
+    for (const d of stages) await this.serial(d.stage, () => this.converge(d, resuming));
+    // Stages the log no longer has (a data directory reused for another pipeline): their instances stop.
+    if (!existsSync(this.o.root)) return;
+    for (const stage of readdirSync(this.o.root)) {
+      if (stages.some((d) => d.stage === stage) || !existsSync(join(this.o.root, stage, 'instances'))) continue;
+      await this.serial(stage, () => this.stopOrphans(stage, new Set()));
     }
   }
 
-  /** Stops every instance (their state stays, so the next start brings them back). */
+  /**
+   * Makes one stage serve what the log says: adopts the instances its state file names when they match, and otherwise
+   * starts the desired release afresh (the router keeps serving the old instances meanwhile), then stops whatever
+   * runs that nobody owns.
+   */
+  private async converge(d: DesiredStage, resuming: ReadonlySet<string>): Promise<void> {
+    const stage = d.stage;
+    const st = this.load(stage);
+    const say = (line: string) => {
+      this.o.notice?.(`local target: ${line}`);
+      mkdirSync(join(this.o.root, stage), { recursive: true });
+      appendFileSync(join(this.o.root, stage, 'restore.log'), `${new Date().toISOString()} ${line}\n`);
+    };
+    const log = (line: string) => appendFileSync(join(this.o.root, stage, 'restore.log'), `${line}\n`);
+    for (const old of st.draining) await this.stopDeployment(stage, old);
+    st.draining = [];
+    if (st.pending && !resuming.has(st.pending.key)) {
+      await this.stopDeployment(stage, st.pending);
+      st.pending = undefined;
+    }
+    const want = d.stable?.release;
+    if (want && st.current && sameRelease(st.current.release, want)) {
+      for (const i of st.current.instances) await this.ensureInstance(stage, st.current, i);
+      this.save(stage, st);
+      // A stage that does not come back healthy still gets its route and its supervisor, which keeps restarting it;
+      // one broken stage must not keep Sluice from starting.
+      await this.waitHealthy(stage, st.current, () => {}).catch((e: Error) => {
+        for (const i of st.current!.instances) appendFileSync(this.logPath(stage, st.current!, i), `--- sluice: not healthy after restart: ${e.message}\n`);
+      });
+    } else if (want) {
+      say(`${stage} should serve ${want.version} (the event log says so), but its state file ${st.current ? `names ${st.current.release.version}` : 'names nothing'}; starting ${want.version} again`);
+      try {
+        await this.deployLocked(d.plan, want, `restore-${d.stable!.journeyId}-${Date.now()}`, log, st);
+      } catch (e) {
+        say(`${stage} could not be brought back to ${want.version}: ${(e as Error).message.split('\n')[0]}`);
+      }
+    } else if (st.current) {
+      say(`${stage} should serve nothing (the event log says so); stopping ${st.current.release.version}`);
+      await this.o.router.removeRoute(this.host(stage));
+      await this.stopDeployment(stage, st.current);
+      st.current = undefined;
+    }
+    if (d.canary && st.current) {
+      const c = d.canary;
+      if (st.canary && sameRelease(st.canary.release, c.release)) {
+        for (const i of st.canary.instances) await this.ensureInstance(stage, st.canary, i);
+      } else {
+        say(`${stage} rolls ${c.release.version} out as a canary (the event log says so), but its state file ${st.canary ? `names ${st.canary.release.version}` : 'names none'}; starting it again`);
+        try {
+          await this.deployCanaryLocked(d.plan, c.release, `restore-canary-${c.journeyId}-${Date.now()}`, log, st);
+        } catch (e) {
+          say(`the canary ${c.release.version} of ${stage} could not be started again: ${(e as Error).message.split('\n')[0]}`);
+        }
+      }
+      if (st.canary) st.canary.weight = c.weight;
+    } else if (st.canary && !(st.pending && resuming.has(st.pending.key))) {
+      await this.stopDeployment(stage, st.canary);
+      st.canary = undefined;
+    }
+    this.save(stage, st);
+    if (st.current) {
+      await this.route(d.plan, st);
+      for (const dep of [st.current, st.canary]) if (dep) for (const i of dep.instances) this.watch(stage, dep.key, i);
+    }
+    await this.stopOrphans(stage, this.ownedRunDirs(stage, st));
+  }
+
+  /** Run directories the stage's state names (instances of its deployments, and the runs a promotion keeps). */
+  private ownedRunDirs(stage: string, st: StageFile): Set<string> {
+    const owned = new Set<string>();
+    for (const dep of [st.current, st.pending, st.canary, ...st.draining])
+      for (const i of dep?.instances ?? []) owned.add(this.runDir(stage, dep!, i));
+    return owned;
+  }
+
+  /** Stops instances that run but that no deployment of the stage owns (left by a lost state file, or a crash mid-deploy). */
+  private async stopOrphans(stage: string, owned: ReadonlySet<string>): Promise<void> {
+    const dir = join(this.o.root, stage, 'instances');
+    if (!existsSync(dir)) return;
+    await Promise.all(
+      readdirSync(dir).map(async (name) => {
+        const runDir = join(dir, name);
+        if (owned.has(runDir)) return;
+        const pid = readPid(runDir);
+        if (pid !== undefined && isAlive(pid)) {
+          this.o.notice?.(`local target: stopping instance ${name} of ${stage} (pid ${pid}): nothing the log asks for runs there`);
+          await terminate(pid, 5000);
+        }
+      }),
+    );
+  }
+
+  /** The control plane stops: instances keep running and serving; only watching them stops. */
   async close(): Promise<void> {
     this.closed = true;
     for (const w of this.watchers.values()) w.stop();
     this.watchers.clear();
-    if (!existsSync(this.o.root)) return;
-    for (const stage of readdirSync(this.o.root)) {
-      await this.serial(stage, async () => {
-        const st = this.load(stage);
-        for (const d of [st.current, st.pending, st.canary, ...st.draining]) if (d) await this.stopDeployment(stage, d, false);
-      });
-    }
   }
 
   private async deployLocked(
@@ -216,17 +292,14 @@ export class LocalTarget implements Target {
     release: ReleaseRef,
     key: string,
     log: (l: string) => void,
+    st = this.load(stage.name),
   ): Promise<void> {
     if (!stage.local) throw new SluiceError('INTERNAL', `stage ${stage.name} has no local target settings`);
-    const st = this.load(stage.name);
     if (st.current?.key === key) {
       log(`deploy ${key} already done; ${release.version} serves ${stage.name}`);
       return;
     }
-    const dir = await this.o.artifacts.unpack(
-      release.digest,
-      join(this.o.root, stage.name, 'releases', release.digest.replace(':', '-')),
-    );
+    const dir = await this.o.artifacts.unpack(release.digest, this.releaseDir(stage.name, release));
     let d = st.pending?.key === key ? st.pending : undefined;
     if (st.pending && !d) {
       await this.stopDeployment(stage.name, st.pending);
@@ -269,7 +342,7 @@ export class LocalTarget implements Target {
     const old = st.current;
     st.current = pending;
     st.pending = undefined;
-    this.route(stage, st);
+    await this.route(stage, st);
     if (old) st.draining.push(old);
     this.save(stage.name, st);
     for (const i of pending.instances) this.watch(stage.name, pending.key, i);
@@ -283,9 +356,14 @@ export class LocalTarget implements Target {
     }
   }
 
-  private async deployCanaryLocked(stage: StagePlan, release: ReleaseRef, key: string, log: (l: string) => void): Promise<void> {
+  private async deployCanaryLocked(
+    stage: StagePlan,
+    release: ReleaseRef,
+    key: string,
+    log: (l: string) => void,
+    st = this.load(stage.name),
+  ): Promise<void> {
     if (!stage.local || !stage.canary) throw new SluiceError('INTERNAL', `stage ${stage.name} has no local canary settings`);
-    const st = this.load(stage.name);
     if (!st.current) throw new SluiceError('INVALID_STATE', `${stage.name} serves nothing to compare a canary with`);
     let d = st.canary?.key === key ? st.canary : undefined;
     if (st.canary && !d) {
@@ -293,7 +371,7 @@ export class LocalTarget implements Target {
       st.canary = undefined;
     }
     if (!d) {
-      const dir = await this.o.artifacts.unpack(release.digest, join(this.o.root, stage.name, 'releases', release.digest.replace(':', '-')));
+      const dir = await this.o.artifacts.unpack(release.digest, this.releaseDir(stage.name, release));
       const instances: Instance[] = [];
       for (let slot = 0; slot < stage.canary.instances; slot++) instances.push({ slot, gen: 0, port: await freePort() });
       d = { key, release, plan: stage.local, env: { ...releaseEnv(this.o.baseEnv, stage, release), SLUICE_APP_DIR: dir }, instances, weight: 0 };
@@ -314,7 +392,7 @@ export class LocalTarget implements Target {
       this.save(stage.name, st);
       throw e;
     }
-    this.route(stage, st);
+    await this.route(stage, st);
     for (const i of canary.instances) this.watch(stage.name, canary.key, i);
   }
 
@@ -344,7 +422,7 @@ export class LocalTarget implements Target {
     st.pending = undefined;
     st.canary = undefined;
     if (old) st.draining.push(old);
-    this.route(stage, st);
+    await this.route(stage, st);
     this.save(stage.name, st);
     for (const i of canary.instances) this.watchers.get(watchKey(stage.name, canary.key, i))?.stop();
     for (const i of full.instances) this.watch(stage.name, full.key, i);
@@ -370,28 +448,39 @@ export class LocalTarget implements Target {
     return pid !== undefined && isAlive(pid);
   }
 
-  /** Makes sure the instance runs: adopts it when its run is alive, else starts a new generation. */
-  private async ensureInstance(stage: string, d: Deployment, i: Instance): Promise<void> {
+  /** Where a stage's copy of a release is unpacked. */
+  private releaseDir(stage: string, release: ReleaseRef): string {
+    return join(this.o.root, stage, 'releases', release.digest.replace(':', '-'));
+  }
+
+  /**
+   * Makes sure the instance runs: adopts it when its run is alive, else starts a new generation, unpacking its release
+   * again if its folder is gone and moving to a free port if its old one was taken meanwhile. True when the port moved
+   * (the stage must be routed again).
+   */
+  private async ensureInstance(stage: string, d: Deployment, i: Instance): Promise<boolean> {
     let dir = this.runDir(stage, d, i);
     if (existsSync(join(dir, 'lock'))) {
-      if (this.instanceAlive(stage, d, i)) return;
+      if (this.instanceAlive(stage, d, i)) return false;
       i.gen++;
       dir = this.runDir(stage, d, i);
     }
+    const moved = !(await portFree(i.port));
+    if (moved) i.port = await freePort();
+    const appDir = await this.o.artifacts.unpack(d.release.digest, this.releaseDir(stage, d.release));
     const logPath = this.logPath(stage, d, i);
     mkdirSync(join(this.o.root, stage, 'logs'), { recursive: true });
-    appendFileSync(
-      logPath,
-      `--- sluice: starting ${d.release.version} instance ${i.slot} (start ${i.gen}) on port ${i.port} at ${new Date().toISOString()}\n`,
-    );
+    appendFileSync(logPath, `--- sluice: starting ${d.release.version} instance ${i.slot} (start ${i.gen}) on port ${i.port} at ${new Date().toISOString()}\n`);
     await launch({
       dir,
       command: d.plan.start,
-      cwd: d.env.SLUICE_APP_DIR ?? this.o.root,
-      env: { ...d.env, PORT: String(i.port), SLUICE_INSTANCE: String(i.slot) },
+      cwd: appDir,
+      // The folder is where this data directory is now (it may have moved since the deployment was recorded).
+      env: { ...d.env, SLUICE_APP_DIR: appDir, PORT: String(i.port), SLUICE_INSTANCE: String(i.slot) },
       logPath,
       mode: 'service',
     });
+    return moved;
   }
 
   private async waitHealthy(stage: string, d: Deployment, log: (l: string) => void): Promise<void> {
@@ -432,19 +521,26 @@ export class LocalTarget implements Target {
     );
   }
 
-  /** Routes the stage to its current deployment and, if there is one, its canary. */
-  private route(stage: StagePlan | string, st: StageFile): void {
-    const name = typeof stage === 'string' ? stage : stage.name;
-    const sticky = typeof stage === 'string' ? undefined : stage.canary?.sticky;
-    this.o.router.setRoute(this.host(name), {
+  /** Routes the stage to its current deployment and, if there is one, its canary; then checks the router took it. */
+  private async route(stage: StagePlan, st: StageFile): Promise<void> {
+    const name = stage.name;
+    this.routed.set(name, stage);
+    const host = this.host(name);
+    const canary = st.canary && st.current ? st.canary : undefined;
+    await this.o.router.setRoute(host, {
       stage: name,
       stable: st.current ? this.pool(name, st.current) : null,
-      canary: st.canary ? this.pool(name, st.canary) : null,
-      canaryWeight: st.canary?.weight ?? 0,
-      ...(sticky ? { sticky } : {}),
+      canary: canary ? this.pool(name, canary) : null,
+      canaryWeight: canary?.weight ?? 0,
+      ...(stage.canary?.sticky ? { sticky: stage.canary.sticky } : {}),
+      ...(canary && stage.canary?.guard ? { guard: stage.canary.guard } : {}),
     });
-    if (st.canary) this.o.router.setRoute(this.previewHost(name), { stage: name, stable: this.pool(name, st.canary) });
-    else this.o.router.removeRoute(this.previewHost(name));
+    if (st.canary) await this.o.router.setRoute(this.previewHost(name), { stage: name, stable: this.pool(name, st.canary) });
+    else await this.o.router.removeRoute(this.previewHost(name));
+    const got = await this.o.router.route(host);
+    const want = { stable: st.current?.release.version ?? null, canary: canary?.release.version ?? null };
+    if (!got || got.stable !== want.stable || got.canary !== want.canary)
+      throw new SluiceError('INTERNAL', `the router does not serve what it was told for ${host}: want ${JSON.stringify(want)}, it serves ${got ? JSON.stringify({ stable: got.stable, canary: got.canary }) : 'nothing'}`);
   }
 
   private pool(stage: string, d: Deployment): Pool {
@@ -484,8 +580,10 @@ export class LocalTarget implements Target {
           const cd = [cur.current, cur.canary].find((x) => x?.key === key);
           const ci = cd?.instances.find((x) => x.slot === i.slot);
           if (!cd || !ci || this.instanceAlive(stage, cd, ci)) return;
-          await this.ensureInstance(stage, cd, ci);
+          const moved = await this.ensureInstance(stage, cd, ci);
           this.save(stage, cur);
+          const plan = this.routed.get(stage);
+          if (moved && plan) await this.route(plan, cur);
         });
       }
       if (!stopped) timer = setTimeout(tick, 250);
@@ -500,8 +598,28 @@ export class LocalTarget implements Target {
     });
   }
 
+  /**
+   * The stage's state file: a cache of what runs there. A missing one is an empty stage; a corrupt one is named in one
+   * line, set aside, and read as empty, so that restore rebuilds the stage from the desired state.
+   */
   private load(stage: string): StageFile {
-    return readJson<StageFile>(join(this.o.root, stage, 'state.json')) ?? { draining: [] };
+    const path = join(this.o.root, stage, 'state.json');
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      return { draining: [] };
+    }
+    try {
+      const st = JSON.parse(text) as StageFile;
+      if (typeof st !== 'object' || st === null || !Array.isArray(st.draining)) throw new Error('not a stage state');
+      return st;
+    } catch (e) {
+      const aside = `${path}.corrupt-${Date.now()}`;
+      renameSync(path, aside);
+      this.o.notice?.(`local target: ${path} is corrupt (${(e as Error).message}); moved to ${aside}; the stage is rebuilt from the event log`);
+      return { draining: [] };
+    }
   }
 
   private save(stage: string, st: StageFile): void {
@@ -512,3 +630,23 @@ export class LocalTarget implements Target {
 const sameRelease = (a: ReleaseRef, b: ReleaseRef) => a.version === b.version && a.digest === b.digest;
 const keyDir = (key: string) => key.replace(/[^A-Za-z0-9._-]+/g, '_');
 const watchKey = (stage: string, key: string, i: Instance) => `${stage}|${key}|${i.slot}`;
+
+/** `sluice down`: stops every instance the local target runs under `root` (state files stay; the next start brings them back). */
+export async function stopLocalInstances(root: string): Promise<number> {
+  if (!existsSync(root)) return 0;
+  let stopped = 0;
+  for (const stage of readdirSync(root)) {
+    const dir = join(root, stage, 'instances');
+    if (!existsSync(dir)) continue;
+    await Promise.all(
+      readdirSync(dir).map(async (name) => {
+        const pid = readPid(join(dir, name));
+        if (pid !== undefined && isAlive(pid)) {
+          stopped++;
+          await terminate(pid, 10_000);
+        }
+      }),
+    );
+  }
+  return stopped;
+}

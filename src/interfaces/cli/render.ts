@@ -1,7 +1,10 @@
 import type { Board, StageJourneyView } from '../../journeys/board.js';
 import { formatDuration } from '../../kernel/duration.js';
 import type { JourneyStatus, StageStatus } from '../../journeys/journey-reducer.js';
-import type { NotificationRecord } from '../../adapters/store-sql/store.js';
+import type { Output } from '../http/contract/route.js';
+import type { notificationsApi } from '../http/contract/notifications.js';
+
+type NotificationRecord = Output<typeof notificationsApi.list>['notifications'][number];
 import { pad, type Style, width } from './style.js';
 
 const ICON: Record<StageStatus | JourneyStatus, string> = {
@@ -109,6 +112,6 @@ export function renderNotification(st: Style, n: NotificationRecord): string {
       ? st.green(`delivered${n.attempts > 1 ? ` after ${n.attempts} attempts` : ''}`)
       : n.status === 'failed'
         ? st.red(`gave up after ${n.attempts} attempt(s): ${n.lastError ?? ''}`)
-        : st.yellow(`pending${n.attempts ? `, ${n.attempts} failed attempt(s), next at ${new Date(n.nextAt).toISOString()}: ${n.lastError ?? ''}` : ''}`);
+        : st.yellow(`pending${n.attempts ? `, ${n.attempts} failed attempt(s), next at ${n.nextAt !== undefined ? new Date(n.nextAt).toISOString() : '?'}: ${n.lastError ?? ''}` : ''}`);
   return `${b.at}  ${b.kind.padEnd(15)} ${b.release} at ${b.stage}${b.step ? ` (${b.step})` : ''} → ${n.target.kind} ${n.target.url}  ${state}`;
 }

@@ -1,14 +1,12 @@
-import type { ReleaseRef } from '../journey-events.js';
 import type { StagePlan } from '../../pipeline/pipeline.js';
+import type { DesiredStage } from '../desired-state.js';
+import type { ReleaseRef } from '../journey-events.js';
+import type { StepIO } from './step-workspace.js';
 
-/** Where a step writes what it does, and where its durable runs keep their lock, pid and exit files. */
-export interface StepIO {
-  /** Appends a line to the step's log. */
-  log(line: string): void;
-  logPath: string;
-  /** A directory owned by this step (named by its idempotency key). */
-  runDir: string;
-}
+export type { StagePlan } from '../../pipeline/pipeline.js';
+export type { DesiredStage } from '../desired-state.js';
+export type { ReleaseRef } from '../journey-events.js';
+export type { StepIO } from './step-workspace.js';
 
 export interface TargetRequest {
   stage: StagePlan;
@@ -21,7 +19,7 @@ export interface TargetRequest {
 export interface CanaryOps {
   /** Starts `release` beside the stable version, with no traffic yet. */
   deployCanary(req: TargetRequest & { release: ReleaseRef }): Promise<void>;
-  /** Sends `weight` percent of the stage's users to the canary. */
+  /** Sends `weight` percent of the stage's users to the canary, and verifies that the router took it. */
   setCanaryWeight(req: TargetRequest & { release: ReleaseRef; weight: number }): Promise<void>;
   /** Makes the canary the stable version at full size; the old version drains and stops. */
   promoteCanary(req: TargetRequest & { release: ReleaseRef }): Promise<void>;
@@ -29,7 +27,7 @@ export interface CanaryOps {
   previewUrl(stage: StagePlan): string;
 }
 
-/** Every place Sluice can deploy to implements this. One contract suite runs against each. */
+/** Every place Sluice can deploy to implements this. One contract suite (target.contract.ts) runs against each. */
 export interface Target {
   readonly kind: StagePlan['target'];
   /** Puts `release` on the stage and returns once it serves (or throws saying why it does not). */
@@ -40,21 +38,20 @@ export interface Target {
   health(req: TargetRequest & { release: ReleaseRef }): Promise<{ ok: boolean; detail: string }>;
   /** The URL the stage answers at, handed to verify commands as SLUICE_STAGE_URL. */
   url(stage: StagePlan): string | undefined;
-  /** Called once at start-up with what each stage should run, and the deploy keys the engine is about to resume. */
-  restore(stages: { stage: StagePlan; release: ReleaseRef | null }[], resuming: ReadonlySet<string>): Promise<void>;
-  /** Graceful shutdown. */
+  /**
+   * Called once at start-up with what each stage should serve (the desired state kept with the event log) and the step
+   * keys the engine is about to resume. The target converges to it: it adopts what still runs, and rebuilds what its
+   * own files no longer say (a missing or corrupt file is a cache, never a reason to fail).
+   */
+  restore(desired: DesiredStage[], resuming: ReadonlySet<string>): Promise<void>;
+  /** The control plane stops: stop watching. What runs keeps running and serving. */
   close(): Promise<void>;
   /** Present on targets that can run canaries. */
   readonly canary?: CanaryOps;
 }
 
 /** Environment every process and command gets for a stage and a release. */
-export function releaseEnv(
-  base: Record<string, string>,
-  stage: StagePlan,
-  release: ReleaseRef | null,
-  extra: Record<string, string> = {},
-) {
+export function releaseEnv(base: Record<string, string>, stage: StagePlan, release: ReleaseRef | null, extra: Record<string, string> = {}) {
   return {
     ...base,
     ...stage.env,

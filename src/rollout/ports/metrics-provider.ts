@@ -1,4 +1,6 @@
-import type { MetricRef } from '../../pipeline/pipeline.js';
+import type { MetricRef } from '../rollout-plan.js';
+
+export type { MetricRef } from '../rollout-plan.js';
 
 export interface MetricQuery {
   stage: string;
@@ -13,6 +15,11 @@ export interface MetricsProvider {
   measure(metric: MetricRef, q: MetricQuery): Promise<number | null>;
   /** One value per second with traffic in the window, oldest first: the series a comparison ranks. */
   series(metric: MetricRef, q: MetricQuery): Promise<number[]>;
+  /**
+   * From when (epoch ms) the provider has counted for this metric, when it can tell: a window that starts earlier has a
+   * gap (the data plane restarted, or its memory of old seconds ran out). Undefined: it cannot tell.
+   */
+  countingSince?(metric: MetricRef): Promise<number | undefined>;
 }
 
 /** A provider that does not speak this kind of metric says so clearly. */

@@ -1,0 +1,194 @@
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { GuardTrip } from '../../rollout/ports/traffic-router.js';
+import { parseBackends, parseRouteSpec } from './route-spec.js';
+import type { Router } from './router.js';
+
+/** The version of the control protocol; a control plane adopts a data plane only when they speak the same one. */
+export const CONTROL_PROTOCOL = 1;
+const MAX_BODY = 1024 * 1024;
+
+/** What the data plane says about itself (GET /v1/health). */
+export interface DataPlaneHealth {
+  protocol: number;
+  pid: number;
+  /** The Sluice build that started it. */
+  build: string;
+  startedAt: number;
+  /** The port the router listens on for users. */
+  port: number;
+  host: string;
+  routes: number;
+}
+
+export interface ControlServerOptions {
+  router: Router;
+  socketPath: string;
+  health: () => DataPlaneHealth;
+  /** Called after every change of the routes, before the answer: the routes file is written. */
+  saved: () => void;
+  /** Asked to stop (sluice down). */
+  shutdown: () => void;
+}
+
+/**
+ * The data plane's control API, HTTP/1.1 on a Unix socket in the data directory (0600): the control plane sets and
+ * reads routes (SetWeight, VerifyWeight), drains backends, reads the counters, and follows guard trips.
+ */
+export class ControlServer {
+  private server: Server | undefined;
+  private readonly followers = new Set<ServerResponse>();
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: ControlServerOptions) {}
+
+  /** Tells every follower of the trip stream. */
+  tripped(t: GuardTrip): void {
+    for (const res of this.followers) res.write(`${JSON.stringify(t)}\n`);
+  }
+
+  async listen(): Promise<void> {
+    rmSync(this.o.socketPath, { force: true });
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((e: Error) => send(res, 500, { error: e.message }));
+    });
+    server.keepAliveTimeout = 60_000;
+    this.server = server;
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(this.o.socketPath, () => res());
+    });
+    server.on('error', () => {});
+    chmodSync(this.o.socketPath, 0o600);
+    this.heartbeat = setInterval(() => {
+      for (const res of this.followers) res.write('\n');
+    }, 10_000);
+    this.heartbeat.unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const res of this.followers) res.end();
+    this.followers.clear();
+    const s = this.server;
+    this.server = undefined;
+    if (s) {
+      s.closeAllConnections();
+      await new Promise((res) => s.close(res));
+    }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://control');
+    const r = this.o.router;
+    const routeHost = /^\/v1\/routes\/([^/]+)(\/weight)?$/.exec(url.pathname);
+    const host = routeHost ? decodeURIComponent(routeHost[1]!) : undefined;
+    try {
+      if (req.method === 'GET' && url.pathname === '/v1/health') return send(res, 200, this.o.health());
+      if (req.method === 'GET' && url.pathname === '/v1/routes')
+        return send(res, 200, Object.fromEntries(Object.keys(r.savedRoutes()).map((h) => [h, r.routeState(h)])));
+      if (req.method === 'PUT' && url.pathname === '/v1/routes') {
+        // The whole table at once: what the control plane serves from the log replaces what is here.
+        const body = obj(await readJson(req));
+        const specs = Object.entries(body).map(([h, spec]) => [h, parseRouteSpec(spec, `routes.${h}`)] as const);
+        for (const h of Object.keys(r.savedRoutes())) if (!(h in body)) r.removeRoute(h);
+        for (const [h, spec] of specs) r.setRoute(h, spec);
+        this.o.saved();
+        return send(res, 200, Object.fromEntries(specs.map(([h]) => [h, r.routeState(h)])));
+      }
+      if (host !== undefined && !routeHost![2]) {
+        if (req.method === 'GET') {
+          const st = r.routeState(host);
+          return st ? send(res, 200, st) : send(res, 404, { error: `no route for ${host}` });
+        }
+        if (req.method === 'PUT') {
+          r.setRoute(host, parseRouteSpec(await readJson(req), 'route'));
+          this.o.saved();
+          return send(res, 200, r.routeState(host));
+        }
+        if (req.method === 'DELETE') {
+          r.removeRoute(host);
+          this.o.saved();
+          return send(res, 204);
+        }
+      }
+      if (host !== undefined && routeHost![2] && req.method === 'POST') {
+        const { weight } = obj(await readJson(req));
+        if (typeof weight !== 'number' || !(weight >= 0 && weight <= 100)) return send(res, 400, { error: 'weight: expected a number from 0 to 100' });
+        if (!r.routeState(host)) return send(res, 404, { error: `no route for ${host}` });
+        r.setCanaryWeight(host, weight);
+        this.o.saved();
+        return send(res, 200, r.routeState(host));
+      }
+      if (req.method === 'POST' && url.pathname === '/v1/drain') {
+        const { backends, timeoutMs } = obj(await readJson(req));
+        const t = typeof timeoutMs === 'number' && timeoutMs >= 0 ? Math.min(timeoutMs, 600_000) : 30_000;
+        await r.drain(parseBackends(backends, 'backends'), t);
+        return send(res, 204);
+      }
+      if (req.method === 'GET' && url.pathname === '/v1/series') {
+        const [stage, version] = [url.searchParams.get('stage'), url.searchParams.get('version')];
+        const [from, to] = [Number(url.searchParams.get('from')), Number(url.searchParams.get('to'))];
+        if (!stage || !version || !Number.isSafeInteger(from) || !Number.isSafeInteger(to)) return send(res, 400, { error: 'series needs stage, version, from and to (epoch seconds)' });
+        return send(res, 200, { samples: r.metrics.series(stage, version, from, to), countingSince: r.metrics.countingSince() });
+      }
+      if (req.method === 'GET' && url.pathname === '/v1/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+        res.end(r.metrics.prometheus());
+        return;
+      }
+      if (req.method === 'GET' && url.pathname === '/v1/trips') {
+        if (url.searchParams.get('follow') !== '1') return send(res, 200, r.trips());
+        // Every trip the routes hold now, then each new one as it happens, one JSON per line.
+        res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
+        for (const t of r.trips()) res.write(`${JSON.stringify(t)}\n`);
+        this.followers.add(res);
+        res.on('close', () => this.followers.delete(res));
+        return;
+      }
+      if (req.method === 'POST' && url.pathname === '/v1/shutdown') {
+        send(res, 202, { stopping: true });
+        this.o.shutdown();
+        return;
+      }
+      return send(res, 404, { error: `no ${req.method} ${url.pathname}` });
+    } catch (e) {
+      return send(res, 400, { error: (e as Error).message });
+    }
+  }
+}
+
+function send(res: ServerResponse, status: number, body?: unknown): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  if (body === undefined) {
+    res.writeHead(status);
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function obj(x: unknown): Record<string, unknown> {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new Error('expected a JSON object');
+  return x as Record<string, unknown>;
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_BODY) throw new Error(`body larger than ${MAX_BODY} bytes`);
+    chunks.push(c);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new Error('body is not JSON');
+  }
+}

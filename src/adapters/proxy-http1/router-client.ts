@@ -1,0 +1,179 @@
+import { Agent, request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Backend, CounterSeries, GuardTrip, RouteSpec, RouteState, TrafficRouter } from '../../rollout/ports/traffic-router.js';
+import type { DataPlaneHealth } from './control-server.js';
+
+/** A call to the data plane that did not succeed; `status` 0 when it could not be reached. */
+export class ControlError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The control plane's side of the data plane: the TrafficRouter port over the data plane's control socket. Calls that
+ * find the data plane away (it restarts on its own) are tried again for a while before they fail.
+ */
+export class RouterClient implements TrafficRouter {
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  private readonly listeners = new Set<(t: GuardTrip) => void>();
+  private following: AbortController | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly retryForMs = 10_000,
+  ) {}
+
+  health(): Promise<DataPlaneHealth> {
+    return this.call<DataPlaneHealth>('GET', '/v1/health');
+  }
+
+  /** Asks the data plane to stop (sluice down): it closes its listener and lets requests under way finish. */
+  async shutdownNow(): Promise<void> {
+    await this.call('POST', '/v1/shutdown');
+  }
+
+  async setRoute(host: string, spec: RouteSpec): Promise<void> {
+    await this.call('PUT', `/v1/routes/${encodeURIComponent(host)}`, spec);
+  }
+
+  /** Replaces the whole route table: hosts not in `routes` are dropped. */
+  async setRoutes(routes: Record<string, RouteSpec>): Promise<void> {
+    await this.call('PUT', '/v1/routes', routes);
+  }
+
+  async setCanaryWeight(host: string, weight: number): Promise<void> {
+    await this.call('POST', `/v1/routes/${encodeURIComponent(host)}/weight`, { weight });
+  }
+
+  async removeRoute(host: string): Promise<void> {
+    await this.call('DELETE', `/v1/routes/${encodeURIComponent(host)}`);
+  }
+
+  async route(host: string): Promise<RouteState | undefined> {
+    try {
+      return await this.call<RouteState>('GET', `/v1/routes/${encodeURIComponent(host)}`);
+    } catch (e) {
+      if (e instanceof ControlError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async drain(backends: Backend[], timeoutMs: number): Promise<void> {
+    await this.call('POST', '/v1/drain', { backends, timeoutMs }, timeoutMs + 5000);
+  }
+
+  series(stage: string, version: string, fromSecond: number, toSecond: number): Promise<CounterSeries> {
+    const q = new URLSearchParams({ stage, version, from: String(fromSecond), to: String(toSecond) });
+    return this.call<CounterSeries>('GET', `/v1/series?${q}`);
+  }
+
+  prometheus(): Promise<string> {
+    return this.call<string>('GET', '/v1/metrics');
+  }
+
+  onTrip(listener: (t: GuardTrip) => void): () => void {
+    this.listeners.add(listener);
+    if (!this.following) void this.follow();
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.following?.abort();
+    this.agent.destroy();
+  }
+
+  /** Follows the trip stream, reconnecting with backoff while the data plane is away. */
+  private async follow(): Promise<void> {
+    let backoff = 100;
+    while (!this.closed && this.listeners.size > 0) {
+      const ctrl = new AbortController();
+      this.following = ctrl;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const req = request({ socketPath: this.socketPath, path: '/v1/trips?follow=1', method: 'GET', signal: ctrl.signal }, (res) => {
+            backoff = 100;
+            let buf = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => {
+              buf += d;
+              for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+                const line = buf.slice(0, nl).trim();
+                buf = buf.slice(nl + 1);
+                if (line) for (const l of this.listeners) l(JSON.parse(line) as GuardTrip);
+              }
+            });
+            res.on('end', resolve);
+            res.on('error', reject);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      } catch {
+        // the data plane is away or restarting
+      }
+      if (this.closed) break;
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, 2000);
+    }
+    this.following = undefined;
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<T> {
+    const until = Date.now() + this.retryForMs;
+    for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
+      try {
+        return await this.once<T>(method, path, body, timeoutMs);
+      } catch (e) {
+        if (!(e instanceof ControlError) || e.status !== 0 || Date.now() + wait > until || this.closed) throw e;
+        await sleep(wait);
+      }
+    }
+  }
+
+  private once<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise<T>((resolve, reject) => {
+      const req = request(
+        {
+          socketPath: this.socketPath,
+          path,
+          method,
+          agent: this.agent,
+          timeout: timeoutMs,
+          headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            if (status >= 400) {
+              let msg = text;
+              try {
+                msg = (JSON.parse(text) as { error?: string }).error ?? text;
+              } catch {
+                // plain text
+              }
+              reject(new ControlError(`data plane: ${msg}`, status));
+              return;
+            }
+            if (!text) resolve(undefined as T);
+            else if ((res.headers['content-type'] ?? '').startsWith('application/json')) resolve(JSON.parse(text) as T);
+            else resolve(text as T);
+          });
+          res.on('error', (e) => reject(new ControlError(`data plane: ${e.message}`, 0)));
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.on('error', (e) => reject(new ControlError(`the data plane cannot be reached at ${this.socketPath}: ${e.message}`, 0)));
+      req.end(payload);
+    });
+  }
+}

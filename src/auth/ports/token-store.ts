@@ -1,0 +1,14 @@
+export interface TokenRecord {
+  id: string;
+  name: string;
+  /** sha256 of the token; the token itself is never stored. */
+  hash: string;
+  createdAt: number;
+}
+
+/** Where API tokens are kept. */
+export interface TokenStore {
+  createToken(t: TokenRecord): Promise<void>;
+  findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  countTokens(): Promise<number>;
+}

@@ -1,0 +1,78 @@
+import type { ApiClient } from './client.js';
+import type { Style } from './style.js';
+
+/** Exit codes: 0 done; 1 the operation failed; 2 usage; 3 server unreachable; 4 inconclusive; 5 waits for a person. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, inconclusive: 4, waiting: 5 } as const;
+
+/** Every option the CLI knows, with its type. A command lists the ones it takes; the global ones go everywhere. */
+export const OPTIONS = {
+  dir: { type: 'string', help: 'app directory (default .)' },
+  file: { type: 'string', help: 'pipeline file (default sluice.yaml)' },
+  config: { type: 'string', help: 'server settings as a JSON file' },
+  'data-dir': { type: 'string', help: 'data directory (default .sluice)' },
+  url: { type: 'string', help: 'server URL (default: the running sluice up of the data directory, else http://127.0.0.1:7070)' },
+  token: { type: 'string', help: 'API token (default SLUICE_TOKEN or <data-dir>/admin-token)' },
+  json: { type: 'boolean', help: 'machine-readable output' },
+  'no-color': { type: 'boolean', help: 'plain output (NO_COLOR is honoured)' },
+  help: { type: 'boolean', short: 'h', help: 'this help' },
+  version: { type: 'boolean', short: 'v', help: "Sluice's version" },
+  'database-url': { type: 'string', help: 'PostgreSQL instead of PGlite' },
+  host: { type: 'string', help: 'address to listen on (default 127.0.0.1)' },
+  port: { type: 'string', help: 'API port (default 7070)' },
+  'router-port': { type: 'string', help: 'router port (default 7080)' },
+  'max-connections': { type: 'string', help: 'client connections the router serves at once (default 10000)' },
+  release: { type: 'string', help: 'create this release once up' },
+  artifact: { type: 'string', help: 'register this directory or tarball instead of building' },
+  'source-ref': { type: 'string', help: 'where the release comes from (a commit, a tag)' },
+  wait: { type: 'boolean', help: 'follow the journey until it ends or waits for a person' },
+  full: { type: 'boolean', help: 'promote a canary to all traffic now' },
+  comment: { type: 'string', help: 'why' },
+  reason: { type: 'string', help: 'why' },
+  follow: { type: 'boolean', short: 'f', help: 'keep streaming' },
+  watch: { type: 'boolean', short: 'w', help: 'redraw every second' },
+} as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
+
+export type OptionName = keyof typeof OPTIONS;
+export type OptionValues = { [K in OptionName]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
+
+/** Options every command takes. */
+export const GLOBAL_OPTIONS: OptionName[] = ['dir', 'file', 'config', 'data-dir', 'url', 'token', 'json', 'no-color', 'help'];
+
+/** Where the CLI finds the app, its data and its server. */
+export interface ClientConfig {
+  appDir: string;
+  pipelineFile: string;
+  dataDir: string;
+  apiUrl: string;
+  token: string | undefined;
+}
+
+export interface CliContext {
+  env: Record<string, string | undefined>;
+  cwd: string;
+  out: (s: string) => void;
+  err: (s: string) => void;
+  /** Raw bytes to stdout (log streams). */
+  write: (chunk: Uint8Array | string) => void;
+  st: Style;
+  opts: OptionValues;
+  config: () => ClientConfig;
+  client: () => ApiClient;
+  /** Prints JSON with --json, else the text. */
+  print: (json: unknown, text: string) => void;
+}
+
+/** One command of the CLI. */
+export interface Command {
+  /** One word, or two for a command with a sub-command (`release create`). */
+  name: string;
+  /** Positional arguments as shown in the help, e.g. `<version> [stage]`. */
+  args: string;
+  summary: string;
+  /** Positional arguments it takes: at least `min`, at most `max`. */
+  min: number;
+  max: number;
+  /** Options it takes beyond the global ones. */
+  options?: OptionName[];
+  run(ctx: CliContext, args: string[]): Promise<number>;
+}

@@ -1,0 +1,17 @@
+import type { Command } from '../command.js';
+import { authCommands } from './auth.js';
+import { journeyCommands } from './journeys.js';
+import { notificationCommands } from './notifications.js';
+import { pipelineCommands } from './pipeline.js';
+import { releaseCommands } from './releases.js';
+import { rolloutCommands } from './rollout.js';
+
+/** The CLI's commands that talk to a server or read files; main/ adds those that run Sluice itself (up, down). */
+export const contextCommands: Command[] = [
+  ...pipelineCommands,
+  ...releaseCommands,
+  ...journeyCommands,
+  ...notificationCommands,
+  ...authCommands,
+  ...rolloutCommands,
+];

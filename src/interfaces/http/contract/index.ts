@@ -1,0 +1,16 @@
+import { authApi } from './auth.js';
+import { journeysApi } from './journeys.js';
+import { notificationsApi } from './notifications.js';
+import { releasesApi } from './releases.js';
+import { rolloutApi } from './rollout.js';
+import { systemApi } from './system.js';
+
+/** Every route of the API, by context: what the server registers and what the CLI calls. */
+export const api = {
+  system: systemApi,
+  journeys: journeysApi,
+  releases: releasesApi,
+  rollout: rolloutApi,
+  notifications: notificationsApi,
+  auth: authApi,
+};

@@ -1,0 +1,147 @@
+import { z } from 'zod';
+import type { Board, JourneySummary, StageJourneyView } from '../../../journeys/board.js';
+import type { StoredEvent } from '../../../journeys/journey-events.js';
+import { defineRoute } from './route.js';
+
+const releaseRef = z.object({ version: z.string(), digest: z.string() });
+const stepStatus = z.enum(['running', 'passed', 'failed', 'inconclusive', 'cancelled']);
+const stageStatus = z.enum([
+  'waiting', 'awaiting-promotion', 'ready', 'deploying', 'rolling-out', 'paused', 'verifying', 'baking',
+  'awaiting-approval', 'passed', 'rolling-back', 'rolled-back', 'failed', 'skipped',
+]);
+const journeyStatus = z.enum(['running', 'succeeded', 'failed', 'superseded']);
+
+export const stageJourneyView = z.object({
+  version: z.string(),
+  status: stageStatus,
+  failure: z.string().optional(),
+  warnings: z.array(z.string()),
+  steps: z.array(
+    z.object({
+      name: z.string(),
+      status: stepStatus,
+      durationMs: z.number().optional(),
+      reason: z.string().optional(),
+      detail: z.unknown().optional().describe('what the step found: for an analysis, the judge request it built, the verdict, and any gaps in the data'),
+    }),
+  ),
+  bakeUntil: z.number().optional(),
+}) satisfies z.ZodType<StageJourneyView>;
+
+export const journeySummary = z.object({
+  id: z.string().describe("the journey's own id"),
+  version: z.string(),
+  digest: z.string(),
+  status: journeyStatus,
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  failure: z.object({ stage: z.string(), reason: z.string() }).optional(),
+  commit: stageJourneyView,
+  stages: z.record(z.string(), stageStatus),
+}) satisfies z.ZodType<JourneySummary>;
+
+/** A journey with every stage's steps, as `GET /releases/:version` and the decisions answer. */
+export const journeyView = journeySummary.extend({
+  stageDetails: z.array(stageJourneyView.extend({ name: z.string(), url: z.string().nullable() })),
+});
+
+export const boardView = z.object({
+  app: z.string(),
+  stages: z.array(
+    z.object({
+      name: z.string(),
+      after: z.array(z.string()),
+      target: z.string(),
+      live: releaseRef.nullable(),
+      latest: stageJourneyView.nullable(),
+      url: z.string().nullable(),
+    }),
+  ),
+  journeys: z.array(journeySummary),
+}) satisfies z.ZodType<Board>;
+
+const desiredView = z.object({
+  stage: z.string(),
+  stable: z.object({ release: releaseRef, journeyId: z.string() }).nullable(),
+  canary: z.object({ release: releaseRef, journeyId: z.string(), weight: z.number() }).nullable(),
+  instances: z.number().nullable().describe('instances of the stable version (local target)'),
+});
+
+const storedEvent = z.custom<StoredEvent>().describe('a journey event: { id, journeyId, seq, at, type, ... }');
+
+const version = z.string().min(1).max(64);
+const stageName = z.string().min(1).max(63);
+const versionParams = z.object({ version });
+const stage = z.string().min(1).max(63).optional();
+const comment = z.string().max(2000);
+
+/** A person's decision on a journey's release: POST /api/v1/releases/:version/<verb>. */
+const decision = <B extends z.ZodType>(verb: string, summary: string, body: B) =>
+  ({
+    method: 'POST',
+    path: `/api/v1/releases/:version/${verb}`,
+    summary,
+    tag: 'journeys',
+    auth: 'token',
+    params: versionParams,
+    body,
+    response: journeyView,
+  }) as const;
+
+export const journeysApi = {
+  status: defineRoute({ method: 'GET', path: '/api/v1/status', summary: 'The pipeline board: stages, live versions, journeys and gate results', tag: 'journeys', auth: 'none', response: boardView }),
+  stages: defineRoute({
+    method: 'GET',
+    path: '/api/v1/stages',
+    summary: 'What each stage should serve (the desired state, projected from the event log): release, canary and weight',
+    tag: 'journeys',
+    auth: 'none',
+    response: z.array(desiredView),
+  }),
+  journey: defineRoute({ method: 'GET', path: '/api/v1/journeys/:id', summary: 'A journey by its id, with every step', tag: 'journeys', auth: 'none', params: z.object({ id: z.string().min(1).max(100) }), response: journeyView }),
+  releaseEvents: defineRoute({
+    method: 'GET',
+    path: '/api/v1/releases/:version/events',
+    summary: "The event log of a release's journey",
+    tag: 'journeys',
+    auth: 'none',
+    params: versionParams,
+    response: z.array(storedEvent),
+  }),
+  promote: decision('promote', 'Let the journey into a stage whose autoPromote is false; with full, promote a canary to all traffic now', z.strictObject({ stage, full: z.boolean().optional() })),
+  approve: decision('approve', 'Approve a stage waiting for approval', z.strictObject({ stage, comment: comment.optional() })),
+  reject: decision('reject', 'Reject a stage: it rolls back and the journey fails', z.strictObject({ stage, comment: comment.min(1) })),
+  abort: decision('abort', 'Roll back the stage the release holds, now (a canary loses its users at once)', z.strictObject({ stage, reason: comment.optional() })),
+  pause: decision('pause', 'Hold a canary rollout where it is', z.strictObject({ stage })),
+  resume: decision('resume', 'Let a paused rollout go on (past a pause, an inconclusive analysis, or sluice pause)', z.strictObject({ stage })),
+  retry: decision('retry', 'Run a failed journey again from the stages that failed', z.strictObject({})),
+  rollback: defineRoute({
+    method: 'POST',
+    path: '/api/v1/stages/:stage/rollback',
+    summary: 'Put a stage back on the release it ran before',
+    tag: 'journeys',
+    auth: 'token',
+    params: z.object({ stage: stageName }),
+    body: z.strictObject({ reason: comment.optional() }),
+    response: journeyView,
+  }),
+  logs: defineRoute({
+    method: 'GET',
+    path: '/api/v1/releases/:version/stages/:stage/logs',
+    summary: "A stage's step logs as text: every step, or one (?step=, a verify step by its short name too); ?follow=1 streams until the step ends",
+    tag: 'journeys',
+    auth: 'none',
+    params: z.object({ version, stage: z.string().min(1).max(63) }),
+    query: z.object({ step: z.string().min(1).max(100).optional(), follow: z.enum(['0', '1', 'true', 'false']).optional() }),
+    stream: 'text/plain',
+  }),
+  events: defineRoute({
+    method: 'GET',
+    path: '/api/v1/events',
+    summary: 'Server-sent events of every journey event; ?after=<id> or Last-Event-ID replays from there',
+    tag: 'journeys',
+    auth: 'none',
+    query: z.object({ after: z.string().regex(/^\d{1,15}$/, 'an event id').optional() }),
+    stream: 'text/event-stream',
+  }),
+};

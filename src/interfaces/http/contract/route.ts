@@ -1,0 +1,46 @@
+import type { z } from 'zod';
+
+/**
+ * One route of the API, described once: the server registers its handler from it, the OpenAPI document is generated
+ * from the routes registered, and the CLI calls it with typed input and output.
+ */
+export interface RouteDef {
+  method: 'GET' | 'POST';
+  /** Fastify-style path: `/api/v1/releases/:version`. */
+  path: string;
+  summary: string;
+  /** The context whose routes file registers it (the OpenAPI tag). */
+  tag: string;
+  /** `token`: needs `Authorization: Bearer <token>`. */
+  auth: 'none' | 'token';
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  /** The JSON answer; absent for streams. */
+  response?: z.ZodType;
+  /** A streamed answer instead of JSON. */
+  stream?: 'text/plain' | 'text/event-stream' | 'text/plain; version=0.0.4';
+  /** The status of a successful answer (default 200). */
+  status?: number;
+}
+
+/** Keeps the route's exact schema types, for typed handlers and calls. */
+export const defineRoute = <const D extends RouteDef>(d: D): D => d;
+
+type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
+type In<S> = S extends z.ZodType ? z.input<S> : undefined;
+
+/** What a handler receives. */
+export interface Input<D extends RouteDef> {
+  params: Out<D['params']>;
+  query: Out<D['query']>;
+  body: Out<D['body']>;
+}
+/** What a caller sends. */
+export interface CallInput<D extends RouteDef> {
+  params: In<D['params']>;
+  query: In<D['query']>;
+  body: In<D['body']>;
+}
+/** What a handler returns and a caller gets. */
+export type Output<D extends RouteDef> = D['response'] extends z.ZodType ? z.input<D['response']> : never;

@@ -1,0 +1,30 @@
+import { SluiceError } from '../../../kernel/errors.js';
+import { releasesApi } from '../contract/releases.js';
+import type { ApiDeps } from '../deps.js';
+import type { Registrar } from '../registrar.js';
+import { journeyView } from './views.js';
+
+export function releasesRoutes(r: Registrar, d: ApiDeps): void {
+  r.route(releasesApi.list, async () => {
+    const releases = await d.store.listReleases();
+    return releases.map((rel) => {
+      const j = d.executor.get(rel.journeyId);
+      return { ...rel, status: j?.status ?? 'unknown', ...(j?.failure ? { failure: j.failure } : {}) };
+    });
+  });
+  r.route(releasesApi.create, async ({ body }, { reply }) => {
+    const out = await d.releases.create({
+      version: body.version,
+      ...(body.artifact ? { artifactPath: body.artifact } : {}),
+      ...(body.sourceRef ? { sourceRef: body.sourceRef } : {}),
+    });
+    reply.status(out.created ? 201 : 200);
+    return { release: out.release, created: out.created, journey: out.journey ? journeyView(d, out.journey) : null };
+  });
+  r.route(releasesApi.get, async ({ params }) => {
+    const release = await d.store.getRelease(params.version);
+    const j = release && d.executor.get(release.journeyId);
+    if (!release || !j) throw new SluiceError('NOT_FOUND', `no release ${params.version}`);
+    return { release, journey: journeyView(d, j) };
+  });
+}

@@ -1,0 +1,33 @@
+import { SluiceError } from '../../kernel/errors.js';
+import type { DesiredStage } from '../desired-state.js';
+import type { JourneyEvent, StoredEvent } from '../journey-events.js';
+
+export type { DesiredStage } from '../desired-state.js';
+export type { JourneyEvent, ReleaseRef, StoredEvent } from '../journey-events.js';
+
+/**
+ * Where journeys are kept: one append-only event log per journey, in one global order, and the projection of what
+ * each stage should serve (desired state), written with the events that change it.
+ */
+export interface JourneyLog {
+  /**
+   * Appends events to a journey after position `expectedSeq`, and stores `desired` (the stages those events changed)
+   * in the same transaction. Throws CONFLICT if another writer got there first; nothing is written in that case.
+   */
+  appendEvents(journeyId: string, expectedSeq: number, events: JourneyEvent[], at: number, desired?: DesiredStage[]): Promise<StoredEvent[]>;
+  /** Events in global order; of one journey, or of all. */
+  loadEvents(journeyId?: string): Promise<StoredEvent[]>;
+  /** Events with id > afterId, in order, at most `limit`. */
+  eventsAfter(afterId: number, limit: number): Promise<StoredEvent[]>;
+  /** What each stage should serve, as last written. */
+  desiredStages(): Promise<DesiredStage[]>;
+  /** Replaces the whole projection (after rebuilding it from the log). */
+  replaceDesiredStages(all: DesiredStage[]): Promise<void>;
+}
+
+export function conflict(journeyId: string, expectedSeq: number): SluiceError {
+  return new SluiceError('CONFLICT', `journey ${journeyId} moved past ${expectedSeq} meanwhile; reload and retry`, {
+    journeyId,
+    expectedSeq,
+  });
+}

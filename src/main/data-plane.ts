@@ -1,0 +1,94 @@
+// The data plane's composition root: the router as a process of its own, which outlives the control plane.
+//   node dist/src/main/data-plane.js --data-dir D [--host H] [--port P] [--max-connections N]
+// `sluice up` starts it under a small supervisor (or adopts the one running); `sluice down` stops it.
+// It loads only the router: no store, no pipeline parsing, no judge.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CONTROL_PROTOCOL, ControlServer } from '../adapters/proxy-http1/control-server.js';
+import { controlSocketPath, dataPlaneDir, EXIT_CONFIG } from '../adapters/proxy-http1/data-plane-process.js';
+import { Router } from '../adapters/proxy-http1/router.js';
+import { RoutesFile } from '../adapters/proxy-http1/routes-file.js';
+import { openFileLimit } from '../platform/files.js';
+
+const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'data-dir': { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '7080' },
+      'max-connections': { type: 'string', default: '10000' },
+    },
+    strict: true,
+  });
+  const dataDir = values['data-dir'];
+  const port = Number(values.port);
+  let maxConnections = Number(values['max-connections']);
+  if (!dataDir || !Number.isInteger(port) || port < 0 || port > 65535 || !Number.isInteger(maxConnections) || maxConnections < 1) {
+    log('data plane: usage: data-plane.js --data-dir D [--host H] [--port P] [--max-connections N]');
+    process.exit(EXIT_CONFIG);
+  }
+  // Each client may need a connection to an instance too: past what the file limit allows, clients get 503 instead of
+  // being dropped unanswered when the process runs out of file descriptors.
+  const files = openFileLimit();
+  if (files !== undefined) {
+    const fits = Math.max(1, Math.floor((files - Math.min(64, Math.floor(files / 4))) / 2));
+    if (fits < maxConnections) {
+      log(`data plane: maxConnections lowered from ${maxConnections} to ${fits}: this process may open ${files} files (ulimit -n)`);
+      maxConnections = fits;
+    }
+  }
+  mkdirSync(dataPlaneDir(dataDir), { recursive: true, mode: 0o700 });
+  const file = new RoutesFile(join(dataPlaneDir(dataDir), 'routes.json'), log);
+  let control: ControlServer | undefined = undefined;
+  const router = new Router({ maxConnections, onTrip: (t) => {
+    save();
+    log(`guard tripped at ${t.stage}: ${t.version}'s users are back on stable: ${t.reason}`);
+    control?.tripped(t);
+  }, onNotice: log });
+  const save = () => file.save(router.savedRoutes());
+  for (const [host, r] of Object.entries(file.load())) router.setRoute(host, r.spec, r.trip);
+  let listening: number;
+  try {
+    listening = await router.listen(port, values.host);
+  } catch (e) {
+    log(`data plane: cannot listen on ${values.host}:${port}: ${(e as Error).message}`);
+    process.exit(EXIT_CONFIG);
+  }
+  const startedAt = Date.now();
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    log('data plane: stopping');
+    await control?.close();
+    await router.close(5000);
+    process.exit(0);
+  };
+  control = new ControlServer({
+    router,
+    socketPath: controlSocketPath(dataDir),
+    health: () => ({
+      protocol: CONTROL_PROTOCOL,
+      pid: process.pid,
+      build: process.env.SLUICE_BUILD ?? 'unknown',
+      startedAt,
+      port: listening,
+      host: values.host,
+      routes: Object.keys(router.savedRoutes()).length,
+    }),
+    saved: save,
+    shutdown: () => void stop(),
+  });
+  await control.listen();
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+  log(`data plane: serving ${Object.keys(router.savedRoutes()).length} route(s) on http://${values.host}:${listening} (pid ${process.pid})`);
+}
+
+void main().catch((e: Error) => {
+  log(`data plane: ${e.stack ?? e.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { JourneyLog } from '../../journeys/ports/journey-log.js';
+import type { JourneyEvent, ReleaseStore } from './release-store.js';
+
+type Store = ReleaseStore & Pick<JourneyLog, 'loadEvents'> & { close(): Promise<void> };
+const created = (version: string): JourneyEvent => ({
+  type: 'journey.created',
+  release: { version, digest: `sha256:${version}` },
+  plan: { app: 'a', artifact: { output: 'd' }, commit: { budgetMs: 1000, steps: [] }, stages: [] },
+});
+
+/** The contract of the ReleaseStore port: a release is created once, with its journey's first event, atomically. */
+export function releaseStoreContract(name: string, open: () => Promise<Store>, reopen?: (s: Store) => Promise<Store>) {
+  describe(`release store contract: ${name}`, () => {
+    let store: Store;
+    before(async () => {
+      store = await open();
+    });
+    after(() => store.close());
+
+    it('creates a release with its journey\'s first event, once', async () => {
+      const r = { version: '1.0.0', digest: 'sha256:aa', createdAt: 1_700_000_000_123, sourceRef: 'main@abc', journeyId: 'j-1' };
+      const first = await store.createRelease(r, created('1.0.0'));
+      assert.equal(first.created, true);
+      assert.deepEqual(first.release, r);
+      const again = await store.createRelease({ ...r, digest: 'sha256:bb', journeyId: 'j-2' }, created('1.0.0'));
+      assert.equal(again.created, false);
+      assert.deepEqual(again.release, r, 'the existing release, with its own digest and journey');
+      assert.deepEqual(await store.getRelease('1.0.0'), r);
+      assert.equal(await store.getRelease('nope'), undefined);
+      const events = await store.loadEvents('j-1');
+      assert.deepEqual(events.map((e) => [e.type, e.seq, e.at]), [['journey.created', 0, r.createdAt]]);
+      assert.deepEqual(await store.loadEvents('j-2'), [], 'the second create started no journey');
+    });
+
+    it('lists releases in the order they were made', async () => {
+      await store.createRelease({ version: '0.9.0', digest: 'sha256:cc', createdAt: 1_700_000_009_000, journeyId: 'j-3' }, created('0.9.0'));
+      assert.deepEqual((await store.listReleases()).map((r) => r.version), ['1.0.0', '0.9.0']);
+    });
+
+    if (reopen)
+      it('keeps releases across a close and reopen', async () => {
+        const list = await store.listReleases();
+        store = await reopen(store);
+        assert.deepEqual(await store.listReleases(), list);
+      });
+  });
+}

@@ -1,0 +1,24 @@
+import type { JourneyEvent } from '../../journeys/journey-events.js';
+
+export type { JourneyEvent } from '../../journeys/journey-events.js';
+
+export interface ReleaseRecord {
+  version: string;
+  digest: string;
+  sourceRef?: string;
+  createdAt: number;
+  /** The journey that carries this release through the stages. */
+  journeyId: string;
+}
+
+/** Where releases are kept. A release and the first event of its journey are written together. */
+export interface ReleaseStore {
+  /**
+   * Records a new release and its journey's first event (`journey.created`, under `r.journeyId`) together, or returns
+   * the existing release unchanged. `created` is false when the version already existed (whatever its digest: the
+   * caller compares).
+   */
+  createRelease(r: ReleaseRecord, first: JourneyEvent): Promise<{ release: ReleaseRecord; created: boolean }>;
+  getRelease(version: string): Promise<ReleaseRecord | undefined>;
+  listReleases(): Promise<ReleaseRecord[]>;
+}

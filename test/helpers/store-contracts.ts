@@ -1,0 +1,19 @@
+import type { MemoryStore } from '../../src/adapters/store-memory/memory-store.js';
+import type { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
+import { tokenStoreContract } from '../../src/auth/ports/token-store.contract.js';
+import { journeyLogContract } from '../../src/journeys/ports/journey-log.contract.js';
+import { outboxContract } from '../../src/notifications/ports/outbox.contract.js';
+import { releaseStoreContract } from '../../src/releases/ports/release-store.contract.js';
+
+/** Every store port's contract against one way of opening a store; `reopen` keeps the same data. */
+export function storeContracts(name: string, open: (part: string) => Promise<SqlStore | MemoryStore>, durable: boolean) {
+  const reopen = (part: string) => async (s: { close(): Promise<void> }) => {
+    await s.close();
+    return open(part) as Promise<never>;
+  };
+  journeyLogContract(name, () => open('journeys'), durable ? reopen('journeys') : undefined);
+  releaseStoreContract(name, () => open('releases'), durable ? reopen('releases') : undefined);
+  tokenStoreContract(name, () => open('tokens'));
+  outboxContract(name, () => open('outbox'), durable ? reopen('outbox') : undefined);
+}
+
