@@ -8,6 +8,8 @@
  * - RELEASE_CONFLICT: the version exists with a different artifact digest.
  * - INVALID_STATE: the operation does not apply to the current state (e.g. approving a stage that waits for nothing).
  * - BUILD_FAILED: the artifact build command failed or produced no output.
+ * - ARTIFACT_REMOVED: the release's artifact was removed from the artifact store by retention; it cannot be deployed
+ *   until the same build is stored again.
  * - CONFLICT: a concurrent writer appended first; retry.
  * - LOCKED: another process holds the data directory.
  * - INTERNAL: a bug or an unexpected failure.
@@ -21,6 +23,7 @@ export type ErrorCode =
   | 'RELEASE_CONFLICT'
   | 'INVALID_STATE'
   | 'BUILD_FAILED'
+  | 'ARTIFACT_REMOVED'
   | 'CONFLICT'
   | 'LOCKED'
   | 'INTERNAL';

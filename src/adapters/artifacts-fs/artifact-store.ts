@@ -1,20 +1,24 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  appendFileSync,
   copyFileSync,
   createReadStream,
   existsSync,
   mkdirSync,
   readdirSync,
+  readFileSync,
   renameSync,
   rmSync,
   statSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import * as tar from 'tar';
 import { SluiceError } from '../../kernel/errors.js';
-import type { ArtifactStore as ArtifactStorePort } from '../../releases/ports/artifact-store.js';
+import { type ArtifactStore as ArtifactStorePort, REMOVING_PREFIX, type StoredArtifact } from '../../releases/ports/artifact-store.js';
 
 export interface ArtifactStoreOptions {
   /** Folders never packed into an artifact, whatever the output (Sluice's own data directory). */
@@ -23,6 +27,12 @@ export interface ArtifactStoreOptions {
 
 /** Never packed, wherever they are in the output: version control, Sluice data directories, dependency caches. */
 const NEVER_PACKED = /^(\.sluice|\.sluice-[^/]*)$|(^|\/)(\.git|node_modules\/\.cache)$/;
+/** A stored artifact's file name; anything else in the root (builds under way, the removal log) is not an artifact. */
+const ARTIFACT_FILE = /^sha256-([0-9a-f]{64})\.(tar|tgz)$/;
+/** Written last into an unpacked folder: its presence says the unpack finished; its time says when it was last used. */
+const UNPACKED_MARKER = '.sluice-unpacked';
+/** What retention removed, one JSON line each, so that asking for one of them later says what happened. */
+const REMOVED_LOG = 'removed.log';
 
 /**
  * Content-addressed artifacts: `<root>/sha256-<hex>.tar` (or `.tgz` for registered gzip tarballs).
@@ -40,11 +50,91 @@ export class ArtifactStore implements ArtifactStorePort {
   }
 
   pathOf(digest: string): string {
+    const p = this.storedPath(digest);
+    if (p) return p;
+    const removed = this.removalOf(digest);
+    if (removed)
+      throw new SluiceError(
+        'ARTIFACT_REMOVED',
+        `artifact ${digest} was removed from ${this.root} at ${removed.at} (${removed.why}); to deploy it again, store the same build again (sluice release create of that version with the same build or --artifact) or release a new version`,
+        { digest, removedAt: removed.at, why: removed.why },
+      );
+    throw new SluiceError('NOT_FOUND', `artifact ${digest} is not in the artifact store at ${this.root}`, { digest });
+  }
+
+  private storedPath(digest: string): string | undefined {
     for (const ext of ['tar', 'tgz']) {
       const p = join(this.root, `${digest.replace(':', '-')}.${ext}`);
       if (existsSync(p)) return p;
     }
-    throw new SluiceError('NOT_FOUND', `artifact ${digest} is not in the artifact store at ${this.root}`);
+    return undefined;
+  }
+
+  /** The last removal of `digest` the log records. */
+  private removalOf(digest: string): { at: string; why: string } | undefined {
+    let text: string;
+    try {
+      text = readFileSync(join(this.root, REMOVED_LOG), 'utf8');
+    } catch {
+      return undefined;
+    }
+    let found: { at: string; why: string } | undefined;
+    for (const line of text.split('\n')) {
+      if (!line.includes(digest)) continue;
+      try {
+        const r = JSON.parse(line) as { at?: unknown; digest?: unknown; why?: unknown };
+        if (r.digest === digest && typeof r.at === 'string') found = { at: r.at, why: typeof r.why === 'string' ? r.why : 'no reason recorded' };
+      } catch {
+        // A line cut short by a crash says nothing; the others still count.
+      }
+    }
+    return found;
+  }
+
+  list(): StoredArtifact[] {
+    const out: StoredArtifact[] = [];
+    for (const name of readdirSync(this.root).sort()) {
+      const m = ARTIFACT_FILE.exec(name);
+      if (!m) continue;
+      try {
+        const st = statSync(join(this.root, name));
+        out.push({ digest: `sha256:${m[1]}`, bytes: st.size, usedAt: st.mtimeMs });
+      } catch {
+        // Removed between the listing and the look: it is not stored any more.
+      }
+    }
+    return out;
+  }
+
+  // Synchronous from the look at its time to the unlink: `add` and `unpack` mark an artifact used synchronously too,
+  // so in this process (the only one a data directory allows) no use can slip between the two.
+  remove(digest: string, unusedSince: number, why: string): boolean {
+    const path = this.storedPath(digest);
+    if (!path) return false;
+    if (statSync(path).mtimeMs >= unusedSince) return false;
+    rmSync(path);
+    appendFileSync(join(this.root, REMOVED_LOG), `${JSON.stringify({ at: new Date().toISOString(), digest, why })}\n`);
+    return true;
+  }
+
+  async removeUnpacked(dest: string, unusedSince: number): Promise<boolean> {
+    let usedAt: number;
+    try {
+      usedAt = statSync(join(dest, UNPACKED_MARKER)).mtimeMs;
+    } catch {
+      // No marker: an unpack under way (or one cut off by a crash); the folder's own time says when it began.
+      try {
+        usedAt = statSync(dest).mtimeMs;
+      } catch {
+        return false;
+      }
+    }
+    if (usedAt >= unusedSince) return false;
+    // Out of the way at once, before the first await: an unpack into `dest` from now on starts afresh beside it.
+    const trash = basename(dest).startsWith(REMOVING_PREFIX) ? dest : join(dirname(dest), `${REMOVING_PREFIX}${basename(dest)}-${randomBytes(4).toString('hex')}`);
+    if (trash !== dest) renameSync(dest, trash);
+    await rm(trash, { recursive: true, force: true });
+    return true;
   }
 
   /** Builds under way, by app directory: builds of one directory share its output folder, so they run one at a time. */
@@ -110,18 +200,30 @@ export class ArtifactStore implements ArtifactStorePort {
     }
     const digest = `sha256:${await sha256File(tmp)}`;
     const final = join(this.root, `${digest.replace(':', '-')}.${ext}`);
-    if (existsSync(final)) rmSync(tmp);
-    else renameSync(tmp, final);
+    if (existsSync(final)) {
+      rmSync(tmp);
+      // The release about to be recorded uses it: a retention pass judging from before that record leaves it alone.
+      touch(final);
+    } else renameSync(tmp, final);
     return digest;
   }
 
-  /** Unpacks an artifact into `dest` once; later calls reuse it. */
+  /** Unpacks an artifact into `dest` once; later calls reuse it. Either way the folder and the artifact count as used now. */
   async unpack(digest: string, dest: string): Promise<string> {
-    const done = join(dest, '.sluice-unpacked');
-    if (existsSync(done)) return dest;
+    const done = join(dest, UNPACKED_MARKER);
+    if (existsSync(done)) {
+      touch(done);
+      // Commands are handed the artifact's path too (SLUICE_ARTIFACT), so it counts as used with its folder.
+      const stored = this.storedPath(digest);
+      if (stored) touch(stored);
+      return dest;
+    }
+    const file = this.pathOf(digest);
+    // Marked before the first await, so a removal that runs while this extracts sees it in use.
+    touch(file);
     rmSync(dest, { recursive: true, force: true });
     mkdirSync(dest, { recursive: true });
-    await tar.extract({ file: this.pathOf(digest), cwd: dest });
+    await tar.extract({ file, cwd: dest });
     writeFileSync(done, digest);
     return dest;
   }
@@ -144,6 +246,11 @@ function listFiles(dir: string, skip: (path: string, rel: string) => boolean): s
   };
   walk(dir);
   return out;
+}
+
+function touch(path: string): void {
+  const now = new Date();
+  utimesSync(path, now, now);
 }
 
 function sha256File(path: string): Promise<string> {
