@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -35,6 +35,8 @@ async function makeRelease(
   const dir = join(root, 'src', version);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'server.mjs'), APP);
+  // Releases differ in content, as real ones do, so that each has an artifact of its own.
+  writeFileSync(join(dir, 'VERSION'), version);
   for (const [k, v] of Object.entries(extra)) writeFileSync(join(dir, k), v);
   return { version, digest: await artifacts.add(dir) };
 }
@@ -62,6 +64,10 @@ stages:
 `;
 const plan = parsePipeline(STAGE_YAML);
 
+/** The digests unpacked under a stage's releases folder, sorted. */
+const unpackedIn = (dir: string) =>
+  existsSync(dir) ? readdirSync(dir).filter((n) => /^sha256-[0-9a-f]{64}$/.test(n)).map((n) => n.replace('-', ':')).sort() : [];
+
 /** Lines of a file that match, 0 when it does not exist. */
 const countIn = (path: string, re: RegExp) => (existsSync(path) ? (readFileSync(path, 'utf8').match(re) ?? []).length : 0);
 
@@ -88,6 +94,7 @@ targetContract('local', async () => {
     async starts(version) {
       return [0, 1].reduce((n, slot) => n + countIn(join(root, 'local', 'web', 'logs', `${version}-${slot}.log`), /^--- sluice: starting /gm), 0);
     },
+    unpacked: async () => unpackedIn(join(root, 'local', 'web', 'releases')),
     io,
     async close() {
       await target.close();
@@ -116,6 +123,7 @@ targetContract('command', async () => {
     async starts(version) {
       return countIn(runs, new RegExp(`^${version}$`, 'gm'));
     },
+    unpacked: async () => unpackedIn(join(root, 'command', 'ops', 'releases')),
     io,
     close: () => target.close(),
   };

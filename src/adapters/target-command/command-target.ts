@@ -1,13 +1,24 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError } from '../../kernel/errors.js';
-import { type ReleaseRef, releaseEnv, type StagePlan, type StepIO, type Target, type TargetRequest } from '../../journeys/ports/target.js';
+import {
+  digestOfReleaseFolder,
+  type PruneResult,
+  type ReleaseRef,
+  releaseEnv,
+  releaseFolder,
+  type StagePlan,
+  type StepIO,
+  type Target,
+  type TargetRequest,
+} from '../../journeys/ports/target.js';
 import { runOnce } from '../../platform/durable-run.js';
 import { tail } from '../../platform/files.js';
-import type { ArtifactStore } from '../../releases/ports/artifact-store.js';
+import { type ArtifactStore, REMOVING_PREFIX } from '../../releases/ports/artifact-store.js';
 
 export interface CommandTargetOptions {
   root: string;
-  artifacts: Pick<ArtifactStore, 'pathOf' | 'unpack'>;
+  artifacts: Pick<ArtifactStore, 'pathOf' | 'unpack' | 'removeUnpacked'>;
   baseEnv: Record<string, string>;
   appDir: string;
 }
@@ -20,6 +31,12 @@ export interface CommandTargetOptions {
  */
 export class CommandTarget implements Target {
   readonly kind = 'command' as const;
+  /**
+   * Unpacked folders that commands of this process use now, with how many use each. A command may run for a long
+   * time after it unpacked its release, and its folder must stay while it does, whatever a retention pass thinks.
+   */
+  private readonly inUse = new Map<string, number>();
+
   constructor(private readonly o: CommandTargetOptions) {}
 
   url(stage: StagePlan): string | undefined {
@@ -60,6 +77,28 @@ export class CommandTarget implements Target {
   async restore(): Promise<void> {}
   async close(): Promise<void> {}
 
+  async pruneReleases(keep: ReadonlyMap<string, ReadonlySet<string>>, unusedSince: number): Promise<PruneResult> {
+    const result: PruneResult = { removed: [], deferred: 0 };
+    if (!existsSync(this.o.root)) return result;
+    for (const stage of readdirSync(this.o.root)) {
+      const dir = join(this.o.root, stage, 'releases');
+      if (!existsSync(dir)) continue;
+      const needed = keep.get(stage);
+      for (const name of readdirSync(dir)) {
+        const path = join(dir, name);
+        const digest = digestOfReleaseFolder(name);
+        if (digest !== undefined && (needed?.has(digest) || this.inUse.has(path))) continue;
+        if (digest === undefined && !name.startsWith(REMOVING_PREFIX)) continue;
+        // A leftover of an interrupted removal was judged already: it goes whatever its time.
+        const removed = await this.o.artifacts.removeUnpacked(path, digest === undefined ? Number.POSITIVE_INFINITY : unusedSince);
+        if (digest === undefined) continue;
+        if (removed) result.removed.push({ stage, digest });
+        else result.deferred++;
+      }
+    }
+    return result;
+  }
+
   private plan(stage: StagePlan) {
     if (!stage.command) throw new SluiceError('INTERNAL', `stage ${stage.name} has no command target settings`);
     return stage.command;
@@ -74,29 +113,38 @@ export class CommandTarget implements Target {
   ): Promise<void> {
     const c = this.plan(req.stage);
     const files: Record<string, string> = {};
-    if (release) {
-      files.SLUICE_ARTIFACT = this.o.artifacts.pathOf(release.digest);
-      files.SLUICE_ARTIFACT_DIR = await this.o.artifacts.unpack(
-        release.digest,
-        join(this.o.root, req.stage.name, 'releases', release.digest.replace(':', '-')),
+    const folder = release ? join(this.o.root, req.stage.name, 'releases', releaseFolder(release.digest)) : undefined;
+    // Claimed before unpacking starts: a prune between here and the command's end leaves the folder alone.
+    if (folder) this.inUse.set(folder, (this.inUse.get(folder) ?? 0) + 1);
+    let out: Awaited<ReturnType<typeof runOnce>>;
+    try {
+      if (release && folder) {
+        files.SLUICE_ARTIFACT = this.o.artifacts.pathOf(release.digest);
+        files.SLUICE_ARTIFACT_DIR = await this.o.artifacts.unpack(release.digest, folder);
+      }
+      req.io.log(`$ ${command}`);
+      out = await runOnce(
+        {
+          // Keyed by the step's key, not by where its log goes: asking twice with one key runs the command once.
+          dir: join(this.o.root, req.stage.name, 'runs', req.key.replace(/[^A-Za-z0-9._@-]+/g, '_'), name),
+          command,
+          cwd: this.o.appDir,
+          env: releaseEnv(this.o.baseEnv, req.stage, release, {
+            ...files,
+            ...extra,
+            ...(c.url ? { SLUICE_STAGE_URL: c.url } : {}),
+          }),
+          logPath: req.io.logPath,
+        },
+        c.timeoutMs,
       );
+    } finally {
+      if (folder) {
+        const n = (this.inUse.get(folder) ?? 1) - 1;
+        if (n > 0) this.inUse.set(folder, n);
+        else this.inUse.delete(folder);
+      }
     }
-    req.io.log(`$ ${command}`);
-    const out = await runOnce(
-      {
-        // Keyed by the step's key, not by where its log goes: asking twice with one key runs the command once.
-        dir: join(this.o.root, req.stage.name, 'runs', req.key.replace(/[^A-Za-z0-9._@-]+/g, '_'), name),
-        command,
-        cwd: this.o.appDir,
-        env: releaseEnv(this.o.baseEnv, req.stage, release, {
-          ...files,
-          ...extra,
-          ...(c.url ? { SLUICE_STAGE_URL: c.url } : {}),
-        }),
-        logPath: req.io.logPath,
-      },
-      c.timeoutMs,
-    );
     if (out.exitCode === 0) return;
     const why = out.timedOut
       ? `timed out after ${c.timeoutMs}ms`

@@ -5,13 +5,16 @@ import { SluiceError } from '../../kernel/errors.js';
 import {
   type CanaryOps,
   type DesiredStage,
+  digestOfReleaseFolder,
+  type PruneResult,
   type ReleaseRef,
   releaseEnv,
+  releaseFolder,
   type StagePlan,
   type Target,
   type TargetRequest,
 } from '../../journeys/ports/target.js';
-import type { ArtifactStore } from '../../releases/ports/artifact-store.js';
+import { type ArtifactStore, REMOVING_PREFIX } from '../../releases/ports/artifact-store.js';
 import { type Backend, type Pool, type TrafficRouter, verifyRoute } from '../../rollout/ports/traffic-router.js';
 import { isAlive, launch, readPid, terminate } from '../../platform/durable-run.js';
 import { tail, writeFileAtomic } from '../../platform/files.js';
@@ -50,7 +53,7 @@ export interface LocalTargetOptions {
   /** Where stage state, unpacked releases and instance logs live. */
   root: string;
   app: string;
-  artifacts: Pick<ArtifactStore, 'unpack'>;
+  artifacts: Pick<ArtifactStore, 'unpack' | 'removeUnpacked'>;
   router: TrafficRouter;
   /** The port the data plane's router listens on, for stage URLs. */
   routerPort: number;
@@ -280,6 +283,48 @@ export class LocalTarget implements Target {
     );
   }
 
+  async pruneReleases(keep: ReadonlyMap<string, ReadonlySet<string>>, unusedSince: number): Promise<PruneResult> {
+    const result: PruneResult = { removed: [], deferred: 0 };
+    if (!existsSync(this.o.root)) return result;
+    for (const stage of readdirSync(this.o.root)) {
+      const dir = join(this.o.root, stage, 'releases');
+      if (!existsSync(dir)) continue;
+      // Judged and moved aside under the stage's lock, so that no deploy, promotion or restart of the stage unpacks or
+      // starts between the look at its state file and the removal; deleting the files waits for no one.
+      const removals = await this.serial(stage, async () => {
+        const st = this.peek(stage);
+        if (!st) {
+          // A corrupt state file names nothing we can trust; restore rebuilds it, and the next pass judges again.
+          result.deferred++;
+          return [];
+        }
+        const needed = new Set(keep.get(stage));
+        for (const d of [st.current, st.pending, st.canary, ...st.draining]) if (d) needed.add(d.release.digest);
+        const out: { digest: string | undefined; done: Promise<boolean> }[] = [];
+        for (const name of readdirSync(dir)) {
+          const digest = digestOfReleaseFolder(name);
+          if (digest !== undefined && needed.has(digest)) continue;
+          if (digest === undefined && !name.startsWith(REMOVING_PREFIX)) continue;
+          // A leftover of an interrupted removal was judged already: it goes whatever its time.
+          out.push({ digest, done: this.o.artifacts.removeUnpacked(join(dir, name), digest === undefined ? Number.POSITIVE_INFINITY : unusedSince) });
+        }
+        return out;
+      });
+      // Every removal is waited for, so that one failing leaves none of the others unobserved.
+      const settled = await Promise.allSettled(removals.map((r) => r.done));
+      let failure: unknown;
+      settled.forEach((outcome, i) => {
+        const digest = removals[i]!.digest;
+        if (outcome.status === 'rejected') failure ??= outcome.reason;
+        else if (digest === undefined) return;
+        else if (outcome.value) result.removed.push({ stage, digest });
+        else result.deferred++;
+      });
+      if (failure !== undefined) throw failure;
+    }
+    return result;
+  }
+
   /** The control plane stops: instances keep running and serving; only watching them stops. */
   async close(): Promise<void> {
     this.closed = true;
@@ -450,7 +495,7 @@ export class LocalTarget implements Target {
 
   /** Where a stage's copy of a release is unpacked. */
   private releaseDir(stage: string, release: ReleaseRef): string {
-    return join(this.o.root, stage, 'releases', release.digest.replace(':', '-'));
+    return join(this.o.root, stage, 'releases', releaseFolder(release.digest));
   }
 
   /**
@@ -611,9 +656,7 @@ export class LocalTarget implements Target {
       return { draining: [] };
     }
     try {
-      const st = JSON.parse(text) as StageFile;
-      if (typeof st !== 'object' || st === null || !Array.isArray(st.draining)) throw new Error('not a stage state');
-      return st;
+      return parseStageFile(text);
     } catch (e) {
       const aside = `${path}.corrupt-${Date.now()}`;
       renameSync(path, aside);
@@ -622,9 +665,30 @@ export class LocalTarget implements Target {
     }
   }
 
+  /** The stage's state file as it is, changing nothing; undefined when it is corrupt. */
+  private peek(stage: string): StageFile | undefined {
+    let text: string;
+    try {
+      text = readFileSync(join(this.o.root, stage, 'state.json'), 'utf8');
+    } catch {
+      return { draining: [] };
+    }
+    try {
+      return parseStageFile(text);
+    } catch {
+      return undefined;
+    }
+  }
+
   private save(stage: string, st: StageFile): void {
     writeFileAtomic(join(this.o.root, stage, 'state.json'), JSON.stringify(st, null, 1));
   }
+}
+
+function parseStageFile(text: string): StageFile {
+  const st = JSON.parse(text) as StageFile;
+  if (typeof st !== 'object' || st === null || !Array.isArray(st.draining)) throw new Error('not a stage state');
+  return st;
 }
 
 const sameRelease = (a: ReleaseRef, b: ReleaseRef) => a.version === b.version && a.digest === b.digest;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReleaseRef, StagePlan, StepIO, Target } from './target.js';
 
 /** What the target contract needs around a target. */
@@ -13,6 +14,8 @@ export interface TargetHarness {
   served(): Promise<string | null>;
   /** How many times the workload of `version` was started (a process, or a deploy command run). */
   starts(version: string): Promise<number>;
+  /** The digests of the releases unpacked for the stage now, sorted. */
+  unpacked(): Promise<string[]>;
   /** A fresh step directory and log. */
   io(): StepIO;
   close(): Promise<void>;
@@ -20,7 +23,7 @@ export interface TargetHarness {
 
 /**
  * The contract every Target passes: deploy, idempotency by key, health, a failing deploy that leaves the previous
- * release serving, and rollback. A new target runs it in a few lines: `targetContract('mine', async () => harness)`.
+ * release serving, rollback, and pruning unpacked releases. A new target runs it in a few lines: `targetContract('mine', async () => harness)`.
  */
 export function targetContract(name: string, make: () => Promise<TargetHarness>) {
   describe(`target contract: ${name}`, { timeout: 60_000 }, () => {
@@ -63,6 +66,29 @@ export function targetContract(name: string, make: () => Promise<TargetHarness>)
       assert.equal(await h.served(), a.version);
       await h.target.rollback({ stage: h.stage, key: 'r2', io: h.io(), from: a, to: null });
       assert.equal(await h.served(), null);
+    });
+
+    it('prunes the unpacked releases it is not told to keep but not recent ones, and unpacks a pruned release again when needed', async () => {
+      const keep = (...releases: ReleaseRef[]) => new Map([[h.stage.name, new Set(releases.map((r) => r.digest))]]);
+      await h.target.deploy({ stage: h.stage, key: 'p1', io: h.io(), release: a });
+      await h.target.deploy({ stage: h.stage, key: 'p2', io: h.io(), release: b });
+      const later = Date.now() + 60_000;
+      const first = await h.target.pruneReleases(keep(b), later);
+      assert.ok(first.removed.some((r) => r.stage === h.stage.name && r.digest === a.digest), JSON.stringify(first));
+      assert.deepEqual(await h.unpacked(), [b.digest]);
+      assert.equal(await h.served(), b.version, 'pruning changed nothing that serves');
+
+      await sleep(100);
+      // File times are coarser than Date.now(): a little slack keeps "used after" true for what is used from here on.
+      const cut = Date.now() - 50;
+      await h.target.deploy({ stage: h.stage, key: 'p3', io: h.io(), release: a });
+      const second = await h.target.pruneReleases(keep(), cut);
+      assert.deepEqual(second.removed.map((r) => r.digest), [b.digest], 'b was last used before the cut; a after it');
+      assert.deepEqual(await h.unpacked(), [a.digest]);
+
+      await h.target.rollback({ stage: h.stage, key: 'p4', io: h.io(), from: a, to: b });
+      assert.equal(await h.served(), b.version, 'b was unpacked again from its artifact');
+      assert.deepEqual(await h.unpacked(), [a.digest, b.digest].sort());
     });
   });
 }

@@ -15,6 +15,14 @@ export interface TargetRequest {
   io: StepIO;
 }
 
+/** What a prune of unpacked release folders did. */
+export interface PruneResult {
+  /** The folders it removed, by stage and the digest of the release unpacked there. */
+  removed: { stage: string; digest: string }[];
+  /** Folders it left only because they were used at or after the time it was given: worth another look later. */
+  deferred: number;
+}
+
 /** What a target that can split traffic offers for canary rollouts. */
 export interface CanaryOps {
   /** Starts `release` beside the stable version, with no traffic yet. */
@@ -44,10 +52,29 @@ export interface Target {
    * own files no longer say (a missing or corrupt file is a cache, never a reason to fail).
    */
   restore(desired: DesiredStage[], resuming: ReadonlySet<string>): Promise<void>;
+  /**
+   * Removes the unpacked release folders of every stage of this target except those of the releases `keep` names for
+   * the stage (none for a stage it does not name) and those the target's own state still needs (what runs there,
+   * starts, drains, or runs as a canary). A folder used at or after `unusedSince` (epoch ms) stays, and is counted as
+   * deferred. A release whose folder was removed can still be deployed while its artifact is stored: it is unpacked
+   * again.
+   */
+  pruneReleases(keep: ReadonlyMap<string, ReadonlySet<string>>, unusedSince: number): Promise<PruneResult>;
   /** The control plane stops: stop watching. What runs keeps running and serving. */
   close(): Promise<void>;
   /** Present on targets that can run canaries. */
   readonly canary?: CanaryOps;
+}
+
+/** The name of a release's unpacked folder under a stage's `releases/`: `sha256-<hex>`. */
+export function releaseFolder(digest: string): string {
+  return digest.replace(':', '-');
+}
+
+/** The digest a release folder's name stands for; undefined for any other name. */
+export function digestOfReleaseFolder(name: string): string | undefined {
+  const m = /^sha256-([0-9a-f]{64})$/.exec(name);
+  return m ? `sha256:${m[1]}` : undefined;
 }
 
 /** Environment every process and command gets for a stage and a release. */
