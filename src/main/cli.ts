@@ -29,6 +29,7 @@ function serverConfig(o: OptionValues, env: Record<string, string | undefined>, 
       ...(o.port ? { port: o.port } : {}),
       ...(o['router-port'] ? { routerPort: o['router-port'] } : {}),
       ...(o['max-connections'] ? { maxConnections: o['max-connections'] } : {}),
+      ...(o['keep-releases'] !== undefined ? { keepReleases: o['keep-releases'] } : {}),
     },
   });
 }
@@ -61,7 +62,7 @@ const systemCommands: Command[] = [
     summary: 'run the control plane (API, engine, store) here, and start or adopt the data plane (router) beside it',
     min: 0,
     max: 0,
-    options: ['release', 'database-url', 'host', 'port', 'router-port', 'max-connections'],
+    options: ['release', 'database-url', 'host', 'port', 'router-port', 'max-connections', 'keep-releases'],
     async run(ctx) {
       const { st } = ctx;
       const config = serverConfig(ctx.opts, ctx.env, ctx.cwd);

@@ -2,6 +2,11 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SluiceError } from '../kernel/errors.js';
+import { DEFAULT_KEEP_RELEASES } from '../releases/retention-plan.js';
+
+/** The most releases per stage retention may be told to keep: past it, say so, instead of meaning "never clean up". */
+const MAX_KEEP_RELEASES = 10_000;
+const KEEP_RANGE = `a whole number from 1 to ${MAX_KEEP_RELEASES}: how many of its newest releases each stage keeps on disk, besides what it serves, its canary and its rollback target, which are always kept`;
 
 const fileSchema = z.strictObject({
   dataDir: z.string().min(1).optional(),
@@ -10,6 +15,7 @@ const fileSchema = z.strictObject({
   apiPort: z.number().int().min(0).max(65535).optional(),
   routerPort: z.number().int().min(0).max(65535).optional(),
   maxConnections: z.number().int().min(1).max(1_000_000).optional(),
+  keepReleases: z.number({ error: `must be ${KEEP_RANGE}` }).int(`must be ${KEEP_RANGE}`).min(1, `must be ${KEEP_RANGE}`).max(MAX_KEEP_RELEASES, `must be ${KEEP_RANGE}`).optional(),
 });
 
 /** Server configuration, resolved from defaults, then a JSON file, then the environment, then flags. */
@@ -24,6 +30,11 @@ export interface SluiceConfig {
   routerPort: number;
   /** Client connections the data plane's router serves at once; past it, 503. */
   maxConnections: number;
+  /**
+   * Retention: how many of the newest releases each stage keeps on disk (unpacked folders, and the artifacts behind
+   * them). What a stage serves, its canary and its rollback target are kept whatever this says.
+   */
+  keepReleases: number;
 }
 
 export interface ConfigFlags {
@@ -36,6 +47,7 @@ export interface ConfigFlags {
   port?: string;
   routerPort?: string;
   maxConnections?: string;
+  keepReleases?: string;
 }
 
 function port(v: string | undefined, what: string): number | undefined {
@@ -50,6 +62,13 @@ function count(v: string | undefined, what: string): number | undefined {
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new SluiceError('CONFIG_INVALID', `${what} must be a whole number from 1 to 1000000, got "${v}"`);
+  return n;
+}
+
+function keepCount(v: string | undefined, what: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_KEEP_RELEASES) throw new SluiceError('CONFIG_INVALID', `${what} must be ${KEEP_RANGE}; got "${v}"`);
   return n;
 }
 
@@ -92,5 +111,10 @@ export function loadConfig(opts: {
       file.routerPort ??
       7080,
     maxConnections: count(argv.maxConnections, '--max-connections') ?? count(env.SLUICE_MAX_CONNECTIONS, 'SLUICE_MAX_CONNECTIONS') ?? file.maxConnections ?? 10_000,
+    keepReleases:
+      keepCount(argv.keepReleases, '--keep-releases') ??
+      keepCount(env.SLUICE_KEEP_RELEASES, 'SLUICE_KEEP_RELEASES') ??
+      file.keepReleases ??
+      DEFAULT_KEEP_RELEASES,
   };
 }

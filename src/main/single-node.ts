@@ -28,6 +28,7 @@ import { parsePipeline } from '../pipeline/pipeline.js';
 import { isAlive } from '../platform/durable-run.js';
 import { portFree } from '../platform/net.js';
 import { ReleaseService } from '../releases/release-service.js';
+import { RetentionService } from '../releases/retention-service.js';
 import type { SluiceConfig } from './config.js';
 
 export const SLUICE_VERSION = '0.1.0';
@@ -43,6 +44,8 @@ export interface RunningSluice {
   dataPlane: { pid: number; adopted: boolean; build: string };
   executor: Executor;
   events: EventBus;
+  /** Removes old releases' folders and artifacts; it runs by itself after deploys and at start, `run()` runs a pass now. */
+  retention: RetentionService;
   /** Stops the control plane. The data plane and the app instances keep serving. */
   close(): Promise<void>;
 }
@@ -120,6 +123,19 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       onNotice: notice,
       ...(opts.onError ? { onError: opts.onError } : {}),
     });
+    // Off the journeys' path: a pass is scheduled by events and runs in the background; its failure is one line.
+    const retention = new RetentionService({
+      keep: config.keepReleases,
+      journeys: () => executor.list(),
+      releases: store,
+      artifacts,
+      targets: Object.values(targets),
+      // It compares with file times, which follow the system's clock whatever clock the engine is given.
+      clock: systemClock,
+      notice,
+    });
+    bus.subscribe((e) => retention.observe(e));
+    cleanups.push(() => retention.stop());
     let apiUrl = `http://${config.host}:${config.apiPort}`;
     const notifier = new Notifier({ store, clock, post: postJson, apiUrl: () => apiUrl, ...(opts.onError ? { onError: opts.onError } : {}) });
     bus.subscribe(() => notifier.handle());
@@ -130,6 +146,8 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     for (const t of Object.values(targets)) await t.restore(executor.desiredStages(), resuming);
     cleanups.push(() => executor.stop());
     await executor.resume();
+    // At start-up too: releases kept under a larger setting, or left by passes a stop cut short, go now.
+    retention.schedule();
     // The data plane's guard cut a canary off: the journey that rolls it out fails there and rolls back.
     const unfollow = router.onTrip((t) => {
       void executor.command((all) => guardTripCommand(all, t)).catch((e: unknown) => opts.onError?.(e));
@@ -184,6 +202,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       dataPlane: { pid: dp.health.pid, adopted: dp.adopted, build: dp.health.build },
       executor,
       events: bus,
+      retention,
       close,
       ...(newAdminToken ? { newAdminToken } : {}),
     };

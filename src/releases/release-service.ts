@@ -1,7 +1,8 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { Clock } from '../kernel/clock.js';
-import { SluiceError } from '../kernel/errors.js';
+import { isSluiceError, SluiceError } from '../kernel/errors.js';
 import type { Executor } from '../journeys/executor.js';
+import type { ReleaseRef } from '../journeys/journey-events.js';
 import { newJourneyId } from '../journeys/journey-id.js';
 import { type Plan, parsePipeline } from '../pipeline/pipeline.js';
 import type { PipelineFile } from '../pipeline/ports/pipeline-file.js';
@@ -20,7 +21,7 @@ export interface CreateReleaseInput {
 export interface ReleaseServiceOptions {
   store: ReleaseStore;
   executor: Executor;
-  artifacts: Pick<ArtifactStore, 'build' | 'add'>;
+  artifacts: Pick<ArtifactStore, 'build' | 'add' | 'pathOf'>;
   clock: Clock;
   appDir: string;
   pipeline: PipelineFile;
@@ -35,6 +36,20 @@ export class ReleaseService {
   /** Reads and validates the pipeline file as it is now. */
   currentPlan(): Plan {
     return parsePipeline(this.o.pipeline.read(), this.o.pipeline.path);
+  }
+
+  /**
+   * Throws, naming the release and its digest, when its artifact is not stored any more (ARTIFACT_REMOVED after
+   * retention removed it), so that a retry is refused up front instead of failing at its first deploy.
+   */
+  requireArtifact(release: ReleaseRef): void {
+    try {
+      this.o.artifacts.pathOf(release.digest);
+    } catch (e) {
+      if (isSluiceError(e) && (e.code === 'ARTIFACT_REMOVED' || e.code === 'NOT_FOUND'))
+        throw new SluiceError(e.code, `release ${release.version} cannot be deployed again: ${e.message}`, e.details);
+      throw e;
+    }
   }
 
   /**

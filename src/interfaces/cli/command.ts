@@ -21,6 +21,7 @@ export const OPTIONS = {
   port: { type: 'string', help: 'API port (default 7070)' },
   'router-port': { type: 'string', help: 'router port (default 7080)' },
   'max-connections': { type: 'string', help: 'client connections the router serves at once (default 10000)' },
+  'keep-releases': { type: 'string', help: 'newest releases each stage keeps on disk, besides what it serves or may roll back to (default 5)' },
   release: { type: 'string', help: 'create this release once up' },
   artifact: { type: 'string', help: 'register this directory or tarball instead of building' },
   'source-ref': { type: 'string', help: 'where the release comes from (a commit, a tag)' },

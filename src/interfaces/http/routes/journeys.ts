@@ -51,7 +51,14 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
   r.route(api.abort, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => abortCommand(j, b.stage, c.actor, b.reason ?? '')));
   r.route(api.pause, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => pauseCommand(j, b.stage, c.actor)));
   r.route(api.resume, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => resumeCommand(j, b.stage, c.actor)));
-  r.route(api.retry, ({ params: p }, { caller: c }) => decide(p.version, (j) => retryCommand(j, c.actor)));
+  r.route(api.retry, ({ params: p }, { caller: c }) =>
+    decide(p.version, (j) => {
+      const command = retryCommand(j, c.actor);
+      // Only after the state allows a retry: a journey that could not be retried anyway says so first.
+      d.releases.requireArtifact(j.release);
+      return command;
+    }),
+  );
   r.route(journeysApi.rollback, async ({ params, body }, { caller }) => {
     const j = await d.executor.command((all) => rollbackCommand(all, params.stage, caller.actor, body.reason ?? ''));
     return journeyView(d, j!);
