@@ -42,6 +42,8 @@ const metricSchema = z.strictObject({
 
 const thresholdSchema = z.strictObject({
   ...thresholdOptions,
+  /** Leading measurements without data that are not counted (set by the analysis that recorded the request; see judge.ts). */
+  warmup: z.number().int().min(0).optional(),
   measurements: z.array(z.union([value, z.strictObject({ error: z.string() })])).max(100_000),
 });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyMetric, evaluateThreshold, judge, type MetricInput, percentile } from './judge.js';
+import { classifyMetric, evaluateThreshold, judge, type Measurement, type MetricInput, percentile } from './judge.js';
 
 const seq = (from: number, n: number, step = 1) => Array.from({ length: n }, (_, i) => from + i * step);
 // Two clearly separated series: the canary is ~50% higher.
@@ -201,5 +201,97 @@ describe('threshold analysis (failureLimit, inconclusiveLimit, consecutiveErrorL
     assert.match(five.reason, /5 consecutive query errors \(limit 4\); last: connection refused/);
     assert.equal(evaluateThreshold(spec, [e, e, e, e, 0.001, e, e, e, e]).outcome, 'Successful');
     assert.equal(evaluateThreshold({ ...spec, consecutiveErrorLimit: 0 }, [e]).outcome, 'Error');
+  });
+});
+
+describe("threshold warm-up: a new version's first measurements without data", () => {
+  const spec = { name: 'error-rate', max: 0.01, warmup: 4 };
+  const e = { error: 'timeout' };
+
+  it('before data arrives: empty measurements are not counted, and the threshold cannot pass yet', () => {
+    const r = evaluateThreshold(spec, [null, Number.NaN]);
+    assert.equal(r.outcome, 'Inconclusive');
+    assert.match(r.reason, /no data yet: 2 measurement\(s\) without data in the warm-up \(4\)/);
+    assert.deepEqual([r.counts.warmup, r.counts.inconclusive], [2, 0]);
+    // The same measurements without a warm-up: counted against inconclusiveLimit, as before.
+    const without = evaluateThreshold({ ...spec, warmup: 0 }, [null, Number.NaN]);
+    assert.deepEqual([without.outcome, without.counts.warmup, without.counts.inconclusive], ['Inconclusive', 0, 2]);
+    assert.equal(evaluateThreshold({ name: 'x', max: 1 }, [null]).counts.inconclusive, 1, 'no warm-up by default');
+  });
+
+  it('once data arrives within the warm-up, the empty measurements before it are left out', () => {
+    const r = evaluateThreshold(spec, [null, null, null, 0.001, 0.002]);
+    assert.equal(r.outcome, 'Successful');
+    assert.deepEqual([r.counts.warmup, r.counts.inconclusive, r.counts.successful], [3, 0, 2]);
+    assert.match(r.reason, /2 measurement\(s\) within bounds; 3 without data in the warm-up left out/);
+    assert.equal(evaluateThreshold({ ...spec, warmup: 0 }, [null, null, null, 0.001, 0.002]).outcome, 'Inconclusive');
+  });
+
+  it('after the first value, no data counts as before, even within the warm-up', () => {
+    const r = evaluateThreshold(spec, [null, 0.001, null]);
+    assert.deepEqual([r.outcome, r.counts.warmup, r.counts.inconclusive], ['Inconclusive', 1, 1]);
+    assert.equal(evaluateThreshold({ ...spec, inconclusiveLimit: 1 }, [null, 0.001, null]).outcome, 'Successful');
+  });
+
+  it('once the warm-up is spent, no data counts as before', () => {
+    const spent = evaluateThreshold(spec, [null, null, null, null, null]);
+    assert.deepEqual([spent.outcome, spent.counts.warmup, spent.counts.inconclusive], ['Inconclusive', 4, 1]);
+    assert.match(spent.reason, /1 measurement\(s\) with no data \(limit 0\)/);
+    assert.equal(evaluateThreshold(spec, [null, null, null, null, 0.001]).outcome, 'Successful', 'data in the last measurement of the warm-up');
+    assert.equal(evaluateThreshold(spec, [null, null, null, null, null, 0.001]).outcome, 'Inconclusive', 'data one measurement too late');
+    assert.equal(evaluateThreshold({ ...spec, inconclusiveLimit: 1 }, [null, null, null, null, null, 0.001]).outcome, 'Successful');
+  });
+
+  it('failed values always count, in the warm-up or after it', () => {
+    assert.equal(evaluateThreshold(spec, [0.5]).outcome, 'Failed');
+    assert.equal(evaluateThreshold(spec, [null, 0.5]).outcome, 'Failed');
+    const r = evaluateThreshold({ ...spec, failureLimit: 1 }, [null, 0.5, null]);
+    assert.deepEqual([r.outcome, r.counts.failed, r.counts.warmup, r.counts.inconclusive], ['Inconclusive', 1, 1, 1]);
+    assert.equal(evaluateThreshold({ ...spec, failureLimit: 1 }, [null, 0.5, 0.6]).outcome, 'Failed');
+  });
+
+  it('with onEmpty: fail, the warm-up excuses the same measurements, and no more', () => {
+    const s = { ...spec, onEmpty: 'fail' as const, warmup: 2 };
+    assert.equal(evaluateThreshold(s, [null, null, 0.001]).outcome, 'Successful');
+    const late = evaluateThreshold(s, [null, null, null, 0.001]);
+    assert.deepEqual([late.outcome, late.counts.failed, late.counts.warmup], ['Failed', 1, 2]);
+    assert.equal(evaluateThreshold(s, [null]).outcome, 'Inconclusive', 'no data yet is not a failure');
+  });
+
+  it('errors count as errors and take their place in the warm-up', () => {
+    assert.equal(evaluateThreshold({ ...spec, warmup: 2 }, [e, null, 0.001]).outcome, 'Successful');
+    const r = evaluateThreshold({ ...spec, warmup: 2 }, [e, e, null, 0.001]);
+    assert.deepEqual([r.outcome, r.counts.errors, r.counts.warmup, r.counts.inconclusive], ['Inconclusive', 2, 0, 1]);
+    assert.equal(evaluateThreshold({ ...spec, warmup: 10 }, [e, e, e, e, e]).outcome, 'Error');
+    assert.equal(evaluateThreshold(spec, [e, e]).outcome, 'Successful', 'errors alone leave it as it was without a warm-up');
+  });
+
+  it('over every sequence of 6 measurements and warm-ups 0-7, exactly the empties before the first value and within the warm-up are left out', () => {
+    const alphabet: Measurement[] = [null, 0.001, 0.5, e];
+    let sequences: Measurement[][] = [[]];
+    for (let n = 0; n < 6; n++) sequences = [...sequences, ...sequences.filter((s) => s.length === n).flatMap((s) => alphabet.map((m) => [...s, m]))];
+    for (const seq of sequences)
+      for (let warmup = 0; warmup <= 7; warmup++) {
+        const r = evaluateThreshold({ ...spec, failureLimit: 2, inconclusiveLimit: 1, warmup }, seq);
+        const firstValue = seq.findIndex((m) => typeof m === 'number');
+        const excused = seq.filter((m, i) => m === null && i < warmup && (firstValue < 0 || i < firstValue)).length;
+        const counted = seq.filter((m, i) => !(m === null && i < warmup && (firstValue < 0 || i < firstValue)));
+        // An excused measurement is still a query that answered, so it ends a run of errors as it always did.
+        let run = 0;
+        let errorRun = 0;
+        for (const m of seq) {
+          run = m !== null && typeof m === 'object' ? run + 1 : 0;
+          errorRun = Math.max(errorRun, run);
+        }
+        const plain = evaluateThreshold({ ...spec, failureLimit: 2, inconclusiveLimit: 1, consecutiveErrorLimit: 100, warmup: 0 }, counted);
+        const label = `${JSON.stringify(seq)} warmup ${warmup}`;
+        if (errorRun > 4) {
+          assert.equal(r.outcome, 'Error', label);
+          continue;
+        }
+        assert.equal(r.counts.warmup, excused, label);
+        if (excused > 0 && firstValue < 0 && plain.outcome === 'Successful') assert.equal(r.outcome, 'Inconclusive', `${label}: no data at all never passes`);
+        else assert.equal(r.outcome, plain.outcome, `${label}: the same as without the excused measurements`);
+      }
   });
 });

@@ -255,7 +255,8 @@ export function judge(metrics: readonly MetricInput[], config: JudgeConfig = {})
  * Outcomes of a threshold analysis:
  * - Successful: no limit was exceeded.
  * - Failed: more failed measurements than failureLimit.
- * - Inconclusive: more inconclusive measurements (no data, unless empty counts as failure) than inconclusiveLimit.
+ * - Inconclusive: more inconclusive measurements (no data, unless empty counts as failure) than inconclusiveLimit; or,
+ *   with a warm-up, no measurement with data at all yet.
  * - Error: more consecutive query errors than consecutiveErrorLimit.
  */
 export type ThresholdOutcome = 'Successful' | 'Failed' | 'Inconclusive' | 'Error';
@@ -276,22 +277,34 @@ export interface ThresholdSpec {
   consecutiveErrorLimit?: number;
   /** What a measurement with no data counts as (default inconclusive; it never passes). */
   onEmpty?: 'inconclusive' | 'fail';
+  /**
+   * Of the first `warmup` measurements, those with no data that come before the first value are not counted at all
+   * (default 0): a new version's series may take a few scrapes to appear. From the first value on, or once the warm-up
+   * has passed, no data counts as `onEmpty` says. Values and errors always count. The analysis sets it from how long
+   * its metrics provider may take to show a new series (see analysis-runner.ts).
+   */
+  warmup?: number;
 }
 
 export interface ThresholdResult {
   name: string;
   outcome: ThresholdOutcome;
   reason: string;
-  counts: { successful: number; failed: number; inconclusive: number; errors: number; consecutiveErrors: number };
+  /** `warmup`: measurements with no data that the warm-up left out. */
+  counts: { successful: number; failed: number; inconclusive: number; errors: number; consecutiveErrors: number; warmup: number };
 }
+
+const isEmpty = (m: Measurement): m is null => m === null || (typeof m === 'number' && Number.isNaN(m));
 
 /** Evaluates the measurements taken so far: Successful means no limit has been exceeded. */
 export function evaluateThreshold(spec: ThresholdSpec, measurements: readonly Measurement[]): ThresholdResult {
-  const counts = { successful: 0, failed: 0, inconclusive: 0, errors: 0, consecutiveErrors: 0 };
+  const counts = { successful: 0, failed: 0, inconclusive: 0, errors: 0, consecutiveErrors: 0, warmup: 0 };
   const failureLimit = spec.failureLimit ?? 0;
   const inconclusiveLimit = spec.inconclusiveLimit ?? 0;
   const errorLimit = spec.consecutiveErrorLimit ?? 4;
-  for (const m of measurements) {
+  const warmup = spec.warmup ?? 0;
+  let sawValue = false;
+  for (const [i, m] of measurements.entries()) {
     if (m !== null && typeof m === 'object') {
       counts.errors++;
       counts.consecutiveErrors++;
@@ -300,14 +313,22 @@ export function evaluateThreshold(spec: ThresholdSpec, measurements: readonly Me
       continue;
     }
     counts.consecutiveErrors = 0;
-    if (m === null || Number.isNaN(m)) {
-      if (spec.onEmpty === 'fail') counts.failed++;
+    if (isEmpty(m)) {
+      if (!sawValue && i < warmup) counts.warmup++;
+      else if (spec.onEmpty === 'fail') counts.failed++;
       else counts.inconclusive++;
-    } else if ((spec.min !== undefined && m < spec.min) || (spec.max !== undefined && m > spec.max)) counts.failed++;
+      continue;
+    }
+    sawValue = true;
+    if ((spec.min !== undefined && m < spec.min) || (spec.max !== undefined && m > spec.max)) counts.failed++;
     else counts.successful++;
   }
   if (counts.failed > failureLimit) return { name: spec.name, outcome: 'Failed', reason: `${counts.failed} failed measurement(s) (limit ${failureLimit})`, counts };
   if (counts.inconclusive > inconclusiveLimit)
     return { name: spec.name, outcome: 'Inconclusive', reason: `${counts.inconclusive} measurement(s) with no data (limit ${inconclusiveLimit})`, counts };
-  return { name: spec.name, outcome: 'Successful', reason: `${counts.successful} measurement(s) within bounds`, counts };
+  // What the warm-up left out is not a pass either: with no value at all, the threshold cannot say yet.
+  if (!sawValue && counts.warmup > 0)
+    return { name: spec.name, outcome: 'Inconclusive', reason: `no data yet: ${counts.warmup} measurement(s) without data in the warm-up (${warmup})`, counts };
+  const excused = counts.warmup > 0 ? `; ${counts.warmup} without data in the warm-up left out` : '';
+  return { name: spec.name, outcome: 'Successful', reason: `${counts.successful} measurement(s) within bounds${excused}`, counts };
 }
