@@ -63,7 +63,9 @@ export class StepRunner implements EffectRunner {
         case 'analysis': {
           const stageUrl = this.urlOf(e.stage);
           const startedAt = j.stages[e.stage.name]?.steps[r.step]?.startedAt ?? Date.now();
-          return await runAnalysis(metricsFor(this.o.metrics, j.plan.prometheusUrl), e.analysis, {
+          const { prometheusUrl: url, prometheusScrapeIntervalMs: scrapeIntervalMs } = j.plan;
+          const prometheus = url === undefined ? undefined : { url, ...(scrapeIntervalMs !== undefined ? { scrapeIntervalMs } : {}) };
+          return await runAnalysis(metricsFor(this.o.metrics, prometheus), e.analysis, {
             stage: e.stage.name,
             canary: e.release.version,
             baseline: e.baseline.version,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { durationSchema, formatDuration, parseDuration } from './duration.js';
+import { boundedDuration, durationSchema, formatDuration, parseDuration } from './duration.js';
 
 it('parses and formats durations', () => {
   assert.equal(parseDuration('500ms'), 500);
@@ -29,4 +29,20 @@ it('the schema takes exactly what the parser reads', () => {
     assert.equal(r.success, false, String(bad));
   }
   assert.match(durationSchema.safeParse('1m30').error!.issues[0]!.message, /not a duration.*bare number of seconds/);
+});
+
+it('a bounded duration refuses values outside its bounds with their own message', () => {
+  const schema = boundedDuration({ ms: 1000, message: 'at least 1s' }, { ms: 300_000, message: 'at most 5m' });
+  for (const ok of ['1s', '15s', '5m', 1]) assert.equal(schema.safeParse(ok).success, true, String(ok));
+  const messages = (v: unknown) => {
+    const r = schema.safeParse(v);
+    return r.success ? [] : r.error.issues.map((i) => i.message);
+  };
+  assert.deepEqual(messages('0s'), ['at least 1s']);
+  assert.deepEqual(messages('500ms'), ['at least 1s']);
+  assert.deepEqual(messages(0), ['at least 1s']);
+  assert.deepEqual(messages('6m'), ['at most 5m']);
+  assert.deepEqual(messages('40d'), ['longer than 30 days'], 'one message for one mistake');
+  assert.equal(messages('soon').length, 1, 'the grammar speaks alone');
+  assert.deepEqual(boundedDuration({ ms: 1000, message: 'at least 1s' }).safeParse('29d').success, true);
 });

@@ -59,3 +59,26 @@ export const durationSchema = z
     },
     { message: 'longer than 30 days' },
   );
+
+/** A bound of `boundedDuration`, with what to tell a user who passes it. */
+export interface DurationBound {
+  ms: number;
+  message: string;
+}
+
+/**
+ * A duration as `durationSchema` reads it, for a setting where values outside `min`…`max` make no sense (a zero interval,
+ * a scrape interval longer than series stay fresh). A value outside is reported at its place with the bound's message.
+ */
+export function boundedDuration(min: DurationBound, max?: DurationBound) {
+  const within = (ok: (ms: number) => boolean) => (v: string | number) => {
+    try {
+      const ms = parseDuration(v);
+      return ms > MAX_DURATION_MS || ok(ms); // past 30 days durationSchema has said what is wrong
+    } catch {
+      return true; // so has the grammar
+    }
+  };
+  const atLeast = durationSchema.refine(within((ms) => ms >= min.ms), { message: min.message });
+  return max ? atLeast.refine(within((ms) => ms <= max.ms), { message: max.message }) : atLeast;
+}

@@ -116,7 +116,10 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
         workspace,
         appDir: config.appDir,
         baseEnv,
-        metrics: { builtin: new BuiltinMetrics(router), prometheus: (url) => new PrometheusMetrics(url) },
+        metrics: {
+          builtin: new BuiltinMetrics(router),
+          prometheus: ({ url, scrapeIntervalMs }) => new PrometheusMetrics(url, scrapeIntervalMs === undefined ? {} : { scrapeIntervalMs }),
+        },
         traffic: startSyntheticTraffic,
       }),
       onEvent: (e) => bus.publish(e),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema as duration } from '../kernel/duration.js';
+import { boundedDuration, durationSchema as duration } from '../kernel/duration.js';
 import { analysisSchema, strategySchema } from '../rollout/rollout-schema.js';
 
 /** The kinds of notification a `notify:` target may keep to (each is described with `Notification` in the notifications context). */
@@ -107,7 +107,23 @@ export const pipelineSchema = z.strictObject({
    */
   notify: z.array(notifyTarget).optional(),
   /** Metric sources besides the built-in router metrics. */
-  metrics: z.strictObject({ prometheus: z.strictObject({ url: z.string().url() }).optional() }).optional(),
+  metrics: z
+    .strictObject({
+      prometheus: z
+        .strictObject({
+          url: z.string().url(),
+          /**
+           * How often this Prometheus scrapes the series the queries read (default 15s, Prometheus' default). {{window}}
+           * is never shorter than four scrapes, and a literal range under rate() may not be either.
+           */
+          scrapeInterval: boundedDuration(
+            { ms: 1000, message: 'at least 1s (if Prometheus scrapes faster, say 1s: windows are whole seconds, and 4s holds enough scrapes)' },
+            { ms: 5 * 60_000, message: "at most 5m: a series scraped less often goes stale between scrapes (Prometheus' 5m lookback)" },
+          ).optional(),
+        })
+        .optional(),
+    })
+    .optional(),
   /** Named analyses that canary steps refer to. */
   analyses: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/), analysisSchema).optional(),
   defaults: stageDefaultsSchema.optional(),

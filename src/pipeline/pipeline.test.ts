@@ -227,6 +227,92 @@ stages:
     assert.match(issuesOf(base(`  web:\n    bake: 40d\n`))[0]!.message, /longer than 30 days/);
   });
 
+  describe('Prometheus windows and the scrape interval', () => {
+    const RATE = (range: string) => `sum(rate(sluice_router_requests_total{stage="{{stage}}",version="{{version}}"}[${range}]))`;
+    // Line 5 is metrics.prometheus; line 8 the analysis' interval; line 12 its metric.
+    const withProm = (prom: string, opts: { interval?: string; range?: string; inline?: boolean } = {}) => `app: shop
+artifact: { output: dist }
+defaults: { local: { start: node server.js } }
+metrics:
+  prometheus: { url: http://127.0.0.1:9090${prom} }
+analyses:
+  rps:
+    interval: ${opts.interval ?? '1s'}
+    count: 5
+    thresholds:
+      - name: rps
+        metric: { prometheus: '${RATE(opts.range ?? '{{window}}')}' }
+        min: 1
+stages:
+  prod:
+    strategy: { canary: { steps: [{ setWeight: 10 }, { analysis: rps }] } }
+`;
+
+    /** The 1-based column where `needle` starts on `line` of `text`. */
+    const colOf = (text: string, line: number, needle: string) => text.split('\n')[line - 1]!.indexOf(needle) + 1;
+
+    it('records the scrape interval in the plan, 15s unless the file says', () => {
+      assert.equal(parsePipeline(withProm('')).prometheusScrapeIntervalMs, 15_000);
+      const plan = parsePipeline(withProm(', scrapeInterval: 1s'));
+      assert.equal(plan.prometheusUrl, 'http://127.0.0.1:9090');
+      assert.equal(plan.prometheusScrapeIntervalMs, 1000);
+      assert.equal(parsePipeline(base('  a: {}\n')).prometheusScrapeIntervalMs, undefined, 'no Prometheus, no scrape interval');
+    });
+
+    it('refuses a scrape interval that makes no sense, at its place', () => {
+      for (const [value, message] of [
+        ['0s', /at least 1s/],
+        ['500ms', /at least 1s \(if Prometheus scrapes faster, say 1s/],
+        ['10m', /at most 5m: a series scraped less often goes stale/],
+        ['often', /not a duration/],
+      ] as const) {
+        const text = withProm(`, scrapeInterval: ${value}`);
+        const issues = issuesOf(text);
+        assert.deepEqual(issues.map((i) => [i.line, i.col, i.path]), [[5, colOf(text, 5, value), 'metrics.prometheus.scrapeInterval']], value);
+        assert.match(issues[0]!.message, message);
+      }
+    });
+
+    it('refuses an analysis interval under a second, at its place', () => {
+      for (const value of ['0s', '0', '500ms']) {
+        const text = withProm('', { interval: value });
+        const issues = issuesOf(text);
+        assert.deepEqual(issues.map((i) => [i.line, i.col, i.path]), [[8, colOf(text, 8, value), 'analyses.rps.interval']], value);
+        assert.match(issues[0]!.message, /at least 1s: the router counts per second/);
+      }
+      assert.equal(parsePipeline(withProm('', { interval: '1s' })).stages[0]!.canary!.steps.length, 2);
+    });
+
+    it('refuses a literal rate() range shorter than four scrapes, and says what to write instead', () => {
+      const text = withProm(', scrapeInterval: 1s', { range: '1s' });
+      const [i, ...rest] = issuesOf(text);
+      assert.deepEqual(rest, []);
+      assert.deepEqual([i!.line, i!.col, i!.path], [12, colOf(text, 12, "'sum(rate("), 'analyses.rps.thresholds.0.metric.prometheus']);
+      assert.equal(
+        i!.message,
+        'rate() over [1s] is shorter than 4 scrape intervals of 1s (metrics.prometheus.scrapeInterval), and has no value whenever it holds fewer than two samples: ' +
+          'write [{{window}}], which Sluice widens to at least 4s, or a range of 4s or more',
+      );
+      const byDefault = issuesOf(withProm('', { range: '30s' }));
+      assert.match(byDefault[0]!.message, /rate\(\) over \[30s\] is shorter than 4 scrape intervals of 15s \(Prometheus' default scrape interval; set metrics\.prometheus\.scrapeInterval/);
+      assert.match(byDefault[0]!.message, /at least 1m/);
+      // Four scrapes or more, and {{window}} (widened when the plan runs), are fine.
+      parsePipeline(withProm(', scrapeInterval: 1s', { range: '4s' }));
+      parsePipeline(withProm('', { range: '1m' }));
+      parsePipeline(withProm(', scrapeInterval: 1s', { range: '{{window}}' }));
+    });
+
+    it('checks an analysis written in place at its own place', () => {
+      const text = withProm(', scrapeInterval: 2s', { range: '{{window}}' }).replace(
+        '{ analysis: rps }',
+        `{ analysis: { thresholds: [{ name: r, metric: { prometheus: 'rate(x[5s])' }, min: 1 }] } }`,
+      );
+      const issues = issuesOf(text);
+      assert.deepEqual(issues.map((i) => [i.line, i.path]), [[16, 'stages.prod.strategy.canary.steps.1.analysis.thresholds.0.metric.prometheus']]);
+      assert.match(issues[0]!.message, /rate\(\) over \[5s\] is shorter than 4 scrape intervals of 2s/);
+    });
+  });
+
   it('names a misspelt strategy, step or option and suggests the right one, with no noise from the rules around it', () => {
     const strategy = (body: string) => base(`  web:\n    strategy:\n${body}`);
     const canari = issuesOf(strategy('      canari: { steps: [{ setWeight: 10 }] }\n'));

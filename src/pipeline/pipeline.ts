@@ -4,6 +4,8 @@ import { parseDuration } from '../kernel/duration.js';
 import { SluiceError } from '../kernel/errors.js';
 import { type AnalysisPlan, analysisPlan, type CanaryPlan, type CanaryStepPlan, guardPlan } from '../rollout/rollout-plan.js';
 import type { AnalysisInput } from '../rollout/rollout-schema.js';
+import { DEFAULT_SCRAPE_INTERVAL_MS, SCRAPES_PER_WINDOW, windowFloorMs } from '../rollout/ports/metrics-provider.js';
+import { formatPromDuration, literalRanges } from '../rollout/promql-ranges.js';
 import { type NotificationKind, type PipelineFile, pipelineSchema, type StageInput } from './pipeline-schema.js';
 import { closest } from '../kernel/suggest.js';
 
@@ -65,6 +67,8 @@ export interface Plan {
   notify?: NotifyTarget[];
   /** The Prometheus server that `{ prometheus: query }` metrics ask. */
   prometheusUrl?: string;
+  /** How often that server scrapes (ms); {{window}} is never shorter than four scrapes. Absent in older plans: 15 s. */
+  prometheusScrapeIntervalMs?: number;
   artifact: { build?: string; output: string };
   commit: { budgetMs: number; steps: CommandSpec[] };
   /** In a topological order of `after`, ties kept in file order. */
@@ -174,6 +178,29 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
         issues.push(issue(['notify', i, 'stages', j], unknownName('stage', stage, [...names, ...RESERVED_STAGE_NAMES])));
     }),
   );
+  const scrapeInterval = pf.metrics?.prometheus?.scrapeInterval;
+  const scrapeIntervalMs = scrapeInterval === undefined ? DEFAULT_SCRAPE_INTERVAL_MS : parseDuration(scrapeInterval);
+  // A literal range under rate() cannot be widened the way {{window}} is: one shorter than four scrapes is refused.
+  const checkRanges = (a: AnalysisInput, path: PropertyKey[]) => {
+    if (!pf.metrics?.prometheus) return; // an analysis asking Prometheus without one is reported by itself
+    for (const kind of ['thresholds', 'compare'] as const)
+      (a[kind] ?? []).forEach((m, i) => {
+        if (typeof m.metric === 'string') return;
+        for (const r of literalRanges(m.metric.prometheus)) {
+          if (r.ms >= windowFloorMs(scrapeIntervalMs)) continue;
+          const said = scrapeInterval === undefined ? "Prometheus' default scrape interval; set metrics.prometheus.scrapeInterval if yours scrapes more often" : 'metrics.prometheus.scrapeInterval';
+          const floor = formatPromDuration(windowFloorMs(scrapeIntervalMs));
+          issues.push(
+            issue(
+              [...path, kind, i, 'metric', 'prometheus'],
+              `${r.fn}() over [${r.text}] is shorter than ${SCRAPES_PER_WINDOW} scrape intervals of ${formatPromDuration(scrapeIntervalMs)} (${said}), and has no value whenever it holds fewer than two samples: ` +
+                `write [{{window}}], which Sluice widens to at least ${floor}, or a range of ${floor} or more`,
+            ),
+          );
+        }
+      });
+  };
+  for (const [name, a] of Object.entries(pf.analyses ?? {})) checkRanges(a, ['analyses', name]);
   if (issues.length > 0) fail(issues);
 
   const cycle = findCycle(names, (n) => toList(pf.stages[n]!.after));
@@ -201,7 +228,10 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
     if (strategy?.canary) {
       const c = strategy.canary;
       const resolve = (ref: string | AnalysisInput, path: PropertyKey[]): AnalysisPlan | undefined => {
-        if (typeof ref !== 'string') return analysisPlan(`${name}-analysis`, ref);
+        if (typeof ref !== 'string') {
+          checkRanges(ref, path);
+          return analysisPlan(`${name}-analysis`, ref);
+        }
         const a = pf.analyses?.[ref];
         if (!a) {
           issues.push(issue(path, unknownName('analysis', ref, Object.keys(pf.analyses ?? {}))));
@@ -268,7 +298,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
 
   return {
     app: pf.app,
-    ...(pf.metrics?.prometheus ? { prometheusUrl: pf.metrics.prometheus.url } : {}),
+    ...(pf.metrics?.prometheus ? { prometheusUrl: pf.metrics.prometheus.url, prometheusScrapeIntervalMs: scrapeIntervalMs } : {}),
     notify: (pf.notify ?? []).map((n) => ({
       ...(n.webhook !== undefined ? { kind: 'webhook' as const, url: n.webhook } : { kind: 'slack' as const, url: n.slack! }),
       ...(n.stages ? { stages: n.stages } : {}),

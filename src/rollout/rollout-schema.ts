@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema } from '../kernel/duration.js';
+import { boundedDuration, durationSchema } from '../kernel/duration.js';
 import { comparisonOptions, thresholdOptions } from './judge-request.js';
 
 /** Metrics the router measures for every stage and version, per interval. */
@@ -15,7 +15,8 @@ const comparison = z.strictObject({ ...comparisonOptions, metric: metricRef });
 
 /** An analysis: threshold checks every interval, and a comparison with the stable version at the end. */
 export const analysisSchema = z.strictObject({
-  interval: durationSchema.optional(),
+  /** How often the thresholds are measured, each over the interval that just ended (default 5s). */
+  interval: boundedDuration({ ms: 1000, message: 'at least 1s: the router counts per second, so a shorter window has no whole second to measure' }).optional(),
   /** Measurements taken by an analysis step (a background analysis runs until the rollout ends). */
   count: z.number().int().min(1).max(10_000).optional(),
   thresholds: z.array(thresholdCheck).max(100).optional(),

@@ -45,10 +45,11 @@ after(async () => {
 
 const common = () => ({ stage: 'web', version: 'v1', window: windowMs, expected: 0.2 });
 metricsProviderContract('built-in', () => ({ ...common(), provider: new BuiltinMetrics(router), errorRate: 'error-rate' }));
-metricsProviderContract('Prometheus', () => ({ ...common(), provider: new PrometheusMetrics(prom.url), errorRate: { prometheus: ERROR_RATE } }));
+// The helper's Prometheus scrapes every second.
+metricsProviderContract('Prometheus', () => ({ ...common(), provider: new PrometheusMetrics(prom.url, { scrapeIntervalMs: 1000 }), errorRate: { prometheus: ERROR_RATE } }));
 
 it('fills query templates and reports Prometheus errors clearly', async () => {
-  assert.equal(renderQuery('x{stage="{{stage}}",v="{{ version }}"}[{{window}}]', { stage: 's', version: '1.0', fromMs: 0, toMs: 4400 }), 'x{stage="s",v="1.0"}[4s]');
+  assert.equal(renderQuery('x{stage="{{stage}}",v="{{ version }}"}[{{window}}]', { stage: 's', version: '1.0', fromMs: 0, toMs: 5400 }, 1000), 'x{stage="s",v="1.0"}[5s]');
   await assert.rejects(new PrometheusMetrics(prom.url).measure({ prometheus: 'sum(' }, { stage: 's', version: 'v', fromMs: 0, toMs: 1000 }), /Prometheus bad_data/);
   await assert.rejects(new BuiltinMetrics(router).measure({ prometheus: 'up' }, { stage: 's', version: 'v', fromMs: 0, toMs: 1 }), /cannot measure/);
 });

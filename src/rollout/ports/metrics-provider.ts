@@ -13,7 +13,10 @@ export interface MetricQuery {
 export interface MetricsProvider {
   /** One value for the window (null: no data). */
   measure(metric: MetricRef, q: MetricQuery): Promise<number | null>;
-  /** One value per second with traffic in the window, oldest first: the series a comparison ranks. */
+  /**
+   * One value per second with traffic in the window (a scraping provider: per scrape interval, when that is longer),
+   * oldest first: the series a comparison ranks.
+   */
   series(metric: MetricRef, q: MetricQuery): Promise<number[]>;
   /**
    * From when (epoch ms) the provider has counted for this metric, when it can tell: a window that starts earlier has a
@@ -25,4 +28,18 @@ export interface MetricsProvider {
 /** A provider that does not speak this kind of metric says so clearly. */
 export function unsupported(provider: string, metric: MetricRef): Error {
   return new Error(`the ${provider} metrics provider cannot measure ${JSON.stringify(metric)}`);
+}
+
+/** Prometheus' own default `scrape_interval`, assumed when the pipeline does not say how often the router is scraped. */
+export const DEFAULT_SCRAPE_INTERVAL_MS = 15_000;
+
+/**
+ * Scrapes a PromQL range must span. rate() needs two samples inside its range; Prometheus' rule of thumb is a range of
+ * at least four scrape intervals, so that a late or missed scrape does not leave it empty.
+ */
+export const SCRAPES_PER_WINDOW = 4;
+
+/** The shortest range a PromQL query may look back over at this scrape interval: four scrapes. */
+export function windowFloorMs(scrapeIntervalMs: number): number {
+  return SCRAPES_PER_WINDOW * scrapeIntervalMs;
 }
