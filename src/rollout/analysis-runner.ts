@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type JudgeRequest, type JudgeResponse, judgeRequestSchema, runJudgeRequest } from './judge-request.js';
-import { evaluateThreshold, type Measurement } from './judge.js';
+import { evaluateThreshold, type Measurement, type ThresholdSpec } from './judge.js';
 import type { MetricsProvider } from './ports/metrics-provider.js';
 import type { SyntheticTraffic } from './ports/synthetic-traffic.js';
 import type { AnalysisPlan, MetricRef } from './rollout-plan.js';
@@ -57,6 +57,17 @@ export interface AnalysisRun {
   stageUrl?: string;
   traffic?: SyntheticTraffic;
   now?: () => number;
+  /** Waits until the next window ends; tests pass one that moves their clock instead. It rejects when `signal` aborts. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<unknown>;
+}
+
+/**
+ * How many of an analysis' first measurements may have no data before they count: enough intervals to cover the time
+ * its metrics provider may take to show a new version's series (`MetricsProvider.warmupMs`). At a 1 s interval on
+ * Prometheus scraping every second that is 4; at 1 m on Prometheus' default of 15 s, 1; on the router's own counters, 0.
+ */
+export function warmupBudget(warmupMs: number, intervalMs: number): number {
+  return warmupMs > 0 ? Math.ceil(warmupMs / intervalMs) : 0;
 }
 
 /**
@@ -80,9 +91,24 @@ export async function runAnalysis(metrics: MetricsProvider, a: AnalysisPlan, r: 
 
 async function measureAndJudge(metrics: MetricsProvider, a: AnalysisPlan, r: AnalysisRun): Promise<AnalysisOutcome> {
   const now = r.now ?? Date.now;
+  const wait = r.sleep ?? ((ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal }));
   const fromMs = r.startedAt;
+  // The warm-up goes into the judge request with the measurements, so `sluice judge` replays the same verdict.
+  const warmupMs = (m: MetricRef) => {
+    try {
+      return metrics.warmupMs?.(m) ?? 0;
+    } catch {
+      return 0; // a metric no provider answers fails at its first measurement, where the analysis reports errors
+    }
+  };
+  const specs: ThresholdSpec[] = a.thresholds.map(({ metric, ...spec }) => {
+    const warmup = warmupBudget(warmupMs(metric), a.intervalMs);
+    return warmup > 0 ? { ...spec, warmup } : spec;
+  });
   const resumedAt = now();
   const measurements: Measurement[][] = a.thresholds.map(() => []);
+  // Per threshold, the measurements the warm-up has left out so far, to say so when it leaves out one more.
+  const excused = a.thresholds.map(() => 0);
   const gaps: AnalysisGap[] = [];
   const gap = (fromMs: number, toMs: number, reason: string) => {
     const last = gaps.at(-1);
@@ -106,7 +132,7 @@ async function measureAndJudge(metrics: MetricsProvider, a: AnalysisPlan, r: Ana
     const request: JudgeRequest = {
       config: a.judge,
       ...(compare.length ? { metrics: compare } : {}),
-      ...(a.thresholds.length ? { thresholds: a.thresholds.map(({ metric: _m, ...spec }, i) => ({ ...spec, measurements: measurements[i]! })) } : {}),
+      ...(specs.length ? { thresholds: specs.map((spec, i) => ({ ...spec, measurements: measurements[i]! })) } : {}),
     };
     const response = runJudgeRequest(judgeRequestSchema.parse(request));
     const queries = Object.fromEntries([...a.thresholds, ...a.compare].map((m) => [m.name, m.metric]));
@@ -121,10 +147,10 @@ async function measureAndJudge(metrics: MetricsProvider, a: AnalysisPlan, r: Ana
 
   for (let n = 0; r.background || n < a.count; n++) {
     const toMs = fromMs + (n + 1) * a.intervalMs;
-    const wait = toMs - now();
-    if (wait > 0) {
+    const left = toMs - now();
+    if (left > 0) {
       try {
-        await sleep(wait, undefined, { signal: stop });
+        await wait(left, stop);
       } catch {
         if (r.signal.aborted) return { ok: true, exitCode: null, reason: 'analysis stopped' };
         return finish(now());
@@ -155,9 +181,12 @@ async function measureAndJudge(metrics: MetricsProvider, a: AnalysisPlan, r: Ana
         }
       }
       measurements[i]!.push(m);
-      const res = evaluateThreshold(th, measurements[i]!);
+      const res = evaluateThreshold(specs[i]!, measurements[i]!);
       const label = typeof th.metric === 'string' ? th.metric : `prometheus: ${th.metric.prometheus}`;
-      r.log(`${at} ${th.name} (${label}) = ${typeof m === 'number' ? m.toPrecision(4) : m === null ? 'no data' : `error: ${m.error}`} → ${res.outcome}`);
+      const value = typeof m === 'number' ? m.toPrecision(4) : m === null ? 'no data' : `error: ${m.error}`;
+      const verdict = res.counts.warmup > excused[i]! ? `not counted: no data yet, warm-up ${res.counts.warmup}/${specs[i]!.warmup}` : res.outcome;
+      excused[i] = res.counts.warmup;
+      r.log(`${at} ${th.name} (${label}) = ${value} → ${verdict}`);
       if (res.outcome === 'Failed' || res.outcome === 'Error') return finish(toMs);
     }
   }

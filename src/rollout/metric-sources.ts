@@ -26,5 +26,6 @@ export function metricsFor(sources: MetricSources, prometheus: PrometheusSource 
     measure: (m, q) => pick(m).measure(m, q),
     series: (m, q) => pick(m).series(m, q),
     countingSince: async (m) => pick(m).countingSince?.(m),
+    warmupMs: (m) => pick(m).warmupMs?.(m) ?? 0,
   };
 }

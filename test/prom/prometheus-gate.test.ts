@@ -6,10 +6,11 @@ import type { StoredEvent } from '../../src/journeys/journey-events.js';
 import { freePort } from '../../src/platform/net.js';
 import { drive, setFault } from '../helpers/canary-app.js';
 import { type PrometheusProcess, startPrometheus } from '../helpers/prometheus.js';
-import { api, copyExample, journeyEnd, startUp, type UpProcess } from '../helpers/sluice-process.js';
+import { api, cli, copyExample, journeyEnd, startUp, type UpProcess } from '../helpers/sluice-process.js';
 
-// A canary gate on a real Prometheus server that scrapes Sluice's /metrics: a healthy canary passes, a slow one
-// fails and is rolled back.
+// A canary gate on a real Prometheus server that scrapes Sluice's /metrics every second: a healthy canary passes, a
+// slow one fails and is rolled back. The analysis measures every second with no allowance for empty measurements: its
+// {{window}} spans four scrapes, and the canary's first windows, before its series has two samples, are the warm-up's.
 const MEAN_LATENCY = `sum(rate(sluice_router_request_duration_seconds_sum{stage="{{stage}}",version="{{version}}"}[{{window}}])) / sum(rate(sluice_router_request_duration_seconds_count{stage="{{stage}}",version="{{version}}"}[{{window}}]))`;
 
 const pipeline = (promUrl: string) => `app: shop
@@ -17,16 +18,15 @@ artifact:
   build: node build.js
   output: dist
 metrics:
-  prometheus: { url: ${promUrl} }
+  prometheus: { url: ${promUrl}, scrapeInterval: 1s }
 analyses:
   latency:
-    interval: 3s
-    count: 3
+    interval: 1s
+    count: 6
     thresholds:
       - name: mean-latency
         metric: { prometheus: '${MEAN_LATENCY}' }
         max: 0.1
-        inconclusiveLimit: 2
 defaults:
   local: { start: node server.js, instances: 1, stopTimeout: 3s }
 stages:
@@ -67,9 +67,17 @@ describe('canary gate on Prometheus', { timeout: 180_000 }, () => {
     rmSync(join(app, '..'), { recursive: true, force: true });
   });
 
-  it('passes a healthy canary', async () => {
+  it('passes a healthy canary, measured over four scrapes with the warm-up the plan gives it', async () => {
     setFault(app, 0, 'v2');
     assert.equal(await release('2.0.0'), 'succeeded');
+    const events = (await api<StoredEvent[]>(up.apiUrl, 'GET', '/api/v1/releases/2.0.0/events')).json;
+    const judged = events.find((e) => e.type === 'step.finished' && e.ok && (e.detail as { analysis?: string } | undefined)?.analysis === 'latency');
+    assert.ok(judged && judged.type === 'step.finished');
+    const [threshold] = (judged.detail as { request: { thresholds: { warmup?: number; measurements: (number | null)[] }[] } }).request.thresholds;
+    assert.equal(threshold!.warmup, 4, 'scrapeInterval 1s and interval 1s: four measurements of warm-up');
+    const firstValue = threshold!.measurements.findIndex((m) => typeof m === 'number');
+    assert.ok(firstValue >= 0 && firstValue < 4, JSON.stringify(threshold!.measurements));
+    assert.ok(threshold!.measurements.slice(firstValue).every((m) => typeof m === 'number'), JSON.stringify(threshold!.measurements));
   });
 
   it('fails a slow canary and rolls it back, with the query and values stored', async () => {

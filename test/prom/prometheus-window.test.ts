@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { PrometheusMetrics } from '../../src/adapters/metrics-prometheus/prometheus-metrics.js';
 import { InProcessRouter } from '../../src/adapters/proxy-http1/in-process-router.js';
 import { runAnalysis } from '../../src/rollout/analysis-runner.js';
-import type { Measurement } from '../../src/rollout/judge.js';
+import { evaluateThreshold, type Measurement } from '../../src/rollout/judge.js';
 import type { AnalysisPlan } from '../../src/rollout/rollout-plan.js';
 import { type BackendProcess, send, startBackend } from '../helpers/backends.js';
 import { type PrometheusProcess, startPrometheus, waitScrapes } from '../helpers/prometheus.js';
@@ -119,4 +119,22 @@ describe('the PromQL window and the scrape interval (real Prometheus, scraping e
     for (const v of values) assert.ok(typeof v === 'number' && Math.abs(v - 0.2) < 0.05, `error rate ${JSON.stringify(values)}, sent 0.2`);
   });
 
+  it("a new version's first window has no data yet; the warm-up keeps it from pausing the rollout", async () => {
+    const startedAt = Date.now();
+    // The new version's route (and so its series) appears just after the analysis starts, as a canary's first users do.
+    await sleep(200);
+    await router.setRoute('fresh.shop.localhost', { stage: 'fresh', stable: { version: 'v2', backends: [{ id: 'b2', port: backend.port }] } });
+    traffic('fresh.shop.localhost');
+    const out = await run(analysis(errorRate('fresh', 'v2', '{{window}}'), 8), 'fresh', 'v2', startedAt);
+    const measurements = measurementsOf(out);
+    const threshold = out.detail!.request.thresholds![0]!;
+    assert.equal(threshold.warmup, 4, 'four 1 s intervals cover four scrapes');
+    assert.equal(measurements[0], null, 'a series one scrape old has no rate');
+    assert.equal(out.ok, true);
+    assert.equal(out.inconclusive, undefined, `${out.reason}: ${JSON.stringify(measurements)}`);
+    assert.ok(out.detail!.response.thresholds[0]!.counts.warmup >= 1);
+    assert.ok(measurements.slice(4).every((m) => typeof m === 'number'), JSON.stringify(measurements));
+    // Without the warm-up the same measurements would have paused the rollout for a person.
+    assert.equal(evaluateThreshold({ name: 'error-rate', max: 0.5 }, measurements).outcome, 'Inconclusive');
+  });
 });

@@ -16,6 +16,12 @@ it('renders {{window}} as the query window, never shorter than four scrapes', ()
   assert.equal(renderQuery('x[{{unknown}}]', q(1000), 1000), 'x[{{unknown}}]', 'other names are left as written');
 });
 
+it('gives a new series a warm-up of four scrapes, from the scrape interval it was told', () => {
+  assert.equal(new PrometheusMetrics('http://127.0.0.1:9', { scrapeIntervalMs: 1000 }).warmupMs({ prometheus: 'up' }), 4000);
+  assert.equal(new PrometheusMetrics('http://127.0.0.1:9').warmupMs({ prometheus: 'up' }), 60_000, 'default 15 s');
+  assert.throws(() => new PrometheusMetrics('http://127.0.0.1:9').warmupMs('error-rate'), /cannot measure/);
+});
+
 it('asks range queries for series with the same floor, one point per scrape', async () => {
   const asked: URLSearchParams[] = [];
   // Only what the adapter sends is checked here; test/prom runs it against a real Prometheus.

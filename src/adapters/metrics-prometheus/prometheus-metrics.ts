@@ -92,4 +92,10 @@ export class PrometheusMetrics implements MetricsProvider {
     const first = (data.result as { values: [number, string][] }[])[0];
     return (first?.values ?? []).map((v) => toNumber(v[1])).filter((v): v is number => v !== null);
   }
+
+  /** A new series has a value once a full window of scrapes has had the chance to see it twice: the window's floor. */
+  warmupMs(metric: MetricRef): number {
+    this.template(metric);
+    return windowFloorMs(this.scrapeIntervalMs);
+  }
 }

@@ -23,6 +23,13 @@ export interface MetricsProvider {
    * gap (the data plane restarted, or its memory of old seconds ran out). Undefined: it cannot tell.
    */
   countingSince?(metric: MetricRef): Promise<number | undefined>;
+  /**
+   * How long (ms) a new version's data may take to show in this provider's answers, though its traffic is counted:
+   * for a scraping provider, the scrapes a new series needs before a query over it has a value. The analysis does
+   * not count a new version's empty measurements against it for this long (see `warmup` in judge.ts). Absent or 0:
+   * what was counted is answered at once (the data plane's own counters).
+   */
+  warmupMs?(metric: MetricRef): number;
 }
 
 /** A provider that does not speak this kind of metric says so clearly. */
