@@ -6,7 +6,7 @@ import type { StoredEvent } from '../../src/journeys/journey-events.js';
 import { freePort } from '../../src/platform/net.js';
 import { drive, setFault } from '../helpers/canary-app.js';
 import { type PrometheusProcess, startPrometheus } from '../helpers/prometheus.js';
-import { api, cli, copyExample, journeyEnd, startUp, type UpProcess } from '../helpers/sluice-process.js';
+import { api, copyExample, journeyEnd, startUp, type UpProcess } from '../helpers/sluice-process.js';
 
 // A canary gate on a real Prometheus server that scrapes Sluice's /metrics every second: a healthy canary passes, a
 // slow one fails and is rolled back. The analysis measures every second with no allowance for empty measurements: its
