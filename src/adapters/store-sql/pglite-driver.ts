@@ -1,10 +1,23 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { createPgliteDataDir } from './create-pglite-data-dir.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 
-/** The embedded default: PostgreSQL compiled to WebAssembly, in a data directory (or in memory for `memory://`). */
+/**
+ * The embedded default: PostgreSQL compiled to WebAssembly, in a data directory (or in memory for `memory://`).
+ * A directory that holds no database yet is created first by a short-lived child process (see
+ * {@link createPgliteDataDir}), so this process never carries the memory that creating it leaves behind.
+ */
 export async function openPglite(dataDir: string): Promise<SqlDriver> {
+  if (dataDir !== 'memory://' && !existsSync(join(dataDir, 'PG_VERSION'))) await createPgliteDataDir(dataDir);
   const db = new PGlite(dataDir);
   await db.waitReady;
+  return pgliteDriver(db);
+}
+
+/** A ready PGlite as the SqlDriver the store runs on; closing the driver closes it. */
+export function pgliteDriver(db: PGlite): SqlDriver {
   const wrap = (q: Pick<PGlite, 'query' | 'exec'>): SqlExecutor => ({
     async query<T>(sql: string, params?: unknown[]) {
       return (await q.query<T>(sql, params)).rows;
@@ -13,10 +26,9 @@ export async function openPglite(dataDir: string): Promise<SqlDriver> {
       await q.exec(sql);
     },
   });
-  const base = wrap(db);
   return {
     kind: 'pglite',
-    ...base,
+    ...wrap(db),
     transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
     close: () => db.close(),
   };
