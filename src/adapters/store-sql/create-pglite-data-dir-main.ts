@@ -9,6 +9,7 @@ import { PGlite } from '@electric-sql/pglite';
 import type { CreateDataDirFailure } from './create-pglite-data-dir.js';
 import { migrate } from './migrate.js';
 import { pgliteDriver } from './pglite-driver.js';
+import { PGLITE_OPTIONS } from './pglite-options.js';
 
 function fail(e: unknown): void {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
@@ -33,7 +34,7 @@ else {
   try {
     // PGlite makes only the last folder of the path; the data directory above it may not exist yet.
     mkdirSync(dirname(dir), { recursive: true });
-    const db = new PGlite(dir);
+    const db = new PGlite(dir, PGLITE_OPTIONS);
     await db.waitReady;
     // The schema too: the first DDL leaves PostgreSQL's catalog caches some 20 MB larger than a restart does, and the
     // long-lived process then finds every migration applied, as on any restart.

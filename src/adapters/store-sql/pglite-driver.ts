@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { createPgliteDataDir } from './create-pglite-data-dir.js';
+import { PGLITE_OPTIONS } from './pglite-options.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 
 /**
@@ -11,7 +12,7 @@ import type { SqlDriver, SqlExecutor } from './sql-driver.js';
  */
 export async function openPglite(dataDir: string): Promise<SqlDriver> {
   if (dataDir !== 'memory://' && !existsSync(join(dataDir, 'PG_VERSION'))) await createPgliteDataDir(dataDir);
-  const db = new PGlite(dataDir);
+  const db = new PGlite(dataDir, PGLITE_OPTIONS);
   await db.waitReady;
   return pgliteDriver(db);
 }
