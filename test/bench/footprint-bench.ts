@@ -167,7 +167,7 @@ try {
   setFault(app, 0, 'canary');
   const control = up.proc.pid!;
   const during = sampler(() => [control, router], 200);
-  const traffic = drive(up.routerPort, HOST, 60_000);
+  const traffic = drive(up.routerPort, HOST, { maxMs: 60_000 });
   const canaryStatus = await release('1.1.0', token);
   await traffic.stop();
   const most = during.stop();
