@@ -14,7 +14,8 @@ export type { ApiDeps } from './deps.js';
 
 /** The HTTP API: one routes file per context, each route registered from its definition in ./contract. */
 export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  // Closing ends every connection, streams included (events, followed logs): a stopping control plane waits for none.
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, forceCloseConnections: true });
 
   app.setErrorHandler((err: unknown, _req, reply) => {
     if (isSluiceError(err)) {
