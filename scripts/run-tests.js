@@ -4,14 +4,15 @@
 //   pg    (npm run test:pg): dist/test/pg: the store contract against a real PostgreSQL server (DATABASE_URL)
 //   crash (npm run test:crash): dist/test/crash: SIGKILL of `sluice up` during journeys (CRASH_RUNS times)
 //   prometheus (npm run test:prometheus): dist/test/prom: metrics against a real Prometheus (Debian's package)
+//   restart (npm run test:restart): dist/test/restart: traffic through a canary while the control plane is killed and upgraded
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const suite = process.argv[2] ?? 'unit';
-const roots = { unit: ['dist/src', 'dist/test'], pg: ['dist/test/pg'], crash: ['dist/test/crash'], prometheus: ['dist/test/prom'] }[suite];
+const roots = { unit: ['dist/src', 'dist/test'], pg: ['dist/test/pg'], crash: ['dist/test/crash'], prometheus: ['dist/test/prom'], restart: ['dist/test/restart'] }[suite];
 if (!roots) {
-  console.error(`unknown suite ${suite}; use unit, pg, crash or prometheus`);
+  console.error(`unknown suite ${suite}; use unit, pg, crash, prometheus or restart`);
   process.exit(2);
 }
 

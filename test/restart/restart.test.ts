@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { restartScenario } from './helpers/restart-scenario.js';
+import { restartScenario } from '../helpers/restart-scenario.js';
 
 // The control plane may stop at any time; traffic must not. Steady traffic at prod through a canary rollout while the
 // control plane is killed five times and then replaced by a newer build.
