@@ -3,7 +3,8 @@ import { cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } fr
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadMigrations, migrate } from '../src/adapters/store-sql/migrate.js';
-import { openPglite } from '../src/adapters/store-sql/pglite-driver.js';
+import { PGlite } from '@electric-sql/pglite';
+import { pgliteDriver } from '../src/adapters/store-sql/pglite-driver.js';
 import { api, cli, copyExample, journeyEnd, REPO, startUp, type UpProcess, viaRouter } from './helpers/sluice-process.js';
 
 const FIXTURE = join(REPO, 'test', 'fixtures', 'data-dir-0.1.0');
@@ -20,7 +21,10 @@ async function oldDataDir(app: string): Promise<string> {
     if (f.endsWith('.json') || f.endsWith('log')) writeFileSync(to, fill(readFileSync(f, 'utf8')));
   }
   const rows = JSON.parse(fill(readFileSync(join(FIXTURE, 'db.json'), 'utf8'))) as Record<string, Record<string, unknown>[]>;
-  const db = await openPglite(join(data, 'pg'));
+  // That version's database: PGlite made in place, with that version's migrations only.
+  const pg = new PGlite(join(data, 'pg'));
+  await pg.waitReady;
+  const db = pgliteDriver(pg);
   try {
     await migrate(db, loadMigrations().filter((m) => m.version <= 2));
     await db.query('DELETE FROM cursors');

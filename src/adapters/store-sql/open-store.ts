@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { openPostgres } from './pg-driver.js';
 import { openPglite } from './pglite-driver.js';
@@ -7,7 +6,5 @@ import { SqlStore } from './sql-store.js';
 /** Opens the store: PostgreSQL when a URL is given, otherwise PGlite in `<dataDir>/pg` (or in memory for `memory://`). */
 export async function openStore(opts: { databaseUrl?: string; dataDir: string }): Promise<SqlStore> {
   if (opts.databaseUrl) return SqlStore.open(await openPostgres(opts.databaseUrl));
-  if (opts.dataDir === 'memory://') return SqlStore.open(await openPglite('memory://'));
-  mkdirSync(opts.dataDir, { recursive: true });
-  return SqlStore.open(await openPglite(join(opts.dataDir, 'pg')));
+  return SqlStore.open(await openPglite(opts.dataDir === 'memory://' ? 'memory://' : join(opts.dataDir, 'pg')));
 }
