@@ -183,11 +183,17 @@ export class LocalTarget implements Target {
   async restore(desired: DesiredStage[], resuming: ReadonlySet<string>): Promise<void> {
     const stages = desired.filter((d) => d.plan.target === 'local');
     for (const d of stages) await this.serial(d.stage, () => this.converge(d, resuming));
-    // Stages the log no longer has (a data directory reused for another pipeline): their instances stop.
+    // Stages the log does not say should serve anything: a first deploy under way keeps its instances (the engine
+    // resumes it); anything else there stops (left by a crash, or a data directory reused for another pipeline).
     if (!existsSync(this.o.root)) return;
     for (const stage of readdirSync(this.o.root)) {
       if (stages.some((d) => d.stage === stage) || !existsSync(join(this.o.root, stage, 'instances'))) continue;
-      await this.serial(stage, () => this.stopOrphans(stage, new Set()));
+      await this.serial(stage, async () => {
+        const st = this.load(stage);
+        const keep = (dep: Deployment | undefined) => (dep && resuming.has(dep.key) ? dep : undefined);
+        const resumed: StageFile = { draining: [], pending: keep(st.pending), current: keep(st.current) };
+        await this.stopOrphans(stage, this.ownedRunDirs(stage, resumed));
+      });
     }
   }
 
@@ -212,7 +218,9 @@ export class LocalTarget implements Target {
       st.pending = undefined;
     }
     const want = d.stable?.release;
-    if (want && st.current && sameRelease(st.current.release, want)) {
+    // A deployment whose step the engine resumes is its to finish: the log catches up when that step ends.
+    const inFlight = st.current !== undefined && resuming.has(st.current.key);
+    if (st.current && (inFlight || (want && sameRelease(st.current.release, want)))) {
       for (const i of st.current.instances) await this.ensureInstance(stage, st.current, i);
       this.save(stage, st);
       // A stage that does not come back healthy still gets its route and its supervisor, which keeps restarting it;
@@ -233,7 +241,8 @@ export class LocalTarget implements Target {
       await this.stopDeployment(stage, st.current);
       st.current = undefined;
     }
-    if (d.canary && st.current) {
+    // (A promotion the engine resumes may already have made the canary the current deployment.)
+    if (d.canary && st.current && !(inFlight && sameRelease(st.current.release, d.canary.release))) {
       const c = d.canary;
       if (st.canary && sameRelease(st.canary.release, c.release)) {
         for (const i of st.canary.instances) await this.ensureInstance(stage, st.canary, i);
@@ -246,7 +255,9 @@ export class LocalTarget implements Target {
         }
       }
       if (st.canary) st.canary.weight = c.weight;
-    } else if (st.canary && !(st.pending && resuming.has(st.pending.key))) {
+    } else if (st.canary && !resuming.has(st.canary.key) && !(st.pending && resuming.has(st.pending.key))) {
+      // A canary the log does not want (its rollback or promotion ended while Sluice was away), and that no step
+      // resuming now is still deploying.
       await this.stopDeployment(stage, st.canary);
       st.canary = undefined;
     }
@@ -276,7 +287,7 @@ export class LocalTarget implements Target {
         if (owned.has(runDir)) return;
         const pid = readPid(runDir);
         if (pid !== undefined && isAlive(pid)) {
-          this.o.notice?.(`local target: stopping instance ${name} of ${stage} (pid ${pid}): nothing the log asks for runs there`);
+          this.o.notice?.(`local target: stopping instance ${name} of ${stage} (pid ${pid}): no deployment the stage's state names owns it (a lost state file, or a crash mid-deploy)`);
           await terminate(pid, 5000);
         }
       }),
@@ -660,7 +671,7 @@ export class LocalTarget implements Target {
     } catch (e) {
       const aside = `${path}.corrupt-${Date.now()}`;
       renameSync(path, aside);
-      this.o.notice?.(`local target: ${path} is corrupt (${(e as Error).message}); moved to ${aside}; the stage is rebuilt from the event log`);
+      this.o.notice?.(`local target: ${path} is corrupt (${oneLine((e as Error).message)}); moved to ${aside}; the stage is rebuilt from the event log`);
       return { draining: [] };
     }
   }
@@ -714,3 +725,6 @@ export async function stopLocalInstances(root: string): Promise<number> {
   }
   return stopped;
 }
+
+/** An error message on one line (JSON.parse quotes the text it choked on, line breaks and all). */
+const oneLine = (m: string) => m.replace(/\s*\n\s*/g, ' ');
