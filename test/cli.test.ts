@@ -39,7 +39,48 @@ describe('the CLI, as a new user meets it', { timeout: 240_000 }, () => {
     const cmd = await run('relase', 'list');
     assert.equal(cmd.code, 2);
     assert.match(cmd.stderr, /unknown command "relase" \(did you mean "release"\?\)/);
-    assert.equal((await run('logs', '1.0.0')).code, 2, 'too few arguments');
+    const few = await run('logs', '1.0.0');
+    assert.equal(few.code, 2, 'too few arguments');
+    assert.match(few.stderr, /sluice logs needs <stage>/);
+    const sub = await run('release', 'creat', '1.0.0');
+    assert.equal(sub.code, 2);
+    assert.match(sub.stderr, /"release" needs one of: create, list \(not "creat"; did you mean "create"\?\)/);
+    // --help and `help <command>` show a command's usage, whatever arguments are missing.
+    for (const args of [['release', 'create', '--help'], ['help', 'logs'], ['logs', '--help']]) {
+      const h = await run(...args);
+      assert.equal(h.code, 0, `${args.join(' ')}: ${h.stderr}`);
+      assert.match(h.stdout, /^sluice (release create|logs) </);
+      assert.match(h.stdout, /Options\n/);
+    }
+    assert.match((await run('version')).stdout, /^\d+\.\d+\.\d+/);
+  });
+
+  it('says in one line that the data directory is in use, or the router port', async () => {
+    const twice = await cli(['up', '--dir', app, '--port', '0', '--router-port', '0']);
+    assert.equal(twice.code, 1);
+    assert.match(twice.stderr, /^sluice: another Sluice \(pid \d+\) is using .*\.sluice; stop it or pass another --data-dir\n$/);
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const port = (taken.address() as { port: number }).port;
+    const other = join(app, '..', 'other-router');
+    mkdirSync(other);
+    writeFileSync(join(other, 'sluice.yaml'), readFileSync(join(app, 'sluice.yaml')));
+    try {
+      const r = await cli(['up', '--dir', other, '--port', '0', '--router-port', String(port)]);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr.trim(), `sluice: the router port ${port} on 127.0.0.1 is in use (another sluice up, with another data directory?); pass --router-port to use another`);
+    } finally {
+      taken.close();
+      await cli(['down', '--dir', other]);
+    }
+  });
+
+  it('a call that needs a token, with none to be found, says where a token comes from', async () => {
+    const elsewhere = join(app, '..', 'no-data');
+    mkdirSync(elsewhere);
+    const r = await cli(['release', 'create', '9.9.9', '--dir', elsewhere, '--url', up.apiUrl]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /needs an Authorization: Bearer <token> header \(no token was found: pass --token, set SLUICE_TOKEN, or run from the app whose data directory holds admin-token/);
   });
 
   it('validate warns when the artifact output takes in the data directory', async () => {
@@ -107,11 +148,13 @@ describe('the CLI, as a new user meets it', { timeout: 240_000 }, () => {
     assert.match(json.steps[0]!.log, /prod now routes to 1\.0\.0/);
     const unknown = await run('logs', '1.0.0', 'prod', 'smok');
     assert.equal(unknown.code, 1);
-    assert.match(unknown.stderr, /has no step "smok"; its steps: deploy, verify:smoke, bake-check, rollback/);
+    assert.match(unknown.stderr, /has no step "smok" \(did you mean "smoke"\?\); its steps: deploy, verify:smoke, bake-check, rollback/);
     // 0.9.x failed their commit checks (a bare artifact has no tests): their stages never ran.
-    const never = await run('logs', '0.9.0', 'prod');
-    assert.equal(never.code, 0, never.stderr);
-    assert.match(never.stdout, /prod has not run for 0\.9\.0: it is (skipped|waiting)/);
+    for (const follow of [[], ['--follow']]) {
+      const never = await run('logs', '0.9.0', 'prod', ...follow);
+      assert.equal(never.code, 0, never.stderr);
+      assert.match(never.stdout, /prod has not run for 0\.9\.0: it is (skipped|waiting)/, follow.join(''));
+    }
   });
 
   it('an adopted step\'s log marks the adoption instead of repeating its command as if it ran twice', async () => {

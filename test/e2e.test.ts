@@ -41,6 +41,8 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
       const r = await cli(['init', '--dir', dir]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(readFileSync(join(dir, 'sluice.yaml'), 'utf8'), /^app: my-fresh-app$/m);
+      assert.ok(readFileSync(join(dir, 'sluice.yaml'), 'utf8').startsWith(`# yaml-language-server: $schema=${join(REPO, 'schema', 'sluice.schema.json')}\n`));
+      assert.equal(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name, 'my-fresh-app');
       assert.match(readFileSync(join(dir, '.gitignore'), 'utf8'), /^\.sluice\/$/m);
       for (const never of ['.sluice', '.sluice-init-test', 'dist', 'node_modules']) assert.ok(!existsSync(join(dir, never)), `${never} was copied`);
       // The next command it prints runs as printed (here with validate in place of up, which would keep running).

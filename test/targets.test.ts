@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ArtifactStore } from '../src/adapters/artifacts-fs/artifact-store.js';
 import { InProcessRouter } from '../src/adapters/proxy-http1/in-process-router.js';
 import { CommandTarget } from '../src/adapters/target-command/command-target.js';
-import { LocalTarget } from '../src/adapters/target-local/local-target.js';
+import { LocalTarget, stopLocalInstances } from '../src/adapters/target-local/local-target.js';
 import { targetContract } from '../src/journeys/ports/target.contract.js';
 import type { DesiredStage, ReleaseRef, StepIO } from '../src/journeys/ports/target.js';
 import { parsePipeline } from '../src/pipeline/pipeline.js';
@@ -98,6 +98,7 @@ targetContract('local', async () => {
     io,
     async close() {
       await target.close();
+      await stopLocalInstances(join(root, 'local'));
       await router.close();
     },
   };
@@ -152,6 +153,7 @@ describe('local target supervision', { timeout: 60_000 }, () => {
   });
   after(async () => {
     await target.close();
+    await stopLocalInstances(join(root, 'local2'));
     await router.close();
   });
 

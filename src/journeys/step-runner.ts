@@ -79,6 +79,7 @@ export class StepRunner implements EffectRunner {
           });
         }
         case 'rollback':
+          io.log(`--- sluice: rolling ${e.stage.name} back to ${e.to?.version ?? 'nothing'}: ${j.stages[e.stage.name]?.failure ?? 'asked for'}`);
           await this.target(e.stage.target).rollback({ stage: e.stage, key: r.key, io, from: e.from, to: e.to });
           return { ok: true, exitCode: null };
         case 'health': {

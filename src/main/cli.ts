@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ApiClient } from '../interfaces/cli/client.js';
 import { type ClientConfig, type Command, EXIT, type OptionValues } from '../interfaces/cli/command.js';
@@ -86,7 +86,9 @@ const systemCommands: Command[] = [
       const stop = async () => {
         if (stopping) return;
         stopping = true;
-        ctx.out(st.dim('stopping the control plane; the data plane keeps serving…'));
+        // `sluice down` leaves its stop file before it stops us: then the data plane is going too.
+        const down = existsSync(join(config.dataDir, 'dataplane', 'stop'));
+        ctx.out(st.dim(down ? 'stopping: sluice down stops the data plane and the instances too…' : 'stopping the control plane; the data plane keeps serving…'));
         await s.close();
         process.exit(EXIT.ok);
       };
@@ -98,7 +100,8 @@ const systemCommands: Command[] = [
         ctx.out(st.dim(`creating release ${release}…`));
         try {
           const r = await new ApiClient(s.apiUrl, token).call(releasesApi.create, { body: { version: release } });
-          ctx.out(`release ${release} ${r.created ? 'created' : 'already exists'} (${r.release.digest}); watch it with: npx sluice status --dir ${relative(ctx.cwd, config.appDir) || '.'}`);
+          const where = [`--dir ${relative(ctx.cwd, config.appDir) || '.'}`, ...(ctx.opts.file ? [`--file ${ctx.opts.file}`] : []), ...(ctx.opts['data-dir'] ? [`--data-dir ${ctx.opts['data-dir']}`] : [])];
+          ctx.out(`release ${release} ${r.created ? 'created' : 'already exists'} (${r.release.digest}); watch it with: npx sluice status ${where.join(' ')}`);
         } catch (e) {
           ctx.err(st.red(`release ${release}: ${(e as Error).message}`));
         }

@@ -69,14 +69,14 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
   const dataDir = config.dataDir;
   if (dataDir === 'memory://') throw new SluiceError('CONFIG_INVALID', 'sluice up needs a data directory: the data plane keeps its routes there');
   mkdirSync(dataDir, { recursive: true });
-  // Said before anything starts: a taken API port is one line, and leaves nothing running.
-  if (config.apiPort !== 0 && !(await portFree(config.apiPort, config.host))) throw apiPortTaken(config);
   const releaseLock = lockDataDir(dataDir);
   const cleanups: (() => Promise<unknown> | unknown)[] = [releaseLock];
   const close = async () => {
     for (const c of cleanups.reverse()) await c();
   };
   try {
+    // Said before anything starts: a taken API port is one line, and leaves nothing running.
+    if (config.apiPort !== 0 && !(await portFree(config.apiPort, config.host))) throw apiPortTaken(config);
     const store = await openStore({ dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
     cleanups.push(() => store.close());
     const dp = await ensureDataPlane(
@@ -220,6 +220,8 @@ export async function downSluice(dataDir: string): Promise<{ controlPlane: boole
   const pid = readPidFile(join(dataDir, 'sluice.pid'));
   const controlPlane = pid !== undefined && pid !== process.pid && isAlive(pid);
   if (controlPlane) {
+    // Its supervisor must not start the data plane again, and the control plane can tell why it is stopped.
+    if (existsSync(join(dataDir, 'dataplane'))) writeFileSync(join(dataDir, 'dataplane', 'stop'), '');
     process.kill(pid, 'SIGTERM');
     for (const until = Date.now() + 15_000; isAlive(pid) && Date.now() < until; ) await sleep(50);
   }

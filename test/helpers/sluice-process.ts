@@ -15,7 +15,7 @@ export function copyExample(name = 'shop'): string {
   const dir = join(mkdtempSync(join(tmpdir(), 'sluice-e2e-')), name);
   cpSync(join(REPO, 'examples', 'shop'), dir, {
     recursive: true,
-    filter: (s) => !/[/\\](\.sluice|dist)([/\\]|$)/.test(s),
+    filter: (s) => !/[/\\](\.sluice[^/\\]*|dist)([/\\]|$)/.test(s),
   });
   return dir;
 }

@@ -4,9 +4,10 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SluiceError } from '../../kernel/errors.js';
 import { groupAlive, isAlive, signalGroup } from '../../platform/durable-run.js';
 import { tail } from '../../platform/files.js';
-import { freePort } from '../../platform/net.js';
+import { freePort, portFree } from '../../platform/net.js';
 import { CONTROL_PROTOCOL, type DataPlaneHealth } from './control-server.js';
 import { RouterClient } from './router-client.js';
 
@@ -81,6 +82,10 @@ export async function ensureDataPlane(s: DataPlaneSettings, notice: (line: strin
     notice(`waiting for the data plane of ${s.dataDir} to come back (supervisor pid ${supervisor})`);
   } else {
     rmSync(join(dir, 'stop'), { force: true });
+    if (s.port !== 0 && !(await portFree(s.port, s.host))) {
+      client.close();
+      throw new SluiceError('CONFIG_INVALID', `the router port ${s.port} on ${s.host} is in use (another sluice up, with another data directory?); pass --router-port to use another`);
+    }
     // Port 0 is chosen once, here: a data plane started again by its supervisor comes back on the same port.
     const port = s.port === 0 ? await freePort() : s.port;
     const log = openSync(join(dir, 'router.log'), 'a');

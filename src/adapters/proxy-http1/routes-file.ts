@@ -31,7 +31,7 @@ export class RoutesFile {
     } catch (e) {
       const aside = `${this.path}.corrupt-${Date.now()}`;
       renameSync(this.path, aside);
-      this.notice(`routes file ${this.path} is corrupt (${(e as Error).message}); moved to ${aside}; starting with no routes until the control plane sends them`);
+      this.notice(`routes file ${this.path} is corrupt (${(e as Error).message.replace(/\s*\n\s*/g, ' ')}); moved to ${aside}; starting with no routes until the control plane sends them`);
       return {};
     }
   }

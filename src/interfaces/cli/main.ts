@@ -52,9 +52,19 @@ function resolve(argv: string[], s: CliSetup): { cmd: Command | undefined; args:
   let skip = 0;
   if (pos.length >= 2 && byName.has(`${pos[0]} ${pos[1]}`)) [cmd, skip] = [byName.get(`${pos[0]} ${pos[1]}`), 2];
   else if (pos.length >= 1 && byName.has(pos[0]!)) [cmd, skip] = [byName.get(pos[0]!), 1];
-  else if (pos.length >= 1) {
+  else if (pos[0] === 'help' || pos[0] === 'version') {
+    // `sluice help [command]` and `sluice version`, as their flags.
+    const rest = pos.slice(1).join(' ');
+    const about = byName.get(rest) ?? byName.get(pos[1] ?? '');
+    return { cmd: about, args: [], opts: { ...(loose.values as OptionValues), [pos[0]]: true } };
+  } else if (pos.length >= 1) {
     const groups = s.commands.filter((c) => c.name.startsWith(`${pos[0]} `));
-    if (groups.length) throw new UsageError(`"${pos[0]}" needs one of: ${groups.map((c) => c.name.split(' ')[1]).join(', ')}${pos[1] ? ` (not "${pos[1]}")` : ''}\nusage: ${groups.map(usageOf).join('\n       ')}`);
+    if (groups.length) {
+      const subs = groups.map((c) => c.name.split(' ')[1]!);
+      const hint = pos[1] ? closest(pos[1], subs) : undefined;
+      const given = pos[1] ? ` (not "${pos[1]}"${hint ? `; did you mean "${hint}"?` : ''})` : '';
+      throw new UsageError(`"${pos[0]}" needs one of: ${subs.join(', ')}${given}\nusage: ${groups.map(usageOf).join('\n       ')}`);
+    }
     const hint = closest(pos[0]!, [...byName.keys()].map((n) => n.split(' ')[0]!));
     throw new UsageError(`unknown command "${pos[0]}"${hint ? ` (did you mean "${hint}"?)` : ''}; run sluice --help`);
   }
@@ -70,8 +80,15 @@ function resolve(argv: string[], s: CliSetup): { cmd: Command | undefined; args:
     if (want === 'boolean' && t.value !== undefined && t.inlineValue) throw new UsageError(`${t.rawName} takes no value`);
   }
   const args = pos.slice(skip);
-  if (cmd && (args.length < cmd.min || args.length > cmd.max)) {
-    const problem = args.length < cmd.min ? 'needs more arguments' : `takes at most ${cmd.max} argument(s); unexpected: ${args.slice(cmd.max).join(' ')}`;
+  // --help shows a command's usage whatever arguments came with it.
+  if (cmd && !loose.values.help && (args.length < cmd.min || args.length > cmd.max)) {
+    const names = cmd.args.match(/<[^>]+>|\[[^\]]+\]/g) ?? [];
+    const problem =
+      args.length < cmd.min
+        ? `needs ${names.slice(args.length, cmd.min).join(' ')}`
+        : cmd.max === 0
+          ? `takes no arguments; unexpected: ${args.join(' ')}`
+          : `takes at most ${cmd.max} argument(s); unexpected: ${args.slice(cmd.max).join(' ')}`;
     throw new UsageError(`sluice ${cmd.name} ${problem}\nusage: ${usageOf(cmd)}`);
   }
   return { cmd, args, opts: loose.values as OptionValues };
@@ -129,8 +146,12 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       return EXIT.unreachable;
     }
     if (isSluiceError(e)) {
-      if (opts.json) out(JSON.stringify({ code: e.code, message: e.message, details: e.details }, null, 2));
-      else err(st.red(`sluice: ${e.message}`));
+      const hint =
+        e.code === 'UNAUTHORIZED' && !ctx.config().token
+          ? ` (no token was found: pass --token, set SLUICE_TOKEN, or run from the app whose data directory holds admin-token; the server is ${ctx.config().apiUrl})`
+          : '';
+      if (opts.json) out(JSON.stringify({ code: e.code, message: e.message + hint, details: e.details }, null, 2));
+      else err(st.red(`sluice: ${e.message}${hint}`));
       return EXIT.failed;
     }
     err(st.red(`sluice: unexpected error: ${(e as Error).stack ?? String(e)}`));

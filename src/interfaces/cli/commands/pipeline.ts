@@ -53,8 +53,14 @@ export const pipelineCommands: Command[] = [
         throw new SluiceError('INVALID_STATE', `${target} already has ${taken.slice(0, 5).join(', ')}${taken.length > 5 ? ` and ${taken.length - 5} more` : ''}; nothing changed (init writes only into an empty folder or one without these files)`);
       const app = appNameFrom(basename(target));
       for (const f of files.slice(0, -1)) cpSync(join(EXAMPLE, f), join(target, f), { recursive: true });
-      const yaml = join(target, 'sluice.yaml');
-      writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^app: .*$/m, `app: ${app}`));
+      // The app is named after its folder, and editors find the schema where this Sluice keeps it.
+      const schema = fileURLToPath(new URL('../../../../../schema/sluice.schema.json', import.meta.url));
+      for (const f of files.filter((x) => /\.ya?ml$/.test(x))) {
+        const path = join(target, f);
+        writeFileSync(path, readFileSync(path, 'utf8').replace(/^app: .*$/m, `app: ${app}`).replace(/\$schema=\S+/, `$schema=${schema}`));
+      }
+      const pkg = join(target, 'package.json');
+      if (existsSync(pkg)) writeFileSync(pkg, `${JSON.stringify({ ...(JSON.parse(readFileSync(pkg, 'utf8')) as object), name: app }, null, 2)}\n`);
       writeFileSync(join(target, '.gitignore'), GITIGNORE);
       const dir = shellWord(relative(ctx.cwd, target) || '.');
       ctx.out(`${ctx.st.green('✓')} scaffolded app "${app}" in ${target}: sluice.yaml, an example app and its tests, and a .gitignore`);

@@ -4,6 +4,7 @@ import { abortCommand, approveCommand, type CommandResult, pauseCommand, promote
 import { BACKGROUND_ANALYSIS, canaryStepName, type JourneyState, type StageState } from '../../../journeys/journey-reducer.js';
 import type { StoredEvent } from '../../../journeys/journey-events.js';
 import { SluiceError } from '../../../kernel/errors.js';
+import { closest } from '../../../kernel/suggest.js';
 import { journeysApi } from '../contract/journeys.js';
 import type { ApiDeps } from '../deps.js';
 import type { Registrar } from '../registrar.js';
@@ -68,13 +69,18 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     const j = journeyOfRelease(d.executor.list(), params.version);
     const stageOf = (x: JourneyState): StageState | undefined => (params.stage === 'commit' ? x.commit : x.stages[params.stage]);
     const st = stageOf(j);
-    if (!st) throw new SluiceError('NOT_FOUND', `release ${params.version} has no stage "${params.stage}"; its stages: commit, ${j.plan.stages.map((s) => s.name).join(', ')}`);
+    if (!st) {
+      const stages = ['commit', ...j.plan.stages.map((s) => s.name)];
+      const hint = closest(params.stage, stages);
+      throw new SluiceError('NOT_FOUND', `release ${params.version} has no stage "${params.stage}"${hint ? ` (did you mean "${hint}"?)` : ''}; its stages: ${stages.join(', ')}`);
+    }
     const wanted = query.step === undefined ? undefined : resolveStep(j, params.stage, st, query.step);
     const follow = query.follow === '1' || query.follow === 'true';
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });
-    if (st.stepOrder.length === 0 && !follow) {
+    // A stage that never ran says so; followed, it says so only once it is clear it never will.
+    if (st.stepOrder.length === 0 && (!follow || TERMINAL_STAGE.has(st.status) || j.status !== 'running')) {
       res.end(`── ${params.stage} has not run for ${params.version}: it is ${st.status} ──\n`);
       return;
     }
@@ -169,5 +175,6 @@ function resolveStep(j: JourneyState, stage: string, st: StageState, name: strin
       ];
   const known = [...new Set([...st.stepOrder, ...planned])];
   for (const candidate of [name, `verify:${name}`]) if (known.includes(candidate)) return candidate;
-  throw new SluiceError('NOT_FOUND', `stage ${stage} of ${j.release.version} has no step "${name}"; its steps: ${known.join(', ')}`);
+  const hint = closest(name, [...known, ...known.filter((k) => k.startsWith('verify:')).map((k) => k.slice(7))]);
+  throw new SluiceError('NOT_FOUND', `stage ${stage} of ${j.release.version} has no step "${name}"${hint ? ` (did you mean "${hint}"?)` : ''}; its steps: ${known.join(', ')}`);
 }
