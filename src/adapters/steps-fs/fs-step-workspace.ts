@@ -4,7 +4,7 @@ import type { CommandOutcome, CommandSpec, LogChunk, StepIO, StepWorkspace } fro
 import { runOnce } from '../../platform/durable-run.js';
 
 /** Where a step keeps its log and run files: one directory per idempotency key (`<journey>/<stage>/<step>[@attempt]`). */
-export function stepDir(runsRoot: string, key: string): string {
+function stepDir(runsRoot: string, key: string): string {
   return join(runsRoot, ...key.split('/').map((part) => part.replace(/[^A-Za-z0-9._@+-]/g, '-')));
 }
 

@@ -20,7 +20,7 @@ function usageOf(c: Command): string {
 }
 
 /** The help text, made from the table of commands. */
-export function helpText(s: CliSetup): string {
+function helpText(s: CliSetup): string {
   const rows = s.commands.map((c) => [`${c.name}${c.args ? ` ${c.args}` : ''}`, c.summary]);
   const w = Math.min(40, Math.max(...rows.map((r) => r[0]!.length)) + 2);
   const opts = GLOBAL_OPTIONS.map((o) => `  --${o.padEnd(12)} ${OPTIONS[o].help}`);

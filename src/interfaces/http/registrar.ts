@@ -15,7 +15,7 @@ export type Handler<D extends RouteDef> = (input: Input<D>, ctx: { req: FastifyR
 export type Authenticate = (req: FastifyRequest) => Promise<Caller>;
 
 /** Parses one part of a request with its schema; a failure is a BAD_REQUEST naming each field. */
-export function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, part: 'body' | 'query' | 'path'): T {
+function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, part: 'body' | 'query' | 'path'): T {
   if (!schema) return undefined as T;
   const r = schema.safeParse(value ?? {});
   if (r.success) return r.data;

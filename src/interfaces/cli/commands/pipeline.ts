@@ -12,7 +12,7 @@ const NOT_COPIED = /(^|[/\\])(\.sluice[^/\\]*|node_modules|dist|admin-token|[^/\
 const GITIGNORE = '# Sluice: data directories (the database, tokens, logs) and build output\n.sluice/\n.sluice-*/\ndist/\nnode_modules/\n';
 
 /** A DNS-safe app name from a folder name: lower case, letters, digits and dashes, at most 63. */
-export function appNameFrom(folder: string): string {
+function appNameFrom(folder: string): string {
   const name = folder.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '');
   return name || 'app';
 }

@@ -17,7 +17,7 @@ const NEXT: Record<string, (v: string, stage: string) => string> = {
 };
 
 /** Follows a release's journey until it ends or waits for a person; reports each step as it ends. */
-export async function waitForJourney(
+async function waitForJourney(
   api: ApiClient,
   version: string,
   ctx: CliContext,
