@@ -44,7 +44,7 @@ async function childrenDuring<T>(work: () => Promise<T>): Promise<{ result: T; s
 
 /** `text` as a regular expression that matches it literally. */
 const literally = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const token = (id: string) => ({ id, name: id, hash: `hash-${id}`, createdAt: Date.now() });
+const token = (id: string) => ({ id, name: id, role: 'admin' as const, hash: `hash-${id}`, createdAt: Date.now() });
 
 describe('a new PGlite data directory', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
   it('is created by a child process that has exited when the store opens, and is then reopened in place without one', async () => {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Role } from '../kernel/actor.js';
 import type { Clock } from '../kernel/clock.js';
 import type { TokenRecord, TokenStore } from './ports/token-store.js';
 
@@ -12,9 +13,9 @@ export class TokenService {
     private readonly clock: Clock,
   ) {}
 
-  async create(name: string): Promise<{ token: string; record: TokenRecord }> {
+  async create(name: string, role: Role): Promise<{ token: string; record: TokenRecord }> {
     const token = `slc_${randomBytes(24).toString('base64url')}`;
-    const record: TokenRecord = { id: randomUUID(), name, hash: hash(token), createdAt: this.clock.now() };
+    const record: TokenRecord = { id: randomUUID(), name, role, hash: hash(token), createdAt: this.clock.now() };
     await this.store.createToken(record);
     return { token, record };
   }

@@ -161,7 +161,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     const tokens = new TokenService(store, clock);
     let newAdminToken: string | undefined;
     if ((await tokens.count()) === 0) {
-      newAdminToken = (await tokens.create('admin')).token;
+      newAdminToken = (await tokens.create('admin', 'admin')).token;
       const path = join(dataDir, 'admin-token');
       writeFileSync(path, `${newAdminToken}\n`, { mode: 0o600 });
       chmodSync(path, 0o600);

@@ -23,6 +23,7 @@ interface ReleaseRow {
 interface TokenRow {
   id: string;
   name: string;
+  role: TokenRecord['role'];
   hash: string;
   created_at: Date | string;
 }
@@ -217,9 +218,10 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
   }
 
   async createToken(t: TokenRecord) {
-    await this.db.query(`INSERT INTO tokens (id, name, hash, created_at) VALUES ($1, $2, $3, $4)`, [
+    await this.db.query(`INSERT INTO tokens (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)`, [
       t.id,
       t.name,
+      t.role,
       t.hash,
       new Date(t.createdAt),
     ]);
@@ -228,7 +230,7 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
   async findTokenByHash(hash: string) {
     const rows = await this.db.query<TokenRow>(`SELECT * FROM tokens WHERE hash = $1`, [hash]);
     const r = rows[0];
-    return r ? { id: r.id, name: r.name, hash: r.hash, createdAt: new Date(r.created_at).getTime() } : undefined;
+    return r ? { id: r.id, name: r.name, role: r.role, hash: r.hash, createdAt: new Date(r.created_at).getTime() } : undefined;
   }
 
   async countTokens() {

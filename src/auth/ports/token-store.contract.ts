@@ -13,8 +13,8 @@ export function tokenStoreContract(name: string, open: () => Promise<TokenStore 
 
     it('keeps tokens by hash', async () => {
       assert.equal(await store.countTokens(), 0);
-      await store.createToken({ id: 't1', name: 'admin', hash: 'h1', createdAt: 5 });
-      assert.deepEqual(await store.findTokenByHash('h1'), { id: 't1', name: 'admin', hash: 'h1', createdAt: 5 });
+      await store.createToken({ id: 't1', name: 'admin', role: 'admin', hash: 'h1', createdAt: 5 });
+      assert.deepEqual(await store.findTokenByHash('h1'), { id: 't1', name: 'admin', role: 'admin', hash: 'h1', createdAt: 5 });
       assert.equal(await store.findTokenByHash('h2'), undefined);
       assert.equal(await store.countTokens(), 1);
     });

@@ -1,6 +1,9 @@
+import type { Role } from '../../kernel/actor.js';
+
 export interface TokenRecord {
   id: string;
   name: string;
+  role: Role;
   /** sha256 of the token; the token itself is never stored. */
   hash: string;
   createdAt: number;

@@ -1,12 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import type { TokenActor } from '../../kernel/actor.js';
 import { SluiceError } from '../../kernel/errors.js';
 import type { Input, Output, RouteDef } from './contract/route.js';
 import { HTTP_STATUS } from './errors.js';
 
-/** Who made a request: a token's name (only on routes that need one). */
+/** Who made a request: on routes that need a token, the token (`actor` is its name); elsewhere `anonymous`. */
 export interface Caller {
   actor: string;
+  token?: TokenActor;
 }
 
 export type Handler<D extends RouteDef> = (input: Input<D>, ctx: { req: FastifyRequest; reply: FastifyReply; caller: Caller }) => Promise<D['response'] extends z.ZodType ? Output<D> : void>;

@@ -36,7 +36,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     const rec = m ? await d.tokens.verify(m[1]!) : undefined;
     if (!rec)
       throw new SluiceError('UNAUTHORIZED', m ? 'the bearer token is not valid' : 'this call changes state and needs an Authorization: Bearer <token> header');
-    return { actor: rec.name };
+    return { actor: rec.name, token: { kind: 'token', id: rec.id, name: rec.name, role: rec.role } };
   });
   systemRoutes(r, d);
   journeysRoutes(r, d);

@@ -1,0 +1,19 @@
+/** What a token may do. Every read needs at least `viewer`; `admin` may do everything. */
+export const ROLES = ['viewer', 'deployer', 'approver', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** A caller that presented a valid token: the token's id and name, and its role. */
+export interface TokenActor {
+  kind: 'token';
+  id: string;
+  name: string;
+  role: Role;
+}
+
+/** Who caused something: a token, or Sluice itself with the reason (a guard tripped, a timer fired, a restart). */
+export type Actor = TokenActor | { kind: 'system'; reason: string };
+
+export const systemActor = (reason: string): Actor => ({ kind: 'system', reason });
+
+/** How an actor is shown to people. */
+export const actorLabel = (a: Actor): string => (a.kind === 'token' ? a.name : `sluice (${a.reason})`);
