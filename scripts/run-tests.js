@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs a suite of compiled tests with node's test runner.
-//   unit  (npm test):       dist/src/**/*.test.js and dist/test/*.test.js: pure code, PGlite, real processes and sockets
+//   unit  (npm test):       dist/src/**/*.test.js, dist/test/*.test.js and dist/test/security: pure code, PGlite, real processes and sockets
 //   pg    (npm run test:pg): dist/test/pg: the store contract against a real PostgreSQL server (DATABASE_URL)
 //   crash (npm run test:crash): dist/test/crash: SIGKILL of `sluice up` during journeys (CRASH_RUNS times)
 //   prometheus (npm run test:prometheus): dist/test/prom: metrics against a real Prometheus (Debian's package)
@@ -10,7 +10,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const suite = process.argv[2] ?? 'unit';
-const roots = { unit: ['dist/src', 'dist/test'], pg: ['dist/test/pg'], crash: ['dist/test/crash'], prometheus: ['dist/test/prom'], restart: ['dist/test/restart'] }[suite];
+const roots = { unit: ['dist/src', 'dist/test', 'dist/test/security'], pg: ['dist/test/pg'], crash: ['dist/test/crash'], prometheus: ['dist/test/prom'], restart: ['dist/test/restart'] }[suite];
 if (!roots) {
   console.error(`unknown suite ${suite}; use unit, pg, crash, prometheus or restart`);
   process.exit(2);

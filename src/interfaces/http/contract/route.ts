@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { Role } from '../../../kernel/actor.js';
 
 /**
  * One route of the API, described once: the server registers its handler from it, the OpenAPI document is generated
@@ -13,6 +14,8 @@ export interface RouteDef {
   tag: string;
   /** `token`: needs `Authorization: Bearer <token>`. */
   auth: 'none' | 'token';
+  /** On a token route, the roles that may call it (admin always may); absent: every role. */
+  roles?: readonly Role[];
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
