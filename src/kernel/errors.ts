@@ -3,7 +3,11 @@
  * - PIPELINE_INVALID: the pipeline file failed to parse or validate.
  * - CONFIG_INVALID: server configuration (flags, env, file) is wrong.
  * - BAD_REQUEST: an API body or CLI argument is malformed.
- * - UNAUTHORIZED: no valid token was given for a mutating call.
+ * - UNAUTHORIZED: no valid token was given where one is needed (a missing, unknown, expired or revoked token).
+ * - FORBIDDEN: the token is valid, but its role may not do this; the message names the roles needed and the role held.
+ * - TOKEN_NAME_TAKEN: a token that is not revoked already has that name.
+ * - HOST_NOT_ALLOWED: the request's Host header names neither a loopback address nor a host the operator allowed
+ *   (a DNS-rebinding page, or a name the server was not told about).
  * - NOT_FOUND: the named release, stage, journey or step does not exist.
  * - RELEASE_CONFLICT: the version exists with a different artifact digest.
  * - INVALID_STATE: the operation does not apply to the current state (e.g. approving a stage that waits for nothing).
@@ -19,6 +23,9 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'BAD_REQUEST'
   | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'TOKEN_NAME_TAKEN'
+  | 'HOST_NOT_ALLOWED'
   | 'NOT_FOUND'
   | 'RELEASE_CONFLICT'
   | 'INVALID_STATE'

@@ -26,6 +26,8 @@ function serverConfig(o: OptionValues, env: Record<string, string | undefined>, 
       ...(o['data-dir'] ? { dataDir: o['data-dir'] } : {}),
       ...(o['database-url'] ? { databaseUrl: o['database-url'] } : {}),
       ...(o.host ? { host: o.host } : {}),
+      ...(o['api-host'] ? { apiHost: o['api-host'] } : {}),
+      ...(o['api-allowed-host'] ? { apiAllowedHosts: o['api-allowed-host'] } : {}),
       ...(o.port ? { port: o.port } : {}),
       ...(o['router-port'] ? { routerPort: o['router-port'] } : {}),
       ...(o['max-connections'] ? { maxConnections: o['max-connections'] } : {}),
@@ -62,7 +64,7 @@ const systemCommands: Command[] = [
     summary: 'run the control plane (API, engine, store) here, and start or adopt the data plane (router) beside it',
     min: 0,
     max: 0,
-    options: ['release', 'database-url', 'host', 'port', 'router-port', 'max-connections', 'keep-releases'],
+    options: ['release', 'database-url', 'host', 'api-host', 'api-allowed-host', 'port', 'router-port', 'max-connections', 'keep-releases'],
     async run(ctx) {
       const { st } = ctx;
       const config = serverConfig(ctx.opts, ctx.env, ctx.cwd);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { allowedHostName } from '../interfaces/http/host-check.js';
 import { SluiceError } from '../kernel/errors.js';
 import { DEFAULT_KEEP_RELEASES } from '../releases/retention-plan.js';
 
@@ -12,6 +13,8 @@ const fileSchema = z.strictObject({
   dataDir: z.string().min(1).optional(),
   databaseUrl: z.string().min(1).optional(),
   host: z.string().min(1).optional(),
+  apiHost: z.string().min(1).optional(),
+  apiAllowedHosts: z.array(z.string()).optional(),
   apiPort: z.number().int().min(0).max(65535).optional(),
   routerPort: z.number().int().min(0).max(65535).optional(),
   maxConnections: z.number().int().min(1).max(1_000_000).optional(),
@@ -25,7 +28,12 @@ export interface SluiceConfig {
   pipelineFile: string;
   dataDir: string;
   databaseUrl?: string;
+  /** Where the router listens, and the API unless `apiHost` says otherwise. */
   host: string;
+  /** Where the API listens. Beyond loopback, reads need a token too. */
+  apiHost: string;
+  /** Host names the API answers to besides loopback ones (lower-case; IPv6 in brackets). */
+  apiAllowedHosts: string[];
   apiPort: number;
   routerPort: number;
   /** Client connections the data plane's router serves at once; past it, 503. */
@@ -44,6 +52,9 @@ export interface ConfigFlags {
   dataDir?: string;
   databaseUrl?: string;
   host?: string;
+  apiHost?: string;
+  /** Comma-separated. */
+  apiAllowedHosts?: string;
   port?: string;
   routerPort?: string;
   maxConnections?: string;
@@ -63,6 +74,18 @@ function count(v: string | undefined, what: string): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new SluiceError('CONFIG_INVALID', `${what} must be a whole number from 1 to 1000000, got "${v}"`);
   return n;
+}
+
+/** Allowed host names: each a name or an address, without port; a bad one is named. */
+function allowedHosts(list: readonly string[] | string | undefined, what: string): string[] | undefined {
+  if (list === undefined || list === '') return undefined;
+  const items = typeof list === 'string' ? list.split(',') : list;
+  return items.map((h) => {
+    const name = allowedHostName(h);
+    if (name === undefined)
+      throw new SluiceError('CONFIG_INVALID', `${what}: "${h}" is not a host name or address (give names such as sluice.example.com or 10.0.0.5, without scheme, port or path)`);
+    return name;
+  });
 }
 
 function keepCount(v: string | undefined, what: string): number | undefined {
@@ -98,12 +121,19 @@ export function loadConfig(opts: {
   const appDir = resolve(cwd, argv.dir ?? '.');
   const dataDir = argv.dataDir ?? env.SLUICE_DATA_DIR ?? file.dataDir ?? '.sluice';
   const databaseUrl = argv.databaseUrl ?? env.DATABASE_URL ?? file.databaseUrl;
+  const host = argv.host ?? env.SLUICE_HOST ?? file.host ?? '127.0.0.1';
   return {
     appDir,
     pipelineFile: resolve(appDir, argv.file ?? 'sluice.yaml'),
     dataDir: dataDir === 'memory://' ? dataDir : resolve(appDir, dataDir),
     ...(databaseUrl ? { databaseUrl } : {}),
-    host: argv.host ?? env.SLUICE_HOST ?? file.host ?? '127.0.0.1',
+    host,
+    apiHost: argv.apiHost ?? env.SLUICE_API_HOST ?? file.apiHost ?? host,
+    apiAllowedHosts:
+      allowedHosts(argv.apiAllowedHosts, '--api-allowed-host') ??
+      allowedHosts(env.SLUICE_API_ALLOWED_HOSTS, 'SLUICE_API_ALLOWED_HOSTS') ??
+      allowedHosts(file.apiAllowedHosts, `${argv.config}: apiAllowedHosts`) ??
+      [],
     apiPort: port(argv.port, '--port') ?? port(env.SLUICE_API_PORT, 'SLUICE_API_PORT') ?? file.apiPort ?? 7070,
     routerPort:
       port(argv.routerPort, '--router-port') ??

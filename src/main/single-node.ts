@@ -15,6 +15,7 @@ import { LocalTarget, stopLocalInstances } from '../adapters/target-local/local-
 import { startSyntheticTraffic } from '../adapters/traffic-http/synthetic-traffic.js';
 import { postJson } from '../adapters/webhook-http/post-json.js';
 import { TokenService } from '../auth/token-service.js';
+import { allowedHostName, isLoopbackAddress, isWildcardAddress } from '../interfaces/http/host-check.js';
 import { buildApi } from '../interfaces/http/server.js';
 import { EventBus } from '../journeys/event-bus.js';
 import { Executor } from '../journeys/executor.js';
@@ -76,7 +77,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
   };
   try {
     // Said before anything starts: a taken API port is one line, and leaves nothing running.
-    if (config.apiPort !== 0 && !(await portFree(config.apiPort, config.host))) throw apiPortTaken(config);
+    if (config.apiPort !== 0 && !(await portFree(config.apiPort, config.apiHost))) throw apiPortTaken(config);
     const store = await openStore({ dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
     cleanups.push(() => store.close());
     const dp = await ensureDataPlane(
@@ -139,7 +140,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     });
     bus.subscribe((e) => retention.observe(e));
     cleanups.push(() => retention.stop());
-    let apiUrl = `http://${config.host}:${config.apiPort}`;
+    let apiUrl = apiUrlOf(config.apiHost, config.apiPort);
     const notifier = new Notifier({ store, clock, post: postJson, apiUrl: () => apiUrl, ...(opts.onError ? { onError: opts.onError } : {}) });
     bus.subscribe(() => notifier.handle());
     cleanups.push(() => notifier.stop());
@@ -178,6 +179,11 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
         return sp ? targets[sp.target]?.url(sp) : local.url({ name: stage });
       },
       version: SLUICE_VERSION,
+      access: {
+        readsNeedToken: !isLoopbackAddress(config.apiHost),
+        // The address it listens on, when it is one address, is a name clients use; every interface is none.
+        allowedHosts: [...config.apiAllowedHosts, ...(isWildcardAddress(config.apiHost) ? [] : [allowedHostName(config.apiHost) ?? config.apiHost])],
+      },
       metricsText: () => router.prometheus(),
       dataPlane: async () => {
         try {
@@ -189,12 +195,12 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       },
     });
     try {
-      await api.listen({ port: config.apiPort, host: config.host });
+      await api.listen({ port: config.apiPort, host: config.apiHost });
     } catch (e) {
       throw (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? apiPortTaken(config) : e;
     }
     cleanups.push(() => api.close());
-    apiUrl = `http://${config.host}:${(api.server.address() as AddressInfo).port}`;
+    apiUrl = apiUrlOf(config.apiHost, (api.server.address() as AddressInfo).port);
     // The CLI finds this server from the data directory.
     writeFileSync(join(dataDir, 'api.json'), JSON.stringify({ url: apiUrl, pid: process.pid }));
     cleanups.push(() => rmSync(join(dataDir, 'api.json'), { force: true }));
@@ -231,7 +237,13 @@ export async function downSluice(dataDir: string): Promise<{ controlPlane: boole
 }
 
 const apiPortTaken = (c: SluiceConfig) =>
-  new SluiceError('CONFIG_INVALID', `the API port ${c.apiPort} on ${c.host} is in use (another sluice up?); pass --port to use another`);
+  new SluiceError('CONFIG_INVALID', `the API port ${c.apiPort} on ${c.apiHost} is in use (another sluice up?); pass --port to use another`);
+
+/** Where the CLI, links and tests reach the API: listening on every interface, they reach it on loopback. */
+function apiUrlOf(host: string, port: number): string {
+  const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' || host === '[::]' ? '[::1]' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
 
 function readPidFile(path: string): number | undefined {
   try {

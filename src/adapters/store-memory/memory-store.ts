@@ -87,10 +87,26 @@ export class MemoryStore implements JourneyLog, ReleaseStore, TokenStore, Notifi
     return this.outbox.slice(-limit).reverse().map((r) => structuredClone(r));
   }
   async createToken(t: TokenRecord) {
-    this.tokens.push(t);
+    if (this.tokens.some((x) => x.name === t.name && x.revokedAt === undefined)) return 'name-taken' as const;
+    this.tokens.push({ ...t });
+    return 'created' as const;
   }
   async findTokenByHash(hash: string) {
-    return this.tokens.find((t) => t.hash === hash);
+    const t = this.tokens.find((x) => x.hash === hash);
+    return t ? { ...t } : undefined;
+  }
+  async listTokens() {
+    return this.tokens.map((t) => ({ ...t })).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+  async revokeToken(id: string, at: number) {
+    const t = this.tokens.find((x) => x.id === id);
+    if (!t || t.revokedAt !== undefined) return false;
+    t.revokedAt = at;
+    return true;
+  }
+  async touchToken(id: string, at: number) {
+    const t = this.tokens.find((x) => x.id === id);
+    if (t) t.lastUsedAt = at;
   }
   async countTokens() {
     return this.tokens.length;

@@ -26,7 +26,21 @@ interface TokenRow {
   role: TokenRecord['role'];
   hash: string;
   created_at: Date | string;
+  expires_at: Date | string | null;
+  revoked_at: Date | string | null;
+  last_used_at: Date | string | null;
 }
+const ms = (d: Date | string) => new Date(d).getTime();
+const toToken = (r: TokenRow): TokenRecord => ({
+  id: r.id,
+  name: r.name,
+  role: r.role,
+  hash: r.hash,
+  createdAt: ms(r.created_at),
+  ...(r.expires_at !== null ? { expiresAt: ms(r.expires_at) } : {}),
+  ...(r.revoked_at !== null ? { revokedAt: ms(r.revoked_at) } : {}),
+  ...(r.last_used_at !== null ? { lastUsedAt: ms(r.last_used_at) } : {}),
+});
 
 const toEvent = (r: EventRow): StoredEvent =>
   ({
@@ -218,19 +232,31 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
   }
 
   async createToken(t: TokenRecord) {
-    await this.db.query(`INSERT INTO tokens (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)`, [
-      t.id,
-      t.name,
-      t.role,
-      t.hash,
-      new Date(t.createdAt),
-    ]);
+    // The unique index on the names of tokens not revoked decides, so two replicas creating one name at once make one token.
+    const rows = await this.db.query(
+      `INSERT INTO tokens (id, name, role, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (name) WHERE revoked_at IS NULL DO NOTHING RETURNING id`,
+      [t.id, t.name, t.role, t.hash, new Date(t.createdAt), t.expiresAt === undefined ? null : new Date(t.expiresAt)],
+    );
+    return rows.length ? 'created' : 'name-taken';
   }
 
   async findTokenByHash(hash: string) {
     const rows = await this.db.query<TokenRow>(`SELECT * FROM tokens WHERE hash = $1`, [hash]);
-    const r = rows[0];
-    return r ? { id: r.id, name: r.name, role: r.role, hash: r.hash, createdAt: new Date(r.created_at).getTime() } : undefined;
+    return rows[0] ? toToken(rows[0]) : undefined;
+  }
+
+  async listTokens() {
+    return (await this.db.query<TokenRow>(`SELECT * FROM tokens ORDER BY created_at, id`)).map(toToken);
+  }
+
+  async revokeToken(id: string, at: number) {
+    const rows = await this.db.query(`UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id`, [id, new Date(at)]);
+    return rows.length > 0;
+  }
+
+  async touchToken(id: string, at: number) {
+    await this.db.query(`UPDATE tokens SET last_used_at = $2 WHERE id = $1`, [id, new Date(at)]);
   }
 
   async countTokens() {

@@ -38,7 +38,8 @@ export class ApiClient {
     if ([...q].length) path += `?${q}`;
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.token && def.auth === 'token') headers.authorization = `Bearer ${this.token}`;
+    // Reads too: an API that listens beyond loopback needs a token for them.
+    if (this.token && def.auth !== 'public') headers.authorization = `Bearer ${this.token}`;
     try {
       return await fetch(this.baseUrl + path, { method: def.method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     } catch (e) {

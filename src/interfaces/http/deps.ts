@@ -22,4 +22,14 @@ export interface ApiDeps {
   metricsText: () => Promise<string>;
   /** Whether the data plane answers, and what it says of itself. */
   dataPlane: () => Promise<{ ok: boolean; pid?: number; port?: number; build?: string; error?: string }>;
+  /** How open the API is; absent: it listens on loopback only, and answers loopback names only. */
+  access?: ApiAccess;
+}
+
+/** How open the API is. */
+export interface ApiAccess {
+  /** The API listens beyond loopback: reads need a token too. */
+  readsNeedToken: boolean;
+  /** Host names (lower-case; IPv6 in brackets) the API answers to besides loopback ones. */
+  allowedHosts: readonly string[];
 }

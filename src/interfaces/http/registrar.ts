@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { authorize, rolesAllowed } from '../../auth/roles.js';
 import type { TokenActor } from '../../kernel/actor.js';
 import { SluiceError } from '../../kernel/errors.js';
 import type { Input, Output, RouteDef } from './contract/route.js';
@@ -13,8 +14,17 @@ export interface Caller {
 
 export type Handler<D extends RouteDef> = (input: Input<D>, ctx: { req: FastifyRequest; reply: FastifyReply; caller: Caller }) => Promise<D['response'] extends z.ZodType ? Output<D> : void>;
 
-/** Checks a request's token (routes with `auth: token`); answers the caller, or throws UNAUTHORIZED. */
-export type Authenticate = (req: FastifyRequest) => Promise<Caller>;
+/**
+ * Checks a request's token where one is needed (`change`: a route with `auth: token`; `read`: a read while the API
+ * listens beyond loopback); answers the caller, or throws UNAUTHORIZED saying why.
+ */
+export type Authenticate = (req: FastifyRequest, need: 'change' | 'read') => Promise<Caller & { token: TokenActor }>;
+
+/** How open the API is. */
+export interface Access {
+  /** Reads (`auth: none`) need a token too: the API listens beyond loopback. */
+  readsNeedToken: boolean;
+}
 
 /** Parses one part of a request with its schema; a failure is a BAD_REQUEST naming each field. */
 function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, part: 'body' | 'query' | 'path'): T {
@@ -38,7 +48,17 @@ export class Registrar {
   constructor(
     private readonly app: FastifyInstance,
     private readonly authenticate: Authenticate,
+    private readonly access: Access = { readsNeedToken: false },
   ) {}
+
+  /** Who calls `def`: 401 without a valid token where one is needed, 403 for a role the route does not take. */
+  private async callerOf(def: RouteDef, req: FastifyRequest): Promise<Caller> {
+    const need = def.auth === 'token' ? 'change' : def.auth === 'none' && this.access.readsNeedToken ? 'read' : undefined;
+    if (!need) return { actor: 'anonymous' };
+    const caller = await this.authenticate(req, need);
+    authorize(caller.token, def.roles, `${def.method} ${def.path}`);
+    return caller;
+  }
 
   route<D extends RouteDef>(def: D, handler: Handler<D>): void {
     this.defs.push(def);
@@ -46,7 +66,7 @@ export class Registrar {
       method: def.method,
       url: def.path,
       handler: async (req, reply) => {
-        const caller: Caller = def.auth === 'token' ? await this.authenticate(req) : { actor: 'anonymous' };
+        const caller = await this.callerOf(def, req);
         const input = {
           params: parsePart(def.params, req.params, 'path'),
           query: parsePart(def.query, req.query, 'query'),
@@ -85,7 +105,15 @@ export function openApiDocument(defs: readonly RouteDef[], version: string): Rec
         '4XX': { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
       },
     };
+    // Who may call it, as the route says: what the role matrix test and API users read.
+    op['x-sluice-auth'] = r.auth;
+    op.description =
+      r.auth === 'public'
+        ? 'Needs no token.'
+        : `Needs a token${r.auth === 'none' ? ' when the API listens beyond loopback' : ''}, of the role ${rolesAllowed(r.roles).join(', ')}.`;
+    if (r.roles) op['x-sluice-roles'] = [...r.roles];
     if (r.auth === 'token') op.security = [{ bearer: [] }];
+    else if (r.auth === 'none') op.security = [{}, { bearer: [] }];
     if (params.length) op.parameters = params;
     if (r.body) op.requestBody = { required: true, content: { 'application/json': { schema: schemaOf(r.body, 'input') } } };
     paths[url] = { ...(paths[url] ?? {}), [r.method.toLowerCase()]: op };

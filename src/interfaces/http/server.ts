@@ -1,7 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import { tokenMissing } from '../../auth/token-service.js';
 import { isSluiceError, SluiceError } from '../../kernel/errors.js';
 import type { ApiDeps } from './deps.js';
 import { type ErrorBody, HTTP_STATUS } from './errors.js';
+import { hostAllowed, LOOPBACK_HOSTS } from './host-check.js';
 import { Registrar } from './registrar.js';
 import { authRoutes } from './routes/auth.js';
 import { journeysRoutes } from './routes/journeys.js';
@@ -10,7 +12,7 @@ import { releasesRoutes } from './routes/releases.js';
 import { rolloutRoutes } from './routes/rollout.js';
 import { systemRoutes } from './routes/system.js';
 
-export type { ApiDeps } from './deps.js';
+export type { ApiAccess, ApiDeps } from './deps.js';
 
 /** The HTTP API: one routes file per context, each route registered from its definition in ./contract. */
 export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
@@ -31,13 +33,31 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     reply.status(404).send({ code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` } satisfies ErrorBody),
   );
 
-  const r = new Registrar(app, async (req) => {
-    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const rec = m ? await d.tokens.verify(m[1]!) : undefined;
-    if (!rec)
-      throw new SluiceError('UNAUTHORIZED', m ? 'the bearer token is not valid' : 'this call changes state and needs an Authorization: Bearer <token> header');
-    return { actor: rec.name, token: { kind: 'token', id: rec.id, name: rec.name, role: rec.role } };
+  // No DNS rebinding: a Host that names neither loopback nor an allowed host is refused before any handler or stream.
+  const allowedHosts = new Set(d.access?.allowedHosts ?? []);
+  app.addHook('onRequest', async (req) => {
+    if (!hostAllowed(req.headers.host, allowedHosts))
+      throw new SluiceError(
+        'HOST_NOT_ALLOWED',
+        `this API does not answer to the host ${JSON.stringify(req.headers.host ?? '')}: it answers to ${[...LOOPBACK_HOSTS, ...allowedHosts].join(', ')}; an operator allows another name with sluice up --api-allowed-host`,
+      );
   });
+
+  const r = new Registrar(
+    app,
+    async (req, need) => {
+      const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+      if (!m)
+        throw tokenMissing(
+          need === 'change'
+            ? 'this call changes state and needs an Authorization: Bearer <token> header'
+            : 'this API listens beyond loopback, so reads too need an Authorization: Bearer <token> header (a token of any role)',
+        );
+      const rec = await d.tokens.authenticate(m[1]!);
+      return { actor: rec.name, token: { kind: 'token', id: rec.id, name: rec.name, role: rec.role } };
+    },
+    { readsNeedToken: d.access?.readsNeedToken ?? false },
+  );
   systemRoutes(r, d);
   journeysRoutes(r, d);
   releasesRoutes(r, d);

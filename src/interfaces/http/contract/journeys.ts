@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Board, JourneySummary, StageJourneyView } from '../../../journeys/board.js';
 import type { StoredEvent } from '../../../journeys/journey-events.js';
+import type { Role } from '../../../kernel/actor.js';
 import { defineRoute } from './route.js';
 
 const releaseRef = z.object({ version: z.string(), digest: z.string() });
@@ -74,15 +75,19 @@ const stageName = z.string().min(1).max(63);
 const versionParams = z.object({ version });
 const stage = z.string().min(1).max(63).optional();
 const comment = z.string().max(2000);
+/** Who steers a release (promote, pause, resume, abort, retry, roll back) and who decides on it (approve, reject); admin does both. */
+const DEPLOY: readonly Role[] = ['deployer'];
+const APPROVE: readonly Role[] = ['approver'];
 
 /** A person's decision on a journey's release: POST /api/v1/releases/:version/<verb>. */
-const decision = <B extends z.ZodType>(verb: string, summary: string, body: B) =>
+const decision = <B extends z.ZodType>(verb: string, summary: string, roles: readonly Role[], body: B) =>
   ({
     method: 'POST',
     path: `/api/v1/releases/:version/${verb}`,
     summary,
     tag: 'journeys',
     auth: 'token',
+    roles,
     params: versionParams,
     body,
     response: journeyView,
@@ -108,19 +113,20 @@ export const journeysApi = {
     params: versionParams,
     response: z.array(storedEvent),
   }),
-  promote: decision('promote', 'Let the journey into a stage whose autoPromote is false; with full, promote a canary to all traffic now', z.strictObject({ stage, full: z.boolean().optional() })),
-  approve: decision('approve', 'Approve a stage waiting for approval', z.strictObject({ stage, comment: comment.optional() })),
-  reject: decision('reject', 'Reject a stage: it rolls back and the journey fails', z.strictObject({ stage, comment: comment.min(1) })),
-  abort: decision('abort', 'Roll back the stage the release holds, now (a canary loses its users at once)', z.strictObject({ stage, reason: comment.optional() })),
-  pause: decision('pause', 'Hold a canary rollout where it is', z.strictObject({ stage })),
-  resume: decision('resume', 'Let a paused rollout go on (past a pause, an inconclusive analysis, or sluice pause)', z.strictObject({ stage })),
-  retry: decision('retry', 'Run a failed journey again from the stages that failed', z.strictObject({})),
+  promote: decision('promote', 'Let the journey into a stage whose autoPromote is false; with full, promote a canary to all traffic now', DEPLOY, z.strictObject({ stage, full: z.boolean().optional() })),
+  approve: decision('approve', 'Approve a stage waiting for approval', APPROVE, z.strictObject({ stage, comment: comment.optional() })),
+  reject: decision('reject', 'Reject a stage: it rolls back and the journey fails', APPROVE, z.strictObject({ stage, comment: comment.min(1) })),
+  abort: decision('abort', 'Roll back the stage the release holds, now (a canary loses its users at once)', DEPLOY, z.strictObject({ stage, reason: comment.optional() })),
+  pause: decision('pause', 'Hold a canary rollout where it is', DEPLOY, z.strictObject({ stage })),
+  resume: decision('resume', 'Let a paused rollout go on (past a pause, an inconclusive analysis, or sluice pause)', DEPLOY, z.strictObject({ stage })),
+  retry: decision('retry', 'Run a failed journey again from the stages that failed', DEPLOY, z.strictObject({})),
   rollback: defineRoute({
     method: 'POST',
     path: '/api/v1/stages/:stage/rollback',
     summary: 'Put a stage back on the release it ran before',
     tag: 'journeys',
     auth: 'token',
+    roles: DEPLOY,
     params: z.object({ stage: stageName }),
     body: z.strictObject({ reason: comment.optional() }),
     response: journeyView,

@@ -25,6 +25,7 @@ export const releasesApi = {
     summary: 'Build (or register) the artifact once and start its journey; the same version and digest again changes nothing',
     tag: 'releases',
     auth: 'token',
+    roles: ['deployer'],
     body: z.strictObject({
       version: z.string().min(1).max(64),
       artifact: z.string().min(1).max(4096).optional().describe('a pre-built directory or .tar/.tgz: absolute, or relative to the app directory'),

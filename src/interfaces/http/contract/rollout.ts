@@ -8,7 +8,7 @@ export const rolloutApi = {
     path: '/api/v1/judge',
     summary: 'Judge recorded canary and baseline series (the input `sluice judge` reads); changes nothing, so needs no token',
     tag: 'rollout',
-    auth: 'none',
+    auth: 'public',
     body: judgeRequestSchema,
     response: z.custom<JudgeResponse>().describe('{ outcome: pass | inconclusive | fail, reason, comparison, thresholds }'),
   }),

@@ -12,9 +12,16 @@ export interface RouteDef {
   summary: string;
   /** The context whose routes file registers it (the OpenAPI tag). */
   tag: string;
-  /** `token`: needs `Authorization: Bearer <token>`. */
-  auth: 'none' | 'token';
-  /** On a token route, the roles that may call it (admin always may); absent: every role. */
+  /**
+   * Who may call it:
+   * - `token`: a change; always needs `Authorization: Bearer <token>` of a role in `roles`;
+   * - `none`: a read; needs no token while the API listens on loopback only, and a token of any role (of a role in
+   *   `roles`, when given) once it listens beyond;
+   * - `public`: needs no token anywhere, as it shows nothing of the app and changes nothing (health, this API's
+   *   description, the pipeline file's JSON Schema, judging a request's own series).
+   */
+  auth: 'none' | 'token' | 'public';
+  /** The roles that may call it, when it needs a token (admin always may); absent: every role; `[]`: admin only. */
   roles?: readonly Role[];
   params?: z.ZodType;
   query?: z.ZodType;

@@ -7,7 +7,7 @@ export const systemApi = {
     path: '/api/v1/health',
     summary: 'Liveness of the control plane, and the data plane it drives',
     tag: 'system',
-    auth: 'none',
+    auth: 'public',
     response: z.object({
       ok: z.boolean(),
       version: z.string(),
@@ -20,7 +20,7 @@ export const systemApi = {
       }),
     }),
   }),
-  openapi: defineRoute({ method: 'GET', path: '/api/openapi.json', summary: 'This document, generated from the routes the server registered', tag: 'system', auth: 'none', response: z.record(z.string(), z.unknown()) }),
+  openapi: defineRoute({ method: 'GET', path: '/api/openapi.json', summary: 'This document, generated from the routes the server registered', tag: 'system', auth: 'public', response: z.record(z.string(), z.unknown()) }),
   pipeline: defineRoute({ method: 'GET', path: '/api/v1/pipeline', summary: 'The pipeline file as resolved now (webhook paths cut)', tag: 'system', auth: 'none', response: z.record(z.string(), z.unknown()) }),
-  schema: defineRoute({ method: 'GET', path: '/api/v1/pipeline/schema', summary: 'JSON Schema of sluice.yaml', tag: 'system', auth: 'none', response: z.record(z.string(), z.unknown()) }),
+  schema: defineRoute({ method: 'GET', path: '/api/v1/pipeline/schema', summary: 'JSON Schema of sluice.yaml', tag: 'system', auth: 'public', response: z.record(z.string(), z.unknown()) }),
 };

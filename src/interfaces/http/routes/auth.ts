@@ -1,10 +1,34 @@
+import type { TokenRecord } from '../../../auth/ports/token-store.js';
+import { tokenState } from '../../../auth/token-service.js';
+import { parseDuration } from '../../../kernel/duration.js';
 import { authApi } from '../contract/auth.js';
 import type { ApiDeps } from '../deps.js';
 import type { Registrar } from '../registrar.js';
 
+/** A token as the API shows it: never its hash. */
+const view = (t: TokenRecord, now: number) => ({
+  id: t.id,
+  name: t.name,
+  role: t.role,
+  createdAt: t.createdAt,
+  ...(t.expiresAt !== undefined ? { expiresAt: t.expiresAt } : {}),
+  ...(t.revokedAt !== undefined ? { revokedAt: t.revokedAt } : {}),
+  ...(t.lastUsedAt !== undefined ? { lastUsedAt: t.lastUsedAt } : {}),
+  status: tokenState(t, now),
+});
+
 export function authRoutes(r: Registrar, d: ApiDeps): void {
   r.route(authApi.createToken, async ({ body }) => {
-    const { token, record } = await d.tokens.create(body.name, 'admin');
-    return { token, id: record.id, name: record.name, createdAt: record.createdAt };
+    const life = body.expires === undefined ? {} : { expiresInMs: parseDuration(body.expires) };
+    const { token, record } = await d.tokens.create(body.name, body.role, life);
+    return { token, ...view(record, record.createdAt) };
+  });
+  r.route(authApi.listTokens, async () => {
+    const now = d.tokens.now();
+    return (await d.tokens.list()).map((t) => view(t, now));
+  });
+  r.route(authApi.revokeToken, async ({ params }) => {
+    const t = await d.tokens.revoke(params.token);
+    return view(t, t.revokedAt ?? d.tokens.now());
   });
 }
