@@ -197,7 +197,7 @@ describe('sluice up with the example shop, end to end', { timeout: 240_000 }, ()
     assert.equal(doc.json.openapi, '3.1.0');
     assert.ok(doc.json.paths['/api/v1/releases/{version}/approve']);
     // A token made with the CLI works.
-    const t = await run('token', 'create', 'ci-bot');
+    const t = await run('token', 'create', 'ci-bot', '--role', 'deployer');
     assert.equal(t.code, 0, t.stderr);
     const made = t.stdout.split('\n')[0]!.trim();
     const ok = await api(up.apiUrl, 'POST', '/api/v1/releases', { version: 'bad version!' }, made);
