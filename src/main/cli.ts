@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ApiClient } from '../interfaces/cli/client.js';
+import { isLoopbackAddress } from '../interfaces/http/host-check.js';
 import { type ClientConfig, type Command, EXIT, type OptionValues } from '../interfaces/cli/command.js';
 import { contextCommands } from '../interfaces/cli/commands/index.js';
 import { eventLine } from '../interfaces/cli/event-line.js';
@@ -75,6 +76,10 @@ const systemCommands: Command[] = [
       });
       ctx.out(st.bold(`sluice ${SLUICE_VERSION} is up`) + st.dim(` (${config.databaseUrl ? 'PostgreSQL' : `PGlite in ${config.dataDir}`})`));
       ctx.out(`  api     ${s.apiUrl}   (OpenAPI: ${s.apiUrl}/api/openapi.json)`);
+      if (!isLoopbackAddress(config.apiHost))
+        ctx.out(
+          st.dim(`          listening on ${config.apiHost}: reads need a token too; it answers to the hosts localhost, 127.0.0.1, [::1]${config.apiAllowedHosts.map((h) => `, ${h}`).join('')} (--api-allowed-host)`),
+        );
       ctx.out(`  router  http://<stage>.<app>.localhost:${s.routerPort}   (data plane pid ${s.dataPlane.pid}, ${s.dataPlane.adopted ? 'adopted: it kept serving' : 'started'})`);
       if (s.newAdminToken)
         ctx.out(`  admin token ${st.bold(s.newAdminToken)}  ${st.dim(`(saved to ${join(config.dataDir, 'admin-token')}; the CLI reads it from there)`)}`);
