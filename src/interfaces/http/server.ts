@@ -3,6 +3,7 @@ import { isSluiceError, SluiceError } from '../../kernel/errors.js';
 import type { ApiDeps } from './deps.js';
 import { type ErrorBody, HTTP_STATUS } from './errors.js';
 import { Registrar } from './registrar.js';
+import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { journeysRoutes } from './routes/journeys.js';
 import { notificationsRoutes } from './routes/notifications.js';
@@ -37,12 +38,13 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     if (!rec)
       throw new SluiceError('UNAUTHORIZED', m ? 'the bearer token is not valid' : 'this call changes state and needs an Authorization: Bearer <token> header');
     return { actor: rec.name, token: { kind: 'token', id: rec.id, name: rec.name, role: rec.role } };
-  });
+  }, (drafts) => d.audit.appendAudit(drafts, d.clock.now()));
   systemRoutes(r, d);
   journeysRoutes(r, d);
   releasesRoutes(r, d);
   rolloutRoutes(r, d);
   notificationsRoutes(r, d);
   authRoutes(r, d);
+  auditRoutes(r, d);
   return app;
 }

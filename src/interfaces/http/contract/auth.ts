@@ -11,5 +11,6 @@ export const authApi = {
     body: z.strictObject({ name: z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'letters, digits and . _ @ -, at most 64') }),
     response: z.object({ token: z.string(), id: z.string(), name: z.string(), createdAt: z.number() }),
     status: 201,
+    audit: { action: 'token.create', links: { token: 'body.name' } },
   }),
 };

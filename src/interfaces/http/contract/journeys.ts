@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Board, JourneySummary, StageJourneyView } from '../../../journeys/board.js';
 import type { StoredEvent } from '../../../journeys/journey-events.js';
-import { defineRoute } from './route.js';
+import { defineRoute, type RequestPath } from './route.js';
 
 const releaseRef = z.object({ version: z.string(), digest: z.string() });
 const stepStatus = z.enum(['running', 'passed', 'failed', 'inconclusive', 'cancelled']);
@@ -76,7 +76,7 @@ const stage = z.string().min(1).max(63).optional();
 const comment = z.string().max(2000);
 
 /** A person's decision on a journey's release: POST /api/v1/releases/:version/<verb>. */
-const decision = <B extends z.ZodType>(verb: string, summary: string, body: B) =>
+const decision = <B extends z.ZodType>(verb: string, summary: string, body: B, action: string, reason?: RequestPath) =>
   ({
     method: 'POST',
     path: `/api/v1/releases/:version/${verb}`,
@@ -86,6 +86,7 @@ const decision = <B extends z.ZodType>(verb: string, summary: string, body: B) =
     params: versionParams,
     body,
     response: journeyView,
+    audit: { action, links: { release: 'params.version', stage: 'body.stage' }, ...(reason ? { reason } : {}) },
   }) as const;
 
 export const journeysApi = {
@@ -108,13 +109,13 @@ export const journeysApi = {
     params: versionParams,
     response: z.array(storedEvent),
   }),
-  promote: decision('promote', 'Let the journey into a stage whose autoPromote is false; with full, promote a canary to all traffic now', z.strictObject({ stage, full: z.boolean().optional() })),
-  approve: decision('approve', 'Approve a stage waiting for approval', z.strictObject({ stage, comment: comment.optional() })),
-  reject: decision('reject', 'Reject a stage: it rolls back and the journey fails', z.strictObject({ stage, comment: comment.min(1) })),
-  abort: decision('abort', 'Roll back the stage the release holds, now (a canary loses its users at once)', z.strictObject({ stage, reason: comment.optional() })),
-  pause: decision('pause', 'Hold a canary rollout where it is', z.strictObject({ stage })),
-  resume: decision('resume', 'Let a paused rollout go on (past a pause, an inconclusive analysis, or sluice pause)', z.strictObject({ stage })),
-  retry: decision('retry', 'Run a failed journey again from the stages that failed', z.strictObject({})),
+  promote: decision('promote', 'Let the journey into a stage whose autoPromote is false; with full, promote a canary to all traffic now', z.strictObject({ stage, full: z.boolean().optional() }), 'stage.promote'),
+  approve: decision('approve', 'Approve a stage waiting for approval', z.strictObject({ stage, comment: comment.optional() }), 'stage.approve', 'body.comment'),
+  reject: decision('reject', 'Reject a stage: it rolls back and the journey fails', z.strictObject({ stage, comment: comment.min(1) }), 'stage.reject', 'body.comment'),
+  abort: decision('abort', 'Roll back the stage the release holds, now (a canary loses its users at once)', z.strictObject({ stage, reason: comment.optional() }), 'stage.abort', 'body.reason'),
+  pause: decision('pause', 'Hold a canary rollout where it is', z.strictObject({ stage }), 'stage.pause'),
+  resume: decision('resume', 'Let a paused rollout go on (past a pause, an inconclusive analysis, or sluice pause)', z.strictObject({ stage }), 'stage.resume'),
+  retry: decision('retry', 'Run a failed journey again from the stages that failed', z.strictObject({}), 'journey.retry'),
   rollback: defineRoute({
     method: 'POST',
     path: '/api/v1/stages/:stage/rollback',
@@ -124,6 +125,7 @@ export const journeysApi = {
     params: z.object({ stage: stageName }),
     body: z.strictObject({ reason: comment.optional() }),
     response: journeyView,
+    audit: { action: 'stage.rollback', links: { stage: 'params.stage' }, reason: 'body.reason' },
   }),
   logs: defineRoute({
     method: 'GET',
