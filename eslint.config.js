@@ -8,10 +8,11 @@ import { layers } from './eslint-rules/layers.js';
 const CONTEXTS = {
   rollout: [],
   pipeline: ['rollout'],
-  journeys: ['pipeline', 'rollout'],
-  releases: ['journeys', 'pipeline'],
+  journeys: ['pipeline', 'rollout', 'audit'],
+  releases: ['journeys', 'pipeline', 'audit'],
   notifications: ['journeys', 'pipeline'],
   auth: [],
+  audit: [],
 };
 
 export default tseslint.config(

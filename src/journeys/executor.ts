@@ -1,4 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
+import type { AuditDraft } from '../audit/audit-record.js';
+import { type Actor, actorLabel, systemActor } from '../kernel/actor.js';
 import { isSluiceError, SluiceError } from '../kernel/errors.js';
 import { decide, type StepRun } from './journey-decider.js';
 import type { JourneyEvent, StoredEvent } from './journey-events.js';
@@ -7,6 +9,7 @@ import type { Clock } from '../kernel/clock.js';
 import { changedStages, type DesiredStage, desiredStages } from './desired-state.js';
 import type { EffectRunner, StepOutcome } from './effect-runner.js';
 import type { JourneyLog } from './ports/journey-log.js';
+import { journeyLinks, systemAudit } from './journey-audit.js';
 
 export interface ExecutorOptions {
   store: JourneyLog;
@@ -79,7 +82,7 @@ export class Executor {
 
   /** Decides for every journey: resumes steps that were running and starts what is due. */
   resume(): Promise<void> {
-    return this.wake();
+    return this.enqueue(() => this.evaluateAll('resumed at start'));
   }
 
   /** Stops deciding. Effects under way are left to finish on their own; the next start adopts their outcome. */
@@ -114,33 +117,42 @@ export class Executor {
       if (events.length > 0) this.journeys.set(journeyId, reduceJourney(events));
       // The release service wrote the journey's first event: the live stream hears of it here.
       if (!known) for (const e of events) this.o.onEvent?.(e);
-      await this.evaluateAll();
+      await this.evaluateAll('decided after the release was created');
       return this.journeys.get(journeyId)!;
     });
   }
 
   /**
-   * Runs a command: `fn` validates against the current states and names the event to append (or nothing to do).
-   * Resolves with the journey it went to.
+   * Runs a command of `actor` (a person's token, or Sluice with its reason): `fn` validates against the current states
+   * and names the event to append (or nothing to do). `audit`, the record of the request, is written with the event,
+   * linked to its release, journey and stage. Resolves with the journey it went to.
    */
-  async command(fn: (journeys: JourneyState[]) => { journeyId: string; event: JourneyEvent } | undefined): Promise<JourneyState | undefined> {
+  async command(
+    fn: (journeys: JourneyState[]) => { journeyId: string; event: JourneyEvent } | undefined,
+    actor: Actor,
+    audit?: AuditDraft,
+  ): Promise<JourneyState | undefined> {
     return this.enqueue(async () => {
       let journeyId: string;
+      let event: JourneyEvent;
       for (let attempt = 0; ; attempt++) {
         const c = fn(this.list());
         if (!c) return undefined;
         journeyId = c.journeyId;
-        if (await this.append(c.journeyId, [c.event])) break;
+        event = c.event;
+        const j = this.journeys.get(c.journeyId);
+        const records = audit && j ? [{ ...audit, links: { ...audit.links, ...journeyLinks(j, c.event) } }] : undefined;
+        if (await this.append(c.journeyId, [c.event], actor, records)) break;
         if (attempt > 5) throw new SluiceError('CONFLICT', `journey ${c.journeyId} keeps changing; try again`);
       }
-      await this.evaluateAll();
+      await this.evaluateAll(`decided after ${event.type} by ${actorLabel(actor)}`);
       return this.journeys.get(journeyId)!;
     });
   }
 
   /** Decides again now; for timers driven by a test clock. */
   wake(): Promise<void> {
-    return this.enqueue(() => this.evaluateAll());
+    return this.enqueue(() => this.evaluateAll('a timer fired'));
   }
 
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
@@ -154,8 +166,11 @@ export class Executor {
     if (events.length > 0) this.journeys.set(journeyId, reduceJourney(events));
   }
 
-  /** Appends events; false if another writer moved the journey first (it is reloaded, decide again). */
-  private async append(journeyId: string, events: JourneyEvent[]): Promise<boolean> {
+  /**
+   * Appends events caused by `actor`, with their audit records (by default, for Sluice's own events, those
+   * `systemAudit` names); false if another writer moved the journey first (it is reloaded, decide again).
+   */
+  private async append(journeyId: string, events: JourneyEvent[], actor: Actor, audit?: AuditDraft[]): Promise<boolean> {
     const j = this.journeys.get(journeyId);
     if (!j) throw new SluiceError('NOT_FOUND', `no journey ${journeyId}`);
     // The events' effect on the desired state is computed first (with ids above any stored one), and written with them.
@@ -168,7 +183,8 @@ export class Executor {
     const desired = desiredStages(this.list().map((x) => (x.id === journeyId ? provisional : x)));
     let stored: StoredEvent[];
     try {
-      stored = await this.o.store.appendEvents(journeyId, j.seq, events, at, changedStages(this.desired, desired));
+      const records = audit ?? (actor.kind === 'system' ? systemAudit(j, events, actor) : []);
+      stored = await this.o.store.appendEvents(journeyId, j.seq, events, at, actor, changedStages(this.desired, desired), records);
     } catch (e) {
       if (isSluiceError(e) && e.code === 'CONFLICT') {
         await this.reload(journeyId);
@@ -182,7 +198,8 @@ export class Executor {
     return true;
   }
 
-  private async evaluateAll(): Promise<void> {
+  /** Decides for every running journey; what it appends is Sluice's, for `cause`. */
+  private async evaluateAll(cause: string): Promise<void> {
     if (this.stopped) return;
     let wakeAt: number | undefined;
     // Deciding for one journey can change what another may do (a stage freed): repeat until nothing changes.
@@ -191,7 +208,7 @@ export class Executor {
       wakeAt = undefined;
       for (const j of this.list()) {
         if (j.status !== 'running') continue;
-        const r = await this.evaluate(j.id);
+        const r = await this.evaluate(j.id, systemActor(cause));
         changed ||= r.changed;
         if (r.wakeAt !== undefined) wakeAt = wakeAt === undefined ? r.wakeAt : Math.min(wakeAt, r.wakeAt);
       }
@@ -199,13 +216,13 @@ export class Executor {
     this.schedule(wakeAt);
   }
 
-  private async evaluate(journeyId: string): Promise<{ changed: boolean; wakeAt?: number }> {
+  private async evaluate(journeyId: string, actor: Actor): Promise<{ changed: boolean; wakeAt?: number }> {
     let changed = false;
     for (let guard = 0; guard < 100; guard++) {
       const j = this.journeys.get(journeyId)!;
       const d = decide(j, { now: this.o.clock.now(), journeys: this.list() });
       if (d.append.length > 0) {
-        await this.append(journeyId, d.append);
+        await this.append(journeyId, d.append, actor);
         changed = true;
         this.cancelFinished(journeyId);
         continue;
@@ -213,7 +230,7 @@ export class Executor {
       for (const r of d.run) {
         if (this.running.has(r.key)) continue;
         if (!r.started) {
-          if (!(await this.append(journeyId, [{ type: 'step.started', stage: r.stage, step: r.step, key: r.key }])))
+          if (!(await this.append(journeyId, [{ type: 'step.started', stage: r.stage, step: r.step, key: r.key }], actor)))
             break;
           changed = true;
         }
@@ -264,9 +281,9 @@ export class Executor {
                 ...(out.inconclusive ? { inconclusive: true } : {}),
                 ...(out.detail !== undefined ? { detail: out.detail } : {}),
               },
-            ]);
+            ], systemActor(`the ${r.step} step of ${r.stage} ended`));
           }
-          await this.evaluateAll();
+          await this.evaluateAll(`decided after the ${r.step} step of ${r.stage} ended`);
         }),
       )
       .catch((err) => this.o.onError?.(err));
@@ -280,7 +297,7 @@ export class Executor {
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
-        void this.enqueue(() => this.evaluateAll()).catch((err) => this.o.onError?.(err));
+        void this.enqueue(() => this.evaluateAll('a timer fired')).catch((err) => this.o.onError?.(err));
       },
       Math.min(delay, 2 ** 31 - 1),
     );

@@ -1,3 +1,4 @@
+import type { Actor } from '../kernel/actor.js';
 import type { Plan } from '../pipeline/pipeline.js';
 
 /** What a release is: a version pinned to one artifact digest. */
@@ -62,5 +63,11 @@ export type JourneyEvent =
   /** A newer release took the next stage first, so this journey stops where it is. */
   | { type: 'journey.superseded'; by: string };
 
-/** An event as stored: with its global id (total order across journeys), its position in the journey and its time. */
-export type StoredEvent = JourneyEvent & { id: number; journeyId: string; seq: number; at: number };
+/**
+ * An event as stored: with its global id (total order across journeys), its position in the journey, its time, and
+ * who caused it (a token for a person's command; Sluice, with the reason, for what the engine did).
+ */
+export type StoredEvent = JourneyEvent & { id: number; journeyId: string; seq: number; at: number; actor: Actor };
+
+/** Who caused an event stored before events named their actor. */
+export const LEGACY_ACTOR: Actor = { kind: 'system', reason: 'recorded before actors' };

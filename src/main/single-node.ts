@@ -22,6 +22,7 @@ import { Executor } from '../journeys/executor.js';
 import { guardTripCommand } from '../journeys/journey-commands.js';
 import type { Target } from '../journeys/ports/target.js';
 import { StepRunner } from '../journeys/step-runner.js';
+import { systemActor } from '../kernel/actor.js';
 import { type Clock, systemClock } from '../kernel/clock.js';
 import { SluiceError } from '../kernel/errors.js';
 import { Notifier } from '../notifications/notifier.js';
@@ -154,7 +155,8 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     retention.schedule();
     // The data plane's guard cut a canary off: the journey that rolls it out fails there and rolls back.
     const unfollow = router.onTrip((t) => {
-      void executor.command((all) => guardTripCommand(all, t)).catch((e: unknown) => opts.onError?.(e));
+      const by = systemActor(`the data plane's guard tripped at ${t.stage}`);
+      void executor.command((all) => guardTripCommand(all, t), by).catch((e: unknown) => opts.onError?.(e));
     });
     cleanups.push(unfollow);
 
@@ -174,6 +176,8 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       tokens,
       bus,
       logs: workspace,
+      audit: store,
+      clock,
       stageUrl: (stage) => {
         const sp = executor.list().at(-1)?.plan.stages.find((s) => s.name === stage);
         return sp ? targets[sp.target]?.url(sp) : local.url({ name: stage });

@@ -5,6 +5,9 @@ import type { Notification } from './notification.js';
 import { parsePipeline } from '../pipeline/pipeline.js';
 import { MemoryStore } from '../adapters/store-memory/memory-store.js';
 import { Notifier } from './notifier.js';
+import { systemActor } from '../kernel/actor.js';
+
+const ENGINE = systemActor('test');
 import { DeliveryError, type Post } from './ports/webhook.js';
 
 const plan = parsePipeline(`app: shop
@@ -41,12 +44,12 @@ beforeEach(async () => {
   sent = [];
   errors = [];
   answer = () => {};
-  await store.createRelease({ version: '1.0.0', digest: 'sha256:aa', createdAt: now, journeyId: '1.0.0' }, created);
+  await store.createRelease({ version: '1.0.0', digest: 'sha256:aa', createdAt: now, journeyId: '1.0.0' }, created, ENGINE);
 });
 
 describe('notification outbox', () => {
   it('sends each failure to every target once, even when the events came before it started or it starts again', async () => {
-    await store.appendEvents('1.0.0', 0, failedDeploy, now);
+    await store.appendEvents('1.0.0', 0, failedDeploy, now, ENGINE);
     const n = notifier();
     n.start();
     await n.flush();
@@ -60,7 +63,7 @@ describe('notification outbox', () => {
     again.start();
     await again.flush();
     assert.equal(sent.length, 2, 'a restart sends nothing twice');
-    await store.appendEvents('1.0.0', 3, [{ type: 'step.finished', stage: 'staging', step: 'rollback', key: 'rb', ok: true, exitCode: 0 }], now);
+    await store.appendEvents('1.0.0', 3, [{ type: 'step.finished', stage: 'staging', step: 'rollback', key: 'rb', ok: true, exitCode: 0 }], now, ENGINE);
     again.handle();
     await again.flush();
     assert.deepEqual(sent.slice(2).map((s) => (s.url.endsWith('generic') ? (s.body as Notification).kind : 'slack')), ['rolled-back', 'slack']);
@@ -82,11 +85,11 @@ stages:
     after: staging
     local: { start: node server.js }
 `);
-    await store.createRelease({ version: '2.0.0', digest: 'sha256:bb', createdAt: now, journeyId: '2.0.0' }, { ...created, release: { version: '2.0.0', digest: 'sha256:bb' }, plan: picky });
+    await store.createRelease({ version: '2.0.0', digest: 'sha256:bb', createdAt: now, journeyId: '2.0.0' }, { ...created, release: { version: '2.0.0', digest: 'sha256:bb' }, plan: picky }, ENGINE);
     await store.appendEvents('2.0.0', 0, [
       ...failedDeploy,
       { type: 'step.finished', stage: 'staging', step: 'rollback', key: '2.0.0/staging/rollback', ok: true, exitCode: 0 },
-    ], now);
+    ], now, ENGINE);
     const n = notifier();
     n.start();
     await n.flush();
@@ -95,7 +98,7 @@ stages:
   });
 
   it('keeps trying a receiver that is down, 1 s then 2 s later, and records each attempt', async () => {
-    await store.appendEvents('1.0.0', 0, failedDeploy, now);
+    await store.appendEvents('1.0.0', 0, failedDeploy, now, ENGINE);
     let down = 2;
     answer = (url) => {
       if (url.endsWith('generic') && down > 0) throw new DeliveryError('http://hooks.test/generic answered 503', false);
@@ -122,7 +125,7 @@ stages:
   });
 
   it('gives up at once on a receiver that refuses the request, and says so', async () => {
-    await store.appendEvents('1.0.0', 0, failedDeploy, now);
+    await store.appendEvents('1.0.0', 0, failedDeploy, now, ENGINE);
     answer = (url) => {
       if (url.endsWith('slack')) throw new DeliveryError('http://hooks.test/… answered 404', true);
     };
@@ -139,7 +142,7 @@ stages:
   });
 
   it('stops without waiting for a receiver that hangs, and sends that notification first thing after the restart', async () => {
-    await store.appendEvents('1.0.0', 0, failedDeploy, now);
+    await store.appendEvents('1.0.0', 0, failedDeploy, now, ENGINE);
     answer = (_url, signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
     const n = notifier();
     n.start();
@@ -159,7 +162,7 @@ stages:
   });
 
   it('sends what a sender claimed and then died with, once its claim runs out', async () => {
-    await store.appendEvents('1.0.0', 0, failedDeploy, now);
+    await store.appendEvents('1.0.0', 0, failedDeploy, now, ENGINE);
     answer = () => new Promise(() => {}); // the receiver never answers, and the sender is never heard of again
     notifier().start();
     while ((await store.nextNotificationDue()) !== now + 60_000) await new Promise((r) => setImmediate(r));

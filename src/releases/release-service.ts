@@ -1,4 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
+import type { AuditDraft } from '../audit/audit-record.js';
+import type { Actor } from '../kernel/actor.js';
 import type { Clock } from '../kernel/clock.js';
 import { isSluiceError, SluiceError } from '../kernel/errors.js';
 import type { Executor } from '../journeys/executor.js';
@@ -16,6 +18,10 @@ export interface CreateReleaseInput {
   /** A pre-built directory or tarball to register instead of building: absolute, or relative to the app directory. */
   artifactPath?: string;
   sourceRef?: string;
+  /** Who asks for it: the journey's first event names them. */
+  by: Actor;
+  /** The audit record of the request, written with the release when it is created (a release that exists adds none). */
+  audit?: AuditDraft;
 }
 
 export interface ReleaseServiceOptions {
@@ -75,11 +81,9 @@ export class ReleaseService {
       journeyId: newJourneyId(now),
       ...(input.sourceRef ? { sourceRef: input.sourceRef } : {}),
     };
-    const { release, created } = await this.o.store.createRelease(record, {
-      type: 'journey.created',
-      release: { version: input.version, digest },
-      plan,
-    });
+    const audit = input.audit ? [{ ...input.audit, links: { ...input.audit.links, release: input.version, journey: record.journeyId } }] : [];
+    const first = { type: 'journey.created', release: { version: input.version, digest }, plan } as const;
+    const { release, created } = await this.o.store.createRelease(record, first, input.by, audit);
     if (!created && release.digest !== digest)
       throw new SluiceError(
         'RELEASE_CONFLICT',

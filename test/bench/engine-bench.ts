@@ -85,6 +85,7 @@ async function inProcess(store: SqlStore): Promise<number[]> {
     await store.createRelease(
       { version, digest: `sha256:${n}`, createdAt: Date.now(), journeyId: `j-${version}` },
       { type: 'journey.created', release: { version, digest: `sha256:${n}` }, plan },
+      { kind: 'system', reason: 'benchmark' },
     );
     last = undefined;
     await ex.track(`j-${version}`);

@@ -1,12 +1,16 @@
 import type { MemoryStore } from '../../src/adapters/store-memory/memory-store.js';
 import type { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
+import { auditTrailContract } from '../../src/audit/ports/audit-trail.contract.js';
 import { tokenStoreContract } from '../../src/auth/ports/token-store.contract.js';
 import { journeyLogContract } from '../../src/journeys/ports/journey-log.contract.js';
 import { outboxContract } from '../../src/notifications/ports/outbox.contract.js';
 import { releaseStoreContract } from '../../src/releases/ports/release-store.contract.js';
 
-/** Every store port's contract against one way of opening a store; `reopen` keeps the same data. */
-export function storeContracts(name: string, open: (part: string) => Promise<SqlStore | MemoryStore>, durable: boolean) {
+/**
+ * Every store port's contract against one way of opening a store; `reopen` keeps the same data. `shared`: opening the
+ * same part twice gives two writers on the same data (a database server), as two processes would be.
+ */
+export function storeContracts(name: string, open: (part: string) => Promise<SqlStore | MemoryStore>, durable: boolean, shared = false) {
   const reopen = (part: string) => async (s: { close(): Promise<void> }) => {
     await s.close();
     return open(part) as Promise<never>;
@@ -14,6 +18,10 @@ export function storeContracts(name: string, open: (part: string) => Promise<Sql
   journeyLogContract(name, () => open('journeys'), durable ? reopen('journeys') : undefined);
   releaseStoreContract(name, () => open('releases'), durable ? reopen('releases') : undefined);
   tokenStoreContract(name, () => open('tokens'));
+  auditTrailContract(name, () => open('audit'), {
+    ...(durable ? { reopen: reopen('audit') } : {}),
+    ...(shared ? { second: () => open('audit') } : {}),
+  });
   outboxContract(name, () => open('outbox'), durable ? reopen('outbox') : undefined);
 }
 

@@ -38,4 +38,5 @@ storeContracts(
     return openStore({ dataDir: 'unused', databaseUrl: urlOf(db) });
   },
   true,
+  true,
 );

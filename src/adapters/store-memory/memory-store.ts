@@ -1,22 +1,26 @@
+import { type AuditDraft, type AuditFilter, type AuditHead, type AuditRecord, type AuditTrail, chainRecords, EMPTY_HEAD } from '../../audit/ports/audit-trail.js';
 import type { TokenRecord, TokenStore } from '../../auth/ports/token-store.js';
-import { conflict, type DesiredStage, type JourneyEvent, type JourneyLog, type StoredEvent } from '../../journeys/ports/journey-log.js';
+import { type Actor, conflict, type DesiredStage, type JourneyEvent, type JourneyLog, type StoredEvent } from '../../journeys/ports/journey-log.js';
 import type { DeliveryOutcome, NotificationOutbox, NotificationRecord, OutboxEntry } from '../../notifications/ports/outbox.js';
 import type { ReleaseRecord, ReleaseStore } from '../../releases/ports/release-store.js';
 
 /** The in-memory fake of every store port: the same contracts, nothing kept. For unit tests. */
-export class MemoryStore implements JourneyLog, ReleaseStore, TokenStore, NotificationOutbox {
+export class MemoryStore implements JourneyLog, ReleaseStore, TokenStore, NotificationOutbox, AuditTrail {
   private releases = new Map<string, ReleaseRecord>();
   private events: StoredEvent[] = [];
   private desired = new Map<string, DesiredStage>();
   private tokens: TokenRecord[] = [];
   private outbox: NotificationRecord[] = [];
   private cursor = 0;
+  private audit: AuditRecord[] = [];
+  private head: AuditHead = EMPTY_HEAD;
 
-  async createRelease(r: ReleaseRecord, first: JourneyEvent) {
+  async createRelease(r: ReleaseRecord, first: JourneyEvent, actor: Actor, audit: readonly AuditDraft[] = []) {
     const existing = this.releases.get(r.version);
     if (existing) return { release: existing, created: false };
     this.releases.set(r.version, r);
-    this.push(r.journeyId, 0, first, r.createdAt);
+    this.push(r.journeyId, 0, first, r.createdAt, actor);
+    this.chain(audit, r.createdAt);
     return { release: r, created: true };
   }
   async getRelease(version: string) {
@@ -25,15 +29,24 @@ export class MemoryStore implements JourneyLog, ReleaseStore, TokenStore, Notifi
   async listReleases() {
     return [...this.releases.values()];
   }
-  async appendEvents(journeyId: string, expectedSeq: number, events: JourneyEvent[], at: number, desired: DesiredStage[] = []) {
+  async appendEvents(
+    journeyId: string,
+    expectedSeq: number,
+    events: JourneyEvent[],
+    at: number,
+    actor: Actor,
+    desired: DesiredStage[] = [],
+    audit: readonly AuditDraft[] = [],
+  ) {
     const last = this.events.filter((e) => e.journeyId === journeyId).at(-1)?.seq ?? -1;
     if (last !== expectedSeq) throw conflict(journeyId, expectedSeq);
-    const stored = events.map((e, i) => this.push(journeyId, expectedSeq + 1 + i, e, at));
+    const stored = events.map((e, i) => this.push(journeyId, expectedSeq + 1 + i, e, at, actor));
     for (const d of desired) this.desired.set(d.stage, structuredClone(d));
+    this.chain(audit, at);
     return stored;
   }
-  private push(journeyId: string, seq: number, e: JourneyEvent, at: number): StoredEvent {
-    const stored = { ...structuredClone(e), id: this.events.length + 1, journeyId, seq, at } as StoredEvent;
+  private push(journeyId: string, seq: number, e: JourneyEvent, at: number, actor: Actor): StoredEvent {
+    const stored = { ...structuredClone(e), id: this.events.length + 1, journeyId, seq, at, actor: structuredClone(actor) } as StoredEvent;
     this.events.push(stored);
     return stored;
   }
@@ -110,6 +123,30 @@ export class MemoryStore implements JourneyLog, ReleaseStore, TokenStore, Notifi
   }
   async countTokens() {
     return this.tokens.length;
+  }
+  private chain(drafts: readonly AuditDraft[], at: number): AuditRecord[] {
+    const { records, head } = chainRecords(this.head, structuredClone(drafts), at);
+    this.audit.push(...records);
+    this.head = head;
+    return structuredClone(records);
+  }
+  async appendAudit(drafts: readonly AuditDraft[], at: number) {
+    return this.chain(drafts, at);
+  }
+  async auditHead() {
+    return { ...this.head };
+  }
+  async auditRecords(afterSeq: number, limit: number) {
+    return structuredClone(this.audit.filter((r) => r.seq > afterSeq).slice(0, limit));
+  }
+  async listAudit(f: AuditFilter) {
+    const hit = (r: AuditRecord) =>
+      (f.actor === undefined || (f.actor === 'sluice' ? r.actor.kind === 'system' : r.actor.kind === 'token' && r.actor.name === f.actor)) &&
+      (f.action === undefined || r.action === f.action) &&
+      (f.release === undefined || r.links.release === f.release) &&
+      (f.stage === undefined || r.links.stage === f.stage) &&
+      (f.since === undefined || r.at >= f.since);
+    return structuredClone(this.audit.filter(hit).slice(-f.limit));
   }
   async close() {}
 }

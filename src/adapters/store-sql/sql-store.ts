@@ -1,7 +1,9 @@
+import type { AuditDraft, AuditFilter, AuditTrail } from '../../audit/ports/audit-trail.js';
 import type { TokenRecord, TokenStore } from '../../auth/ports/token-store.js';
-import { conflict, type DesiredStage, type JourneyEvent, type JourneyLog, type StoredEvent } from '../../journeys/ports/journey-log.js';
+import { type Actor, conflict, type DesiredStage, type JourneyEvent, type JourneyLog, LEGACY_ACTOR, type StoredEvent } from '../../journeys/ports/journey-log.js';
 import type { DeliveryOutcome, NotificationOutbox, NotificationRecord, OutboxEntry } from '../../notifications/ports/outbox.js';
 import type { ReleaseRecord, ReleaseStore } from '../../releases/ports/release-store.js';
+import { appendAuditTx, auditHead, auditRecords, listAudit } from './audit-sql.js';
 import { migrate } from './migrate.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 
@@ -12,6 +14,7 @@ interface EventRow {
   type: string;
   data: Record<string, unknown>;
   at: Date | string;
+  actor: Actor | null;
 }
 interface ReleaseRow {
   version: string;
@@ -50,6 +53,7 @@ const toEvent = (r: EventRow): StoredEvent =>
     journeyId: r.journey_id,
     seq: r.seq,
     at: new Date(r.at).getTime(),
+    actor: r.actor ?? LEGACY_ACTOR,
   }) as StoredEvent;
 const toRelease = (r: ReleaseRow): ReleaseRecord => ({
   version: r.version,
@@ -58,7 +62,7 @@ const toRelease = (r: ReleaseRow): ReleaseRecord => ({
   journeyId: r.journey_id,
   ...(r.source_ref ? { sourceRef: r.source_ref } : {}),
 });
-const EVENT_COLS = 'id, journey_id, seq, type, data, at';
+const EVENT_COLS = 'id, journey_id, seq, type, data, at, actor';
 
 interface NotificationRow {
   id: string | number;
@@ -87,7 +91,7 @@ const toNotification = (r: NotificationRow): NotificationRecord => ({
 });
 
 /** Every store port on PostgreSQL, through either driver (PGlite or a server). */
-export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, NotificationOutbox {
+export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, NotificationOutbox, AuditTrail {
   private constructor(private readonly db: SqlDriver) {}
 
   static async open(db: SqlDriver): Promise<SqlStore> {
@@ -99,7 +103,7 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
     return this.db.kind;
   }
 
-  async createRelease(r: ReleaseRecord, first: JourneyEvent) {
+  async createRelease(r: ReleaseRecord, first: JourneyEvent, actor: Actor, audit: readonly AuditDraft[] = []) {
     return this.db.transaction(async (tx) => {
       const inserted = await tx.query<ReleaseRow>(
         `INSERT INTO releases (version, digest, source_ref, created_at, journey_id) VALUES ($1, $2, $3, $4, $5)
@@ -107,7 +111,8 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
         [r.version, r.digest, r.sourceRef ?? null, new Date(r.createdAt), r.journeyId],
       );
       if (inserted[0]) {
-        await insertEvents(tx, r.journeyId, 0, [first], r.createdAt);
+        await insertEvents(tx, r.journeyId, 0, [first], r.createdAt, actor);
+        await appendAuditTx(tx, audit, r.createdAt);
         return { release: toRelease(inserted[0]), created: true };
       }
       const rows = await tx.query<ReleaseRow>(`SELECT * FROM releases WHERE version = $1`, [r.version]);
@@ -124,7 +129,15 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
     return (await this.db.query<ReleaseRow>(`SELECT * FROM releases ORDER BY created_at, version`)).map(toRelease);
   }
 
-  async appendEvents(journeyId: string, expectedSeq: number, events: JourneyEvent[], at: number, desired: DesiredStage[] = []) {
+  async appendEvents(
+    journeyId: string,
+    expectedSeq: number,
+    events: JourneyEvent[],
+    at: number,
+    actor: Actor,
+    desired: DesiredStage[] = [],
+    audit: readonly AuditDraft[] = [],
+  ) {
     if (events.length === 0) return [];
     return this.db.transaction(async (tx) => {
       const last = await tx.query<{ seq: number | null }>(`SELECT max(seq) AS seq FROM events WHERE journey_id = $1`, [
@@ -133,13 +146,14 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
       if ((last[0]?.seq ?? -1) !== expectedSeq) throw conflict(journeyId, expectedSeq);
       let stored: StoredEvent[];
       try {
-        stored = await insertEvents(tx, journeyId, expectedSeq + 1, events, at);
+        stored = await insertEvents(tx, journeyId, expectedSeq + 1, events, at, actor);
       } catch (e) {
         // Two writers passed the check at once: the unique (journey_id, seq) lets only one in.
         if ((e as { code?: string }).code === '23505') throw conflict(journeyId, expectedSeq);
         throw e;
       }
       for (const d of desired) await upsertDesired(tx, d, at);
+      await appendAuditTx(tx, audit, at);
       return stored;
     });
   }
@@ -264,6 +278,22 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
     return Number(rows[0]?.n ?? 0);
   }
 
+  appendAudit(drafts: readonly AuditDraft[], at: number) {
+    return this.db.transaction((tx) => appendAuditTx(tx, drafts, at));
+  }
+
+  auditHead() {
+    return auditHead(this.db);
+  }
+
+  auditRecords(afterSeq: number, limit: number) {
+    return auditRecords(this.db, afterSeq, limit);
+  }
+
+  listAudit(filter: AuditFilter) {
+    return listAudit(this.db, filter);
+  }
+
   close() {
     return this.db.close();
   }
@@ -283,13 +313,14 @@ async function insertEvents(
   firstSeq: number,
   events: JourneyEvent[],
   at: number,
+  actor: Actor,
 ): Promise<StoredEvent[]> {
   const out: StoredEvent[] = [];
   for (const [i, e] of events.entries()) {
     const { type, ...data } = e;
     const rows = await tx.query<EventRow>(
-      `INSERT INTO events (journey_id, seq, type, data, at) VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING ${EVENT_COLS}`,
-      [journeyId, firstSeq + i, type, JSON.stringify(data), new Date(at)],
+      `INSERT INTO events (journey_id, seq, type, data, at, actor) VALUES ($1, $2, $3, $4::jsonb, $5, $6::jsonb) RETURNING ${EVENT_COLS}`,
+      [journeyId, firstSeq + i, type, JSON.stringify(data), new Date(at), JSON.stringify(actor)],
     );
     out.push(toEvent(rows[0]!));
   }

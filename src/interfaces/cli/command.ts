@@ -24,7 +24,7 @@ export const OPTIONS = {
   'router-port': { type: 'string', help: 'router port (default 7080)' },
   'max-connections': { type: 'string', help: 'client connections the router serves at once (default 10000)' },
   'keep-releases': { type: 'string', help: 'newest releases each stage keeps on disk, besides what it serves or may roll back to (default 5)' },
-  release: { type: 'string', help: 'create this release once up' },
+  release: { type: 'string', help: 'create this release once up (up); only records of this release (audit list)' },
   artifact: { type: 'string', help: 'register this directory or tarball instead of building (relative to where you are)' },
   'source-ref': { type: 'string', help: 'where the release comes from (a commit, a tag)' },
   wait: { type: 'boolean', help: 'follow the journey until it ends or waits for a person' },
@@ -35,6 +35,12 @@ export const OPTIONS = {
   reason: { type: 'string', help: 'why' },
   follow: { type: 'boolean', short: 'f', help: 'keep streaming' },
   watch: { type: 'boolean', short: 'w', help: 'redraw every second' },
+  actor: { type: 'string', help: 'only records of this token name (sluice: what Sluice did itself)' },
+  action: { type: 'string', help: 'only records of this action (e.g. stage.approve)' },
+  stage: { type: 'string', help: 'only records of this stage' },
+  since: { type: 'string', help: 'only records since then: a duration ago (2h, 7d) or a date (2026-01-31)' },
+  limit: { type: 'string', help: 'at most this many, the newest (default 100, at most 1000)' },
+  out: { type: 'string', help: 'write to this file instead of stdout' },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
 
 export type OptionName = keyof typeof OPTIONS;

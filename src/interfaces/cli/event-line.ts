@@ -1,8 +1,14 @@
 import type { StoredEvent } from '../../journeys/journey-events.js';
+import { actorLabel } from '../../kernel/actor.js';
 import type { Style } from './style.js';
 
-/** One line per journey event, as `sluice up` prints them. */
-export function eventLine(st: Style, e: StoredEvent, versionOf: (journeyId: string) => string): string {
+/** One line per journey event, as `sluice up` prints them; `sluice events` adds who caused it. */
+export function eventLine(st: Style, e: StoredEvent, versionOf: (journeyId: string) => string, withActor = false): string {
+  const line = describe(st, e, versionOf);
+  return withActor ? `${line} ${st.dim(`· ${actorLabel(e.actor)}`)}` : line;
+}
+
+function describe(st: Style, e: StoredEvent, versionOf: (journeyId: string) => string): string {
   const t = st.dim(new Date(e.at).toISOString().slice(11, 23));
   const who = st.bold(e.type === 'journey.created' ? e.release.version : versionOf(e.journeyId));
   switch (e.type) {

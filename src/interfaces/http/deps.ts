@@ -1,4 +1,6 @@
+import type { AuditTrail } from '../../audit/ports/audit-trail.js';
 import type { TokenService } from '../../auth/token-service.js';
+import type { Clock } from '../../kernel/clock.js';
 import type { EventBus } from '../../journeys/event-bus.js';
 import type { Executor } from '../../journeys/executor.js';
 import type { JourneyLog } from '../../journeys/ports/journey-log.js';
@@ -15,6 +17,9 @@ export interface ApiDeps {
   bus: EventBus;
   store: ReleaseStore & Pick<JourneyLog, 'loadEvents' | 'eventsAfter'> & Pick<NotificationOutbox, 'listNotifications'>;
   logs: Pick<StepWorkspace, 'readLog'>;
+  /** The audit trail: the registrar appends the records no handler wrote with its events; audit routes read it. */
+  audit: AuditTrail;
+  clock: Clock;
   /** Where a stage answers, for the board. */
   stageUrl: (stage: string) => string | undefined;
   version: string;

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import type { AuditDraft } from '../../audit/audit-record.js';
 import { authorize, rolesAllowed } from '../../auth/roles.js';
 import type { TokenActor } from '../../kernel/actor.js';
-import { SluiceError } from '../../kernel/errors.js';
-import type { Input, Output, RouteDef } from './contract/route.js';
+import { isSluiceError, SluiceError } from '../../kernel/errors.js';
+import type { Input, Output, RequestPath, RouteDef } from './contract/route.js';
 import { HTTP_STATUS } from './errors.js';
 
 /** Who made a request: on routes that need a token, the token (`actor` is its name); elsewhere `anonymous`. */
@@ -12,7 +13,25 @@ export interface Caller {
   token?: TokenActor;
 }
 
-export type Handler<D extends RouteDef> = (input: Input<D>, ctx: { req: FastifyRequest; reply: FastifyReply; caller: Caller }) => Promise<D['response'] extends z.ZodType ? Output<D> : void>;
+/**
+ * The audit record of a call to a route that declares one (`audit.action`), made from the request. A handler whose
+ * change writes it in its own transaction `take`s it (its events and the record are then written together, or
+ * neither); a record not taken is written by the registrar once the handler succeeded.
+ */
+export interface AuditSlip {
+  take(): AuditDraft;
+}
+
+export type Handler<D extends RouteDef> = (
+  input: Input<D>,
+  ctx: { req: FastifyRequest; reply: FastifyReply; caller: Caller; audit: AuditSlip },
+) => Promise<D['response'] extends z.ZodType ? Output<D> : void>;
+
+/** The token of a caller on a token route (the registrar authenticated it before the handler ran). */
+export function tokenOf(caller: Caller): TokenActor {
+  if (!caller.token) throw new SluiceError('UNAUTHORIZED', 'this call needs a token');
+  return caller.token;
+}
 
 /**
  * Checks a request's token where one is needed (`change`: a route with `auth: token`; `read`: a read while the API
@@ -24,6 +43,30 @@ export type Authenticate = (req: FastifyRequest, need: 'change' | 'read') => Pro
 export interface Access {
   /** Reads (`auth: none`) need a token too: the API listens beyond loopback. */
   readsNeedToken: boolean;
+}
+
+/** Where the registrar writes the audit records that no handler took, and those of refused calls. */
+export type RecordAudit = (drafts: AuditDraft[]) => Promise<unknown>;
+
+/** Statuses of refusals worth a record: the caller was not allowed (403), or the state did not allow it (409). */
+const RECORDED_REFUSALS = new Set([403, 409]);
+
+function valueAt(input: { params: unknown; query: unknown; body: unknown }, path: RequestPath): string | undefined {
+  const [part, key] = path.split('.', 2) as ['params' | 'query' | 'body', string];
+  const v = (input[part] as Record<string, unknown> | undefined)?.[key];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** The record a declared route writes for a call, from its request. */
+export function auditDraftOf(def: RouteDef, input: { params: unknown; query: unknown; body: unknown }, actor: TokenActor): AuditDraft | undefined {
+  const a = def.audit;
+  if (!a || 'none' in a) return undefined;
+  const links: Record<string, string> = {};
+  for (const [kind, path] of Object.entries(a.links ?? {})) {
+    const v = valueAt(input, path);
+    if (v !== undefined) links[kind] = v;
+  }
+  return { actor, action: a.action, reason: (a.reason && valueAt(input, a.reason)) ?? '', links, outcome: 'done' };
 }
 
 /** Parses one part of a request with its schema; a failure is a BAD_REQUEST naming each field. */
@@ -48,6 +91,7 @@ export class Registrar {
   constructor(
     private readonly app: FastifyInstance,
     private readonly authenticate: Authenticate,
+    private readonly recordAudit: RecordAudit,
     private readonly access: Access = { readsNeedToken: false },
   ) {}
 
@@ -61,6 +105,11 @@ export class Registrar {
   }
 
   route<D extends RouteDef>(def: D, handler: Handler<D>): void {
+    // A mutation nobody would know of is a bug: a POST route records what it does, or says why it records nothing.
+    if (def.method === 'POST' && !def.audit)
+      throw new Error(`route ${def.method} ${def.path} declares no audit: name its action, or say why it changes nothing ({ none })`);
+    if (def.audit && !('none' in def.audit) && def.auth !== 'token')
+      throw new Error(`route ${def.method} ${def.path} is audited but needs no token: an audit record names who acted`);
     this.defs.push(def);
     this.app.route({
       method: def.method,
@@ -72,7 +121,24 @@ export class Registrar {
           query: parsePart(def.query, req.query, 'query'),
           body: parsePart(def.body, req.body, 'body'),
         } as Input<D>;
-        const out = await handler(input, { req, reply, caller });
+        const draft = caller.token ? auditDraftOf(def, input, caller.token) : undefined;
+        let taken = false;
+        const audit: AuditSlip = {
+          take() {
+            if (!draft) throw new Error(`route ${def.method} ${def.path} declares no audit action`);
+            taken = true;
+            return draft;
+          },
+        };
+        let out;
+        try {
+          out = await handler(input, { req, reply, caller, audit });
+        } catch (e) {
+          if (draft && isSluiceError(e) && RECORDED_REFUSALS.has(HTTP_STATUS[e.code]))
+            await this.recordAudit([{ ...draft, outcome: 'refused', detail: { code: e.code, message: e.message } }]);
+          throw e;
+        }
+        if (draft && !taken) await this.recordAudit([draft]);
         if (def.stream || reply.sent) return reply;
         return reply.status(def.status ?? 200).send(out);
       },
@@ -114,6 +180,7 @@ export function openApiDocument(defs: readonly RouteDef[], version: string): Rec
     if (r.roles) op['x-sluice-roles'] = [...r.roles];
     if (r.auth === 'token') op.security = [{ bearer: [] }];
     else if (r.auth === 'none') op.security = [{}, { bearer: [] }];
+    if (r.audit) op['x-sluice-audit'] = 'none' in r.audit ? { none: r.audit.none } : { action: r.audit.action };
     if (params.length) op.parameters = params;
     if (r.body) op.requestBody = { required: true, content: { 'application/json': { schema: schemaOf(r.body, 'input') } } };
     paths[url] = { ...(paths[url] ?? {}), [r.method.toLowerCase()]: op };

@@ -5,6 +5,7 @@ import type { ApiDeps } from './deps.js';
 import { type ErrorBody, HTTP_STATUS } from './errors.js';
 import { hostAllowed, LOOPBACK_HOSTS } from './host-check.js';
 import { Registrar } from './registrar.js';
+import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { journeysRoutes } from './routes/journeys.js';
 import { notificationsRoutes } from './routes/notifications.js';
@@ -56,6 +57,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       const rec = await d.tokens.authenticate(m[1]!);
       return { actor: rec.name, token: { kind: 'token', id: rec.id, name: rec.name, role: rec.role } };
     },
+    (drafts) => d.audit.appendAudit(drafts, d.clock.now()),
     { readsNeedToken: d.access?.readsNeedToken ?? false },
   );
   systemRoutes(r, d);
@@ -64,5 +66,6 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   rolloutRoutes(r, d);
   notificationsRoutes(r, d);
   authRoutes(r, d);
+  auditRoutes(r, d);
   return app;
 }

@@ -1,6 +1,10 @@
+import type { AuditDraft } from '../../audit/ports/audit-trail.js';
 import type { JourneyEvent } from '../../journeys/journey-events.js';
+import type { Actor } from '../../kernel/actor.js';
 
 export type { JourneyEvent } from '../../journeys/journey-events.js';
+export type { AuditDraft } from '../../audit/ports/audit-trail.js';
+export type { Actor } from '../../kernel/actor.js';
 
 export interface ReleaseRecord {
   version: string;
@@ -14,11 +18,16 @@ export interface ReleaseRecord {
 /** Where releases are kept. A release and the first event of its journey are written together. */
 export interface ReleaseStore {
   /**
-   * Records a new release and its journey's first event (`journey.created`, under `r.journeyId`) together, or returns
-   * the existing release unchanged. `created` is false when the version already existed (whatever its digest: the
-   * caller compares).
+   * Records a new release and its journey's first event (`journey.created`, under `r.journeyId`, caused by `actor`)
+   * together, with the audit records that go with it, or returns the existing release unchanged and writes nothing.
+   * `created` is false when the version already existed (whatever its digest: the caller compares).
    */
-  createRelease(r: ReleaseRecord, first: JourneyEvent): Promise<{ release: ReleaseRecord; created: boolean }>;
+  createRelease(
+    r: ReleaseRecord,
+    first: JourneyEvent,
+    actor: Actor,
+    audit?: readonly AuditDraft[],
+  ): Promise<{ release: ReleaseRecord; created: boolean }>;
   getRelease(version: string): Promise<ReleaseRecord | undefined>;
   listReleases(): Promise<ReleaseRecord[]>;
 }

@@ -1,5 +1,7 @@
 import type { Command } from '../command.js';
+import { auditCommands } from './audit.js';
 import { authCommands } from './auth.js';
+import { eventCommands } from './events.js';
 import { journeyCommands } from './journeys.js';
 import { notificationCommands } from './notifications.js';
 import { pipelineCommands } from './pipeline.js';
@@ -11,7 +13,9 @@ export const contextCommands: Command[] = [
   ...pipelineCommands,
   ...releaseCommands,
   ...journeyCommands,
+  ...eventCommands,
   ...notificationCommands,
   ...authCommands,
+  ...auditCommands,
   ...rolloutCommands,
 ];

@@ -30,6 +30,7 @@ export const authApi = {
     }),
     response: z.object({ token: z.string() }).extend(tokenView.shape),
     status: 201,
+    audit: { action: 'token.create', links: { token: 'body.name' } },
   }),
   listTokens: defineRoute({
     method: 'GET',

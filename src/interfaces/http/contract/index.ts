@@ -1,3 +1,4 @@
+import { auditApi } from './audit.js';
 import { authApi } from './auth.js';
 import { journeysApi } from './journeys.js';
 import { notificationsApi } from './notifications.js';
@@ -13,4 +14,5 @@ export const api = {
   rollout: rolloutApi,
   notifications: notificationsApi,
   auth: authApi,
+  audit: auditApi,
 };

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Board, JourneySummary, StageJourneyView } from '../../../journeys/board.js';
 import type { StoredEvent } from '../../../journeys/journey-events.js';
 import type { Role } from '../../../kernel/actor.js';
-import { defineRoute } from './route.js';
+import { defineRoute, type RequestPath } from './route.js';
 
 const releaseRef = z.object({ version: z.string(), digest: z.string() });
 const stepStatus = z.enum(['running', 'passed', 'failed', 'inconclusive', 'cancelled']);
@@ -80,7 +80,7 @@ const DEPLOY: readonly Role[] = ['deployer'];
 const APPROVE: readonly Role[] = ['approver'];
 
 /** A person's decision on a journey's release: POST /api/v1/releases/:version/<verb>. */
-const decision = <B extends z.ZodType>(verb: string, summary: string, roles: readonly Role[], body: B) =>
+const decision = <B extends z.ZodType>(verb: string, summary: string, roles: readonly Role[], body: B, action: string, reason?: RequestPath) =>
   ({
     method: 'POST',
     path: `/api/v1/releases/:version/${verb}`,
@@ -91,6 +91,7 @@ const decision = <B extends z.ZodType>(verb: string, summary: string, roles: rea
     params: versionParams,
     body,
     response: journeyView,
+    audit: { action, links: { release: 'params.version', stage: 'body.stage' }, ...(reason ? { reason } : {}) },
   }) as const;
 
 export const journeysApi = {
@@ -113,13 +114,13 @@ export const journeysApi = {
     params: versionParams,
     response: z.array(storedEvent),
   }),
-  promote: decision('promote', 'Let the journey into a stage whose autoPromote is false; with full, promote a canary to all traffic now', DEPLOY, z.strictObject({ stage, full: z.boolean().optional() })),
-  approve: decision('approve', 'Approve a stage waiting for approval', APPROVE, z.strictObject({ stage, comment: comment.optional() })),
-  reject: decision('reject', 'Reject a stage: it rolls back and the journey fails', APPROVE, z.strictObject({ stage, comment: comment.min(1) })),
-  abort: decision('abort', 'Roll back the stage the release holds, now (a canary loses its users at once)', DEPLOY, z.strictObject({ stage, reason: comment.optional() })),
-  pause: decision('pause', 'Hold a canary rollout where it is', DEPLOY, z.strictObject({ stage })),
-  resume: decision('resume', 'Let a paused rollout go on (past a pause, an inconclusive analysis, or sluice pause)', DEPLOY, z.strictObject({ stage })),
-  retry: decision('retry', 'Run a failed journey again from the stages that failed', DEPLOY, z.strictObject({})),
+  promote: decision('promote', 'Let the journey into a stage whose autoPromote is false; with full, promote a canary to all traffic now', DEPLOY, z.strictObject({ stage, full: z.boolean().optional() }), 'stage.promote'),
+  approve: decision('approve', 'Approve a stage waiting for approval', APPROVE, z.strictObject({ stage, comment: comment.optional() }), 'stage.approve', 'body.comment'),
+  reject: decision('reject', 'Reject a stage: it rolls back and the journey fails', APPROVE, z.strictObject({ stage, comment: comment.min(1) }), 'stage.reject', 'body.comment'),
+  abort: decision('abort', 'Roll back the stage the release holds, now (a canary loses its users at once)', DEPLOY, z.strictObject({ stage, reason: comment.optional() }), 'stage.abort', 'body.reason'),
+  pause: decision('pause', 'Hold a canary rollout where it is', DEPLOY, z.strictObject({ stage }), 'stage.pause'),
+  resume: decision('resume', 'Let a paused rollout go on (past a pause, an inconclusive analysis, or sluice pause)', DEPLOY, z.strictObject({ stage }), 'stage.resume'),
+  retry: decision('retry', 'Run a failed journey again from the stages that failed', DEPLOY, z.strictObject({}), 'journey.retry'),
   rollback: defineRoute({
     method: 'POST',
     path: '/api/v1/stages/:stage/rollback',
@@ -130,6 +131,7 @@ export const journeysApi = {
     params: z.object({ stage: stageName }),
     body: z.strictObject({ reason: comment.optional() }),
     response: journeyView,
+    audit: { action: 'stage.rollback', links: { stage: 'params.stage' }, reason: 'body.reason' },
   }),
   logs: defineRoute({
     method: 'GET',

@@ -33,6 +33,7 @@ export const releasesApi = {
     }),
     response: z.object({ release, created: z.boolean(), journey: journeyView.nullable() }),
     status: 201,
+    audit: { action: 'release.create', links: { release: 'body.version' } },
   }),
   get: defineRoute({
     method: 'GET',

@@ -11,6 +11,7 @@ export const rolloutApi = {
     auth: 'public',
     body: judgeRequestSchema,
     response: z.custom<JudgeResponse>().describe('{ outcome: pass | inconclusive | fail, reason, comparison, thresholds }'),
+    audit: { none: 'it judges the series it is sent and stores nothing' },
   }),
   metrics: defineRoute({
     method: 'GET',

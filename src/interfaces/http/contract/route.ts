@@ -32,7 +32,23 @@ export interface RouteDef {
   stream?: 'text/plain' | 'text/event-stream' | 'text/plain; version=0.0.4';
   /** The status of a successful answer (default 200). */
   status?: number;
+  /** What the audit trail records of a call; every POST route says it (a check at registration and a test hold it). */
+  audit?: RouteAudit;
 }
+
+/**
+ * A place in a request: `params.<name>`, `query.<name>` or `body.<name>` (a string there, or nothing).
+ */
+export type RequestPath = `${'params' | 'query' | 'body'}.${string}`;
+
+/**
+ * The audit record a mutating route writes, declared: its `action`, its links (kind -> where in the request the value
+ * is; a release, a stage, a token, …) and where its reason is. The code that changes state completes the links it
+ * knows better (a journey's id, the stage a command picked) and writes the record with its events. A call refused
+ * for its authority or for the state of things (403, 409) is recorded too, with outcome `refused`.
+ * `{ none: why }`: the route changes nothing that needs recording, and says why.
+ */
+export type RouteAudit = { action: string; links?: Readonly<Record<string, RequestPath>>; reason?: RequestPath } | { none: string };
 
 /** Keeps the route's exact schema types, for typed handlers and calls. */
 export const defineRoute = <const D extends RouteDef>(d: D): D => d;

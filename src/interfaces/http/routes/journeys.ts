@@ -7,7 +7,7 @@ import { SluiceError } from '../../../kernel/errors.js';
 import { closest } from '../../../kernel/suggest.js';
 import { journeysApi } from '../contract/journeys.js';
 import type { ApiDeps } from '../deps.js';
-import type { Registrar } from '../registrar.js';
+import { type AuditSlip, type Caller, type Registrar, tokenOf } from '../registrar.js';
 import { shownPlan } from './system.js';
 import { journeyOfRelease, journeyView } from './views.js';
 
@@ -40,28 +40,29 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     return (await d.store.loadEvents(j.id)).map(shownEvent);
   });
 
-  // A person's decisions: validate the body, then let the journeys context check the state and name the event.
-  const decide = async (version: string, make: (j: JourneyState) => CommandResult) => {
-    const j = await d.executor.command((all) => make(journeyOfRelease(all, version)));
+  // A person's decisions: validate the body, then let the journeys context check the state and name the event. The
+  // event names the caller's token, and the request's audit record is written with it.
+  const decide = async (version: string, ctx: { caller: Caller; audit: AuditSlip }, make: (j: JourneyState) => CommandResult) => {
+    const j = await d.executor.command((all) => make(journeyOfRelease(all, version)), tokenOf(ctx.caller), ctx.audit.take());
     return journeyView(d, j!);
   };
   const api = journeysApi;
-  r.route(api.promote, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => promoteCommand(j, b.stage, c.actor, b.full ?? false)));
-  r.route(api.approve, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => approveCommand(j, b.stage, c.actor, b.comment)));
-  r.route(api.reject, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => rejectCommand(j, b.stage, c.actor, b.comment)));
-  r.route(api.abort, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => abortCommand(j, b.stage, c.actor, b.reason ?? '')));
-  r.route(api.pause, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => pauseCommand(j, b.stage, c.actor)));
-  r.route(api.resume, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => resumeCommand(j, b.stage, c.actor)));
-  r.route(api.retry, ({ params: p }, { caller: c }) =>
-    decide(p.version, (j) => {
-      const command = retryCommand(j, c.actor);
+  r.route(api.promote, ({ params: p, body: b }, x) => decide(p.version, x, (j) => promoteCommand(j, b.stage, x.caller.actor, b.full ?? false)));
+  r.route(api.approve, ({ params: p, body: b }, x) => decide(p.version, x, (j) => approveCommand(j, b.stage, x.caller.actor, b.comment)));
+  r.route(api.reject, ({ params: p, body: b }, x) => decide(p.version, x, (j) => rejectCommand(j, b.stage, x.caller.actor, b.comment)));
+  r.route(api.abort, ({ params: p, body: b }, x) => decide(p.version, x, (j) => abortCommand(j, b.stage, x.caller.actor, b.reason ?? '')));
+  r.route(api.pause, ({ params: p, body: b }, x) => decide(p.version, x, (j) => pauseCommand(j, b.stage, x.caller.actor)));
+  r.route(api.resume, ({ params: p, body: b }, x) => decide(p.version, x, (j) => resumeCommand(j, b.stage, x.caller.actor)));
+  r.route(api.retry, ({ params: p }, x) =>
+    decide(p.version, x, (j) => {
+      const command = retryCommand(j, x.caller.actor);
       // Only after the state allows a retry: a journey that could not be retried anyway says so first.
       d.releases.requireArtifact(j.release);
       return command;
     }),
   );
-  r.route(journeysApi.rollback, async ({ params, body }, { caller }) => {
-    const j = await d.executor.command((all) => rollbackCommand(all, params.stage, caller.actor, body.reason ?? ''));
+  r.route(journeysApi.rollback, async ({ params, body }, { caller, audit }) => {
+    const j = await d.executor.command((all) => rollbackCommand(all, params.stage, caller.actor, body.reason ?? ''), tokenOf(caller), audit.take());
     return journeyView(d, j!);
   });
 

@@ -1,7 +1,7 @@
 import { SluiceError } from '../../../kernel/errors.js';
 import { releasesApi } from '../contract/releases.js';
 import type { ApiDeps } from '../deps.js';
-import type { Registrar } from '../registrar.js';
+import { type Registrar, tokenOf } from '../registrar.js';
 import { journeyView } from './views.js';
 
 export function releasesRoutes(r: Registrar, d: ApiDeps): void {
@@ -12,8 +12,10 @@ export function releasesRoutes(r: Registrar, d: ApiDeps): void {
       return { ...rel, status: j?.status ?? 'unknown', ...(j?.failure ? { failure: j.failure } : {}) };
     });
   });
-  r.route(releasesApi.create, async ({ body }, { reply }) => {
+  r.route(releasesApi.create, async ({ body }, { reply, caller, audit }) => {
     const out = await d.releases.create({
+      by: tokenOf(caller),
+      audit: audit.take(),
       version: body.version,
       ...(body.artifact ? { artifactPath: body.artifact } : {}),
       ...(body.sourceRef ? { sourceRef: body.sourceRef } : {}),

@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openPglite } from '../../src/adapters/store-sql/pglite-driver.js';
+import type { AuditRecord } from '../../src/audit/audit-record.js';
+import type { StoredEvent } from '../../src/journeys/journey-events.js';
+import { api, cli, journeyEnd, startUp, type UpProcess } from '../helpers/sluice-process.js';
+
+// A pipeline of command stages (nothing to start, so quick): prod waits for an approval; staging's verification fails
+// for 2.0.0, which Sluice then rolls back by itself.
+const PIPELINE = `app: audited
+artifact:
+  build: mkdir -p out && echo "$SLUICE_RELEASE_VERSION" > out/VERSION
+  output: out
+stages:
+  staging:
+    target: command
+    command: { deploy: "true", rollback: "true" }
+    verify:
+      check: test "$SLUICE_RELEASE_VERSION" != 2.0.0
+  prod:
+    after: staging
+    target: command
+    command: { deploy: "true" }
+    approval: true
+`;
+
+describe('audit: every mutation is a hash-chained record, and tampering with the database is found', { timeout: 240_000 }, () => {
+  const root = mkdtempSync(join(tmpdir(), 'sluice-audit-'));
+  const app = join(root, 'app');
+  const data = join(root, 'data');
+  let up: UpProcess | undefined;
+  let admin: string;
+  let alice: string;
+  const run = (...args: string[]) => cli([...args, '--dir', app, '--data-dir', data], { SLUICE_URL: up!.apiUrl });
+  const list = async (...filters: string[]) => JSON.parse((await run('audit', 'list', '--json', ...filters)).stdout) as AuditRecord[];
+
+  before(async () => {
+    mkdirSync(app, { recursive: true });
+    writeFileSync(join(app, 'sluice.yaml'), PIPELINE);
+    up = await startUp(app, data);
+    admin = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+    const a = await api<{ token: string }>(up.apiUrl, 'POST', '/api/v1/tokens', { name: 'alice' }, admin);
+    assert.equal(a.status, 201);
+    alice = a.json.token;
+    assert.equal((await api(up.apiUrl, 'POST', '/api/v1/releases', { version: '1.0.0' }, admin)).status, 201);
+    for (let i = 0; ; i++) {
+      const r = await api<{ journey: { stages: Record<string, string> } }>(up.apiUrl, 'GET', '/api/v1/releases/1.0.0');
+      if (r.json.journey.stages.prod === 'awaiting-approval') break;
+      assert.ok(i < 600, `prod never waited for approval: ${JSON.stringify(r.json)}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const approved = await api(up.apiUrl, 'POST', '/api/v1/releases/1.0.0/approve', { stage: 'prod', comment: 'change 42 reviewed' }, alice);
+    assert.equal(approved.status, 200, JSON.stringify(approved.json));
+    assert.equal(await journeyEnd(up.apiUrl, '1.0.0'), 'succeeded');
+    // Refused: prod waits for nothing any more.
+    assert.equal((await api(up.apiUrl, 'POST', '/api/v1/releases/1.0.0/approve', { stage: 'prod' }, alice)).status, 409);
+    assert.equal((await api(up.apiUrl, 'POST', '/api/v1/releases', { version: '2.0.0' }, admin)).status, 201);
+    assert.equal(await journeyEnd(up.apiUrl, '2.0.0'), 'failed');
+  });
+
+  after(async () => {
+    await up?.down();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('records each mutation with its actor, reason and links: a person\'s with their token, Sluice\'s with its reason', async () => {
+    const records = await list();
+    const shown = records.map((r) => [r.action, r.outcome, r.actor.kind === 'token' ? r.actor.name : 'sluice', r.links.release ?? r.links.token, r.links.stage ?? '-']);
+    assert.deepEqual(shown, [
+      ['token.create', 'done', 'admin', 'alice', '-'],
+      ['release.create', 'done', 'admin', '1.0.0', '-'],
+      ['stage.deploy', 'done', 'sluice', '1.0.0', 'staging'],
+      ['stage.deploy', 'done', 'sluice', '1.0.0', 'prod'],
+      ['stage.approve', 'done', 'alice', '1.0.0', 'prod'],
+      ['stage.approve', 'refused', 'alice', '1.0.0', 'prod'],
+      ['release.create', 'done', 'admin', '2.0.0', '-'],
+      ['stage.deploy', 'done', 'sluice', '2.0.0', 'staging'],
+      ['stage.rollback', 'done', 'sluice', '2.0.0', 'staging'],
+    ]);
+    const approve = records[4]!;
+    assert.equal(approve.reason, 'change 42 reviewed');
+    assert.ok(approve.links.journey, 'linked to the journey');
+    assert.match(records[5]!.reason + JSON.stringify(records[5]!.detail), /INVALID_STATE/);
+    assert.match(records[8]!.reason, /back to 1\.0\.0: .*check/);
+    assert.deepEqual((await list('--actor', 'alice', '--action', 'stage.approve')).map((r) => r.seq), [5, 6]);
+    assert.deepEqual((await list('--release', '2.0.0', '--actor', 'sluice')).map((r) => r.action), ['stage.deploy', 'stage.rollback']);
+    assert.deepEqual((await list('--stage', 'prod', '--limit', '1')).map((r) => r.seq), [6]);
+    assert.equal((await list('--since', '2000-01-01')).length, 9);
+    const text = await run('audit', 'list', '--release', '1.0.0', '--stage', 'prod');
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /stage\.approve .*by alice — change 42 reviewed/);
+  });
+
+  it('names who caused every event, in the API and in sluice events', async () => {
+    const events = (await api<StoredEvent[]>(up!.apiUrl, 'GET', '/api/v1/releases/1.0.0/events')).json;
+    assert.ok(events.every((e) => e.actor && (e.actor.kind === 'token' || e.actor.reason.length > 0)), 'every event has an actor');
+    const approved = events.find((e) => e.type === 'stage.approved')!;
+    assert.deepEqual({ ...approved.actor, id: '' }, { kind: 'token', id: '', name: 'alice', role: 'admin' });
+    assert.deepEqual(events[0]!.actor.kind === 'token' && events[0]!.actor.name, 'admin', 'the release\'s creator');
+    const finished = events.find((e) => e.type === 'step.finished')!;
+    assert.match(finished.actor.kind === 'system' ? finished.actor.reason : '', /step .* ended/);
+    const out = await run('events', '1.0.0');
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /prod approved by alice: change 42 reviewed · alice/);
+    assert.match(out.stdout, /· sluice \(/);
+  });
+
+  it('declares the audit of every POST route the server registered; the judge says why it has none', async () => {
+    const doc = (await api<{ paths: Record<string, Record<string, { 'x-sluice-audit'?: { action?: string; none?: string } }>> }>(up!.apiUrl, 'GET', '/api/openapi.json')).json;
+    const posts = Object.entries(doc.paths).flatMap(([path, ops]) => (ops.post ? [[path, ops.post['x-sluice-audit']] as const] : []));
+    assert.ok(posts.length >= 10);
+    for (const [path, audit] of posts) assert.ok(audit && (audit.action || audit.none), `POST ${path} declares its audit`);
+    assert.match(posts.find(([p]) => p === '/api/v1/judge')![1]!.none!, /stores nothing/);
+  });
+
+  it('verifies the chain: ok with count and head; an export verifies offline, and a changed line in it is named', async () => {
+    const ok = await run('audit', 'verify');
+    assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+    assert.match(ok.stdout, /9 records, whole; head #9 [0-9a-f]{16}/);
+    const file = join(root, 'trail.jsonl');
+    const exported = await run('audit', 'export', '--out', file);
+    assert.equal(exported.code, 0, exported.stderr);
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    assert.equal(lines.length, 10);
+    assert.deepEqual(JSON.parse(lines[9]!).head.seq, 9);
+    const offline = await cli(['audit', 'verify', file]);
+    assert.equal(offline.code, 0, offline.stderr + offline.stdout);
+    writeFileSync(file, lines.map((l, i) => (i === 4 ? l.replace('change 42 reviewed', 'nothing to see') : l)).join('\n'));
+    const caught = await cli(['audit', 'verify', file]);
+    assert.equal(caught.code, 1);
+    assert.match(caught.stdout, /record 5 is bad \(edited\)/);
+  });
+
+  describe('rows changed in the database, with the server stopped', () => {
+    // Each case changes the database further, from the end of the chain towards its start, so that the new change is
+    // the first bad record each time; Sluice is started on the changed database and `sluice audit verify` asked.
+    const tampered = async (change: string) => {
+      await up!.stop();
+      const db = await openPglite(join(data, 'pg'));
+      await db.exec(change);
+      await db.close();
+      up = await startUp(app, data);
+      return run('audit', 'verify');
+    };
+
+    it('the last records deleted (the head remembers them)', async () => {
+      const v = await tampered(`DELETE FROM audit_records WHERE seq >= 8`);
+      assert.equal(v.code, 1, v.stdout);
+      assert.match(v.stdout, /record 8 is bad \(missing\): records 8 to 9 are missing/);
+    });
+
+    it('records reordered', async () => {
+      const v = await tampered(`UPDATE audit_records SET seq = -1 WHERE seq = 6; UPDATE audit_records SET seq = 6 WHERE seq = 7; UPDATE audit_records SET seq = 7 WHERE seq = -1`);
+      assert.equal(v.code, 1, v.stdout);
+      assert.match(v.stdout, /record 6 is bad \(out-of-order\): record 6 was written after the record now numbered 7, not after record 5/);
+    });
+
+    it('an edited record', async () => {
+      const v = await tampered(`UPDATE audit_records SET reason = 'nothing to see' WHERE seq = 5`);
+      assert.equal(v.code, 1, v.stdout);
+      assert.match(v.stdout, /record 5 is bad \(edited\): record 5 \(stage\.approve\) was changed after it was written/);
+    });
+
+    it('a deleted record', async () => {
+      const v = await tampered(`DELETE FROM audit_records WHERE seq = 3`);
+      assert.equal(v.code, 1, v.stdout);
+      assert.match(v.stdout, /record 3 is bad \(missing\): record 3 is missing/);
+    });
+  });
+});
