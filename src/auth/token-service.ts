@@ -16,7 +16,7 @@ export const TOKEN_LIFETIME = { minMs: 60_000, maxMs: 3650 * 86_400_000 } as con
 const TOUCH_EVERY_MS = 60_000;
 
 /** Why a token is not accepted. */
-export type TokenRefusal = 'missing' | 'unknown' | 'expired' | 'revoked';
+type TokenRefusal = 'missing' | 'unknown' | 'expired' | 'revoked';
 
 /** Whether a token record works at `now`. */
 export function tokenState(t: Pick<TokenRecord, 'expiresAt' | 'revokedAt'>, now: number): 'valid' | 'expired' | 'revoked' {
@@ -72,11 +72,6 @@ export class TokenService {
       await this.store.touchToken(rec.id, now).catch(() => {});
     }
     return rec;
-  }
-
-  /** The token's record if it works now, else undefined. */
-  async verify(token: string): Promise<TokenRecord | undefined> {
-    return this.authenticate(token).catch(() => undefined);
   }
 
   /** Every token, revoked and expired ones included, oldest first. */

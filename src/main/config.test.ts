@@ -42,3 +42,30 @@ describe('retention setting (keepReleases)', () => {
     assert.match(refused({ config: withFile({ retention: { keep: 5 } }) }), /unknown key\(s\) retention/);
   });
 });
+
+describe('API access settings (apiHost, apiAllowedHosts)', () => {
+  it('listens where the router does unless told; allowed hosts come from the file, then the environment, then the flag', () => {
+    assert.equal(loadConfig({ env: {}, argv: {}, cwd: dir }).apiHost, '127.0.0.1');
+    assert.equal(loadConfig({ env: {}, argv: { host: '0.0.0.0' }, cwd: dir }).apiHost, '0.0.0.0');
+    assert.equal(loadConfig({ env: { SLUICE_API_HOST: '0.0.0.0' }, argv: { host: '10.0.0.5' }, cwd: dir }).apiHost, '0.0.0.0');
+    assert.deepEqual(loadConfig({ env: {}, argv: {}, cwd: dir }).apiAllowedHosts, []);
+    const config = withFile({ apiHost: '::', apiAllowedHosts: ['Sluice.Example.com', 'fd00::5'] });
+    assert.deepEqual(loadConfig({ env: {}, argv: { config }, cwd: dir }).apiAllowedHosts, ['sluice.example.com', '[fd00::5]']);
+    assert.equal(loadConfig({ env: {}, argv: { config }, cwd: dir }).apiHost, '::');
+    assert.deepEqual(loadConfig({ env: { SLUICE_API_ALLOWED_HOSTS: 'a.test' }, argv: { config }, cwd: dir }).apiAllowedHosts, ['a.test']);
+    assert.deepEqual(loadConfig({ env: { SLUICE_API_ALLOWED_HOSTS: 'a.test' }, argv: { config, apiAllowedHosts: 'b.test, 10.0.0.5' }, cwd: dir }).apiAllowedHosts, ['b.test', '10.0.0.5']);
+  });
+
+  it('refuses an allowed host with a port, scheme, path or wildcard, naming the setting and the value', () => {
+    for (const [argv, env, re] of [
+      [{ apiAllowedHosts: 'sluice.example.com:7070' }, {}, /^--api-allowed-host: "sluice\.example\.com:7070" is not a host name or address/],
+      [{}, { SLUICE_API_ALLOWED_HOSTS: 'ok.test,https://x.test' }, /^SLUICE_API_ALLOWED_HOSTS: "https:\/\/x\.test" is not a host name/],
+      [{ config: withFile({ apiAllowedHosts: ['*.example.com'] }) }, {}, /apiAllowedHosts: "\*\.example\.com" is not a host name/],
+    ] as const) {
+      assert.throws(
+        () => loadConfig({ env, argv, cwd: dir }),
+        (e: unknown) => isSluiceError(e) && e.code === 'CONFIG_INVALID' && re.test(e.message),
+      );
+    }
+  });
+});
