@@ -35,7 +35,7 @@ describe('audit: every mutation is a hash-chained record, and tampering with the
   let admin: string;
   let alice: string;
   const run = (...args: string[]) => cli([...args, '--dir', app, '--data-dir', data], { SLUICE_URL: up!.apiUrl });
-  const list = async (...filters: string[]) => JSON.parse((await run('audit', 'list', '--json', ...filters)).stdout) as AuditRecord[];
+  const list = async (query = '') => (await api<AuditRecord[]>(up!.apiUrl, 'GET', `/api/v1/audit${query}`, undefined, admin)).json;
 
   before(async () => {
     mkdirSync(app, { recursive: true });
@@ -85,13 +85,15 @@ describe('audit: every mutation is a hash-chained record, and tampering with the
     assert.ok(approve.links.journey, 'linked to the journey');
     assert.match(records[5]!.reason + JSON.stringify(records[5]!.detail), /INVALID_STATE/);
     assert.match(records[8]!.reason, /back to 1\.0\.0: .*check/);
-    assert.deepEqual((await list('--actor', 'alice', '--action', 'stage.approve')).map((r) => r.seq), [5, 6]);
-    assert.deepEqual((await list('--release', '2.0.0', '--actor', 'sluice')).map((r) => r.action), ['stage.deploy', 'stage.rollback']);
-    assert.deepEqual((await list('--stage', 'prod', '--limit', '1')).map((r) => r.seq), [6]);
-    assert.equal((await list('--since', '2000-01-01')).length, 9);
-    const text = await run('audit', 'list', '--release', '1.0.0', '--stage', 'prod');
+    assert.deepEqual((await list('?actor=alice&action=stage.approve')).map((r) => r.seq), [5, 6]);
+    assert.deepEqual((await list('?release=2.0.0&actor=sluice')).map((r) => r.action), ['stage.deploy', 'stage.rollback']);
+    assert.deepEqual((await list('?stage=prod&limit=1')).map((r) => r.seq), [6]);
+    assert.equal((await list(`?since=${records[8]!.at}`)).length, 1);
+    assert.equal((await api(up!.apiUrl, 'GET', '/api/v1/audit?limit=1001', undefined, admin)).status, 400, 'a limit past 1000 is refused');
+    assert.equal((await api(up!.apiUrl, 'GET', '/api/v1/audit')).status, 401, 'the trail is for token holders');
+    const text = await run('audit', 'list', '--release', '1.0.0', '--stage', 'prod', '--actor', 'alice', '--action', 'stage.approve', '--since', '1h', '--limit', '1');
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /stage\.approve .*by alice — change 42 reviewed/);
+    assert.match(text.stdout, /^\s+6 \S+ \S+ stage\.approve refused release=1\.0\.0 stage=prod by alice\n$/);
   });
 
   it('names who caused every event, in the API and in sluice events', async () => {
