@@ -81,6 +81,14 @@ describe('a data directory made by Sluice 0.1.0', { timeout: 180_000 }, () => {
     assert.match(up.output(), /desired state of .* rebuilt from the event log/);
   });
 
+  it('reads events written before actors as Sluice\'s, "recorded before actors", and starts an audit trail that verifies', async () => {
+    const events = await api<{ actor: unknown }[]>(up.apiUrl, 'GET', '/api/v1/releases/1.0.0/events');
+    assert.ok(events.json.length > 0);
+    for (const e of events.json) assert.deepEqual(e.actor, { kind: 'system', reason: 'recorded before actors' });
+    const v = await run('audit', 'verify');
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+  });
+
   it('shows the old logs, and an old failure with its test output', async () => {
     const r = await run('logs', '2.0.0', 'staging', 'acceptance');
     assert.equal(r.code, 0, r.stderr);

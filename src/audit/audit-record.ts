@@ -7,6 +7,18 @@ import type { Actor } from '../kernel/actor.js';
  */
 export type AuditLinks = Readonly<Record<string, string>>;
 
+/** The kinds of links known now, in the order people read them; a store may give a record's links in another order. */
+export const LINK_KINDS = ['release', 'journey', 'stage', 'token'] as const;
+
+/** A record's links in the order of LINK_KINDS, kinds not known yet after them by name. */
+export function orderedLinks(links: AuditLinks): [string, string][] {
+  const rank = (k: string) => {
+    const i = (LINK_KINDS as readonly string[]).indexOf(k);
+    return i < 0 ? LINK_KINDS.length : i;
+  };
+  return Object.entries(links).sort(([a], [b]) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
 /**
  * How an attempt ended:
  * - `done`: the mutation happened.

@@ -165,6 +165,10 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     let newAdminToken: string | undefined;
     if ((await tokens.count()) === 0) {
       newAdminToken = (await tokens.create('admin', 'admin')).token;
+      await store.appendAudit(
+        [{ actor: systemActor('first start'), action: 'token.create', reason: `the first admin token, in ${join(dataDir, 'admin-token')}`, links: { token: 'admin' }, outcome: 'done' }],
+        clock.now(),
+      );
       const path = join(dataDir, 'admin-token');
       writeFileSync(path, `${newAdminToken}\n`, { mode: 0o600 });
       chmodSync(path, 0o600);

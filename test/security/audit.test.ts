@@ -3,8 +3,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Fastify from 'fastify';
 import { openPglite } from '../../src/adapters/store-sql/pglite-driver.js';
 import type { AuditRecord } from '../../src/audit/audit-record.js';
+import { api as routes } from '../../src/interfaces/http/contract/index.js';
+import type { RouteDef } from '../../src/interfaces/http/contract/route.js';
+import { Registrar } from '../../src/interfaces/http/registrar.js';
 import type { StoredEvent } from '../../src/journeys/journey-events.js';
 import { api, cli, journeyEnd, startUp, type UpProcess } from '../helpers/sluice-process.js';
 
@@ -27,6 +31,26 @@ stages:
     approval: true
 `;
 
+describe('audit declarations', () => {
+  const all = Object.values(routes).flatMap((group) => Object.values(group) as RouteDef[]);
+
+  it('every POST route says what it records, or why it records nothing; an audited route needs a token', () => {
+    const posts = all.filter((d) => d.method === 'POST');
+    assert.ok(posts.length >= 10);
+    for (const d of posts) assert.ok(d.audit && ('none' in d.audit ? d.audit.none.length > 0 : d.audit.action.length > 0), `POST ${d.path}`);
+    for (const d of all) if (d.audit && !('none' in d.audit)) assert.equal(d.auth, 'token', `${d.method} ${d.path}`);
+  });
+
+  it('the registrar refuses a POST route that declares no audit', () => {
+    const r = new Registrar(Fastify(), async () => ({ actor: 'anonymous' }), async () => {});
+    const def: RouteDef = { method: 'POST', path: '/api/v1/things', summary: 'x', tag: 'x', auth: 'token' };
+    assert.throws(() => r.route(def, async () => {}), /POST \/api\/v1\/things declares no audit/);
+    assert.throws(() => r.route({ ...def, auth: 'none', audit: { action: 'thing.make' } }, async () => {}), /audited but needs no token/);
+    r.route({ ...def, audit: { none: 'it makes nothing' } }, async () => {});
+    assert.deepEqual(r.defs.map((d) => d.path), ['/api/v1/things']);
+  });
+});
+
 describe('audit: every mutation is a hash-chained record, and tampering with the database is found', { timeout: 240_000 }, () => {
   const root = mkdtempSync(join(tmpdir(), 'sluice-audit-'));
   const app = join(root, 'app');
@@ -35,7 +59,7 @@ describe('audit: every mutation is a hash-chained record, and tampering with the
   let admin: string;
   let alice: string;
   const run = (...args: string[]) => cli([...args, '--dir', app, '--data-dir', data], { SLUICE_URL: up!.apiUrl });
-  const list = async (...filters: string[]) => JSON.parse((await run('audit', 'list', '--json', ...filters)).stdout) as AuditRecord[];
+  const list = async (query = '') => (await api<AuditRecord[]>(up!.apiUrl, 'GET', `/api/v1/audit${query}`, undefined, admin)).json;
 
   before(async () => {
     mkdirSync(app, { recursive: true });
@@ -70,6 +94,7 @@ describe('audit: every mutation is a hash-chained record, and tampering with the
     const records = await list();
     const shown = records.map((r) => [r.action, r.outcome, r.actor.kind === 'token' ? r.actor.name : 'sluice', r.links.release ?? r.links.token, r.links.stage ?? '-']);
     assert.deepEqual(shown, [
+      ['token.create', 'done', 'sluice', 'admin', '-'],
       ['token.create', 'done', 'admin', 'alice', '-'],
       ['release.create', 'done', 'admin', '1.0.0', '-'],
       ['stage.deploy', 'done', 'sluice', '1.0.0', 'staging'],
@@ -80,18 +105,22 @@ describe('audit: every mutation is a hash-chained record, and tampering with the
       ['stage.deploy', 'done', 'sluice', '2.0.0', 'staging'],
       ['stage.rollback', 'done', 'sluice', '2.0.0', 'staging'],
     ]);
-    const approve = records[4]!;
+    const approve = records[5]!;
     assert.equal(approve.reason, 'change 42 reviewed');
     assert.ok(approve.links.journey, 'linked to the journey');
-    assert.match(records[5]!.reason + JSON.stringify(records[5]!.detail), /INVALID_STATE/);
-    assert.match(records[8]!.reason, /back to 1\.0\.0: .*check/);
-    assert.deepEqual((await list('--actor', 'alice', '--action', 'stage.approve')).map((r) => r.seq), [5, 6]);
-    assert.deepEqual((await list('--release', '2.0.0', '--actor', 'sluice')).map((r) => r.action), ['stage.deploy', 'stage.rollback']);
-    assert.deepEqual((await list('--stage', 'prod', '--limit', '1')).map((r) => r.seq), [6]);
-    assert.equal((await list('--since', '2000-01-01')).length, 9);
-    const text = await run('audit', 'list', '--release', '1.0.0', '--stage', 'prod');
+    assert.match(records[6]!.reason + JSON.stringify(records[6]!.detail), /INVALID_STATE/);
+    assert.match(records[9]!.reason, /back to 1\.0\.0: .*check/);
+    assert.match(records[0]!.actor.kind === 'system' ? records[0]!.actor.reason : '', /first start/);
+    assert.deepEqual((await list('?actor=alice&action=stage.approve')).map((r) => r.seq), [6, 7]);
+    assert.deepEqual((await list('?release=2.0.0&actor=sluice')).map((r) => r.action), ['stage.deploy', 'stage.rollback']);
+    assert.deepEqual((await list('?stage=prod&limit=1')).map((r) => r.seq), [7]);
+    assert.deepEqual((await list(`?since=${records[9]!.at}`)).at(-1)?.seq, 10);
+    assert.deepEqual(await list(`?since=${records[9]!.at + 1}`), []);
+    assert.equal((await api(up!.apiUrl, 'GET', '/api/v1/audit?limit=1001', undefined, admin)).status, 400, 'a limit past 1000 is refused');
+    assert.equal((await api(up!.apiUrl, 'GET', '/api/v1/audit')).status, 401, 'the trail is for token holders');
+    const text = await run('audit', 'list', '--release', '1.0.0', '--stage', 'prod', '--actor', 'alice', '--action', 'stage.approve', '--since', '1h', '--limit', '1');
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /stage\.approve .*by alice — change 42 reviewed/);
+    assert.match(text.stdout, /^\s+7 \S+ \S+ stage\.approve refused release=1\.0\.0 stage=prod by alice\n$/);
   });
 
   it('names who caused every event, in the API and in sluice events', async () => {
@@ -119,19 +148,19 @@ describe('audit: every mutation is a hash-chained record, and tampering with the
   it('verifies the chain: ok with count and head; an export verifies offline, and a changed line in it is named', async () => {
     const ok = await run('audit', 'verify');
     assert.equal(ok.code, 0, ok.stderr + ok.stdout);
-    assert.match(ok.stdout, /9 records, whole; head #9 [0-9a-f]{16}/);
+    assert.match(ok.stdout, /10 records, whole; head #10 [0-9a-f]{16}/);
     const file = join(root, 'trail.jsonl');
     const exported = await run('audit', 'export', '--out', file);
     assert.equal(exported.code, 0, exported.stderr);
     const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
-    assert.equal(lines.length, 10);
-    assert.deepEqual(JSON.parse(lines[9]!).head.seq, 9);
+    assert.equal(lines.length, 11);
+    assert.deepEqual(JSON.parse(lines[10]!).head.seq, 10);
     const offline = await cli(['audit', 'verify', file]);
     assert.equal(offline.code, 0, offline.stderr + offline.stdout);
-    writeFileSync(file, lines.map((l, i) => (i === 4 ? l.replace('change 42 reviewed', 'nothing to see') : l)).join('\n'));
+    writeFileSync(file, lines.map((l, i) => (i === 5 ? l.replace('change 42 reviewed', 'nothing to see') : l)).join('\n'));
     const caught = await cli(['audit', 'verify', file]);
     assert.equal(caught.code, 1);
-    assert.match(caught.stdout, /record 5 is bad \(edited\)/);
+    assert.match(caught.stdout, /record 6 is bad \(edited\)/);
   });
 
   describe('rows changed in the database, with the server stopped', () => {
@@ -147,27 +176,27 @@ describe('audit: every mutation is a hash-chained record, and tampering with the
     };
 
     it('the last records deleted (the head remembers them)', async () => {
-      const v = await tampered(`DELETE FROM audit_records WHERE seq >= 8`);
+      const v = await tampered(`DELETE FROM audit_records WHERE seq >= 9`);
       assert.equal(v.code, 1, v.stdout);
-      assert.match(v.stdout, /record 8 is bad \(missing\): records 8 to 9 are missing/);
+      assert.match(v.stdout, /record 9 is bad \(missing\): records 9 to 10 are missing/);
     });
 
     it('records reordered', async () => {
-      const v = await tampered(`UPDATE audit_records SET seq = -1 WHERE seq = 6; UPDATE audit_records SET seq = 6 WHERE seq = 7; UPDATE audit_records SET seq = 7 WHERE seq = -1`);
+      const v = await tampered(`UPDATE audit_records SET seq = -1 WHERE seq = 7; UPDATE audit_records SET seq = 7 WHERE seq = 8; UPDATE audit_records SET seq = 8 WHERE seq = -1`);
       assert.equal(v.code, 1, v.stdout);
-      assert.match(v.stdout, /record 6 is bad \(out-of-order\): record 6 was written after the record now numbered 7, not after record 5/);
+      assert.match(v.stdout, /record 7 is bad \(out-of-order\): record 7 was written after the record now numbered 8, not after record 6/);
     });
 
     it('an edited record', async () => {
-      const v = await tampered(`UPDATE audit_records SET reason = 'nothing to see' WHERE seq = 5`);
+      const v = await tampered(`UPDATE audit_records SET reason = 'nothing to see' WHERE seq = 6`);
       assert.equal(v.code, 1, v.stdout);
-      assert.match(v.stdout, /record 5 is bad \(edited\): record 5 \(stage\.approve\) was changed after it was written/);
+      assert.match(v.stdout, /record 6 is bad \(edited\): record 6 \(stage\.approve\) was changed after it was written/);
     });
 
     it('a deleted record', async () => {
-      const v = await tampered(`DELETE FROM audit_records WHERE seq = 3`);
+      const v = await tampered(`DELETE FROM audit_records WHERE seq = 4`);
       assert.equal(v.code, 1, v.stdout);
-      assert.match(v.stdout, /record 3 is bad \(missing\): record 3 is missing/);
+      assert.match(v.stdout, /record 4 is bad \(missing\): record 4 is missing/);
     });
   });
 });

@@ -134,8 +134,9 @@ export class Registrar {
         try {
           out = await handler(input, { req, reply, caller, audit });
         } catch (e) {
+          // The caller hears of the refusal even if recording it failed: it changed nothing.
           if (draft && isSluiceError(e) && RECORDED_REFUSALS.has(HTTP_STATUS[e.code]))
-            await this.recordAudit([{ ...draft, outcome: 'refused', detail: { code: e.code, message: e.message } }]);
+            await this.recordAudit([{ ...draft, outcome: 'refused', detail: { code: e.code, message: e.message } }]).catch(() => undefined);
           throw e;
         }
         if (draft && !taken) await this.recordAudit([draft]);

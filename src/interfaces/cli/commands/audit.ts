@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { AuditHead, AuditRecord } from '../../../audit/audit-record.js';
+import { type AuditHead, type AuditRecord, orderedLinks } from '../../../audit/audit-record.js';
 import { type ChainVerdict, verifyChain } from '../../../audit/verify-chain.js';
 import { actorLabel } from '../../../kernel/actor.js';
 import { parseDuration } from '../../../kernel/duration.js';
@@ -51,7 +51,7 @@ function sinceOf(text: string, now: number): number {
 }
 
 const line = (ctx: CliContext, r: AuditRecord) => {
-  const links = Object.entries(r.links).map(([k, v]) => `${k}=${v}`).join(' ');
+  const links = orderedLinks(r.links).map(([k, v]) => `${k}=${v}`).join(' ');
   const refused = r.outcome === 'refused' ? ` ${ctx.st.red('refused')}` : '';
   return `${String(r.seq).padStart(5)} ${ctx.st.dim(new Date(r.at).toISOString().slice(0, 19).replace('T', ' '))} ${ctx.st.bold(r.action)}${refused} ${links} ${ctx.st.dim(`by ${actorLabel(r.actor)}`)}${r.reason ? ` — ${r.reason}` : ''}`;
 };

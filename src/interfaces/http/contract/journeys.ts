@@ -68,7 +68,7 @@ const desiredView = z.object({
   instances: z.number().nullable().describe('instances of the stable version (local target)'),
 });
 
-const storedEvent = z.custom<StoredEvent>().describe('a journey event: { id, journeyId, seq, at, type, ... }');
+const storedEvent = z.custom<StoredEvent>().describe('a journey event: { id, journeyId, seq, at, actor (a token { kind, id, name, role } or { kind: system, reason }), type, ... }');
 
 const version = z.string().min(1).max(64);
 const stageName = z.string().min(1).max(63);
