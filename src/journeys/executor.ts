@@ -120,14 +120,16 @@ export class Executor {
   }
 
   /**
-   * Runs a command: `fn` validates against the current states and names the event to append (or nothing to do).
-   * Resolves with the journey it went to.
+   * Runs a command: `fn` validates against the current states (and the time, from the executor's clock) and names the
+   * event to append (or nothing to do). Resolves with the journey it went to.
    */
-  async command(fn: (journeys: JourneyState[]) => { journeyId: string; event: JourneyEvent } | undefined): Promise<JourneyState | undefined> {
+  async command(
+    fn: (journeys: JourneyState[], now: number) => { journeyId: string; event: JourneyEvent } | undefined,
+  ): Promise<JourneyState | undefined> {
     return this.enqueue(async () => {
       let journeyId: string;
       for (let attempt = 0; ; attempt++) {
-        const c = fn(this.list());
+        const c = fn(this.list(), this.o.clock.now());
         if (!c) return undefined;
         journeyId = c.journeyId;
         if (await this.append(c.journeyId, [c.event])) break;

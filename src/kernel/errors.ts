@@ -4,6 +4,7 @@
  * - CONFIG_INVALID: server configuration (flags, env, file) is wrong.
  * - BAD_REQUEST: an API body or CLI argument is malformed.
  * - UNAUTHORIZED: no valid token was given for a mutating call.
+ * - FORBIDDEN: the token is valid, but a rule forbids this to it (its role, or a stage's protection rules).
  * - NOT_FOUND: the named release, stage, journey or step does not exist.
  * - RELEASE_CONFLICT: the version exists with a different artifact digest.
  * - INVALID_STATE: the operation does not apply to the current state (e.g. approving a stage that waits for nothing).
@@ -19,6 +20,7 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'BAD_REQUEST'
   | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'RELEASE_CONFLICT'
   | 'INVALID_STATE'

@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { Clock } from '../kernel/clock.js';
 import { isSluiceError, SluiceError } from '../kernel/errors.js';
 import type { Executor } from '../journeys/executor.js';
-import type { ReleaseRef } from '../journeys/journey-events.js';
+import type { ReleaseCreator, ReleaseRef } from '../journeys/journey-events.js';
 import { newJourneyId } from '../journeys/journey-id.js';
 import { type Plan, parsePipeline } from '../pipeline/pipeline.js';
 import type { PipelineFile } from '../pipeline/ports/pipeline-file.js';
@@ -16,6 +16,8 @@ export interface CreateReleaseInput {
   /** A pre-built directory or tarball to register instead of building: absolute, or relative to the app directory. */
   artifactPath?: string;
   sourceRef?: string;
+  /** The token that asks for it: recorded with the release and its journey (a stage's separateApprover reads it). */
+  createdBy?: ReleaseCreator;
 }
 
 export interface ReleaseServiceOptions {
@@ -74,11 +76,13 @@ export class ReleaseService {
       createdAt: now,
       journeyId: newJourneyId(now),
       ...(input.sourceRef ? { sourceRef: input.sourceRef } : {}),
+      ...(input.createdBy ? { createdBy: { id: input.createdBy.id, name: input.createdBy.name } } : {}),
     };
     const { release, created } = await this.o.store.createRelease(record, {
       type: 'journey.created',
       release: { version: input.version, digest },
       plan,
+      ...(record.createdBy ? { createdBy: record.createdBy } : {}),
     });
     if (!created && release.digest !== digest)
       throw new SluiceError(

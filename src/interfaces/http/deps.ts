@@ -1,3 +1,4 @@
+import type { Clock } from '../../kernel/clock.js';
 import type { TokenService } from '../../auth/token-service.js';
 import type { EventBus } from '../../journeys/event-bus.js';
 import type { Executor } from '../../journeys/executor.js';
@@ -18,6 +19,8 @@ export interface ApiDeps {
   /** Where a stage answers, for the board. */
   stageUrl: (stage: string) => string | undefined;
   version: string;
+  /** The engine's clock: what waits for a deploy window is shown against it. */
+  clock: Clock;
   /** The data plane's counters in the Prometheus text format. */
   metricsText: () => Promise<string>;
   /** Whether the data plane answers, and what it says of itself. */

@@ -1,6 +1,6 @@
-import type { JourneyEvent } from '../../journeys/journey-events.js';
+import type { JourneyEvent, ReleaseCreator } from '../../journeys/journey-events.js';
 
-export type { JourneyEvent } from '../../journeys/journey-events.js';
+export type { JourneyEvent, ReleaseCreator } from '../../journeys/journey-events.js';
 
 export interface ReleaseRecord {
   version: string;
@@ -9,6 +9,8 @@ export interface ReleaseRecord {
   createdAt: number;
   /** The journey that carries this release through the stages. */
   journeyId: string;
+  /** The token that created it; absent for releases made before it was recorded. */
+  createdBy?: ReleaseCreator;
 }
 
 /** Where releases are kept. A release and the first event of its journey are written together. */

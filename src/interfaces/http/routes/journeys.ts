@@ -7,7 +7,8 @@ import { SluiceError } from '../../../kernel/errors.js';
 import { closest } from '../../../kernel/suggest.js';
 import { journeysApi } from '../contract/journeys.js';
 import type { ApiDeps } from '../deps.js';
-import type { Registrar } from '../registrar.js';
+import type { Caller, Registrar } from '../registrar.js';
+import type { TokenActor } from '../../../kernel/actor.js';
 import { shownPlan } from './system.js';
 import { journeyOfRelease, journeyView } from './views.js';
 
@@ -24,7 +25,7 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     } catch (e) {
       if (!plan) throw e;
     }
-    const board = buildBoard(plan, journeys);
+    const board = buildBoard(plan, journeys, d.clock.now());
     return { ...board, stages: board.stages.map((s) => ({ ...s, url: d.stageUrl(s.name) ?? null })) };
   });
   r.route(journeysApi.stages, async () =>
@@ -41,14 +42,16 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
   });
 
   // A person's decisions: validate the body, then let the journeys context check the state and name the event.
-  const decide = async (version: string, make: (j: JourneyState) => CommandResult) => {
-    const j = await d.executor.command((all) => make(journeyOfRelease(all, version)));
+  const decide = async (version: string, make: (j: JourneyState, now: number) => CommandResult) => {
+    const j = await d.executor.command((all, now) => make(journeyOfRelease(all, version), now));
     return journeyView(d, j!);
   };
   const api = journeysApi;
-  r.route(api.promote, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => promoteCommand(j, b.stage, c.actor, b.full ?? false)));
-  r.route(api.approve, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => approveCommand(j, b.stage, c.actor, b.comment)));
-  r.route(api.reject, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => rejectCommand(j, b.stage, c.actor, b.comment)));
+  r.route(api.promote, ({ params: p, body: b }, { caller: c }) =>
+    decide(p.version, (j, now) => promoteCommand(j, b.stage, tokenOf(c), now, b.full ?? false)),
+  );
+  r.route(api.approve, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => approveCommand(j, b.stage, tokenOf(c), b.comment)));
+  r.route(api.reject, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => rejectCommand(j, b.stage, tokenOf(c), b.comment)));
   r.route(api.abort, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => abortCommand(j, b.stage, c.actor, b.reason ?? '')));
   r.route(api.pause, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => pauseCommand(j, b.stage, c.actor)));
   r.route(api.resume, ({ params: p, body: b }, { caller: c }) => decide(p.version, (j) => resumeCommand(j, b.stage, c.actor)));
@@ -155,6 +158,12 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     res.write(': connected\n\n');
     ping = setInterval(() => res.write(': ping\n\n'), 15_000);
   });
+}
+
+/** The token behind a caller of a token route; the rules of promotion and approval need its id and role. */
+export function tokenOf(c: Caller): TokenActor {
+  if (!c.token) throw new SluiceError('UNAUTHORIZED', 'this call needs a token: pass Authorization: Bearer <token>');
+  return c.token;
 }
 
 /**

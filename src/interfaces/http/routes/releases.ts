@@ -12,9 +12,10 @@ export function releasesRoutes(r: Registrar, d: ApiDeps): void {
       return { ...rel, status: j?.status ?? 'unknown', ...(j?.failure ? { failure: j.failure } : {}) };
     });
   });
-  r.route(releasesApi.create, async ({ body }, { reply }) => {
+  r.route(releasesApi.create, async ({ body }, { reply, caller }) => {
     const out = await d.releases.create({
       version: body.version,
+      ...(caller.token ? { createdBy: { id: caller.token.id, name: caller.token.name } } : {}),
       ...(body.artifact ? { artifactPath: body.artifact } : {}),
       ...(body.sourceRef ? { sourceRef: body.sourceRef } : {}),
     });
