@@ -76,6 +76,23 @@ export const releaseCommands: Command[] = [
     },
   },
   {
+    name: 'release list',
+    args: '',
+    summary: 'releases and the status of their journeys',
+    min: 0,
+    max: 0,
+    async run(ctx) {
+      const list = await ctx.client().call(releasesApi.list);
+      ctx.print(
+        list,
+        list.length
+          ? list.map((r) => `${r.version.padEnd(16)}${colourStatus(ctx.st, r.status).padEnd(24)}${r.digest.slice(0, 19)}  ${new Date(r.createdAt).toISOString()}`).join('\n')
+          : 'no releases yet',
+      );
+      return EXIT.ok;
+    },
+  },
+  {
     name: 'release show',
     args: '<version>',
     summary: 'a release: its artifact, who created it, and where its journey is (what each stage waits for)',
@@ -94,23 +111,6 @@ export const releaseCommands: Command[] = [
         }),
       ];
       ctx.print({ release, journey }, lines.join('\n'));
-      return EXIT.ok;
-    },
-  },
-  {
-    name: 'release list',
-    args: '',
-    summary: 'releases and the status of their journeys',
-    min: 0,
-    max: 0,
-    async run(ctx) {
-      const list = await ctx.client().call(releasesApi.list);
-      ctx.print(
-        list,
-        list.length
-          ? list.map((r) => `${r.version.padEnd(16)}${colourStatus(ctx.st, r.status).padEnd(24)}${r.digest.slice(0, 19)}  ${new Date(r.createdAt).toISOString()}`).join('\n')
-          : 'no releases yet',
-      );
       return EXIT.ok;
     },
   },
