@@ -44,7 +44,7 @@ describe('the CLI, as a new user meets it', { timeout: 240_000 }, () => {
     assert.match(few.stderr, /sluice logs needs <stage>/);
     const sub = await run('release', 'creat', '1.0.0');
     assert.equal(sub.code, 2);
-    assert.match(sub.stderr, /"release" needs one of: create, list \(not "creat"; did you mean "create"\?\)/);
+    assert.match(sub.stderr, /"release" needs one of: create, list, show \(not "creat"; did you mean "create"\?\)/);
     // --help and `help <command>` show a command's usage, whatever arguments are missing.
     for (const args of [['release', 'create', '--help'], ['help', 'logs'], ['logs', '--help']]) {
       const h = await run(...args);

@@ -1,7 +1,8 @@
 import { liveReleases } from './journey-decider.js';
-import type { ReleaseRef } from './journey-events.js';
-import type { JourneyState, JourneyStatus, StageState, StageStatus, StepStatus } from './journey-reducer.js';
-import type { Plan } from '../pipeline/pipeline.js';
+import type { ApprovalGate, ReleaseRef } from './journey-events.js';
+import { approvalCount, approvalsRequired, type JourneyState, type JourneyStatus, pendingGate, type StageState, type StageStatus, type StepStatus } from './journey-reducer.js';
+import type { Plan, StagePlan } from '../pipeline/pipeline.js';
+import { type DeployHold, deployHold } from './protection.js';
 
 export interface StepView {
   name: string;
@@ -19,6 +20,10 @@ export interface StageJourneyView {
   warnings: string[];
   steps: StepView[];
   bakeUntil?: number;
+  /** Awaiting approval: which one, how many distinct tokens approved, how many must, and who did. */
+  approvals?: { gate: ApprovalGate; received: number; required: number; by: string[] };
+  /** Ready to deploy but held by the stage's deploy windows or a freeze: why, and until when. */
+  hold?: DeployHold;
 }
 
 export interface BoardStage {
@@ -50,7 +55,16 @@ export interface Board {
   journeys: JourneySummary[];
 }
 
-export function stageView(version: string, s: StageState): StageJourneyView {
+/** A stage of one journey for people; with its plan and the time, what it waits for (approvals, a window, a freeze). */
+export function stageView(version: string, s: StageState, sp?: StagePlan, now?: number): StageJourneyView {
+  let approvals: StageJourneyView['approvals'];
+  if (sp && s.status === 'awaiting-approval') {
+    const gate = pendingGate(sp, s);
+    const by = s.approvals.filter((a) => a.gate === gate).map((a) => a.by);
+    approvals = { gate, received: approvalCount(s, gate), required: approvalsRequired(sp), by };
+  }
+  const waitsToDeploy = s.status === 'ready' || (s.status === 'deploying' && s.steps.deploy === undefined);
+  const hold = sp && now !== undefined && waitsToDeploy ? deployHold(sp.protection, now) : undefined;
   return {
     version,
     status: s.status,
@@ -67,6 +81,8 @@ export function stageView(version: string, s: StageState): StageJourneyView {
     }),
     ...(s.failure ? { failure: s.failure } : {}),
     ...(s.bakeUntil !== undefined ? { bakeUntil: s.bakeUntil } : {}),
+    ...(approvals ? { approvals } : {}),
+    ...(hold ? { hold } : {}),
   };
 }
 
@@ -86,8 +102,8 @@ export function journeySummary(j: JourneyState): JourneySummary {
 
 const NOT_REACHED: ReadonlySet<StageStatus> = new Set(['waiting', 'skipped']);
 
-/** The pipeline board: each stage with what it serves and the newest journey there. */
-export function buildBoard(plan: Plan, journeys: readonly JourneyState[]): Board {
+/** The pipeline board: each stage with what it serves and the newest journey there (and, given the time, what holds it). */
+export function buildBoard(plan: Plan, journeys: readonly JourneyState[], now?: number): Board {
   const live = liveReleases(journeys);
   const newestFirst = [...journeys].sort((a, b) => b.ordinal - a.ordinal);
   return {
@@ -99,7 +115,7 @@ export function buildBoard(plan: Plan, journeys: readonly JourneyState[]): Board
         after: sp.after,
         target: sp.target,
         live: live.get(sp.name)?.release ?? null,
-        latest: j ? stageView(j.release.version, j.stages[sp.name]!) : null,
+        latest: j ? stageView(j.release.version, j.stages[sp.name]!, j.plan.stages.find((p) => p.name === sp.name), now) : null,
       };
     }),
     journeys: newestFirst.map(journeySummary),

@@ -5,6 +5,9 @@ import { desiredStages } from './desired-state.js';
 import { abortCommand, guardTripCommand, pauseCommand, promoteCommand, resumeCommand } from './journey-commands.js';
 import { liveReleases, type StepRun } from './journey-decider.js';
 import { parsePipeline } from '../pipeline/pipeline.js';
+import type { TokenActor } from '../kernel/actor.js';
+
+const person = (name: string): TokenActor => ({ kind: 'token', id: `token-${name}`, name, role: 'admin' });
 
 const PLAN = parsePipeline(`app: shop
 artifact: { output: dist }
@@ -252,7 +255,7 @@ describe('canary rollouts', () => {
     s.run();
     s.create('2');
     s.settle();
-    s.command(promoteCommand(s.get('2'), 'prod', 'lead', true));
+    s.command(promoteCommand(s.get('2'), 'prod', person('lead'), s.now, true));
     s.run();
     assert.equal(s.get('2').status, 'succeeded');
     assert.ok(!s.get('2').stages.prod!.steps['canary:3'], 'no further weight step');

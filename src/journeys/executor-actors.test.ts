@@ -44,7 +44,7 @@ describe('who causes what the executor appends', () => {
     const id = await journey(store, ex, '1.0.0');
     await settled(ex, id, (_, prod) => prod === 'awaiting-approval');
     const draft = { actor: alice, action: 'stage.approve', reason: 'ok', links: { release: '1.0.0' }, outcome: 'done' as const };
-    await ex.command((all) => approveCommand(all.find((j) => j.id === id)!, 'prod', 'alice'), alice, draft);
+    await ex.command((all) => approveCommand(all.find((j) => j.id === id)!, 'prod', alice), alice, draft);
     await settled(ex, id, (status) => status !== 'running');
     const events = await store.loadEvents(id);
     assert.deepEqual(events[0]!.actor, alice, 'the release was created by alice');
@@ -68,7 +68,7 @@ describe('who causes what the executor appends', () => {
     const ex = new Executor({ store, clock: systemClock, runner });
     await journey(store, ex, '1.0.0');
     await settled(ex, 'j-1.0.0', (_, prod) => prod === 'awaiting-approval');
-    await ex.command((all) => approveCommand(all.find((j) => j.id === 'j-1.0.0')!, 'prod', 'alice'), alice);
+    await ex.command((all) => approveCommand(all.find((j) => j.id === 'j-1.0.0')!, 'prod', alice), alice);
     await settled(ex, 'j-1.0.0', (status) => status !== 'running');
     const id = await journey(store, ex, '2.0.0');
     await settled(ex, id, (status) => status !== 'running');

@@ -124,11 +124,11 @@ export class Executor {
 
   /**
    * Runs a command of `actor` (a person's token, or Sluice with its reason): `fn` validates against the current states
-   * and names the event to append (or nothing to do). `audit`, the record of the request, is written with the event,
+   * (and the time, from the executor's clock) and names the event to append (or nothing to do). `audit`, the record of the request, is written with the event,
    * linked to its release, journey and stage. Resolves with the journey it went to.
    */
   async command(
-    fn: (journeys: JourneyState[]) => { journeyId: string; event: JourneyEvent } | undefined,
+    fn: (journeys: JourneyState[], now: number) => { journeyId: string; event: JourneyEvent } | undefined,
     actor: Actor,
     audit?: AuditDraft,
   ): Promise<JourneyState | undefined> {
@@ -136,7 +136,7 @@ export class Executor {
       let journeyId: string;
       let event: JourneyEvent;
       for (let attempt = 0; ; attempt++) {
-        const c = fn(this.list());
+        const c = fn(this.list(), this.o.clock.now());
         if (!c) return undefined;
         journeyId = c.journeyId;
         event = c.event;

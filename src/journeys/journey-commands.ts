@@ -1,7 +1,19 @@
+import type { TokenActor } from '../kernel/actor.js';
 import { SluiceError } from '../kernel/errors.js';
 import { liveReleases } from './journey-decider.js';
 import type { JourneyEvent } from './journey-events.js';
-import { BACKGROUND_ANALYSIS, canaryStepName, currentCanaryStep, type JourneyState, type StageState, type StageStatus } from './journey-reducer.js';
+import {
+  approvalCount,
+  approvalsRequired,
+  BACKGROUND_ANALYSIS,
+  canaryStepName,
+  currentCanaryStep,
+  type JourneyState,
+  pendingGate,
+  type StageState,
+  type StageStatus,
+} from './journey-reducer.js';
+import { deployHold, requireRole } from './protection.js';
 
 /** The events a person's command adds, and the journey they go to. Each function validates and changes nothing itself. */
 export interface CommandResult {
@@ -31,16 +43,31 @@ function pickStage(j: JourneyState, stage: string | undefined, wanted: StageStat
 
 /**
  * Lets the journey into a stage whose autoPromote is false (without a stage, the first one waiting);
- * with `full`, skips a canary's remaining steps and promotes it to all traffic now.
+ * with `full`, skips a canary's remaining steps and promotes it to all traffic now. The stage's protection decides
+ * who may (FORBIDDEN), and a promotion outside its deploy windows or inside a freeze is refused, naming the next opening.
  */
-export function promoteCommand(j: JourneyState, stage: string | undefined, by: string, full = false): CommandResult {
+export function promoteCommand(j: JourneyState, stage: string | undefined, actor: TokenActor, now: number, full = false): CommandResult {
+  const by = actor.name;
   if (full) {
     const s = pickStage(j, stage, ['rolling-out', 'paused'], 'promote in full');
+    requireRole(actor, planOf(j, s).protection?.promote, `promote ${j.release.version} at ${s.name}`);
     return { journeyId: j.id, event: { type: 'stage.promoted-full', stage: s.name, by } };
   }
   const s = pickStage(j, stage, ['awaiting-promotion'], 'promote');
+  const sp = planOf(j, s);
+  requireRole(actor, sp.protection?.promote, `promote ${j.release.version} into ${s.name}`);
+  const hold = deployHold(sp.protection, now);
+  if (hold)
+    throw new SluiceError('INVALID_STATE', `cannot promote ${j.release.version} into ${s.name} now: ${hold.message}`, {
+      stage: s.name,
+      hold: hold.kind,
+      opensAt: new Date(hold.until).toISOString(),
+      ...(hold.reason ? { reason: hold.reason } : {}),
+    });
   return { journeyId: j.id, event: { type: 'stage.promoted', stage: s.name, by } };
 }
+
+const planOf = (j: JourneyState, s: StageState) => j.plan.stages.find((p) => p.name === s.name)!;
 
 /** Rolls a stage the journey holds back now: a canary loses its traffic at once. */
 export function abortCommand(j: JourneyState, stage: string | undefined, by: string, reason: string): CommandResult {
@@ -64,24 +91,49 @@ export function resumeCommand(j: JourneyState, stage: string | undefined, by: st
   return { journeyId: j.id, event: { type: 'stage.resumed', stage: s.name, by, step } };
 }
 
-export function approveCommand(
-  j: JourneyState,
-  stage: string | undefined,
-  by: string,
-  comment?: string,
-): CommandResult {
+/**
+ * Approves a stage waiting for approval, as one of the distinct tokens it needs. Refused (FORBIDDEN) to a role the
+ * stage's protection does not name, and, with separateApprover, to the token that created the release; a token that
+ * already approved at this gate is refused (INVALID_STATE).
+ */
+export function approveCommand(j: JourneyState, stage: string | undefined, actor: TokenActor, comment?: string): CommandResult {
   const s = pickStage(j, stage, ['awaiting-approval'], 'approve');
+  const sp = planOf(j, s);
+  const v = j.release.version;
+  requireRole(actor, sp.protection?.approve, `approve ${v} at ${s.name}`);
+  if (sp.protection?.separateApprover && j.createdBy?.id === actor.id)
+    throw new SluiceError(
+      'FORBIDDEN',
+      `token "${actor.name}" created release ${v}, and ${s.name} needs a separate approver: another token must approve it`,
+      { stage: s.name, createdBy: j.createdBy.name },
+    );
+  const gate = pendingGate(sp, s);
+  const need = approvalsRequired(sp);
+  if (s.approvals.some((a) => a.gate === gate && (a.byId ?? a.by) === actor.id))
+    throw new SluiceError(
+      'INVALID_STATE',
+      `token "${actor.name}" already approved ${v} at ${s.name} (${approvalCount(s, gate)} of ${need}); another token must approve`,
+      { stage: s.name, approvals: approvalCount(s, gate), required: need },
+    );
   return {
     journeyId: j.id,
-    event: { type: 'stage.approved', stage: s.name, by, ...(comment !== undefined ? { comment } : {}) },
+    event: {
+      type: 'stage.approved',
+      stage: s.name,
+      by: actor.name,
+      byId: actor.id,
+      ...(gate === 'before-deploy' ? { gate } : {}),
+      ...(comment !== undefined ? { comment } : {}),
+    },
   };
 }
 
-/** Rejects a stage waiting for approval (or still baking): it is rolled back and the journey fails. */
-export function rejectCommand(j: JourneyState, stage: string | undefined, by: string, comment: string): CommandResult {
+/** Rejects a stage waiting for approval (or still baking): it is rolled back and the journey fails. Its approvers' roles may. */
+export function rejectCommand(j: JourneyState, stage: string | undefined, actor: TokenActor, comment: string): CommandResult {
   if (!comment.trim()) throw new SluiceError('BAD_REQUEST', 'a rejection needs a comment saying why');
   const s = pickStage(j, stage, ['awaiting-approval', 'baking'], 'reject');
-  return { journeyId: j.id, event: { type: 'stage.rejected', stage: s.name, by, comment } };
+  requireRole(actor, planOf(j, s).protection?.approve, `reject ${j.release.version} at ${s.name}`);
+  return { journeyId: j.id, event: { type: 'stage.rejected', stage: s.name, by: actor.name, comment } };
 }
 
 /** Puts a stage back on the release it ran before the one it runs now. */

@@ -10,6 +10,7 @@ import {
   verifiesPreview,
 } from './journey-reducer.js';
 import type { AnalysisPlan, CommandSpec, StagePlan } from '../pipeline/pipeline.js';
+import { deployHold } from './protection.js';
 
 /**
  * Effects the executor runs through its ports:
@@ -91,12 +92,25 @@ export function decide(j: JourneyState, ctx: DecideContext): Decision {
           d.append.push({ type: 'journey.superseded', by: newer.release.version });
           return d;
         }
+        // Outside its deploy windows or inside a freeze, the stage is not entered: it waits, and goes on at the opening.
+        const hold = deployHold(sp.protection, ctx.now);
+        if (hold) {
+          wake(hold.until);
+          break;
+        }
         d.append.push({ type: 'stage.entered', stage: sp.name, previous: live.get(sp.name)?.release ?? null });
         return d;
       }
-      case 'deploying':
+      case 'deploying': {
+        // Approved before its deploy, outside a window or inside a freeze: the deploy waits for the opening.
+        const hold = s.steps.deploy === undefined ? deployHold(sp.protection, ctx.now) : undefined;
+        if (hold) {
+          wake(hold.until);
+          break;
+        }
         run(sp.name, 'deploy', { kind: 'deploy', stage: sp, release: j.release, ...(usesCanary(sp, s) ? { canary: true as const } : {}) }, s);
         break;
+      }
       case 'rolling-out':
       case 'paused': {
         const appended = decideCanary(j, sp, s, ctx.now, d, wake, run);

@@ -7,6 +7,15 @@ export interface ReleaseRef {
   digest: string;
 }
 
+/** The token that created a release: absent for releases made before it was recorded. */
+export interface ReleaseCreator {
+  id: string;
+  name: string;
+}
+
+/** Which approval of a stage: before it deploys, or after it is verified and baked. */
+export type ApprovalGate = 'before-deploy' | 'after-verify';
+
 /** The name under which commit steps are recorded. It can never be a stage name. */
 export const COMMIT_STAGE = 'commit';
 
@@ -16,7 +25,7 @@ export const COMMIT_STAGE = 'commit';
  */
 export type JourneyEvent =
   /** A release entered the pipeline, with the plan resolved from the file at that moment. */
-  | { type: 'journey.created'; release: ReleaseRef; plan: Plan }
+  | { type: 'journey.created'; release: ReleaseRef; plan: Plan; createdBy?: ReleaseCreator }
   /** An effect was about to start. Its key makes re-running it after a crash a no-op. */
   | { type: 'step.started'; stage: string; step: string; key: string }
   /** An effect ended. `ok: false` fails the stage. */
@@ -41,7 +50,11 @@ export type JourneyEvent =
   | { type: 'stage.entered'; stage: string; previous: ReleaseRef | null }
   /** A person let the journey into a stage whose autoPromote is false. */
   | { type: 'stage.promoted'; stage: string; by: string }
-  | { type: 'stage.approved'; stage: string; by: string; comment?: string }
+  /**
+   * A person approved the stage. `byId` is their token's id (absent in older logs: the name counts); `gate` says which
+   * approval it counts for: before the deploy, or (absent) after verify.
+   */
+  | { type: 'stage.approved'; stage: string; by: string; byId?: string; gate?: ApprovalGate; comment?: string }
   | { type: 'stage.rejected'; stage: string; by: string; comment: string }
   /** Verification passed and the stage must now stay healthy until `until` (epoch ms). */
   | { type: 'stage.bake-started'; stage: string; until: number }

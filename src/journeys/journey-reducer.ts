@@ -1,4 +1,4 @@
-import { COMMIT_STAGE, type ReleaseRef, type StoredEvent } from './journey-events.js';
+import { type ApprovalGate, COMMIT_STAGE, type ReleaseCreator, type ReleaseRef, type StoredEvent } from './journey-events.js';
 import type { Plan, StagePlan } from '../pipeline/pipeline.js';
 
 /**
@@ -31,7 +31,8 @@ export interface StepState {
  * - deploying, verifying, baking: the journey holds the stage and is working on it.
  * - rolling-out: a canary takes a growing share of the traffic, step by step, under analysis.
  * - paused: the rollout waits for a person (a pause without duration, an inconclusive analysis, or sluice pause).
- * - awaiting-approval: verified and baked; a person must approve or reject.
+ * - awaiting-approval: verified and baked, or (with approval before deploy) entered and not yet deployed; people must
+ *   approve (as many distinct tokens as the stage's protection asks) or one reject.
  * - passed: every gate held; children may start.
  * - rolling-back: a step failed, a person rejected, or a rollback was asked for; the previous release is being restored.
  * - rolled-back: the previous release is back.
@@ -65,6 +66,15 @@ export const HOLDING_STATUSES: ReadonlySet<StageStatus> = new Set([
   'rolling-back',
 ]);
 
+/** One person's approval of a stage. `byId` is the token's id (absent in older logs). */
+export interface Approval {
+  by: string;
+  byId?: string;
+  gate: ApprovalGate;
+  at: number;
+  comment?: string;
+}
+
 export interface StageState {
   name: string;
   status: StageStatus;
@@ -77,7 +87,9 @@ export interface StageState {
   steps: Record<string, StepState>;
   warnings: string[];
   promotedBy?: string;
-  approval?: { approved: boolean; by: string; comment?: string; at: number };
+  /** Approvals in the order given; one per token and gate. */
+  approvals: Approval[];
+  rejection?: { by: string; comment: string; at: number };
   bakeUntil?: number;
   rollbackRequest?: { by: string; reason: string; at: number };
   /** Set by stage.paused, cleared by a stage.resumed without a step. */
@@ -116,6 +128,8 @@ export interface JourneyState {
   commit: StageState;
   stages: Record<string, StageState>;
   supersededBy?: string;
+  /** The token that created the release (absent for releases made before it was recorded). */
+  createdBy?: ReleaseCreator;
   /** The first failure, for headlines. */
   failure?: { stage: string; reason: string };
 }
@@ -128,6 +142,7 @@ const emptyStage = (name: string): StageState => ({
   steps: {},
   warnings: [],
   resumedSteps: [],
+  approvals: [],
 });
 
 /** Builds a journey's state from its events. Pure: same events, same state. */
@@ -146,6 +161,7 @@ export function reduceJourney(events: readonly StoredEvent[]): JourneyState {
     status: 'running',
     commit: { ...emptyStage(COMMIT_STAGE), entered: true, enteredAt: first.at },
     stages: Object.fromEntries(first.plan.stages.map((s) => [s.name, emptyStage(s.name)])),
+    ...(first.createdBy ? { createdBy: first.createdBy } : {}),
   };
   state = derive(state);
   for (const e of rest) state = applyEvent(state, e);
@@ -219,16 +235,20 @@ export function applyEvent(prev: JourneyState, e: StoredEvent): JourneyState {
       if (s) s.promotedBy = e.by;
       break;
     }
-    case 'stage.approved':
+    case 'stage.approved': {
+      const s = stageOf(e.stage);
+      const gate = e.gate ?? 'after-verify';
+      const who = e.byId ?? e.by;
+      if (s && !s.rejection && !s.approvals.some((a) => a.gate === gate && approverOf(a) === who))
+        s.approvals = [
+          ...s.approvals,
+          { by: e.by, gate, at: e.at, ...(e.byId !== undefined ? { byId: e.byId } : {}), ...(e.comment !== undefined ? { comment: e.comment } : {}) },
+        ];
+      break;
+    }
     case 'stage.rejected': {
       const s = stageOf(e.stage);
-      if (s && !s.approval)
-        s.approval = {
-          approved: e.type === 'stage.approved',
-          by: e.by,
-          at: e.at,
-          ...(e.comment !== undefined ? { comment: e.comment } : {}),
-        };
+      if (s && !s.rejection) s.rejection = { by: e.by, comment: e.comment, at: e.at };
       break;
     }
     case 'stage.bake-started': {
@@ -322,8 +342,7 @@ function deriveStage(s: StageState, sp: StagePlan, parentsPassed: boolean, journ
       .sort((a, b) => (a.finishedId ?? 0) - (b.finishedId ?? 0))[0];
     if (failedStep) failure = `${failedStep.name} failed${failedStep.reason ? `: ${failedStep.reason}` : ''}`;
     else if (s.guardTrip) failure = `the data plane's guard cut the canary off: ${s.guardTrip.reason}`;
-    else if (s.approval && !s.approval.approved)
-      failure = `rejected by ${s.approval.by}${s.approval.comment ? `: ${s.approval.comment}` : ''}`;
+    else if (s.rejection) failure = `rejected by ${s.rejection.by}${s.rejection.comment ? `: ${s.rejection.comment}` : ''}`;
     else if (s.rollbackRequest)
       failure = `rolled back by ${s.rollbackRequest.by}${s.rollbackRequest.reason ? `: ${s.rollbackRequest.reason}` : ''}`;
     const rollback = s.steps.rollback;
@@ -333,13 +352,15 @@ function deriveStage(s: StageState, sp: StagePlan, parentsPassed: boolean, journ
       status = 'failed';
       failure = `${failure ?? 'stage failed'}; rollback failed${rollback.reason ? `: ${rollback.reason}` : ''}`;
     } else if (rollback?.status === 'passed') status = 'rolled-back';
-    else if (failure) status = 'rolling-back';
+    // Nothing ran yet (e.g. rejected before its deploy): the stage still serves what it did, there is nothing to undo.
+    else if (failure) status = s.stepOrder.length === 0 ? 'rolled-back' : 'rolling-back';
+    else if (deploy === undefined && sp.approvalBeforeDeploy && approvalCount(s, 'before-deploy') < approvalsRequired(sp)) status = 'awaiting-approval';
     else if (deploy?.status !== 'passed') status = 'deploying';
     else if (verifiesPreview(sp, s) && !verified) status = 'verifying';
     else if (usesCanary(sp, s) && s.steps.promote?.status !== 'passed') status = canaryWaiting(sp, s) ? 'paused' : 'rolling-out';
     else if (!verified) status = 'verifying';
     else if (sp.bakeMs > 0 && s.steps['bake-check']?.status !== 'passed') status = 'baking';
-    else if (sp.approval && !s.approval) status = 'awaiting-approval';
+    else if (sp.approval && approvalCount(s, 'after-verify') < approvalsRequired(sp)) status = 'awaiting-approval';
     else status = 'passed';
   }
   if (status === s.status && failure === s.failure) return s;
@@ -347,6 +368,22 @@ function deriveStage(s: StageState, sp: StagePlan, parentsPassed: boolean, journ
   if (failure) next.failure = failure;
   else delete next.failure;
   return next;
+}
+
+/** Who gave an approval: the token's id, or its name in logs from before ids were recorded. */
+export const approverOf = (a: Approval): string => a.byId ?? a.by;
+
+/** The distinct approvals a stage needs at each of its approval gates. */
+export const approvalsRequired = (sp: StagePlan): number => sp.protection?.approvals ?? 1;
+
+/** Distinct approvers at one gate. */
+export function approvalCount(s: StageState, gate: ApprovalGate): number {
+  return new Set(s.approvals.filter((a) => a.gate === gate).map(approverOf)).size;
+}
+
+/** The approval a stage waiting for one waits for: before its deploy when nothing was deployed yet, else after verify. */
+export function pendingGate(sp: StagePlan, s: StageState): ApprovalGate {
+  return sp.approvalBeforeDeploy && s.steps.deploy === undefined ? 'before-deploy' : 'after-verify';
 }
 
 /** A stage rolls out as a canary when its plan says so and something already runs there to compare with. */

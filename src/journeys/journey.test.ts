@@ -6,6 +6,9 @@ import { isSluiceError } from '../kernel/errors.js';
 import { approveCommand, promoteCommand, rejectCommand, retryCommand, rollbackCommand } from './journey-commands.js';
 import { decide, liveReleases } from './journey-decider.js';
 import { reduceJourney } from './journey-reducer.js';
+import type { TokenActor } from '../kernel/actor.js';
+
+const person = (name: string): TokenActor => ({ kind: 'token', id: `token-${name}`, name, role: 'admin' });
 
 const plan = shopPlan;
 
@@ -175,16 +178,16 @@ describe('journey reducer and decider', () => {
     s.run();
     assert.equal(s.get('1').stages.a!.status, 'awaiting-approval');
     assert.equal(s.get('1').status, 'running');
-    assert.throws(() => approveCommand(s.get('1'), 'b', 'lead'), /at b: the stage is waiting, not awaiting-approval/);
-    const c = approveCommand(s.get('1'), undefined, 'lead', 'looks good');
+    assert.throws(() => approveCommand(s.get('1'), 'b', person('lead')), /at b: the stage is waiting, not awaiting-approval/);
+    const c = approveCommand(s.get('1'), undefined, person('lead'), 'looks good');
     s.append(c.journeyId, c.event);
     s.run();
     assert.equal(s.get('1').status, 'succeeded');
 
     s.create('2', p);
     s.run();
-    assert.throws(() => rejectCommand(s.get('2'), 'a', 'lead', ' '), /needs a comment/);
-    const r = rejectCommand(s.get('2'), 'a', 'lead', 'copy is wrong');
+    assert.throws(() => rejectCommand(s.get('2'), 'a', person('lead'), ' '), /needs a comment/);
+    const r = rejectCommand(s.get('2'), 'a', person('lead'), 'copy is wrong');
     s.append(r.journeyId, r.event);
     s.run();
     assert.equal(s.get('2').stages.a!.status, 'rolled-back');
@@ -197,8 +200,8 @@ describe('journey reducer and decider', () => {
     s.create('1', p);
     s.run();
     assert.equal(s.get('1').stages.b!.status, 'awaiting-promotion');
-    assert.throws(() => promoteCommand(s.get('1'), 'a', 'me'), /INVALID_STATE|not awaiting-promotion/);
-    const c = promoteCommand(s.get('1'), undefined, 'me');
+    assert.throws(() => promoteCommand(s.get('1'), 'a', person('me'), s.now), /INVALID_STATE|not awaiting-promotion/);
+    const c = promoteCommand(s.get('1'), undefined, person('me'), s.now);
     s.append(c.journeyId, c.event);
     s.run();
     assert.equal(s.get('1').status, 'succeeded');

@@ -4,7 +4,7 @@
  * - CONFIG_INVALID: server configuration (flags, env, file) is wrong.
  * - BAD_REQUEST: an API body or CLI argument is malformed.
  * - UNAUTHORIZED: no valid token was given where one is needed (a missing, unknown, expired or revoked token).
- * - FORBIDDEN: the token is valid, but its role may not do this; the message names the roles needed and the role held.
+ * - FORBIDDEN: the token is valid, but its role, or a stage's protection rules, forbid this; the message names what would be allowed.
  * - TOKEN_NAME_TAKEN: a token that is not revoked already has that name.
  * - HOST_NOT_ALLOWED: the request's Host header names neither a loopback address nor a host the operator allowed
  *   (a DNS-rebinding page, or a name the server was not told about).

@@ -46,6 +46,8 @@ export interface RunningSluice {
   dataPlane: { pid: number; adopted: boolean; build: string };
   executor: Executor;
   events: EventBus;
+  /** The API's tokens: tests and tools make tokens of each role with it. */
+  tokens: TokenService;
   /** Removes old releases' folders and artifacts; it runs by itself after deploys and at start, `run()` runs a pass now. */
   retention: RetentionService;
   /** Stops the control plane. The data plane and the app instances keep serving. */
@@ -219,6 +221,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       dataPlane: { pid: dp.health.pid, adopted: dp.adopted, build: dp.health.build },
       executor,
       events: bus,
+      tokens,
       retention,
       close,
       ...(newAdminToken ? { newAdminToken } : {}),

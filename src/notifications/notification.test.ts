@@ -6,6 +6,9 @@ import { approveCommand, promoteCommand } from '../journeys/journey-commands.js'
 import { reduceJourney } from '../journeys/journey-reducer.js';
 import { redactUrl } from '../kernel/redact.js';
 import { GIVE_UP_AFTER_MS, MAX_RETRY_GAP_MS, nextAttemptAt, notificationsFor, slackPayload, targetWants } from './notification.js';
+import type { TokenActor } from '../kernel/actor.js';
+
+const person = (name: string): TokenActor => ({ kind: 'token', id: `token-${name}`, name, role: 'admin' });
 
 const API = 'http://127.0.0.1:7070';
 const plan = shopPlan(`  staging:
@@ -86,22 +89,22 @@ describe('notifications', () => {
     s.run();
     const said = () => announced(s.logs.get('1.0.0')!).map((n) => [n.kind, n.stage, n.reason]);
     assert.deepEqual(said(), [['needs-approval', 'staging', 'staging waits for approval: sluice approve 1.0.0 staging (or reject)']]);
-    s.command(approveCommand(s.get('1.0.0'), 'staging', 'lead', ''));
+    s.command(approveCommand(s.get('1.0.0'), 'staging', person('lead'), ''));
     s.run();
     assert.deepEqual(said().slice(1), [
       ['needs-promotion', 'prod-us', 'prod-us waits to be promoted: sluice promote 1.0.0 prod-us'],
       ['needs-promotion', 'prod-eu', 'prod-eu waits to be promoted: sluice promote 1.0.0 prod-eu'],
     ]);
-    for (const stage of ['prod-us', 'prod-eu']) s.command(promoteCommand(s.get('1.0.0'), stage, 'lead', false));
+    for (const stage of ['prod-us', 'prod-eu']) s.command(promoteCommand(s.get('1.0.0'), stage, person('lead'), s.now, false));
     s.run();
     assert.equal(s.get('1.0.0').status, 'succeeded', 'a first release deploys the canary stage all at once');
     assert.equal(said().length, 3, 'nothing more: nobody had to act again');
 
     s.create('2.0.0');
     s.run();
-    s.command(approveCommand(s.get('2.0.0'), 'staging', 'lead', ''));
+    s.command(approveCommand(s.get('2.0.0'), 'staging', person('lead'), ''));
     s.run();
-    for (const stage of ['prod-us', 'prod-eu']) s.command(promoteCommand(s.get('2.0.0'), stage, 'lead', false));
+    for (const stage of ['prod-us', 'prod-eu']) s.command(promoteCommand(s.get('2.0.0'), stage, person('lead'), s.now, false));
     s.run();
     assert.equal(s.get('2.0.0').stages.canary!.status, 'paused');
     const last = announced(s.logs.get('2.0.0')!).at(-1)!;

@@ -1,6 +1,78 @@
 import { z } from 'zod';
 import { boundedDuration, durationSchema as duration } from '../kernel/duration.js';
 import { analysisSchema, strategySchema } from '../rollout/rollout-schema.js';
+import { closest } from '../kernel/suggest.js';
+
+/** Days of the week as deploy windows name them, Monday first. */
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+/** The roles a protection rule may name (a viewer only reads; admin always may). */
+export const PROTECTION_ROLES = ['deployer', 'approver', 'admin'] as const;
+
+/** True when `tz` is a time zone this runtime knows (IANA names such as Europe/Berlin, or UTC). */
+export function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const oneOf = <const T extends readonly [string, ...string[]]>(what: string, values: T) =>
+  z.enum(values, {
+    error: (i) => {
+      const hint = typeof i.input === 'string' ? closest(i.input, values) : undefined;
+      return `unknown ${what} ${JSON.stringify(i.input)}${hint ? ` (did you mean "${hint}"?)` : ''}; known: ${values.join(', ')}`;
+    },
+  });
+
+const timeOfDay = z.string().regex(/^(([01]\d|2[0-3]):[0-5]\d|24:00)$/, 'a time of day as HH:MM, from 00:00 to 24:00');
+const isInstant = (v: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(v) && !Number.isNaN(Date.parse(v));
+const instant = z.string().refine(isInstant, { message: 'an instant with its offset, e.g. 2026-12-24T00:00:00Z or 2026-12-24T00:00:00+01:00' });
+
+/** When a stage may start deploying: on these days, from-to in local time of `timeZone` (to <= from runs past midnight). */
+const deployWindow = z
+  .strictObject({
+    days: z.array(oneOf('day', WEEKDAYS)).min(1),
+    from: timeOfDay,
+    to: timeOfDay,
+    /** An IANA time zone (default UTC). */
+    timeZone: z.string().refine(isTimeZone, { message: 'an IANA time zone such as Europe/Berlin or UTC' }).optional(),
+  })
+  .refine((w) => w.from !== w.to, { message: 'from and to are the same time; for a whole day write from: "00:00", to: "24:00"' });
+
+/** A span of time in which the stage starts no deploy. */
+const freeze = z
+  .strictObject({ from: instant, to: instant, reason: z.string().min(1).max(200) })
+  .refine((f) => !isInstant(f.from) || !isInstant(f.to) || Date.parse(f.from) < Date.parse(f.to), { message: 'from must come before to' });
+
+/** Who may move a release into the stage and approve it there, how many approve, and when it may deploy. */
+const protection = z.strictObject({
+  /** Roles whose tokens may promote into the stage (admin always may); any role when absent. */
+  promote: z.array(oneOf('role', PROTECTION_ROLES)).min(1).optional(),
+  /** Roles whose tokens may approve (or reject) at the stage (admin always may); any role when absent. */
+  approve: z.array(oneOf('role', PROTECTION_ROLES)).min(1).optional(),
+  /** Distinct tokens that must approve at each approval of the stage (default 1). */
+  approvals: z.number().int().min(1).max(10).optional(),
+  /** The token that created the release may not approve it. */
+  separateApprover: z.boolean().optional(),
+  /** When present, the stage starts deploying only inside one of these windows. */
+  windows: z.array(deployWindow).min(1).optional(),
+  /** Spans in which the stage starts no deploy. */
+  freezes: z.array(freeze).optional(),
+});
+
+/** `true`: a person approves after verify (and bake); `{ before: deploy }`: before the stage deploys; both may be given. */
+const approval = z.union([
+  z.boolean(),
+  z
+    .strictObject({
+      before: z.literal('deploy', { error: 'the approval before is before: deploy' }).optional(),
+      after: z.literal('verify', { error: 'the approval after is after: verify' }).optional(),
+    })
+    .refine((a) => a.before !== undefined || a.after !== undefined, { message: 'say when: before: deploy, after: verify, or both' }),
+]);
 
 /** The kinds of notification a `notify:` target may keep to (each is described with `Notification` in the notifications context). */
 export const NOTIFICATION_KINDS = ['step-failed', 'needs-decision', 'rolled-back', 'rollback-failed', 'needs-approval', 'needs-promotion', 'paused'] as const;
@@ -56,7 +128,8 @@ const stageFields = {
   local: localTarget.optional(),
   command: commandTarget.optional(),
   verify: z.record(stepName, commandStep).optional(),
-  approval: z.boolean().optional(),
+  approval: approval.optional(),
+  protection: protection.optional(),
   bake: duration.optional(),
   autoPromote: z.boolean().optional(),
   strategy: strategySchema.optional(),

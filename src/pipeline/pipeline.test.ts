@@ -396,4 +396,70 @@ stages:
     }
     assert.ok(rejected > 300, `only ${rejected} mutations were rejected; the fuzzer is not reaching the validator`);
   });
+
+  it('reads a stage\'s protection and approval before deploy, with defaults', () => {
+    const plan = parsePipeline(base(`  prod:
+    approval: { before: deploy, after: verify }
+    protection:
+      promote: [deployer]
+      approve: [approver, approver]
+      approvals: 2
+      separateApprover: true
+      windows:
+        - { days: [mon, fri], from: "09:00", to: "17:00", timeZone: Europe/Berlin }
+        - { days: [sat], from: "22:00", to: "06:00" }
+      freezes:
+        - { from: 2026-12-20T00:00:00+01:00, to: 2027-01-04T00:00:00Z, reason: year-end }
+  dev: {}
+`));
+    const prod = plan.stages.find((s) => s.name === 'prod')!;
+    assert.equal(prod.approval, true);
+    assert.equal(prod.approvalBeforeDeploy, true);
+    assert.deepEqual(prod.protection, {
+      promote: ['deployer'],
+      approve: ['approver'],
+      approvals: 2,
+      separateApprover: true,
+      windows: [
+        { days: ['mon', 'fri'], from: '09:00', to: '17:00', timeZone: 'Europe/Berlin' },
+        { days: ['sat'], from: '22:00', to: '06:00', timeZone: 'UTC' },
+      ],
+      freezes: [{ from: Date.parse('2026-12-19T23:00:00Z'), to: Date.parse('2027-01-04T00:00:00Z'), reason: 'year-end' }],
+    });
+    const dev = plan.stages.find((s) => s.name === 'dev')!;
+    assert.equal(dev.protection, undefined);
+    assert.equal(dev.approvalBeforeDeploy, undefined);
+    const only = parsePipeline(base('  prod:\n    protection: { approvals: 3 }\n')).stages[0]!;
+    assert.deepEqual(only.protection, { approvals: 3, separateApprover: false, windows: [], freezes: [] });
+  });
+
+  it('refuses bad protection rules at their line, with a "did you mean"', () => {
+    const at = (stages: string) => issuesOf(base(stages)).map((i) => `${i.line}:${i.col} ${i.path}: ${i.message}`);
+    assert.deepEqual(at('  prod:\n    protection:\n      aprovals: 2\n'), [
+      '10:7 stages.prod.protection.aprovals: unknown key "aprovals" (did you mean "approvals"?); allowed: promote, approve, approvals, separateApprover, windows, freezes',
+    ]);
+    assert.deepEqual(at('  prod:\n    protection:\n      approve: [aprover]\n'), [
+      '10:17 stages.prod.protection.approve.0: unknown role "aprover" (did you mean "approver"?); known: deployer, approver, admin',
+    ]);
+    assert.deepEqual(at('  prod:\n    protection:\n      promote: [viewer]\n'), [
+      '10:17 stages.prod.protection.promote.0: unknown role "viewer"; known: deployer, approver, admin',
+    ]);
+    assert.deepEqual(at('  prod:\n    protection:\n      windows:\n        - { days: [mon, thur], from: "9:00", to: "17:00", timeZone: Europe/Berln }\n'), [
+      '11:25 stages.prod.protection.windows.0.days.1: unknown day "thur" (did you mean "thu"?); known: mon, tue, wed, thu, fri, sat, sun',
+      '11:38 stages.prod.protection.windows.0.from: a time of day as HH:MM, from 00:00 to 24:00',
+      '11:69 stages.prod.protection.windows.0.timeZone: an IANA time zone such as Europe/Berlin or UTC',
+    ]);
+    assert.deepEqual(at('  prod:\n    protection:\n      windows:\n        - { days: [mon], from: "09:00", to: "09:00" }\n'), [
+      '11:11 stages.prod.protection.windows.0: from and to are the same time; for a whole day write from: "00:00", to: "24:00"',
+    ]);
+    assert.deepEqual(at('  prod:\n    protection:\n      freezes:\n        - { from: 2027-01-04T00:00:00Z, to: 2026-12-20, reason: x }\n'), [
+      '11:45 stages.prod.protection.freezes.0.to: an instant with its offset, e.g. 2026-12-24T00:00:00Z or 2026-12-24T00:00:00+01:00',
+    ]);
+    assert.deepEqual(at('  prod:\n    protection:\n      freezes:\n        - { from: 2027-01-04T00:00:00Z, to: 2026-12-20T00:00:00Z, reason: x }\n'), [
+      '11:11 stages.prod.protection.freezes.0: from must come before to',
+    ]);
+    assert.deepEqual(at('  prod:\n    approval: { before: verify }\n'), ['9:25 stages.prod.approval.before: the approval before is before: deploy']);
+    assert.deepEqual(at('  prod:\n    approval: {}\n'), ['9:15 stages.prod.approval: say when: before: deploy, after: verify, or both']);
+    assert.deepEqual(at('  prod:\n    protection: { approvals: 0 }\n'), ['9:30 stages.prod.protection.approvals: Too small: expected number to be >=1']);
+  });
 });

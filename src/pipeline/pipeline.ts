@@ -6,7 +6,8 @@ import { type AnalysisPlan, analysisPlan, type CanaryPlan, type CanaryStepPlan, 
 import type { AnalysisInput } from '../rollout/rollout-schema.js';
 import { DEFAULT_SCRAPE_INTERVAL_MS, SCRAPES_PER_WINDOW, windowFloorMs } from '../rollout/ports/metrics-provider.js';
 import { formatPromDuration, literalRanges } from '../rollout/promql-ranges.js';
-import { type NotificationKind, type PipelineFile, pipelineSchema, type StageInput } from './pipeline-schema.js';
+import { type NotificationKind, type PipelineFile, pipelineSchema, type StageInput, type Weekday } from './pipeline-schema.js';
+import type { Role } from '../kernel/actor.js';
 import { closest } from '../kernel/suggest.js';
 
 /** One command to run: a commit step or a verify step. */
@@ -34,6 +35,38 @@ export interface CommandTargetPlan {
 
 export type { AnalysisPlan, CanaryPlan, CanaryStepPlan, GuardPlan, MetricRef } from '../rollout/rollout-plan.js';
 
+/** When a stage may start deploying: on `days`, from `from` to `to` (HH:MM) in `timeZone`; `to` <= `from` runs past midnight. */
+export interface DeployWindowPlan {
+  days: Weekday[];
+  from: string;
+  to: string;
+  timeZone: string;
+}
+
+/** A span (epoch ms, `to` excluded) in which the stage starts no deploy, and why. */
+export interface FreezePlan {
+  from: number;
+  to: number;
+  reason: string;
+}
+
+/** A stage's protection rules. Absent in plans recorded before they existed, and when the file sets none. */
+export interface ProtectionPlan {
+  /** Roles that may promote into the stage besides admin; any role when absent. */
+  promote?: Role[];
+  /** Roles that may approve or reject at the stage besides admin; any role when absent. */
+  approve?: Role[];
+  /** Distinct tokens that must approve at each approval gate of the stage. */
+  approvals: number;
+  /** The token that created the release may not approve it. */
+  separateApprover: boolean;
+  /** When not empty, the stage starts deploying only inside one of them. */
+  windows: DeployWindowPlan[];
+  freezes: FreezePlan[];
+}
+
+export type { Weekday } from './pipeline-schema.js';
+
 /** A stage after layering `defaults` and `extends`: everything the engine needs, with no references left. */
 export interface StagePlan {
   name: string;
@@ -44,7 +77,11 @@ export interface StagePlan {
   local?: LocalTargetPlan;
   command?: CommandTargetPlan;
   verify: CommandSpec[];
+  /** A person approves after verify and bake. */
   approval: boolean;
+  /** A person approves before the stage deploys (absent in older plans: false). */
+  approvalBeforeDeploy?: boolean;
+  protection?: ProtectionPlan;
   bakeMs: number;
   autoPromote: boolean;
   /** Present when the stage rolls out as a canary; absent for all-at-once. */
@@ -220,9 +257,11 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
       env: Object.fromEntries(Object.entries(fields.env ?? {}).map(([k, v]) => [k, String(v)])),
       config: fields.config ?? {},
       verify: commandSpecs(fields.verify),
-      approval: fields.approval ?? false,
+      approval: typeof fields.approval === 'object' ? fields.approval.after === 'verify' : (fields.approval ?? false),
       bakeMs: fields.bake === undefined ? 0 : parseDuration(fields.bake),
       autoPromote: fields.autoPromote ?? true,
+      ...(typeof fields.approval === 'object' && fields.approval.before === 'deploy' ? { approvalBeforeDeploy: true } : {}),
+      ...(fields.protection ? { protection: protectionPlan(fields.protection) } : {}),
     };
     const strategy = fields.strategy;
     if (strategy?.canary) {
@@ -314,6 +353,17 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
 }
 
 type StageFields = Omit<StageInput, 'after' | 'extends'>;
+
+function protectionPlan(p: NonNullable<StageInput['protection']>): ProtectionPlan {
+  return {
+    ...(p.promote ? { promote: [...new Set(p.promote)] } : {}),
+    ...(p.approve ? { approve: [...new Set(p.approve)] } : {}),
+    approvals: p.approvals ?? 1,
+    separateApprover: p.separateApprover ?? false,
+    windows: (p.windows ?? []).map((w) => ({ days: [...new Set(w.days)], from: w.from, to: w.to, timeZone: w.timeZone ?? 'UTC' })),
+    freezes: (p.freezes ?? []).map((f) => ({ from: Date.parse(f.from), to: Date.parse(f.to), reason: f.reason })),
+  };
+}
 
 function layered(pf: PipelineFile, name: string): StageFields {
   const chain: StageInput[] = [];

@@ -4,7 +4,7 @@ import type { Actor } from '../kernel/actor.js';
 import type { Clock } from '../kernel/clock.js';
 import { isSluiceError, SluiceError } from '../kernel/errors.js';
 import type { Executor } from '../journeys/executor.js';
-import type { ReleaseRef } from '../journeys/journey-events.js';
+import type { ReleaseCreator, ReleaseRef } from '../journeys/journey-events.js';
 import { newJourneyId } from '../journeys/journey-id.js';
 import { type Plan, parsePipeline } from '../pipeline/pipeline.js';
 import type { PipelineFile } from '../pipeline/ports/pipeline-file.js';
@@ -18,7 +18,7 @@ export interface CreateReleaseInput {
   /** A pre-built directory or tarball to register instead of building: absolute, or relative to the app directory. */
   artifactPath?: string;
   sourceRef?: string;
-  /** Who asks for it: the journey's first event names them. */
+  /** Who asks for it: the journey's first event names them; a token is recorded as the release's creator (a stage's separateApprover reads it). */
   by: Actor;
   /** The audit record of the request, written with the release when it is created (a release that exists adds none). */
   audit?: AuditDraft;
@@ -80,9 +80,15 @@ export class ReleaseService {
       createdAt: now,
       journeyId: newJourneyId(now),
       ...(input.sourceRef ? { sourceRef: input.sourceRef } : {}),
+      ...(input.by.kind === 'token' ? { createdBy: { id: input.by.id, name: input.by.name } } : {}),
     };
     const audit = input.audit ? [{ ...input.audit, links: { ...input.audit.links, release: input.version, journey: record.journeyId } }] : [];
-    const first = { type: 'journey.created', release: { version: input.version, digest }, plan } as const;
+    const first = {
+      type: 'journey.created',
+      release: { version: input.version, digest },
+      plan,
+      ...(record.createdBy ? { createdBy: record.createdBy } : {}),
+    } as const;
     const { release, created } = await this.o.store.createRelease(record, first, input.by, audit);
     if (!created && release.digest !== digest)
       throw new SluiceError(

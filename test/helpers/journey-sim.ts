@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { decide, type StepRun } from '../../src/journeys/journey-decider.js';
-import type { JourneyEvent, StoredEvent } from '../../src/journeys/journey-events.js';
+import type { JourneyEvent, ReleaseCreator, StoredEvent } from '../../src/journeys/journey-events.js';
 import { applyEvent, type JourneyState, reduceJourney } from '../../src/journeys/journey-reducer.js';
 import { type Plan, parsePipeline } from '../../src/pipeline/pipeline.js';
 
@@ -37,8 +37,8 @@ export class JourneySim {
   /** What a step held running answers when the decider asks it to wrap up (a background analysis at the end of its rollout). */
   concluded: (r: StepRun) => Exclude<SimOutcome, 'hold'> = () => ({ ok: true, reason: 'rollout complete' });
 
-  create(version: string, plan: Plan = this.defaultPlan) {
-    this.append(version, { type: 'journey.created', release: { version, digest: `sha256:${version}` }, plan });
+  create(version: string, plan: Plan = this.defaultPlan, createdBy?: ReleaseCreator) {
+    this.append(version, { type: 'journey.created', release: { version, digest: `sha256:${version}` }, plan, ...(createdBy ? { createdBy } : {}) });
   }
 
   append(journeyId: string, e: JourneyEvent) {

@@ -42,7 +42,7 @@ describe('audit declarations', () => {
   });
 
   it('the registrar refuses a POST route that declares no audit', () => {
-    const r = new Registrar(Fastify(), async () => ({ actor: 'anonymous' }), async () => {});
+    const r = new Registrar(Fastify(), async () => ({ actor: 'a', token: { kind: 'token', id: 'a', name: 'a', role: 'admin' } }), async () => {});
     const def: RouteDef = { method: 'POST', path: '/api/v1/things', summary: 'x', tag: 'x', auth: 'token' };
     assert.throws(() => r.route(def, async () => {}), /POST \/api\/v1\/things declares no audit/);
     assert.throws(() => r.route({ ...def, auth: 'none', audit: { action: 'thing.make' } }, async () => {}), /audited but needs no token/);

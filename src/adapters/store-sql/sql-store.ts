@@ -22,6 +22,8 @@ interface ReleaseRow {
   source_ref: string | null;
   created_at: Date | string;
   journey_id: string;
+  created_by_id?: string | null;
+  created_by_name?: string | null;
 }
 interface TokenRow {
   id: string;
@@ -61,6 +63,7 @@ const toRelease = (r: ReleaseRow): ReleaseRecord => ({
   createdAt: new Date(r.created_at).getTime(),
   journeyId: r.journey_id,
   ...(r.source_ref ? { sourceRef: r.source_ref } : {}),
+  ...(r.created_by_id ? { createdBy: { id: r.created_by_id, name: r.created_by_name ?? '' } } : {}),
 });
 const EVENT_COLS = 'id, journey_id, seq, type, data, at, actor';
 
@@ -106,9 +109,9 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
   async createRelease(r: ReleaseRecord, first: JourneyEvent, actor: Actor, audit: readonly AuditDraft[] = []) {
     return this.db.transaction(async (tx) => {
       const inserted = await tx.query<ReleaseRow>(
-        `INSERT INTO releases (version, digest, source_ref, created_at, journey_id) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (version) DO NOTHING RETURNING version, digest, source_ref, created_at, journey_id`,
-        [r.version, r.digest, r.sourceRef ?? null, new Date(r.createdAt), r.journeyId],
+        `INSERT INTO releases (version, digest, source_ref, created_at, journey_id, created_by_id, created_by_name) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (version) DO NOTHING RETURNING version, digest, source_ref, created_at, journey_id, created_by_id, created_by_name`,
+        [r.version, r.digest, r.sourceRef ?? null, new Date(r.createdAt), r.journeyId, r.createdBy?.id ?? null, r.createdBy?.name ?? null],
       );
       if (inserted[0]) {
         await insertEvents(tx, r.journeyId, 0, [first], r.createdAt, actor);

@@ -13,7 +13,7 @@ function describe(st: Style, e: StoredEvent, versionOf: (journeyId: string) => s
   const who = st.bold(e.type === 'journey.created' ? e.release.version : versionOf(e.journeyId));
   switch (e.type) {
     case 'journey.created':
-      return `${t} ${who} created as journey ${e.journeyId} (${e.release.digest.slice(0, 19)}), stages ${e.plan.stages.map((s) => s.name).join(' → ')}`;
+      return `${t} ${who} created as journey ${e.journeyId} (${e.release.digest.slice(0, 19)})${e.createdBy ? ` by ${e.createdBy.name}` : ''}, stages ${e.plan.stages.map((s) => s.name).join(' → ')}`;
     case 'step.started':
       return `${t} ${who} ${e.stage} ${st.cyan('▶')} ${e.step}`;
     case 'step.finished':
@@ -25,6 +25,7 @@ function describe(st: Style, e: StoredEvent, versionOf: (journeyId: string) => s
     case 'stage.bake-started':
       return `${t} ${who} ${e.stage} baking until ${new Date(e.until).toISOString().slice(11, 19)}`;
     case 'stage.approved':
+      return `${t} ${who} ${e.stage} approved${e.gate === 'before-deploy' ? ' before deploy' : ''} by ${e.by}${e.comment ? `: ${e.comment}` : ''}`;
     case 'stage.rejected':
     case 'stage.promoted':
       return `${t} ${who} ${e.stage} ${e.type.slice(6)} by ${e.by}${'comment' in e && e.comment ? `: ${e.comment}` : ''}`;

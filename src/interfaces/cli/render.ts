@@ -37,6 +37,13 @@ export function colourStatus(st: Style, status: string): string {
   return st.cyan(label);
 }
 
+/** What a stage awaiting approval waits for: "approval", or "waiting for approval before deploy (1 of 2)". */
+export function approvalWait(v: Pick<StageJourneyView, 'approvals'>): string {
+  const a = v.approvals;
+  if (!a || (a.required === 1 && a.gate === 'after-verify')) return 'approval';
+  return `waiting for approval${a.gate === 'before-deploy' ? ' before deploy' : ''} (${a.received} of ${a.required}${a.by.length ? `, by ${a.by.join(', ')}` : ''})`;
+}
+
 function gates(st: Style, v: StageJourneyView, now: number): string {
   const parts = v.steps.map((s) => {
     const d = s.durationMs !== undefined ? st.dim(` ${formatDuration(s.durationMs)}`) : '';
@@ -50,7 +57,8 @@ function gates(st: Style, v: StageJourneyView, now: number): string {
   });
   if (v.status === 'baking' && v.bakeUntil !== undefined)
     parts.push(st.cyan(`◷ bake ${formatDuration(Math.max(0, v.bakeUntil - now))} left`));
-  if (v.status === 'awaiting-approval') parts.push(st.yellow(`⏸ approval: sluice approve ${v.version}`));
+  if (v.status === 'awaiting-approval') parts.push(st.yellow(`⏸ ${approvalWait(v)}: sluice approve ${v.version}`));
+  if (v.hold) parts.push(v.hold.kind === 'freeze' ? st.yellow(`❄ ${v.hold.message}`) : st.yellow(`◷ ${v.hold.message}`));
   if (v.status === 'awaiting-promotion') parts.push(st.yellow(`⏸ promotion: sluice promote ${v.version}`));
   if (v.status === 'paused') parts.push(st.yellow(`⏸ paused: sluice resume ${v.version} or sluice abort ${v.version}`));
   return parts.join('  ');

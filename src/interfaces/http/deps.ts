@@ -19,10 +19,11 @@ export interface ApiDeps {
   logs: Pick<StepWorkspace, 'readLog'>;
   /** The audit trail: the registrar appends the records no handler wrote with its events; audit routes read it. */
   audit: AuditTrail;
-  clock: Clock;
   /** Where a stage answers, for the board. */
   stageUrl: (stage: string) => string | undefined;
   version: string;
+  /** The engine's clock: what waits for a deploy window is shown against it. */
+  clock: Clock;
   /** The data plane's counters in the Prometheus text format. */
   metricsText: () => Promise<string>;
   /** Whether the data plane answers, and what it says of itself. */

@@ -7,7 +7,7 @@ import type { Actor, AuditDraft, JourneyEvent, ReleaseStore } from './release-st
 type Store = ReleaseStore & Pick<JourneyLog, 'loadEvents'> & Pick<AuditTrail, 'auditRecords'> & { close(): Promise<void> };
 const alice: Actor = { kind: 'token', id: 't-1', name: 'alice', role: 'deployer' };
 const audit = (version: string): AuditDraft => ({ actor: alice, action: 'release.create', reason: '', links: { release: version }, outcome: 'done' });
-const created = (version: string): JourneyEvent => ({
+const created = (version: string): Extract<JourneyEvent, { type: 'journey.created' }> => ({
   type: 'journey.created',
   release: { version, digest: `sha256:${version}` },
   plan: { app: 'a', artifact: { output: 'd' }, commit: { budgetMs: 1000, steps: [] }, stages: [] },
@@ -42,6 +42,18 @@ export function releaseStoreContract(name: string, open: () => Promise<Store>, r
     it('lists releases in the order they were made', async () => {
       await store.createRelease({ version: '0.9.0', digest: 'sha256:cc', createdAt: 1_700_000_009_000, journeyId: 'j-3' }, created('0.9.0'), alice);
       assert.deepEqual((await store.listReleases()).map((r) => r.version), ['1.0.0', '0.9.0']);
+    });
+
+    it('keeps the token that created a release, and none for a release made without one', async () => {
+      const r = { version: '2.0.0', digest: 'sha256:dd', createdAt: 1_700_000_010_000, journeyId: 'j-4', createdBy: { id: 'tok-1', name: 'ci' } };
+      const first = await store.createRelease(r, { ...created('2.0.0'), createdBy: r.createdBy }, alice);
+      assert.deepEqual(first.release, r);
+      assert.deepEqual(await store.getRelease('2.0.0'), r);
+      const again = await store.createRelease({ ...r, journeyId: 'j-5', createdBy: { id: 'tok-2', name: 'someone-else' } }, created('2.0.0'), alice);
+      assert.deepEqual(again.release.createdBy, { id: 'tok-1', name: 'ci' }, 'the creator is the first one, kept');
+      assert.equal((await store.getRelease('1.0.0'))!.createdBy, undefined);
+      const events = await store.loadEvents('j-4');
+      assert.deepEqual((events[0] as { createdBy?: unknown }).createdBy, { id: 'tok-1', name: 'ci' }, "the journey's first event names the creator too");
     });
 
     if (reopen)

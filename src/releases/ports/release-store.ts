@@ -1,8 +1,8 @@
 import type { AuditDraft } from '../../audit/ports/audit-trail.js';
-import type { JourneyEvent } from '../../journeys/journey-events.js';
+import type { JourneyEvent, ReleaseCreator } from '../../journeys/journey-events.js';
 import type { Actor } from '../../kernel/actor.js';
 
-export type { JourneyEvent } from '../../journeys/journey-events.js';
+export type { JourneyEvent, ReleaseCreator } from '../../journeys/journey-events.js';
 export type { AuditDraft } from '../../audit/ports/audit-trail.js';
 export type { Actor } from '../../kernel/actor.js';
 
@@ -13,6 +13,8 @@ export interface ReleaseRecord {
   createdAt: number;
   /** The journey that carries this release through the stages. */
   journeyId: string;
+  /** The token that created it; absent for releases made before it was recorded. */
+  createdBy?: ReleaseCreator;
 }
 
 /** Where releases are kept. A release and the first event of its journey are written together. */

@@ -2,7 +2,7 @@ import { type Command, EXIT } from '../command.js';
 import { UsageError } from '../main.js';
 import { journeysApi } from '../../http/contract/journeys.js';
 import { releasesApi } from '../../http/contract/releases.js';
-import { renderBoard, colourStatus } from '../render.js';
+import { approvalWait, renderBoard, colourStatus } from '../render.js';
 
 type Verb = 'promote' | 'approve' | 'reject' | 'abort' | 'pause' | 'resume' | 'retry';
 
@@ -34,7 +34,10 @@ const decision = (verb: Verb, args: string, summary: string, options: Command['o
                 ? await api.call(journeysApi.retry, { params, body: {} })
                 : await api.call(journeysApi[verb], { params, body: s });
     const done = verb === 'promote' && o.full ? 'promoted in full' : DONE[verb];
-    ctx.print(j, `${ctx.st.green('✓')} ${done} ${version}${stage ? ` at ${stage}` : ''}; journey ${colourStatus(ctx.st, j.status)}`);
+    // A stage that needs more approvals, or waits for its deploy window, says so.
+    const still = j.stageDetails.find((x) => (stage === undefined || x.name === stage) && (x.approvals || x.hold));
+    const more = still?.approvals ? `; ${still.name} is ${approvalWait(still)}` : still?.hold ? `; ${still.name} is ${still.hold.message}` : '';
+    ctx.print(j, `${ctx.st.green('✓')} ${done} ${version}${stage ? ` at ${stage}` : ''}; journey ${colourStatus(ctx.st, j.status)}${more}`);
     return EXIT.ok;
   },
 });

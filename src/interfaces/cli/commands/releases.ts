@@ -5,7 +5,7 @@ import { type CliContext, type Command, EXIT } from '../command.js';
 import type { journeysApi } from '../../http/contract/journeys.js';
 import { releasesApi } from '../../http/contract/releases.js';
 import type { Output } from '../../http/contract/route.js';
-import { colourStatus } from '../render.js';
+import { approvalWait, colourStatus } from '../render.js';
 
 type JourneyView = Output<typeof journeysApi.journey>;
 
@@ -37,6 +37,9 @@ async function waitForJourney(
     if (journey.status !== 'running') return { journey };
     const waiting = journey.stageDetails.find((s) => NEXT[s.status]);
     if (waiting) return { journey, waiting: { stage: waiting.name, status: waiting.status, next: NEXT[waiting.status]!(version, waiting.name) } };
+    // Held by a deploy window or a freeze: it goes on by itself, later.
+    const held = journey.stageDetails.find((s) => s.hold);
+    if (held?.hold) return { journey, waiting: { stage: held.name, status: held.status, next: `nothing; it goes on by itself (${held.hold.message})` } };
     await new Promise((r) => setTimeout(r, 300));
   }
 }
@@ -86,6 +89,28 @@ export const releaseCommands: Command[] = [
           ? list.map((r) => `${r.version.padEnd(16)}${colourStatus(ctx.st, r.status).padEnd(24)}${r.digest.slice(0, 19)}  ${new Date(r.createdAt).toISOString()}`).join('\n')
           : 'no releases yet',
       );
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'release show',
+    args: '<version>',
+    summary: 'a release: its artifact, who created it, and where its journey is (what each stage waits for)',
+    min: 1,
+    max: 1,
+    async run(ctx, [version]) {
+      const { release, journey } = await ctx.client().call(releasesApi.get, { params: { version: version! } });
+      const { st } = ctx;
+      const lines = [
+        `${st.bold(release.version)}  ${release.digest}`,
+        `created ${new Date(release.createdAt).toISOString()} by ${release.createdBy ? release.createdBy.name : st.dim('(not recorded)')}${release.sourceRef ? ` from ${release.sourceRef}` : ''}`,
+        `journey ${journey.id} ${colourStatus(st, journey.status)}${journey.failure ? st.red(` at ${journey.failure.stage}: ${journey.failure.reason}`) : ''}`,
+        ...journey.stageDetails.map((s) => {
+          const waits = s.status === 'awaiting-approval' ? st.yellow(`  ${approvalWait(s)}`) : s.hold ? st.yellow(`  ${s.hold.message}`) : '';
+          return `  ${s.name.padEnd(16)}${colourStatus(st, s.status)}${waits}`;
+        }),
+      ];
+      ctx.print({ release, journey }, lines.join('\n'));
       return EXIT.ok;
     },
   },

@@ -27,6 +27,14 @@ export const stageJourneyView = z.object({
     }),
   ),
   bakeUntil: z.number().optional(),
+  approvals: z
+    .object({ gate: z.enum(['before-deploy', 'after-verify']), received: z.number(), required: z.number(), by: z.array(z.string()) })
+    .optional()
+    .describe('awaiting approval: which approval (before the deploy, or after verify), how many distinct tokens approved, how many must, and who'),
+  hold: z
+    .object({ kind: z.enum(['freeze', 'window']), until: z.number(), message: z.string(), reason: z.string().optional() })
+    .optional()
+    .describe("ready to deploy, but held by the stage's deploy windows or a freeze: why, and until when (epoch ms)"),
 }) satisfies z.ZodType<StageJourneyView>;
 
 export const journeySummary = z.object({
@@ -115,7 +123,7 @@ export const journeysApi = {
     response: z.array(storedEvent),
   }),
   promote: decision('promote', 'Let the journey into a stage whose autoPromote is false; with full, promote a canary to all traffic now', DEPLOY, z.strictObject({ stage, full: z.boolean().optional() }), 'stage.promote'),
-  approve: decision('approve', 'Approve a stage waiting for approval', APPROVE, z.strictObject({ stage, comment: comment.optional() }), 'stage.approve', 'body.comment'),
+  approve: decision('approve', 'Approve a stage waiting for approval, as one of the distinct tokens its protection asks for (roles, separate approver)', APPROVE, z.strictObject({ stage, comment: comment.optional() }), 'stage.approve', 'body.comment'),
   reject: decision('reject', 'Reject a stage: it rolls back and the journey fails', APPROVE, z.strictObject({ stage, comment: comment.min(1) }), 'stage.reject', 'body.comment'),
   abort: decision('abort', 'Roll back the stage the release holds, now (a canary loses its users at once)', DEPLOY, z.strictObject({ stage, reason: comment.optional() }), 'stage.abort', 'body.reason'),
   pause: decision('pause', 'Hold a canary rollout where it is', DEPLOY, z.strictObject({ stage }), 'stage.pause'),

@@ -8,6 +8,7 @@ const release = z.object({
   sourceRef: z.string().optional(),
   createdAt: z.number(),
   journeyId: z.string(),
+  createdBy: z.object({ id: z.string(), name: z.string() }).optional().describe('the token that created the release (absent for releases made before it was recorded)'),
 });
 
 export const releasesApi = {

@@ -24,7 +24,7 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     } catch (e) {
       if (!plan) throw e;
     }
-    const board = buildBoard(plan, journeys);
+    const board = buildBoard(plan, journeys, d.clock.now());
     return { ...board, stages: board.stages.map((s) => ({ ...s, url: d.stageUrl(s.name) ?? null })) };
   });
   r.route(journeysApi.stages, async () =>
@@ -42,14 +42,14 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
 
   // A person's decisions: validate the body, then let the journeys context check the state and name the event. The
   // event names the caller's token, and the request's audit record is written with it.
-  const decide = async (version: string, ctx: { caller: Caller; audit: AuditSlip }, make: (j: JourneyState) => CommandResult) => {
-    const j = await d.executor.command((all) => make(journeyOfRelease(all, version)), tokenOf(ctx.caller), ctx.audit.take());
+  const decide = async (version: string, ctx: { caller: Caller; audit: AuditSlip }, make: (j: JourneyState, now: number) => CommandResult) => {
+    const j = await d.executor.command((all, now) => make(journeyOfRelease(all, version), now), tokenOf(ctx.caller), ctx.audit.take());
     return journeyView(d, j!);
   };
   const api = journeysApi;
-  r.route(api.promote, ({ params: p, body: b }, x) => decide(p.version, x, (j) => promoteCommand(j, b.stage, x.caller.actor, b.full ?? false)));
-  r.route(api.approve, ({ params: p, body: b }, x) => decide(p.version, x, (j) => approveCommand(j, b.stage, x.caller.actor, b.comment)));
-  r.route(api.reject, ({ params: p, body: b }, x) => decide(p.version, x, (j) => rejectCommand(j, b.stage, x.caller.actor, b.comment)));
+  r.route(api.promote, ({ params: p, body: b }, x) => decide(p.version, x, (j, now) => promoteCommand(j, b.stage, tokenOf(x.caller), now, b.full ?? false)));
+  r.route(api.approve, ({ params: p, body: b }, x) => decide(p.version, x, (j) => approveCommand(j, b.stage, tokenOf(x.caller), b.comment)));
+  r.route(api.reject, ({ params: p, body: b }, x) => decide(p.version, x, (j) => rejectCommand(j, b.stage, tokenOf(x.caller), b.comment)));
   r.route(api.abort, ({ params: p, body: b }, x) => decide(p.version, x, (j) => abortCommand(j, b.stage, x.caller.actor, b.reason ?? '')));
   r.route(api.pause, ({ params: p, body: b }, x) => decide(p.version, x, (j) => pauseCommand(j, b.stage, x.caller.actor)));
   r.route(api.resume, ({ params: p, body: b }, x) => decide(p.version, x, (j) => resumeCommand(j, b.stage, x.caller.actor)));
@@ -157,6 +157,7 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     ping = setInterval(() => res.write(': ping\n\n'), 15_000);
   });
 }
+
 
 /**
  * The step a name means in a stage: a step that ran, or one the stage's plan has (deploy, verify:<name> or just the

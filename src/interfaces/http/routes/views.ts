@@ -4,11 +4,12 @@ import { SluiceError } from '../../../kernel/errors.js';
 import type { ApiDeps } from '../deps.js';
 
 /** A journey with every stage's steps, as the API shows it. */
-export function journeyView(d: Pick<ApiDeps, 'stageUrl'>, j: JourneyState) {
+export function journeyView(d: Pick<ApiDeps, 'stageUrl' | 'clock'>, j: JourneyState) {
+  const now = d.clock.now();
   return {
     ...journeySummary(j),
     stageDetails: j.plan.stages.map((sp) => ({
-      ...stageView(j.release.version, j.stages[sp.name]!),
+      ...stageView(j.release.version, j.stages[sp.name]!, sp, now),
       name: sp.name,
       url: d.stageUrl(sp.name) ?? null,
     })),
