@@ -4,7 +4,7 @@ import type { Actor } from '../kernel/actor.js';
 import type { Clock } from '../kernel/clock.js';
 import { isSluiceError, SluiceError } from '../kernel/errors.js';
 import type { Executor } from '../journeys/executor.js';
-import type { ReleaseCreator, ReleaseRef } from '../journeys/journey-events.js';
+import type { ReleaseRef } from '../journeys/journey-events.js';
 import { newJourneyId } from '../journeys/journey-id.js';
 import { type Plan, parsePipeline } from '../pipeline/pipeline.js';
 import type { PipelineFile } from '../pipeline/ports/pipeline-file.js';

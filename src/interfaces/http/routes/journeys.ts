@@ -47,7 +47,9 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     return journeyView(d, j!);
   };
   const api = journeysApi;
-  r.route(api.promote, ({ params: p, body: b }, x) => decide(p.version, x, (j, now) => promoteCommand(j, b.stage, tokenOf(x.caller), now, b.full ?? false)));
+  r.route(api.promote, ({ params: p, body: b }, x) =>
+    decide(p.version, x, (j, now) => promoteCommand(j, b.stage, tokenOf(x.caller), now, b.full ?? false)),
+  );
   r.route(api.approve, ({ params: p, body: b }, x) => decide(p.version, x, (j) => approveCommand(j, b.stage, tokenOf(x.caller), b.comment)));
   r.route(api.reject, ({ params: p, body: b }, x) => decide(p.version, x, (j) => rejectCommand(j, b.stage, tokenOf(x.caller), b.comment)));
   r.route(api.abort, ({ params: p, body: b }, x) => decide(p.version, x, (j) => abortCommand(j, b.stage, x.caller.actor, b.reason ?? '')));
@@ -157,7 +159,6 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     ping = setInterval(() => res.write(': ping\n\n'), 15_000);
   });
 }
-
 
 /**
  * The step a name means in a stage: a step that ran, or one the stage's plan has (deploy, verify:<name> or just the
