@@ -51,5 +51,6 @@ export const authApi = {
     params: z.object({ token: z.string().min(1).max(100) }),
     body: z.strictObject({}),
     response: tokenView,
+    audit: { action: 'token.revoke', links: { token: 'params.token' } },
   }),
 };
