@@ -1,13 +1,7 @@
-import { ROLES, type Role, type TokenActor } from '../kernel/actor.js';
-import { SluiceError } from '../kernel/errors.js';
+import { mayCall, ROLES, type Role, type TokenActor } from '../kernel/actor.js';
 
-/**
- * Whether a token with `role` may call something open to `allowed`: admin may call everything; `undefined` means every
- * role; an empty list means admin only. Roles are not ranked: a deployer does not approve, an approver does not deploy.
- */
-export function mayCall(role: Role, allowed: readonly Role[] | undefined): boolean {
-  return role === 'admin' || allowed === undefined || allowed.includes(role);
-}
+export { mayCall } from '../kernel/actor.js';
+import { SluiceError } from '../kernel/errors.js';
 
 /** The roles that may call something open to `allowed`, admin included, in the order of ROLES. */
 export function rolesAllowed(allowed: readonly Role[] | undefined): Role[] {

@@ -13,7 +13,7 @@ import {
   type StageState,
   type StageStatus,
 } from './journey-reducer.js';
-import { deployHold, requireRole } from './protection.js';
+import { DEFAULT_APPROVERS, DEFAULT_PROMOTERS, deployHold, requireRole } from './protection.js';
 
 /** The events a person's command adds, and the journey they go to. Each function validates and changes nothing itself. */
 export interface CommandResult {
@@ -50,12 +50,12 @@ export function promoteCommand(j: JourneyState, stage: string | undefined, actor
   const by = actor.name;
   if (full) {
     const s = pickStage(j, stage, ['rolling-out', 'paused'], 'promote in full');
-    requireRole(actor, planOf(j, s).protection?.promote, `promote ${j.release.version} at ${s.name}`);
+    requireRole(actor, planOf(j, s).protection?.promote ?? DEFAULT_PROMOTERS, `promote ${j.release.version} at ${s.name}`);
     return { journeyId: j.id, event: { type: 'stage.promoted-full', stage: s.name, by } };
   }
   const s = pickStage(j, stage, ['awaiting-promotion'], 'promote');
   const sp = planOf(j, s);
-  requireRole(actor, sp.protection?.promote, `promote ${j.release.version} into ${s.name}`);
+  requireRole(actor, sp.protection?.promote ?? DEFAULT_PROMOTERS, `promote ${j.release.version} into ${s.name}`);
   const hold = deployHold(sp.protection, now);
   if (hold)
     throw new SluiceError('INVALID_STATE', `cannot promote ${j.release.version} into ${s.name} now: ${hold.message}`, {
@@ -100,7 +100,7 @@ export function approveCommand(j: JourneyState, stage: string | undefined, actor
   const s = pickStage(j, stage, ['awaiting-approval'], 'approve');
   const sp = planOf(j, s);
   const v = j.release.version;
-  requireRole(actor, sp.protection?.approve, `approve ${v} at ${s.name}`);
+  requireRole(actor, sp.protection?.approve ?? DEFAULT_APPROVERS, `approve ${v} at ${s.name}`);
   if (sp.protection?.separateApprover && j.createdBy?.id === actor.id)
     throw new SluiceError(
       'FORBIDDEN',
@@ -132,7 +132,7 @@ export function approveCommand(j: JourneyState, stage: string | undefined, actor
 export function rejectCommand(j: JourneyState, stage: string | undefined, actor: TokenActor, comment: string): CommandResult {
   if (!comment.trim()) throw new SluiceError('BAD_REQUEST', 'a rejection needs a comment saying why');
   const s = pickStage(j, stage, ['awaiting-approval', 'baking'], 'reject');
-  requireRole(actor, planOf(j, s).protection?.approve, `reject ${j.release.version} at ${s.name}`);
+  requireRole(actor, planOf(j, s).protection?.approve ?? DEFAULT_APPROVERS, `reject ${j.release.version} at ${s.name}`);
   return { journeyId: j.id, event: { type: 'stage.rejected', stage: s.name, by: actor.name, comment } };
 }
 

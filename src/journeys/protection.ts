@@ -1,4 +1,4 @@
-import type { Role, TokenActor } from '../kernel/actor.js';
+import { mayCall, type Role, type TokenActor } from '../kernel/actor.js';
 import { SluiceError } from '../kernel/errors.js';
 import type { DeployWindowPlan, ProtectionPlan, Weekday } from '../pipeline/pipeline.js';
 
@@ -158,14 +158,18 @@ export function deployHold(p: ProtectionPlan | undefined, now: number): DeployHo
   return { kind: 'window', until: opens, message: `waiting for deploy window (opens ${when})` };
 }
 
+/** Who may promote into a stage, and approve or reject there, when its protection does not say. */
+export const DEFAULT_PROMOTERS: readonly Role[] = ['deployer'];
+export const DEFAULT_APPROVERS: readonly Role[] = ['approver'];
+
 /** "deployer or approver or admin": the roles allowed, admin always among them. */
 export function rolesAllowed(roles: readonly Role[]): string {
   return [...new Set([...roles, 'admin'])].join(' or ');
 }
 
-/** Throws FORBIDDEN unless the actor's role is allowed (admin always is; no list: every role is). */
-export function requireRole(actor: TokenActor, allowed: readonly Role[] | undefined, act: string): void {
-  if (!allowed || actor.role === 'admin' || allowed.includes(actor.role)) return;
+/** Throws FORBIDDEN unless the actor's role is allowed (admin always is). */
+export function requireRole(actor: TokenActor, allowed: readonly Role[], act: string): void {
+  if (mayCall(actor.role, allowed)) return;
   throw new SluiceError('FORBIDDEN', `only ${rolesAllowed(allowed)} tokens may ${act}; token "${actor.name}" is ${actor.role === 'approver' ? 'an' : 'a'} ${actor.role}`, {
     allowed: [...new Set([...allowed, 'admin'])],
     role: actor.role,

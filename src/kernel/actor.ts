@@ -17,3 +17,11 @@ export const systemActor = (reason: string): Actor => ({ kind: 'system', reason 
 
 /** How an actor is shown to people. */
 export const actorLabel = (a: Actor): string => (a.kind === 'token' ? a.name : `sluice (${a.reason})`);
+
+/**
+ * Whether a token with `role` may do something open to `allowed`: admin may do everything; `undefined` means every
+ * role; an empty list means admin only. Roles are not ranked: a deployer does not approve, an approver does not deploy.
+ */
+export function mayCall(role: Role, allowed: readonly Role[] | undefined): boolean {
+  return role === 'admin' || allowed === undefined || allowed.includes(role);
+}

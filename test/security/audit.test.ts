@@ -66,7 +66,7 @@ describe('audit: every mutation is a hash-chained record, and tampering with the
     writeFileSync(join(app, 'sluice.yaml'), PIPELINE);
     up = await startUp(app, data);
     admin = readFileSync(join(data, 'admin-token'), 'utf8').trim();
-    const a = await api<{ token: string }>(up.apiUrl, 'POST', '/api/v1/tokens', { name: 'alice' }, admin);
+    const a = await api<{ token: string }>(up.apiUrl, 'POST', '/api/v1/tokens', { name: 'alice', role: 'approver' }, admin);
     assert.equal(a.status, 201);
     alice = a.json.token;
     assert.equal((await api(up.apiUrl, 'POST', '/api/v1/releases', { version: '1.0.0' }, admin)).status, 201);

@@ -78,9 +78,9 @@ describe('role matrix: every registered route × every caller', { timeout: 300_0
       return op.roles;
     };
     assert.deepEqual(rolesOf('POST', '/api/v1/releases'), ['deployer']);
-    for (const verb of ['promote', 'pause', 'resume', 'abort', 'retry']) assert.deepEqual(rolesOf('POST', `/api/v1/releases/{version}/${verb}`), ['deployer'], verb);
+    for (const verb of ['pause', 'resume', 'abort', 'retry']) assert.deepEqual(rolesOf('POST', `/api/v1/releases/{version}/${verb}`), ['deployer'], verb);
     assert.deepEqual(rolesOf('POST', '/api/v1/stages/{stage}/rollback'), ['deployer']);
-    for (const verb of ['approve', 'reject']) assert.deepEqual(rolesOf('POST', `/api/v1/releases/{version}/${verb}`), ['approver'], verb);
+    for (const verb of ['promote', 'approve', 'reject']) assert.deepEqual(rolesOf('POST', `/api/v1/releases/{version}/${verb}`), ['deployer', 'approver'], verb);
     for (const [m, p] of [['POST', '/api/v1/tokens'], ['GET', '/api/v1/tokens'], ['POST', '/api/v1/tokens/{token}/revoke']] as const) assert.deepEqual(rolesOf(m, p), [], `${m} ${p} is admin only`);
     for (const p of ['/api/v1/health', '/api/openapi.json', '/api/v1/pipeline/schema'])
       assert.equal(ops.find((o) => o.method === 'GET' && o.path === p)?.auth, 'public', p);

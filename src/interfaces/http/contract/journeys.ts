@@ -85,7 +85,8 @@ const stage = z.string().min(1).max(63).optional();
 const comment = z.string().max(2000);
 /** Who steers a release (promote, pause, resume, abort, retry, roll back) and who decides on it (approve, reject); admin does both. */
 const DEPLOY: readonly Role[] = ['deployer'];
-const APPROVE: readonly Role[] = ['approver'];
+/** Promoting into a stage and approving or rejecting there: the stage's protection says which role (by default a deployer promotes, an approver decides). */
+const DECIDE: readonly Role[] = ['deployer', 'approver'];
 
 /** A person's decision on a journey's release: POST /api/v1/releases/:version/<verb>. */
 const decision = <B extends z.ZodType>(verb: string, summary: string, roles: readonly Role[], body: B, action: string, reason?: RequestPath) =>
@@ -122,9 +123,9 @@ export const journeysApi = {
     params: versionParams,
     response: z.array(storedEvent),
   }),
-  promote: decision('promote', 'Let the journey into a stage whose autoPromote is false; with full, promote a canary to all traffic now', DEPLOY, z.strictObject({ stage, full: z.boolean().optional() }), 'stage.promote'),
-  approve: decision('approve', 'Approve a stage waiting for approval, as one of the distinct tokens its protection asks for (roles, separate approver)', APPROVE, z.strictObject({ stage, comment: comment.optional() }), 'stage.approve', 'body.comment'),
-  reject: decision('reject', 'Reject a stage: it rolls back and the journey fails', APPROVE, z.strictObject({ stage, comment: comment.min(1) }), 'stage.reject', 'body.comment'),
+  promote: decision('promote', 'Let the journey into a stage whose autoPromote is false; with full, promote a canary to all traffic now', DECIDE, z.strictObject({ stage, full: z.boolean().optional() }), 'stage.promote'),
+  approve: decision('approve', 'Approve a stage waiting for approval, as one of the distinct tokens its protection asks for (roles, separate approver)', DECIDE, z.strictObject({ stage, comment: comment.optional() }), 'stage.approve', 'body.comment'),
+  reject: decision('reject', 'Reject a stage: it rolls back and the journey fails', DECIDE, z.strictObject({ stage, comment: comment.min(1) }), 'stage.reject', 'body.comment'),
   abort: decision('abort', 'Roll back the stage the release holds, now (a canary loses its users at once)', DEPLOY, z.strictObject({ stage, reason: comment.optional() }), 'stage.abort', 'body.reason'),
   pause: decision('pause', 'Hold a canary rollout where it is', DEPLOY, z.strictObject({ stage }), 'stage.pause'),
   resume: decision('resume', 'Let a paused rollout go on (past a pause, an inconclusive analysis, or sluice pause)', DEPLOY, z.strictObject({ stage }), 'stage.resume'),
