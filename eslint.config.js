@@ -12,6 +12,7 @@ const CONTEXTS = {
   releases: ['journeys', 'pipeline'],
   notifications: ['journeys', 'pipeline'],
   auth: [],
+  secrets: [],
 };
 
 export default tseslint.config(

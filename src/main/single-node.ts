@@ -13,6 +13,7 @@ import { openStore } from '../adapters/store-sql/open-store.js';
 import { CommandTarget } from '../adapters/target-command/command-target.js';
 import { LocalTarget, stopLocalInstances } from '../adapters/target-local/local-target.js';
 import { startSyntheticTraffic } from '../adapters/traffic-http/synthetic-traffic.js';
+import { openKeyring } from '../adapters/secrets-keyfile/keyring.js';
 import { postJson } from '../adapters/webhook-http/post-json.js';
 import { TokenService } from '../auth/token-service.js';
 import { buildApi } from '../interfaces/http/server.js';
@@ -26,9 +27,11 @@ import { SluiceError } from '../kernel/errors.js';
 import { Notifier } from '../notifications/notifier.js';
 import { parsePipeline } from '../pipeline/pipeline.js';
 import { isAlive } from '../platform/durable-run.js';
+import { makePrivate } from '../platform/files.js';
 import { portFree } from '../platform/net.js';
 import { ReleaseService } from '../releases/release-service.js';
 import { RetentionService } from '../releases/retention-service.js';
+import { SecretService } from '../secrets/secret-service.js';
 import type { SluiceConfig } from './config.js';
 
 export const SLUICE_VERSION = '0.1.0';
@@ -51,7 +54,7 @@ export interface RunningSluice {
 }
 
 export interface StartOptions {
-  /** The environment workloads and commands start from. */
+  /** Sluice's own environment. Workloads get only its allow-list (see `workloadEnv`); secrets settings are read from it. */
   env: Record<string, string>;
   clock?: Clock;
   onError?: (e: unknown) => void;
@@ -68,7 +71,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
   const notice = opts.onNotice ?? (() => {});
   const dataDir = config.dataDir;
   if (dataDir === 'memory://') throw new SluiceError('CONFIG_INVALID', 'sluice up needs a data directory: the data plane keeps its routes there');
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const releaseLock = lockDataDir(dataDir);
   const cleanups: (() => Promise<unknown> | unknown)[] = [releaseLock];
   const close = async () => {
@@ -77,6 +80,9 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
   try {
     // Said before anything starts: a taken API port is one line, and leaves nothing running.
     if (config.apiPort !== 0 && !(await portFree(config.apiPort, config.host))) throw apiPortTaken(config);
+    // The data directory holds the database, the secrets key, tokens and logs: for this user only.
+    const loosened = makePrivate(dataDir);
+    if (loosened > 0) notice(`${dataDir}: ${loosened} file(s) and folder(s) others could read are now for this user only (0600/0700)`);
     const store = await openStore({ dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
     cleanups.push(() => store.close());
     const dp = await ensureDataPlane(
@@ -99,8 +105,21 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       app = created?.type === 'journey.created' ? created.plan.app : 'app';
     }
     const baseEnv = opts.env;
-    const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort: dp.health.port, baseEnv, notice });
-    const command = new CommandTarget({ root: join(dataDir, 'command'), artifacts, baseEnv, appDir: config.appDir });
+    const secretService = new SecretService({
+      store: store.secrets,
+      keyring: openKeyring({
+        file: config.secretsKeyFile,
+        ...(baseEnv.SLUICE_SECRETS_KEY !== undefined ? { envKey: baseEnv.SLUICE_SECRETS_KEY } : {}),
+      }),
+      clock,
+      declared: (stage) => {
+        const sp = parsePipeline(pipeline.read(), pipeline.path).stages.find((s) => s.name === stage);
+        return sp ? (sp.secrets ?? []) : undefined;
+      },
+    });
+    const secrets = (stage: { name: string; secrets?: readonly string[] }) => secretService.valuesFor(stage);
+    const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort: dp.health.port, baseEnv, secrets, notice });
+    const command = new CommandTarget({ root: join(dataDir, 'command'), artifacts, baseEnv, secrets, appDir: config.appDir });
     const targets: Record<string, Target> = { local, command };
     cleanups.push(async () => {
       for (const t of Object.values(targets)) await t.close();
@@ -116,6 +135,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
         workspace,
         appDir: config.appDir,
         baseEnv,
+        secrets,
         metrics: {
           builtin: new BuiltinMetrics(router),
           prometheus: ({ url, scrapeIntervalMs }) => new PrometheusMetrics(url, scrapeIntervalMs === undefined ? {} : { scrapeIntervalMs }),
@@ -171,6 +191,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       executor,
       releases,
       tokens,
+      secrets: secretService,
       bus,
       logs: workspace,
       stageUrl: (stage) => {

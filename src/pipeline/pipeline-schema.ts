@@ -48,11 +48,19 @@ const commandTarget = z.strictObject({
   timeout: duration.optional(),
 });
 
+/** A secret's name: an environment variable name that is none of those Sluice sets itself. */
+export const secretName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name')
+  .refine((n) => !n.startsWith('SLUICE_') && n !== 'PORT', 'SLUICE_* and PORT are set by Sluice; choose another name');
+
 /** The fields a stage may set, and that `defaults` and `extends` layer. */
 const stageFields = {
   target: z.enum(['local', 'command']).optional(),
   config: z.record(z.string(), z.unknown()).optional(),
   env: envMap.optional(),
+  /** Names of the stage's secrets: set with `sluice secret set <stage> NAME`, given to its workloads as variables. */
+  secrets: z.array(secretName).max(100).optional(),
   local: localTarget.optional(),
   command: commandTarget.optional(),
   verify: z.record(stepName, commandStep).optional(),

@@ -40,6 +40,8 @@ export interface StagePlan {
   after: string[];
   target: 'local' | 'command';
   env: Record<string, string>;
+  /** Names of the stage's secrets (their values are in the secret store); absent when it has none. */
+  secrets?: string[];
   config: Record<string, unknown>;
   local?: LocalTargetPlan;
   command?: CommandTargetPlan;
@@ -224,6 +226,12 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
       bakeMs: fields.bake === undefined ? 0 : parseDuration(fields.bake),
       autoPromote: fields.autoPromote ?? true,
     };
+    if (fields.secrets?.length) {
+      plan.secrets = [...new Set(fields.secrets)];
+      fields.secrets.forEach((n, i) => {
+        if (n in plan.env) issues.push(issue([...stagePath, 'secrets', i], `${n} is both in env and in secrets; keep it in one`));
+      });
+    }
     const strategy = fields.strategy;
     if (strategy?.canary) {
       const c = strategy.canary;

@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 /** Writes a file so that readers see the old content or the new one, never half of it. */
 export function writeFileAtomic(path: string, content: string): void {
@@ -36,4 +36,32 @@ export function openFileLimit(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The umask of Sluice's own processes (sluice up, the data plane): what they create is for their user only. */
+export const PRIVATE_UMASK = 0o077;
+
+/**
+ * Takes the group's and others' permissions off everything under `dir` (itself included; symbolic links are not
+ * followed): folders become 0700, files 0600 (0700 if executable). For a data directory made by an older Sluice, or
+ * under a looser umask. The number of entries changed.
+ */
+export function makePrivate(dir: string): number {
+  let changed = 0;
+  const visit = (path: string) => {
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      return; // gone meanwhile
+    }
+    if (st.isSymbolicLink()) return;
+    if ((st.mode & 0o077) !== 0) {
+      chmodSync(path, st.mode & 0o700);
+      changed++;
+    }
+    if (st.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
+  };
+  visit(dir);
+  return changed;
 }

@@ -4,6 +4,7 @@ import { tokenStoreContract } from '../../src/auth/ports/token-store.contract.js
 import { journeyLogContract } from '../../src/journeys/ports/journey-log.contract.js';
 import { outboxContract } from '../../src/notifications/ports/outbox.contract.js';
 import { releaseStoreContract } from '../../src/releases/ports/release-store.contract.js';
+import { secretStoreContract } from '../../src/secrets/ports/secret-store.contract.js';
 
 /** Every store port's contract against one way of opening a store; `reopen` keeps the same data. */
 export function storeContracts(name: string, open: (part: string) => Promise<SqlStore | MemoryStore>, durable: boolean) {
@@ -15,5 +16,9 @@ export function storeContracts(name: string, open: (part: string) => Promise<Sql
   releaseStoreContract(name, () => open('releases'), durable ? reopen('releases') : undefined);
   tokenStoreContract(name, () => open('tokens'));
   outboxContract(name, () => open('outbox'), durable ? reopen('outbox') : undefined);
+  secretStoreContract(name, async () => {
+    const s = await open('secrets');
+    return Object.assign(s.secrets, { close: () => s.close() });
+  });
 }
 

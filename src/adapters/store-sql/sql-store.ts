@@ -3,6 +3,7 @@ import { conflict, type DesiredStage, type JourneyEvent, type JourneyLog, type S
 import type { DeliveryOutcome, NotificationOutbox, NotificationRecord, OutboxEntry } from '../../notifications/ports/outbox.js';
 import type { ReleaseRecord, ReleaseStore } from '../../releases/ports/release-store.js';
 import { migrate } from './migrate.js';
+import { SqlSecretStore } from './sql-secret-store.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 
 interface EventRow {
@@ -79,6 +80,11 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
   static async open(db: SqlDriver): Promise<SqlStore> {
     await migrate(db);
     return new SqlStore(db);
+  }
+
+  /** The secrets of stages (the SecretStore port), in the same database. */
+  get secrets(): SqlSecretStore {
+    return new SqlSecretStore(this.db);
   }
 
   get driverKind() {

@@ -6,12 +6,14 @@ import type { StepWorkspace } from '../../journeys/ports/step-workspace.js';
 import type { NotificationOutbox } from '../../notifications/ports/outbox.js';
 import type { ReleaseStore } from '../../releases/ports/release-store.js';
 import type { ReleaseService } from '../../releases/release-service.js';
+import type { SecretService } from '../../secrets/secret-service.js';
 
 /** What the HTTP interface needs from the contexts; main/ wires it. */
 export interface ApiDeps {
   executor: Executor;
   releases: ReleaseService;
   tokens: TokenService;
+  secrets: Pick<SecretService, 'list' | 'set' | 'unset' | 'rotateKey'>;
   bus: EventBus;
   store: ReleaseStore & Pick<JourneyLog, 'loadEvents' | 'eventsAfter'> & Pick<NotificationOutbox, 'listNotifications'>;
   logs: Pick<StepWorkspace, 'readLog'>;

@@ -8,6 +8,7 @@ import { journeysRoutes } from './routes/journeys.js';
 import { notificationsRoutes } from './routes/notifications.js';
 import { releasesRoutes } from './routes/releases.js';
 import { rolloutRoutes } from './routes/rollout.js';
+import { secretsRoutes } from './routes/secrets.js';
 import { systemRoutes } from './routes/system.js';
 
 export type { ApiDeps } from './deps.js';
@@ -44,5 +45,6 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   rolloutRoutes(r, d);
   notificationsRoutes(r, d);
   authRoutes(r, d);
+  secretsRoutes(r, d);
   return app;
 }

@@ -5,6 +5,7 @@ import { notificationCommands } from './notifications.js';
 import { pipelineCommands } from './pipeline.js';
 import { releaseCommands } from './releases.js';
 import { rolloutCommands } from './rollout.js';
+import { secretCommands } from './secrets.js';
 
 /** The CLI's commands that talk to a server or read files; main/ adds those that run Sluice itself (up, down). */
 export const contextCommands: Command[] = [
@@ -13,5 +14,6 @@ export const contextCommands: Command[] = [
   ...journeyCommands,
   ...notificationCommands,
   ...authCommands,
+  ...secretCommands,
   ...rolloutCommands,
 ];

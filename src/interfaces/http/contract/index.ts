@@ -3,6 +3,7 @@ import { journeysApi } from './journeys.js';
 import { notificationsApi } from './notifications.js';
 import { releasesApi } from './releases.js';
 import { rolloutApi } from './rollout.js';
+import { secretsApi } from './secrets.js';
 import { systemApi } from './system.js';
 
 /** Every route of the API, by context: what the server registers and what the CLI calls. */
@@ -13,4 +14,5 @@ export const api = {
   rollout: rolloutApi,
   notifications: notificationsApi,
   auth: authApi,
+  secrets: secretsApi,
 };
