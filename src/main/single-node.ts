@@ -71,6 +71,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
   const notice = opts.onNotice ?? (() => {});
   const dataDir = config.dataDir;
   if (dataDir === 'memory://') throw new SluiceError('CONFIG_INVALID', 'sluice up needs a data directory: the data plane keeps its routes there');
+  const firstStart = !existsSync(join(dataDir, 'admin-token'));
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const releaseLock = lockDataDir(dataDir);
   const cleanups: (() => Promise<unknown> | unknown)[] = [releaseLock];
@@ -80,11 +81,13 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
   try {
     // Said before anything starts: a taken API port is one line, and leaves nothing running.
     if (config.apiPort !== 0 && !(await portFree(config.apiPort, config.host))) throw apiPortTaken(config);
-    // The data directory holds the database, the secrets key, tokens and logs: for this user only.
-    const loosened = makePrivate(dataDir);
-    if (loosened > 0) notice(`${dataDir}: ${loosened} file(s) and folder(s) others could read are now for this user only (0600/0700)`);
     const store = await openStore({ dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
     cleanups.push(() => store.close());
+    // The data directory holds the database, the secrets key, tokens and logs: for this user only. PGlite makes its
+    // files 0666 whatever the umask, so this runs once it has made them (the folders above them are 0700 already).
+    const loosened = makePrivate(dataDir);
+    if (loosened > 0 && !firstStart) notice(`${dataDir}: ${loosened} file(s) and folder(s) others could reach are now for this user only (0600/0700)`);
+    cleanups.push(() => makePrivate(dataDir));
     const dp = await ensureDataPlane(
       { dataDir, host: config.host, port: config.routerPort, maxConnections: config.maxConnections, entry: DATA_PLANE_ENTRY, build: SLUICE_VERSION },
       notice,
