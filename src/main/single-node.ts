@@ -23,7 +23,7 @@ import { guardTripCommand } from '../journeys/journey-commands.js';
 import type { Target } from '../journeys/ports/target.js';
 import { StepRunner } from '../journeys/step-runner.js';
 import { type Clock, systemClock } from '../kernel/clock.js';
-import { SluiceError } from '../kernel/errors.js';
+import { isSluiceError, SluiceError } from '../kernel/errors.js';
 import { Notifier } from '../notifications/notifier.js';
 import { parsePipeline } from '../pipeline/pipeline.js';
 import { isAlive } from '../platform/durable-run.js';
@@ -81,7 +81,25 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
   try {
     // Said before anything starts: a taken API port is one line, and leaves nothing running.
     if (config.apiPort !== 0 && !(await portFree(config.apiPort, config.host))) throw apiPortTaken(config);
-    const store = await openStore({ dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
+    // A data directory that was set up before never gets a new, empty database: that would mint a new admin token
+    // over the old data and forget every journey.
+    const initialised = !firstStart || existsSync(join(dataDir, INITIALISED));
+    const pgDir = join(dataDir, 'pg');
+    if (initialised && !config.databaseUrl && !existsSync(join(pgDir, 'PG_VERSION')))
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `${dataDir} was set up before, but its database ${pgDir} is missing; Sluice will not start an empty one over the old data. Put the database back (from a backup), or move the data directory away to start afresh`,
+      );
+    let store: Awaited<ReturnType<typeof openStore>>;
+    try {
+      store = await openStore({ dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
+    } catch (e) {
+      if (!initialised || (isSluiceError(e) && e.code !== 'INTERNAL')) throw e;
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `the database of ${dataDir} (${config.databaseUrl ? 'PostgreSQL' : pgDir}) cannot be opened: ${(e as Error).message.split('\n')[0]}. Sluice changed nothing; repair or restore it`,
+      );
+    }
     cleanups.push(() => store.close());
     // The data directory holds the database, the secrets key, tokens and logs: for this user only. PGlite makes its
     // files 0666 whatever the umask, so this runs once it has made them (the folders above them are 0700 already).
@@ -183,11 +201,18 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     const releases = new ReleaseService({ store, executor, artifacts, clock, appDir: config.appDir, pipeline, buildEnv: baseEnv });
     const tokens = new TokenService(store, clock);
     let newAdminToken: string | undefined;
-    if ((await tokens.count()) === 0) {
+    const tokenCount = await tokens.count();
+    if (tokenCount === 0 && initialised)
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `the database of ${dataDir} has no tokens, but the data directory was set up before: it is not the database it was made with (emptied, or another one). Sluice will not make a new admin token over the old data; restore the database, or move the data directory away to start afresh`,
+      );
+    if (tokenCount === 0) {
       newAdminToken = (await tokens.create('admin', 'admin')).token;
       const path = join(dataDir, 'admin-token');
       writeFileSync(path, `${newAdminToken}\n`, { mode: 0o600 });
       chmodSync(path, 0o600);
+      writeFileSync(join(dataDir, INITIALISED), `${JSON.stringify({ at: new Date(clock.now()).toISOString(), database: config.databaseUrl ? 'postgres' : 'pglite' })}\n`, { mode: 0o600 });
     }
     const api = await buildApi({
       store,
@@ -203,6 +228,16 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       },
       version: SLUICE_VERSION,
       metricsText: () => router.prometheus(),
+      database: async () => {
+        try {
+          // PGlite answers from memory after its files are gone: the files are looked at too.
+          if (!config.databaseUrl && !existsSync(join(pgDir, 'PG_VERSION'))) return { ok: false, error: `the database files in ${pgDir} are gone` };
+          await store.countTokens();
+          return { ok: true };
+        } catch (e) {
+          return { ok: false, error: (e as Error).message.split('\n')[0] ?? 'unknown' };
+        }
+      },
       dataPlane: async () => {
         try {
           const h = await router.health();
@@ -253,6 +288,9 @@ export async function downSluice(dataDir: string): Promise<{ controlPlane: boole
   const instances = await stopLocalInstances(join(dataDir, 'local'));
   return { controlPlane, dataPlane, instances };
 }
+
+/** Written at the first start: the data directory has a database of its own, which must never be made again. */
+const INITIALISED = 'initialised.json';
 
 const apiPortTaken = (c: SluiceConfig) =>
   new SluiceError('CONFIG_INVALID', `the API port ${c.apiPort} on ${c.host} is in use (another sluice up?); pass --port to use another`);

@@ -1,5 +1,6 @@
-import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { SluiceError } from '../../kernel/errors.js';
+import { writeFileAtomic } from '../../platform/files.js';
 import { type Keyring, newKey, parseKey, type SecretKey } from '../../secrets/ports/keyring.js';
 
 /**
@@ -77,24 +78,11 @@ class FileKeyring implements Keyring {
     this.write();
   }
 
-  /** Written whole and synced to a new file, then renamed: a crash leaves the old file or the new one. */
+  /** Written whole and synced to a new file (0600), then renamed: a crash leaves the old file or the new one. */
   private write(): void {
     const text = `# Sluice secrets keys: keep this file, and a copy of it apart from the data; the first line is the current key.\n${this.keys
       .map((k) => `${k.id} ${k.key.toString('base64')}`)
       .join('\n')}\n`;
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    let fd: number;
-    try {
-      fd = openSync(tmp, 'w', 0o600);
-    } catch (e) {
-      throw new SluiceError('CONFIG_INVALID', `cannot write the secrets key file ${this.file}: ${(e as Error).message}`);
-    }
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.file);
+    writeFileAtomic(this.file, text);
   }
 }

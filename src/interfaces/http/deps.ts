@@ -22,6 +22,8 @@ export interface ApiDeps {
   version: string;
   /** The data plane's counters in the Prometheus text format. */
   metricsText: () => Promise<string>;
+  /** Whether the database answers (and, for PGlite, its files are there). */
+  database: () => Promise<{ ok: boolean; error?: string }>;
   /** Whether the data plane answers, and what it says of itself. */
   dataPlane: () => Promise<{ ok: boolean; pid?: number; port?: number; build?: string; error?: string }>;
 }
