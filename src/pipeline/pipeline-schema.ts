@@ -37,6 +37,8 @@ const localTarget = z.strictObject({
     .optional(),
   /** How long an old instance may take to stop after SIGTERM before SIGKILL. */
   stopTimeout: duration.optional(),
+  /** The user instances run as, when Sluice runs as root (its uid and gid; the release folder is made readable by it). */
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a user name').optional(),
 });
 
 const commandTarget = z.strictObject({

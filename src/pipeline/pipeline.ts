@@ -22,6 +22,8 @@ export interface LocalTargetPlan {
   healthPath: string;
   healthTimeoutMs: number;
   stopTimeoutMs: number;
+  /** The user instances run as (Sluice must run as root); absent: Sluice's own user. */
+  user?: string;
 }
 
 export interface CommandTargetPlan {
@@ -287,6 +289,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
           healthPath: fields.local.health?.path ?? '/healthz',
           healthTimeoutMs: parseDuration(fields.local.health?.timeout ?? '30s'),
           stopTimeoutMs: parseDuration(fields.local.stopTimeout ?? '10s'),
+          ...(fields.local.user ? { user: fields.local.user } : {}),
         };
       }
     } else if (!fields.command?.deploy) {

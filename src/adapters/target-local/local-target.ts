@@ -1,5 +1,5 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError } from '../../kernel/errors.js';
 import {
@@ -20,6 +20,7 @@ import { type Backend, type Pool, type TrafficRouter, verifyRoute } from '../../
 import { isAlive, launch, readPid, terminate } from '../../platform/durable-run.js';
 import { tail, writeFileAtomic } from '../../platform/files.js';
 import { freePort, httpStatus, portFree } from '../../platform/net.js';
+import { asAccount, lookupAccount, openReleaseTo } from './workload-user.js';
 
 type LocalTargetPlan = NonNullable<StagePlan['local']>;
 
@@ -541,15 +542,24 @@ export class LocalTarget implements Target {
     if (moved) i.port = await freePort();
     const appDir = await this.o.artifacts.unpack(d.release.digest, this.releaseDir(stage, d.release));
     const secrets = d.secrets?.length && this.o.secrets ? await this.o.secrets({ name: stage, secrets: d.secrets }) : {};
+    const account = d.plan.user ? lookupAccount(d.plan.user) : undefined;
+    if (account) openReleaseTo(account, appDir, [dirname(this.o.root), this.o.root, join(this.o.root, stage), join(this.o.root, stage, 'releases')]);
     const logPath = this.logPath(stage, d, i);
     mkdirSync(join(this.o.root, stage, 'logs'), { recursive: true });
     appendFileSync(logPath, `--- sluice: starting ${d.release.version} instance ${i.slot} (start ${i.gen}) on port ${i.port} at ${new Date().toISOString()}\n`);
     await launch({
       dir,
-      command: d.plan.start,
+      command: account ? asAccount(d.plan.start, account) : d.plan.start,
       cwd: appDir,
       // The folder is where this data directory is now (it may have moved since the deployment was recorded).
-      env: { ...d.env, ...secrets, SLUICE_APP_DIR: appDir, PORT: String(i.port), SLUICE_INSTANCE: String(i.slot) },
+      env: {
+        ...d.env,
+        ...(account ? { HOME: account.home, USER: account.name, LOGNAME: account.name } : {}),
+        ...secrets,
+        SLUICE_APP_DIR: appDir,
+        PORT: String(i.port),
+        SLUICE_INSTANCE: String(i.slot),
+      },
       redact: Object.keys(secrets),
       logPath,
       mode: 'service',
