@@ -13,6 +13,7 @@ const CONTEXTS = {
   notifications: ['journeys', 'pipeline'],
   auth: [],
   audit: [],
+  secrets: [],
 };
 
 export default tseslint.config(

@@ -114,9 +114,10 @@ describe('retention in the targets, with real files and processes', { timeout: 6
 
   it('the command target never removes the folder a command still runs from', async () => {
     const goFile = join(root, 'go');
-    const command = new CommandTarget({ root: join(root, 'command'), artifacts, baseEnv: { PATH: process.env.PATH ?? '', GO_FILE: goFile }, appDir: root });
+    const command = new CommandTarget({ root: join(root, 'command'), artifacts, baseEnv: { PATH: process.env.PATH ?? '' }, appDir: root });
+    const opsGo = { ...ops, env: { ...ops.env, GO_FILE: goFile } };
     const x = await release('x');
-    const deploying = command.deploy({ stage: ops, key: 'd-x', io: io(), release: x });
+    const deploying = command.deploy({ stage: opsGo, key: 'd-x', io: io(), release: x });
     const folders = join(root, 'command', 'ops', 'releases');
     for (const until = Date.now() + 10_000; unpackedIn(folders).length === 0 && Date.now() < until; ) await sleep(20);
     const during = await command.pruneReleases(new Map(), everything);

@@ -111,12 +111,14 @@ targetContract('command', async () => {
   const target = new CommandTarget({
     root: join(root, 'command'),
     artifacts,
-    baseEnv: { PATH: process.env.PATH ?? '', STATE_FILE: stateFile, RUNS_FILE: runs },
+    baseEnv: { PATH: process.env.PATH ?? '' },
     appDir: root,
   });
+  const ops = plan.stages.find((s) => s.name === 'ops')!;
   return {
     target,
-    stage: plan.stages.find((s) => s.name === 'ops')!,
+    // Workloads see only the stage's env of the test's variables, never Sluice's own environment.
+    stage: { ...ops, env: { ...ops.env, STATE_FILE: stateFile, RUNS_FILE: runs } },
     release: (version, broken) => makeRelease(artifacts, version, broken ? { BREAK: '1' } : {}),
     async served() {
       return existsSync(stateFile) ? readFileSync(stateFile, 'utf8').trim() : null;

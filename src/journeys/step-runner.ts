@@ -6,15 +6,18 @@ import { COMMIT_STAGE } from './journey-events.js';
 import type { StepRun } from './journey-decider.js';
 import type { JourneyState } from './journey-reducer.js';
 import type { StepWorkspace } from './ports/step-workspace.js';
-import { releaseEnv, type StagePlan, type Target } from './ports/target.js';
+import { workloadEnv } from '../kernel/workload-env.js';
+import { releaseEnv, type StagePlan, type StageSecrets, type Target } from './ports/target.js';
 
 export interface StepRunnerOptions {
   targets: Record<string, Target>;
   workspace: StepWorkspace;
   /** Where commit and verify commands run: the app's repository. */
   appDir: string;
-  /** The environment commit and verify commands start from. */
+  /** Sluice's own environment: commit and verify commands get only its allow-list (see `workloadEnv`). */
   baseEnv: Record<string, string>;
+  /** The values of a stage's secrets, for its verify commands; none when absent. */
+  secrets?: StageSecrets;
   metrics: MetricSources;
   traffic: SyntheticTraffic;
 }
@@ -36,11 +39,17 @@ export class StepRunner implements EffectRunner {
             const url = e.preview ? t?.canary?.previewUrl(sp) : t?.url(sp);
             if (url) extra.SLUICE_STAGE_URL = url;
           }
+          const secrets = e.stage === COMMIT_STAGE || !sp || !this.o.secrets ? {} : await this.o.secrets(sp);
           const env =
             e.stage === COMMIT_STAGE || !sp
-              ? { ...this.o.baseEnv, SLUICE_RELEASE_VERSION: e.release.version, SLUICE_ARTIFACT_DIGEST: e.release.digest }
-              : releaseEnv(this.o.baseEnv, sp, e.release, extra);
-          const out = await this.o.workspace.runOnce(io, 'run', { command: e.spec.run, cwd: this.o.appDir, env, timeoutMs: e.spec.timeoutMs }, signals.abort);
+              ? workloadEnv({ host: this.o.baseEnv, sluice: { SLUICE_RELEASE_VERSION: e.release.version, SLUICE_ARTIFACT_DIGEST: e.release.digest } })
+              : releaseEnv(this.o.baseEnv, sp, e.release, extra, secrets);
+          const out = await this.o.workspace.runOnce(
+            io,
+            'run',
+            { command: e.spec.run, cwd: this.o.appDir, env, timeoutMs: e.spec.timeoutMs, redact: Object.keys(secrets) },
+            signals.abort,
+          );
           if (out.exitCode === 0) return { ok: true, exitCode: 0 };
           const reason = out.timedOut
             ? `timed out after ${Math.round(e.spec.timeoutMs / 1000)}s`

@@ -8,12 +8,13 @@ import { eventLine } from '../interfaces/cli/event-line.js';
 import { runCli } from '../interfaces/cli/main.js';
 import { releasesApi } from '../interfaces/http/contract/releases.js';
 import { isAlive } from '../platform/durable-run.js';
+import { PRIVATE_UMASK } from '../platform/files.js';
 import { loadConfig, type SluiceConfig } from './config.js';
 import { downSluice, SLUICE_VERSION, startSluice } from './single-node.js';
 
-/** The environment of workloads: Sluice's own, without the CLI's token. */
-function workloadEnv(env: Record<string, string | undefined>): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[0] !== 'SLUICE_TOKEN'));
+/** Sluice's own environment, from which workloads get only an allow-list (see `workloadEnv`). */
+function hostEnv(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
 function serverConfig(o: OptionValues, env: Record<string, string | undefined>, cwd: string): SluiceConfig {
@@ -33,6 +34,7 @@ function serverConfig(o: OptionValues, env: Record<string, string | undefined>, 
       ...(o['router-port'] ? { routerPort: o['router-port'] } : {}),
       ...(o['max-connections'] ? { maxConnections: o['max-connections'] } : {}),
       ...(o['keep-releases'] !== undefined ? { keepReleases: o['keep-releases'] } : {}),
+      ...(o['secrets-key-file'] ? { secretsKeyFile: o['secrets-key-file'] } : {}),
     },
   });
 }
@@ -65,12 +67,14 @@ const systemCommands: Command[] = [
     summary: 'run the control plane (API, engine, store) here, and start or adopt the data plane (router) beside it',
     min: 0,
     max: 0,
-    options: ['release', 'database-url', 'host', 'api-host', 'api-allowed-host', 'port', 'router-port', 'max-connections', 'keep-releases'],
+    options: ['release', 'database-url', 'host', 'api-host', 'api-allowed-host', 'port', 'router-port', 'max-connections', 'keep-releases', 'secrets-key-file'],
     async run(ctx) {
       const { st } = ctx;
       const config = serverConfig(ctx.opts, ctx.env, ctx.cwd);
+      // What sluice up creates (the database, keys, logs, state) is for its user only; workloads get the usual umask.
+      process.umask(PRIVATE_UMASK);
       const s = await startSluice(config, {
-        env: workloadEnv(ctx.env),
+        env: hostEnv(ctx.env),
         onError: (e) => ctx.err(st.red(`engine error: ${(e as Error).stack ?? e}`)),
         onNotice: (line) => ctx.err(st.yellow(line)),
       });

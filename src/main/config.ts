@@ -18,6 +18,7 @@ const fileSchema = z.strictObject({
   apiPort: z.number().int().min(0).max(65535).optional(),
   routerPort: z.number().int().min(0).max(65535).optional(),
   maxConnections: z.number().int().min(1).max(1_000_000).optional(),
+  secretsKeyFile: z.string().min(1).optional(),
   keepReleases: z.number({ error: `must be ${KEEP_RANGE}` }).int(`must be ${KEEP_RANGE}`).min(1, `must be ${KEEP_RANGE}`).max(MAX_KEEP_RELEASES, `must be ${KEEP_RANGE}`).optional(),
 });
 
@@ -43,6 +44,8 @@ export interface SluiceConfig {
    * them). What a stage serves, its canary and its rollback target are kept whatever this says.
    */
   keepReleases: number;
+  /** The file of the keys that encrypt secrets (default <dataDir>/secrets.key); SLUICE_SECRETS_KEY, when set, wins. */
+  secretsKeyFile: string;
 }
 
 export interface ConfigFlags {
@@ -59,6 +62,7 @@ export interface ConfigFlags {
   routerPort?: string;
   maxConnections?: string;
   keepReleases?: string;
+  secretsKeyFile?: string;
 }
 
 function port(v: string | undefined, what: string): number | undefined {
@@ -122,10 +126,13 @@ export function loadConfig(opts: {
   const dataDir = argv.dataDir ?? env.SLUICE_DATA_DIR ?? file.dataDir ?? '.sluice';
   const databaseUrl = argv.databaseUrl ?? env.DATABASE_URL ?? file.databaseUrl;
   const host = argv.host ?? env.SLUICE_HOST ?? file.host ?? '127.0.0.1';
+  const resolvedDataDir = dataDir === 'memory://' ? dataDir : resolve(appDir, dataDir);
+  const keyFile = argv.secretsKeyFile ?? env.SLUICE_SECRETS_KEY_FILE ?? file.secretsKeyFile;
   return {
     appDir,
     pipelineFile: resolve(appDir, argv.file ?? 'sluice.yaml'),
-    dataDir: dataDir === 'memory://' ? dataDir : resolve(appDir, dataDir),
+    dataDir: resolvedDataDir,
+    secretsKeyFile: keyFile ? resolve(cwd, keyFile) : resolve(resolvedDataDir === 'memory://' ? appDir : resolvedDataDir, 'secrets.key'),
     ...(databaseUrl ? { databaseUrl } : {}),
     host,
     apiHost: argv.apiHost ?? env.SLUICE_API_HOST ?? file.apiHost ?? host,

@@ -9,11 +9,13 @@ import { CONTROL_PROTOCOL, ControlServer } from '../adapters/proxy-http1/control
 import { controlSocketPath, dataPlaneDir, EXIT_CONFIG } from '../adapters/proxy-http1/data-plane-process.js';
 import { Router } from '../adapters/proxy-http1/router.js';
 import { RoutesFile } from '../adapters/proxy-http1/routes-file.js';
-import { openFileLimit } from '../platform/files.js';
+import { openFileLimit, PRIVATE_UMASK } from '../platform/files.js';
 
 const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 
 async function main(): Promise<void> {
+  // Its routes, log and control socket are for its user only, whoever started it.
+  process.umask(PRIVATE_UMASK);
   const { values } = parseArgs({
     options: {
       'data-dir': { type: 'string' },

@@ -13,6 +13,7 @@ import { openStore } from '../adapters/store-sql/open-store.js';
 import { CommandTarget } from '../adapters/target-command/command-target.js';
 import { LocalTarget, stopLocalInstances } from '../adapters/target-local/local-target.js';
 import { startSyntheticTraffic } from '../adapters/traffic-http/synthetic-traffic.js';
+import { openKeyring } from '../adapters/secrets-keyfile/keyring.js';
 import { postJson } from '../adapters/webhook-http/post-json.js';
 import { TokenService } from '../auth/token-service.js';
 import { allowedHostName, isLoopbackAddress, isWildcardAddress } from '../interfaces/http/host-check.js';
@@ -24,13 +25,15 @@ import type { Target } from '../journeys/ports/target.js';
 import { StepRunner } from '../journeys/step-runner.js';
 import { systemActor } from '../kernel/actor.js';
 import { type Clock, systemClock } from '../kernel/clock.js';
-import { SluiceError } from '../kernel/errors.js';
+import { isSluiceError, SluiceError } from '../kernel/errors.js';
 import { Notifier } from '../notifications/notifier.js';
 import { parsePipeline } from '../pipeline/pipeline.js';
 import { isAlive } from '../platform/durable-run.js';
+import { makePrivate } from '../platform/files.js';
 import { portFree } from '../platform/net.js';
 import { ReleaseService } from '../releases/release-service.js';
 import { RetentionService } from '../releases/retention-service.js';
+import { SecretService } from '../secrets/secret-service.js';
 import type { SluiceConfig } from './config.js';
 
 export const SLUICE_VERSION = '0.1.0';
@@ -55,7 +58,7 @@ export interface RunningSluice {
 }
 
 export interface StartOptions {
-  /** The environment workloads and commands start from. */
+  /** Sluice's own environment. Workloads get only its allow-list (see `workloadEnv`); secrets settings are read from it. */
   env: Record<string, string>;
   clock?: Clock;
   onError?: (e: unknown) => void;
@@ -72,7 +75,8 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
   const notice = opts.onNotice ?? (() => {});
   const dataDir = config.dataDir;
   if (dataDir === 'memory://') throw new SluiceError('CONFIG_INVALID', 'sluice up needs a data directory: the data plane keeps its routes there');
-  mkdirSync(dataDir, { recursive: true });
+  const firstStart = !existsSync(join(dataDir, 'admin-token'));
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const releaseLock = lockDataDir(dataDir);
   const cleanups: (() => Promise<unknown> | unknown)[] = [releaseLock];
   const close = async () => {
@@ -81,8 +85,31 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
   try {
     // Said before anything starts: a taken API port is one line, and leaves nothing running.
     if (config.apiPort !== 0 && !(await portFree(config.apiPort, config.apiHost))) throw apiPortTaken(config);
-    const store = await openStore({ dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
+    // A data directory that was set up before never gets a new, empty database: that would mint a new admin token
+    // over the old data and forget every journey.
+    const initialised = !firstStart || existsSync(join(dataDir, INITIALISED));
+    const pgDir = join(dataDir, 'pg');
+    if (initialised && !config.databaseUrl && !existsSync(join(pgDir, 'PG_VERSION')))
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `${dataDir} was set up before, but its database ${pgDir} is missing; Sluice will not start an empty one over the old data. Put the database back (from a backup), or move the data directory away to start afresh`,
+      );
+    let store: Awaited<ReturnType<typeof openStore>>;
+    try {
+      store = await openStore({ dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
+    } catch (e) {
+      if (!initialised || (isSluiceError(e) && e.code !== 'INTERNAL')) throw e;
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `the database of ${dataDir} (${config.databaseUrl ? 'PostgreSQL' : pgDir}) cannot be opened: ${(e as Error).message.split('\n')[0]}. Sluice changed nothing; repair or restore it`,
+      );
+    }
     cleanups.push(() => store.close());
+    // The data directory holds the database, the secrets key, tokens and logs: for this user only. PGlite makes its
+    // files 0666 whatever the umask, so this runs once it has made them (the folders above them are 0700 already).
+    const loosened = makePrivate(dataDir);
+    if (loosened > 0 && !firstStart) notice(`${dataDir}: ${loosened} file(s) and folder(s) others could reach are now for this user only (0600/0700)`);
+    cleanups.push(() => makePrivate(dataDir));
     const dp = await ensureDataPlane(
       { dataDir, host: config.host, port: config.routerPort, maxConnections: config.maxConnections, entry: DATA_PLANE_ENTRY, build: SLUICE_VERSION },
       notice,
@@ -103,8 +130,21 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       app = created?.type === 'journey.created' ? created.plan.app : 'app';
     }
     const baseEnv = opts.env;
-    const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort: dp.health.port, baseEnv, notice });
-    const command = new CommandTarget({ root: join(dataDir, 'command'), artifacts, baseEnv, appDir: config.appDir });
+    const secretService = new SecretService({
+      store: store.secrets,
+      keyring: openKeyring({
+        file: config.secretsKeyFile,
+        ...(baseEnv.SLUICE_SECRETS_KEY !== undefined ? { envKey: baseEnv.SLUICE_SECRETS_KEY } : {}),
+      }),
+      clock,
+      declared: (stage) => {
+        const sp = parsePipeline(pipeline.read(), pipeline.path).stages.find((s) => s.name === stage);
+        return sp ? (sp.secrets ?? []) : undefined;
+      },
+    });
+    const secrets = (stage: { name: string; secrets?: readonly string[] }) => secretService.valuesFor(stage);
+    const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort: dp.health.port, baseEnv, secrets, notice });
+    const command = new CommandTarget({ root: join(dataDir, 'command'), artifacts, baseEnv, secrets, appDir: config.appDir });
     const targets: Record<string, Target> = { local, command };
     cleanups.push(async () => {
       for (const t of Object.values(targets)) await t.close();
@@ -120,6 +160,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
         workspace,
         appDir: config.appDir,
         baseEnv,
+        secrets,
         metrics: {
           builtin: new BuiltinMetrics(router),
           prometheus: ({ url, scrapeIntervalMs }) => new PrometheusMetrics(url, scrapeIntervalMs === undefined ? {} : { scrapeIntervalMs }),
@@ -165,7 +206,13 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     const releases = new ReleaseService({ store, executor, artifacts, clock, appDir: config.appDir, pipeline, buildEnv: baseEnv });
     const tokens = new TokenService(store, clock);
     let newAdminToken: string | undefined;
-    if ((await tokens.count()) === 0) {
+    const tokenCount = await tokens.count();
+    if (tokenCount === 0 && initialised)
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `the database of ${dataDir} has no tokens, but the data directory was set up before: it is not the database it was made with (emptied, or another one). Sluice will not make a new admin token over the old data; restore the database, or move the data directory away to start afresh`,
+      );
+    if (tokenCount === 0) {
       newAdminToken = (await tokens.create('admin', 'admin')).token;
       await store.appendAudit(
         [{ actor: systemActor('first start'), action: 'token.create', reason: `the first admin token, in ${join(dataDir, 'admin-token')}`, links: { token: 'admin' }, outcome: 'done' }],
@@ -174,12 +221,14 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       const path = join(dataDir, 'admin-token');
       writeFileSync(path, `${newAdminToken}\n`, { mode: 0o600 });
       chmodSync(path, 0o600);
+      writeFileSync(join(dataDir, INITIALISED), `${JSON.stringify({ at: new Date(clock.now()).toISOString(), database: config.databaseUrl ? 'postgres' : 'pglite' })}\n`, { mode: 0o600 });
     }
     const api = await buildApi({
       store,
       executor,
       releases,
       tokens,
+      secrets: secretService,
       bus,
       logs: workspace,
       audit: store,
@@ -195,6 +244,16 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
         allowedHosts: [...config.apiAllowedHosts, ...(isWildcardAddress(config.apiHost) ? [] : [allowedHostName(config.apiHost) ?? config.apiHost])],
       },
       metricsText: () => router.prometheus(),
+      database: async () => {
+        try {
+          // PGlite answers from memory after its files are gone: the files are looked at too.
+          if (!config.databaseUrl && !existsSync(join(pgDir, 'PG_VERSION'))) return { ok: false, error: `the database files in ${pgDir} are gone` };
+          await store.countTokens();
+          return { ok: true };
+        } catch (e) {
+          return { ok: false, error: (e as Error).message.split('\n')[0] ?? 'unknown' };
+        }
+      },
       dataPlane: async () => {
         try {
           const h = await router.health();
@@ -246,6 +305,9 @@ export async function downSluice(dataDir: string): Promise<{ controlPlane: boole
   const instances = await stopLocalInstances(join(dataDir, 'local'));
   return { controlPlane, dataPlane, instances };
 }
+
+/** Written at the first start: the data directory has a database of its own, which must never be made again. */
+const INITIALISED = 'initialised.json';
 
 const apiPortTaken = (c: SluiceConfig) =>
   new SluiceError('CONFIG_INVALID', `the API port ${c.apiPort} on ${c.apiHost} is in use (another sluice up?); pass --port to use another`);

@@ -109,6 +109,8 @@ const localTarget = z.strictObject({
     .optional(),
   /** How long an old instance may take to stop after SIGTERM before SIGKILL. */
   stopTimeout: duration.optional(),
+  /** The user instances run as, when Sluice runs as root (its uid and gid; the release folder is made readable by it). */
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a user name').optional(),
 });
 
 const commandTarget = z.strictObject({
@@ -120,11 +122,19 @@ const commandTarget = z.strictObject({
   timeout: duration.optional(),
 });
 
+/** A secret's name: an environment variable name that is none of those Sluice sets itself. */
+export const secretName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name')
+  .refine((n) => !n.startsWith('SLUICE_') && n !== 'PORT', 'SLUICE_* and PORT are set by Sluice; choose another name');
+
 /** The fields a stage may set, and that `defaults` and `extends` layer. */
 const stageFields = {
   target: z.enum(['local', 'command']).optional(),
   config: z.record(z.string(), z.unknown()).optional(),
   env: envMap.optional(),
+  /** Names of the stage's secrets: set with `sluice secret set <stage> NAME`, given to its workloads as variables. */
+  secrets: z.array(secretName).max(100).optional(),
   local: localTarget.optional(),
   command: commandTarget.optional(),
   verify: z.record(stepName, commandStep).optional(),

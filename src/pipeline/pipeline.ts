@@ -23,6 +23,8 @@ export interface LocalTargetPlan {
   healthPath: string;
   healthTimeoutMs: number;
   stopTimeoutMs: number;
+  /** The user instances run as (Sluice must run as root); absent: Sluice's own user. */
+  user?: string;
 }
 
 export interface CommandTargetPlan {
@@ -73,6 +75,8 @@ export interface StagePlan {
   after: string[];
   target: 'local' | 'command';
   env: Record<string, string>;
+  /** Names of the stage's secrets (their values are in the secret store); absent when it has none. */
+  secrets?: string[];
   config: Record<string, unknown>;
   local?: LocalTargetPlan;
   command?: CommandTargetPlan;
@@ -263,6 +267,12 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
       ...(typeof fields.approval === 'object' && fields.approval.before === 'deploy' ? { approvalBeforeDeploy: true } : {}),
       ...(fields.protection ? { protection: protectionPlan(fields.protection) } : {}),
     };
+    if (fields.secrets?.length) {
+      plan.secrets = [...new Set(fields.secrets)];
+      fields.secrets.forEach((n, i) => {
+        if (n in plan.env) issues.push(issue([...stagePath, 'secrets', i], `${n} is both in env and in secrets; keep it in one`));
+      });
+    }
     const strategy = fields.strategy;
     if (strategy?.canary) {
       const c = strategy.canary;
@@ -318,6 +328,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
           healthPath: fields.local.health?.path ?? '/healthz',
           healthTimeoutMs: parseDuration(fields.local.health?.timeout ?? '30s'),
           stopTimeoutMs: parseDuration(fields.local.stopTimeout ?? '10s'),
+          ...(fields.local.user ? { user: fields.local.user } : {}),
         };
       }
     } else if (!fields.command?.deploy) {

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -12,13 +13,31 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * exits at once with LOCK_HELD; the caller then follows the first run through its pid and exit files.
  */
 const LOCK_HELD = 75;
+/**
+ * Sluice's own files are private (it runs with umask 077); a workload gets the usual 022, so that what it makes is
+ * readable as it would be outside Sluice. Its log, pid and exit files are made by the wrapper, under Sluice's umask.
+ */
+export const WORKLOAD_UMASK = '022';
 const COMMAND_WRAPPER = `mkdir "$1/lock" 2>/dev/null || exit ${LOCK_HELD}
 echo $$ > "$1/pid.tmp" && mv "$1/pid.tmp" "$1/pid"
-/bin/sh -c "$3" >> "$2" 2>&1 < /dev/null
+(umask ${WORKLOAD_UMASK}; exec /bin/sh -c "$3") >> "$2" 2>&1 < /dev/null
 echo $? > "$1/exit.tmp" && mv "$1/exit.tmp" "$1/exit"`;
 const SERVICE_WRAPPER = `mkdir "$1/lock" 2>/dev/null || exit ${LOCK_HELD}
 echo $$ > "$1/pid.tmp" && mv "$1/pid.tmp" "$1/pid"
+: >> "$2"; umask ${WORKLOAD_UMASK}
 exec /bin/sh -c "$3" >> "$2" 2>&1 < /dev/null`;
+// With secrets, output goes through the redacting filter ($4 node, $5 the filter, then the names of the secrets).
+const REDACT_ARGS = `d=$1; l=$2; c=$3; n=$4; f=$5; shift 5`;
+const REDACTED_COMMAND_WRAPPER = `mkdir "$1/lock" 2>/dev/null || exit ${LOCK_HELD}
+echo $$ > "$1/pid.tmp" && mv "$1/pid.tmp" "$1/pid"
+${REDACT_ARGS}
+{ (umask ${WORKLOAD_UMASK}; exec /bin/sh -c "$c" 2>&1 < /dev/null); echo $? > "$d/exit.tmp"; } | "$n" "$f" "$@" >> "$l" 2>&1
+mv "$d/exit.tmp" "$d/exit"`;
+const REDACTED_SERVICE_WRAPPER = `mkdir "$1/lock" 2>/dev/null || exit ${LOCK_HELD}
+echo $$ > "$1/pid.tmp" && mv "$1/pid.tmp" "$1/pid"
+${REDACT_ARGS}
+(umask ${WORKLOAD_UMASK}; exec /bin/sh -c "$c" 2>&1 < /dev/null) | "$n" "$f" "$@" >> "$l" 2>&1`;
+const REDACT_FILTER = fileURLToPath(new URL('./redact-filter.js', import.meta.url));
 
 export interface RunSpec {
   /** Holds lock, pid and exit files. One directory per run, named by the effect's idempotency key. */
@@ -30,6 +49,8 @@ export interface RunSpec {
   logPath: string;
   /** command: runs to completion and records its exit code; service: replaced by the command itself (exec). */
   mode: 'command' | 'service';
+  /** Names of variables of `env` whose values never reach the log: its output goes through a redacting filter. */
+  redact?: readonly string[];
 }
 
 export interface Launched {
@@ -48,16 +69,13 @@ export interface RunOutcome {
 export async function launch(spec: RunSpec): Promise<Launched> {
   mkdirSync(spec.dir, { recursive: true });
   if (existsSync(join(spec.dir, 'lock'))) return { pid: await awaitPid(spec.dir), child: null };
+  const redact = (spec.redact ?? []).filter((n) => spec.env[n]);
+  const wrapper = redact.length === 0
+    ? spec.mode === 'command' ? COMMAND_WRAPPER : SERVICE_WRAPPER
+    : spec.mode === 'command' ? REDACTED_COMMAND_WRAPPER : REDACTED_SERVICE_WRAPPER;
   const child = spawn(
     '/bin/sh',
-    [
-      '-c',
-      spec.mode === 'command' ? COMMAND_WRAPPER : SERVICE_WRAPPER,
-      'sluice-run',
-      spec.dir,
-      spec.logPath,
-      spec.command,
-    ],
+    ['-c', wrapper, 'sluice-run', spec.dir, spec.logPath, spec.command, ...(redact.length ? [process.execPath, REDACT_FILTER, ...redact] : [])],
     { cwd: spec.cwd, env: spec.env, detached: true, stdio: 'ignore' },
   );
   child.unref();

@@ -3,6 +3,7 @@ import type { AuditDraft } from '../audit/audit-record.js';
 import type { Actor } from '../kernel/actor.js';
 import type { Clock } from '../kernel/clock.js';
 import { isSluiceError, SluiceError } from '../kernel/errors.js';
+import { workloadEnv } from '../kernel/workload-env.js';
 import type { Executor } from '../journeys/executor.js';
 import type { ReleaseRef } from '../journeys/journey-events.js';
 import { newJourneyId } from '../journeys/journey-id.js';
@@ -31,7 +32,7 @@ export interface ReleaseServiceOptions {
   clock: Clock;
   appDir: string;
   pipeline: PipelineFile;
-  /** The environment builds run with. */
+  /** Sluice's own environment: the build command gets only its allow-list (see `workloadEnv`). */
   buildEnv: Record<string, string>;
 }
 
@@ -72,7 +73,12 @@ export class ReleaseService {
     const plan = this.currentPlan();
     const digest = input.artifactPath
       ? await this.o.artifacts.add(isAbsolute(input.artifactPath) ? input.artifactPath : resolve(this.o.appDir, input.artifactPath))
-      : await this.o.artifacts.build(this.o.appDir, plan.artifact, { ...this.o.buildEnv, SLUICE_RELEASE_VERSION: input.version }, onLog);
+      : await this.o.artifacts.build(
+        this.o.appDir,
+        plan.artifact,
+        workloadEnv({ host: this.o.buildEnv, sluice: { SLUICE_RELEASE_VERSION: input.version } }),
+        onLog,
+      );
     const now = this.o.clock.now();
     const record: ReleaseRecord = {
       version: input.version,

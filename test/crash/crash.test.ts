@@ -21,7 +21,7 @@ artifact:
   output: dist
 commit:
   steps:
-    unit: echo "commit unit $SLUICE_RELEASE_VERSION" >> "$COUNT_FILE"; sleep 0.2
+    unit: echo "commit unit $SLUICE_RELEASE_VERSION" >> count.log; sleep 0.2
 defaults:
   local:
     start: node server.js
@@ -30,20 +30,20 @@ defaults:
 stages:
   a:
     verify:
-      check: echo "verify a $SLUICE_RELEASE_VERSION" >> "$COUNT_FILE"; sleep 0.3
+      check: echo "verify a $SLUICE_RELEASE_VERSION" >> count.log; sleep 0.3
   b:
     after: a
     target: command
     command:
-      deploy: echo "deploy b $SLUICE_RELEASE_VERSION" >> "$COUNT_FILE"; sleep 0.4
+      deploy: echo "deploy b $SLUICE_RELEASE_VERSION" >> count.log; sleep 0.4
       url: http://127.0.0.1:9/
     verify:
-      check: echo "verify b $SLUICE_RELEASE_VERSION" >> "$COUNT_FILE"; sleep 0.2
+      check: echo "verify b $SLUICE_RELEASE_VERSION" >> count.log; sleep 0.2
   c:
     after: b
     verify:
-      first: echo "verify c-first $SLUICE_RELEASE_VERSION" >> "$COUNT_FILE"; sleep 0.2
-      second: echo "verify c-second $SLUICE_RELEASE_VERSION" >> "$COUNT_FILE"
+      first: echo "verify c-first $SLUICE_RELEASE_VERSION" >> count.log; sleep 0.2
+      second: echo "verify c-second $SLUICE_RELEASE_VERSION" >> count.log
     bake: 500ms
     # The second release reaches c as a canary: one instance beside the first, then promoted to two.
     strategy:
@@ -98,9 +98,10 @@ it(`survives SIGKILL at random points, ${RUNS} runs of ${KILLS} kills, with ever
     writeFileSync(join(app, 'sluice.yaml'), PIPELINE);
     writeFileSync(
       join(app, 'src', 'server.js'),
-      `import { appendFileSync } from 'node:fs';\nappendFileSync(process.env.COUNT_FILE, \`start \${process.env.SLUICE_STAGE} \${process.env.SLUICE_RELEASE_VERSION} \${process.env.SLUICE_INSTANCE}\\n\`);\n${readFileSync(join(app, 'src', 'server.js'), 'utf8')}`,
+      `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(countFile)}, \`start \${process.env.SLUICE_STAGE} \${process.env.SLUICE_RELEASE_VERSION} \${process.env.SLUICE_INSTANCE}\\n\`);\n${readFileSync(join(app, 'src', 'server.js'), 'utf8')}`,
     );
-    const env = { COUNT_FILE: countFile };
+    // Workloads never see sluice up's environment: steps run in the app directory, instances are told the file.
+    const env = {};
     let up = await startUp(app, data, env);
     const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
     try {

@@ -5,6 +5,7 @@ import { tokenStoreContract } from '../../src/auth/ports/token-store.contract.js
 import { journeyLogContract } from '../../src/journeys/ports/journey-log.contract.js';
 import { outboxContract } from '../../src/notifications/ports/outbox.contract.js';
 import { releaseStoreContract } from '../../src/releases/ports/release-store.contract.js';
+import { secretStoreContract } from '../../src/secrets/ports/secret-store.contract.js';
 
 /**
  * Every store port's contract against one way of opening a store; `reopen` keeps the same data. `shared`: opening the
@@ -23,5 +24,9 @@ export function storeContracts(name: string, open: (part: string) => Promise<Sql
     ...(shared ? { second: () => open('audit') } : {}),
   });
   outboxContract(name, () => open('outbox'), durable ? reopen('outbox') : undefined);
+  secretStoreContract(name, async () => {
+    const s = await open('secrets');
+    return Object.assign(s.secrets, { close: () => s.close() });
+  });
 }
 

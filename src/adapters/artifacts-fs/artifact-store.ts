@@ -18,6 +18,7 @@ import { rm } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import * as tar from 'tar';
 import { SluiceError } from '../../kernel/errors.js';
+import { WORKLOAD_UMASK } from '../../platform/durable-run.js';
 import { type ArtifactStore as ArtifactStorePort, REMOVING_PREFIX, type StoredArtifact } from '../../releases/ports/artifact-store.js';
 
 export interface ArtifactStoreOptions {
@@ -165,7 +166,12 @@ export class ArtifactStore implements ArtifactStorePort {
   ): Promise<string> {
     if (spec.build) {
       const code = await new Promise<number | null>((res, rej) => {
-        const child = spawn('/bin/sh', ['-c', spec.build!], { cwd: appDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        // The build gets the usual umask, not Sluice's private one: what it makes is packed with its modes.
+        const child = spawn('/bin/sh', ['-c', `umask ${WORKLOAD_UMASK}; exec /bin/sh -c "$1"`, 'sluice-build', spec.build!], {
+          cwd: appDir,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         child.stdout.on('data', (d: Buffer) => onLog(d.toString()));
         child.stderr.on('data', (d: Buffer) => onLog(d.toString()));
         child.on('error', rej);

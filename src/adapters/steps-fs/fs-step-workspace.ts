@@ -24,7 +24,8 @@ export class FsStepWorkspace implements StepWorkspace {
     // The header is written by whoever starts the run; a run started before a restart is adopted, and says so.
     if (existsSync(join(dir, 'lock'))) io.log(`--- sluice: adopting "${spec.command}", started before Sluice restarted`);
     else io.log(`$ ${spec.command}${spec.env.SLUICE_STAGE_URL ? `   (SLUICE_STAGE_URL=${spec.env.SLUICE_STAGE_URL})` : ''}`);
-    return runOnce({ dir, command: spec.command, cwd: spec.cwd, env: spec.env, logPath: io.logPath }, spec.timeoutMs, signal);
+    const run = { dir, command: spec.command, cwd: spec.cwd, env: spec.env, logPath: io.logPath, ...(spec.redact ? { redact: spec.redact } : {}) };
+    return runOnce(run, spec.timeoutMs, signal);
   }
 
   readLog(key: string, offset: number, max: number): LogChunk | undefined {

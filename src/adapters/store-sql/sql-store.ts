@@ -5,6 +5,7 @@ import type { DeliveryOutcome, NotificationOutbox, NotificationRecord, OutboxEnt
 import type { ReleaseRecord, ReleaseStore } from '../../releases/ports/release-store.js';
 import { appendAuditTx, auditHead, auditRecords, listAudit } from './audit-sql.js';
 import { migrate } from './migrate.js';
+import { SqlSecretStore } from './sql-secret-store.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 
 interface EventRow {
@@ -100,6 +101,11 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
   static async open(db: SqlDriver): Promise<SqlStore> {
     await migrate(db);
     return new SqlStore(db);
+  }
+
+  /** The secrets of stages (the SecretStore port), in the same database. */
+  get secrets(): SqlSecretStore {
+    return new SqlSecretStore(this.db);
   }
 
   get driverKind() {

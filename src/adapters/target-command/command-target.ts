@@ -6,6 +6,7 @@ import {
   type PruneResult,
   type ReleaseRef,
   releaseEnv,
+  type StageSecrets,
   releaseFolder,
   type StagePlan,
   type StepIO,
@@ -19,7 +20,10 @@ import { type ArtifactStore, REMOVING_PREFIX } from '../../releases/ports/artifa
 export interface CommandTargetOptions {
   root: string;
   artifacts: Pick<ArtifactStore, 'pathOf' | 'unpack' | 'removeUnpacked'>;
+  /** Sluice's own environment: commands get only its allow-list (see `workloadEnv`). */
   baseEnv: Record<string, string>;
+  /** The values of a stage's secrets, for its commands; none when absent. */
+  secrets?: StageSecrets;
   appDir: string;
 }
 
@@ -112,6 +116,7 @@ export class CommandTarget implements Target {
     extra: Record<string, string> = {},
   ): Promise<void> {
     const c = this.plan(req.stage);
+    const secrets = req.stage.secrets?.length && this.o.secrets ? await this.o.secrets(req.stage) : {};
     const files: Record<string, string> = {};
     const folder = release ? join(this.o.root, req.stage.name, 'releases', releaseFolder(release.digest)) : undefined;
     // Claimed before unpacking starts: a prune between here and the command's end leaves the folder alone.
@@ -129,11 +134,14 @@ export class CommandTarget implements Target {
           dir: join(this.o.root, req.stage.name, 'runs', req.key.replace(/[^A-Za-z0-9._@-]+/g, '_'), name),
           command,
           cwd: this.o.appDir,
-          env: releaseEnv(this.o.baseEnv, req.stage, release, {
-            ...files,
-            ...extra,
-            ...(c.url ? { SLUICE_STAGE_URL: c.url } : {}),
-          }),
+          env: releaseEnv(
+            this.o.baseEnv,
+            req.stage,
+            release,
+            { ...files, ...extra, ...(c.url ? { SLUICE_STAGE_URL: c.url } : {}) },
+            secrets,
+          ),
+          redact: Object.keys(secrets),
           logPath: req.io.logPath,
         },
         c.timeoutMs,

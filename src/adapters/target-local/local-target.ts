@@ -1,5 +1,5 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError } from '../../kernel/errors.js';
 import {
@@ -11,6 +11,7 @@ import {
   releaseEnv,
   releaseFolder,
   type StagePlan,
+  type StageSecrets,
   type Target,
   type TargetRequest,
 } from '../../journeys/ports/target.js';
@@ -19,6 +20,7 @@ import { type Backend, type Pool, type TrafficRouter, verifyRoute } from '../../
 import { isAlive, launch, readPid, terminate } from '../../platform/durable-run.js';
 import { tail, writeFileAtomic } from '../../platform/files.js';
 import { freePort, httpStatus, portFree } from '../../platform/net.js';
+import { asAccount, lookupAccount, openReleaseTo } from './workload-user.js';
 
 type LocalTargetPlan = NonNullable<StagePlan['local']>;
 
@@ -35,7 +37,10 @@ interface Deployment {
   key: string;
   release: ReleaseRef;
   plan: LocalTargetPlan;
+  /** Without the stage's secrets: their values are fetched at each start and never written here. */
   env: Record<string, string>;
+  /** The names of the stage's secrets. */
+  secrets?: string[];
   instances: Instance[];
 }
 
@@ -57,7 +62,10 @@ export interface LocalTargetOptions {
   router: TrafficRouter;
   /** The port the data plane's router listens on, for stage URLs. */
   routerPort: number;
+  /** Sluice's own environment: instances get only its allow-list (see `workloadEnv`). */
   baseEnv: Record<string, string>;
+  /** The values of a stage's secrets, fetched at each start of an instance; none when absent. */
+  secrets?: StageSecrets;
   /** One line for people about something repaired (a corrupt state file, a stage converged to the log). */
   notice?: (line: string) => void;
 }
@@ -368,7 +376,8 @@ export class LocalTarget implements Target {
         key,
         release,
         plan: stage.local,
-        env: { ...releaseEnv(this.o.baseEnv, stage, release), SLUICE_APP_DIR: dir },
+        env: releaseEnv(this.o.baseEnv, stage, release, { SLUICE_APP_DIR: dir }),
+        secrets: [...(stage.secrets ?? [])],
         instances,
       };
       st.pending = d;
@@ -430,7 +439,15 @@ export class LocalTarget implements Target {
       const dir = await this.o.artifacts.unpack(release.digest, this.releaseDir(stage.name, release));
       const instances: Instance[] = [];
       for (let slot = 0; slot < stage.canary.instances; slot++) instances.push({ slot, gen: 0, port: await freePort() });
-      d = { key, release, plan: stage.local, env: { ...releaseEnv(this.o.baseEnv, stage, release), SLUICE_APP_DIR: dir }, instances, weight: 0 };
+      d = {
+        key,
+        release,
+        plan: stage.local,
+        env: releaseEnv(this.o.baseEnv, stage, release, { SLUICE_APP_DIR: dir }),
+        secrets: [...(stage.secrets ?? [])],
+        instances,
+        weight: 0,
+      };
       st.canary = d;
       this.save(stage.name, st);
     }
@@ -524,15 +541,26 @@ export class LocalTarget implements Target {
     const moved = !(await portFree(i.port));
     if (moved) i.port = await freePort();
     const appDir = await this.o.artifacts.unpack(d.release.digest, this.releaseDir(stage, d.release));
+    const secrets = d.secrets?.length && this.o.secrets ? await this.o.secrets({ name: stage, secrets: d.secrets }) : {};
+    const account = d.plan.user ? lookupAccount(d.plan.user) : undefined;
+    if (account) openReleaseTo(account, appDir, [dirname(this.o.root), this.o.root, join(this.o.root, stage), join(this.o.root, stage, 'releases')]);
     const logPath = this.logPath(stage, d, i);
     mkdirSync(join(this.o.root, stage, 'logs'), { recursive: true });
     appendFileSync(logPath, `--- sluice: starting ${d.release.version} instance ${i.slot} (start ${i.gen}) on port ${i.port} at ${new Date().toISOString()}\n`);
     await launch({
       dir,
-      command: d.plan.start,
+      command: account ? asAccount(d.plan.start, account) : d.plan.start,
       cwd: appDir,
       // The folder is where this data directory is now (it may have moved since the deployment was recorded).
-      env: { ...d.env, SLUICE_APP_DIR: appDir, PORT: String(i.port), SLUICE_INSTANCE: String(i.slot) },
+      env: {
+        ...d.env,
+        ...(account ? { HOME: account.home, USER: account.name, LOGNAME: account.name } : {}),
+        ...secrets,
+        SLUICE_APP_DIR: appDir,
+        PORT: String(i.port),
+        SLUICE_INSTANCE: String(i.slot),
+      },
+      redact: Object.keys(secrets),
       logPath,
       mode: 'service',
     });
@@ -640,6 +668,11 @@ export class LocalTarget implements Target {
           this.save(stage, cur);
           const plan = this.routed.get(stage);
           if (moved && plan) await this.route(plan, cur);
+        }).catch((e: unknown) => {
+          // A start that cannot happen now (a secret unset meanwhile, say) is said, and tried again at the next tick.
+          const line = `--- sluice: instance ${inst.slot} of ${stage} cannot start: ${(e as Error).message}`;
+          appendFileSync(this.logPath(stage, d, inst), `${line}\n`);
+          this.o.notice?.(line);
         });
       }
       if (!stopped) timer = setTimeout(tick, 250);

@@ -25,6 +25,7 @@ export const OPTIONS = {
   'max-connections': { type: 'string', help: 'client connections the router serves at once (default 10000)' },
   'keep-releases': { type: 'string', help: 'newest releases each stage keeps on disk, besides what it serves or may roll back to (default 5)' },
   release: { type: 'string', help: 'create this release once up (up); only records of this release (audit list)' },
+  'secrets-key-file': { type: 'string', help: 'file of the keys that encrypt secrets (default <data-dir>/secrets.key; SLUICE_SECRETS_KEY wins)' },
   artifact: { type: 'string', help: 'register this directory or tarball instead of building (relative to where you are)' },
   'source-ref': { type: 'string', help: 'where the release comes from (a commit, a tag)' },
   wait: { type: 'boolean', help: 'follow the journey until it ends or waits for a person' },

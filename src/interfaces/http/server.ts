@@ -11,6 +11,7 @@ import { journeysRoutes } from './routes/journeys.js';
 import { notificationsRoutes } from './routes/notifications.js';
 import { releasesRoutes } from './routes/releases.js';
 import { rolloutRoutes } from './routes/rollout.js';
+import { secretsRoutes } from './routes/secrets.js';
 import { systemRoutes } from './routes/system.js';
 
 export type { ApiAccess, ApiDeps } from './deps.js';
@@ -67,5 +68,6 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   notificationsRoutes(r, d);
   authRoutes(r, d);
   auditRoutes(r, d);
+  secretsRoutes(r, d);
   return app;
 }

@@ -21,6 +21,8 @@ export interface CommandSpec {
   env: Record<string, string>;
   /** Counted from the run's first start: a run adopted after a restart gets no extra time. */
   timeoutMs: number;
+  /** Names of variables of `env` (secrets) whose values are replaced by `[secret NAME]` in the log. */
+  redact?: readonly string[];
 }
 
 /** One log chunk of a step. */

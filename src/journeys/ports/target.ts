@@ -1,3 +1,4 @@
+import { workloadEnv } from '../../kernel/workload-env.js';
 import type { StagePlan } from '../../pipeline/pipeline.js';
 import type { DesiredStage } from '../desired-state.js';
 import type { ReleaseRef } from '../journey-events.js';
@@ -7,6 +8,12 @@ export type { StagePlan } from '../../pipeline/pipeline.js';
 export type { DesiredStage } from '../desired-state.js';
 export type { ReleaseRef } from '../journey-events.js';
 export type { StepIO } from './step-workspace.js';
+
+/**
+ * The values of a stage's declared secrets, by name. Rejects, naming the command that sets it, when one is not set.
+ * A stage that declares none gets `{}`.
+ */
+export type StageSecrets = (stage: { name: string; secrets?: readonly string[] }) => Promise<Record<string, string>>;
 
 export interface TargetRequest {
   stage: StagePlan;
@@ -77,14 +84,26 @@ export function digestOfReleaseFolder(name: string): string | undefined {
   return m ? `sha256:${m[1]}` : undefined;
 }
 
-/** Environment every process and command gets for a stage and a release. */
-export function releaseEnv(base: Record<string, string>, stage: StagePlan, release: ReleaseRef | null, extra: Record<string, string> = {}) {
-  return {
-    ...base,
-    ...stage.env,
-    SLUICE_STAGE: stage.name,
-    SLUICE_CONFIG: JSON.stringify(stage.config),
-    ...(release ? { SLUICE_RELEASE_VERSION: release.version, SLUICE_ARTIFACT_DIGEST: release.digest } : {}),
-    ...extra,
-  };
+/**
+ * Environment every process and command gets for a stage and a release: see `workloadEnv` (Sluice's own environment
+ * only through its allow-list, the stage's `env`, the stage's secrets, and the `SLUICE_*` variables set here).
+ */
+export function releaseEnv(
+  host: Readonly<Record<string, string | undefined>>,
+  stage: StagePlan,
+  release: ReleaseRef | null,
+  extra: Record<string, string> = {},
+  secrets: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  return workloadEnv({
+    host,
+    stageEnv: stage.env,
+    secrets,
+    sluice: {
+      SLUICE_STAGE: stage.name,
+      SLUICE_CONFIG: JSON.stringify(stage.config),
+      ...(release ? { SLUICE_RELEASE_VERSION: release.version, SLUICE_ARTIFACT_DIGEST: release.digest } : {}),
+      ...extra,
+    },
+  });
 }

@@ -7,6 +7,7 @@ import { notificationCommands } from './notifications.js';
 import { pipelineCommands } from './pipeline.js';
 import { releaseCommands } from './releases.js';
 import { rolloutCommands } from './rollout.js';
+import { secretCommands } from './secrets.js';
 
 /** The CLI's commands that talk to a server or read files; main/ adds those that run Sluice itself (up, down). */
 export const contextCommands: Command[] = [
@@ -17,5 +18,6 @@ export const contextCommands: Command[] = [
   ...notificationCommands,
   ...authCommands,
   ...auditCommands,
+  ...secretCommands,
   ...rolloutCommands,
 ];

@@ -4,6 +4,7 @@ import { journeysApi } from './journeys.js';
 import { notificationsApi } from './notifications.js';
 import { releasesApi } from './releases.js';
 import { rolloutApi } from './rollout.js';
+import { secretsApi } from './secrets.js';
 import { systemApi } from './system.js';
 
 /** Every route of the API, by context: what the server registers and what the CLI calls. */
@@ -15,4 +16,5 @@ export const api = {
   notifications: notificationsApi,
   auth: authApi,
   audit: auditApi,
+  secrets: secretsApi,
 };

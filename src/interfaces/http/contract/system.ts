@@ -5,12 +5,14 @@ export const systemApi = {
   health: defineRoute({
     method: 'GET',
     path: '/api/v1/health',
-    summary: 'Liveness of the control plane, and the data plane it drives',
+    summary: 'Liveness of the control plane, its database, and the data plane it drives',
     tag: 'system',
     auth: 'public',
     response: z.object({
       ok: z.boolean(),
       version: z.string(),
+      /** Not ok: the database is gone or does not answer; `ok` is false then. */
+      database: z.object({ ok: z.boolean(), error: z.string().optional() }),
       dataPlane: z.object({
         ok: z.boolean(),
         pid: z.number().optional(),

@@ -11,7 +11,10 @@ export function shownPlan(p: Plan): Plan {
 }
 
 export function systemRoutes(r: Registrar, d: ApiDeps): void {
-  r.route(systemApi.health, async () => ({ ok: true, version: d.version, dataPlane: await d.dataPlane() }));
+  r.route(systemApi.health, async () => {
+    const database = await d.database();
+    return { ok: database.ok, version: d.version, database, dataPlane: await d.dataPlane() };
+  });
   r.route(systemApi.openapi, async () => openApiDocument(r.defs, d.version));
   r.route(systemApi.pipeline, async () => shownPlan(d.releases.currentPlan()) as unknown as Record<string, unknown>);
   r.route(systemApi.schema, async () => pipelineJsonSchema());
