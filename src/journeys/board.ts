@@ -1,3 +1,4 @@
+import { own } from '../kernel/own.js';
 import { liveReleases } from './journey-decider.js';
 import type { ReleaseRef } from './journey-events.js';
 import type { JourneyState, JourneyStatus, StageState, StageStatus, StepStatus } from './journey-reducer.js';
@@ -56,7 +57,7 @@ export function stageView(version: string, s: StageState): StageJourneyView {
     status: s.status,
     warnings: s.warnings,
     steps: s.stepOrder.map((n) => {
-      const st = s.steps[n]!;
+      const st = own(s.steps, n)!;
       return {
         name: n,
         status: st.status,
@@ -93,13 +94,13 @@ export function buildBoard(plan: Plan, journeys: readonly JourneyState[]): Board
   return {
     app: plan.app,
     stages: plan.stages.map((sp) => {
-      const j = newestFirst.find((x) => x.stages[sp.name] && !NOT_REACHED.has(x.stages[sp.name]!.status));
+      const j = newestFirst.find((x) => own(x.stages, sp.name) && !NOT_REACHED.has(own(x.stages, sp.name)!.status));
       return {
         name: sp.name,
         after: sp.after,
         target: sp.target,
         live: live.get(sp.name)?.release ?? null,
-        latest: j ? stageView(j.release.version, j.stages[sp.name]!) : null,
+        latest: j ? stageView(j.release.version, own(j.stages, sp.name)!) : null,
       };
     }),
     journeys: newestFirst.map(journeySummary),

@@ -1,3 +1,4 @@
+import { own } from '../kernel/own.js';
 import { metricsFor, type MetricSources } from '../rollout/metric-sources.js';
 import { runAnalysis } from '../rollout/analysis-runner.js';
 import type { SyntheticTraffic } from '../rollout/ports/synthetic-traffic.js';
@@ -62,7 +63,8 @@ export class StepRunner implements EffectRunner {
           return { ok: true, exitCode: null };
         case 'analysis': {
           const stageUrl = this.urlOf(e.stage);
-          const startedAt = j.stages[e.stage.name]?.steps[r.step]?.startedAt ?? Date.now();
+          const stageState = own(j.stages, e.stage.name);
+          const startedAt = (stageState && own(stageState.steps, r.step))?.startedAt ?? Date.now();
           const { prometheusUrl: url, prometheusScrapeIntervalMs: scrapeIntervalMs } = j.plan;
           const prometheus = url === undefined ? undefined : { url, ...(scrapeIntervalMs !== undefined ? { scrapeIntervalMs } : {}) };
           return await runAnalysis(metricsFor(this.o.metrics, prometheus), e.analysis, {
@@ -79,7 +81,7 @@ export class StepRunner implements EffectRunner {
           });
         }
         case 'rollback':
-          io.log(`--- sluice: rolling ${e.stage.name} back to ${e.to?.version ?? 'nothing'}: ${j.stages[e.stage.name]?.failure ?? 'asked for'}`);
+          io.log(`--- sluice: rolling ${e.stage.name} back to ${e.to?.version ?? 'nothing'}: ${own(j.stages, e.stage.name)?.failure ?? 'asked for'}`);
           await this.target(e.stage.target).rollback({ stage: e.stage, key: r.key, io, from: e.from, to: e.to });
           return { ok: true, exitCode: null };
         case 'health': {

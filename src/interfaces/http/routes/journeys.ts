@@ -1,3 +1,4 @@
+import { own } from '../../../kernel/own.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildBoard } from '../../../journeys/board.js';
 import { abortCommand, approveCommand, type CommandResult, pauseCommand, promoteCommand, rejectCommand, resumeCommand, retryCommand, rollbackCommand } from '../../../journeys/journey-commands.js';
@@ -67,7 +68,7 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
 
   r.route(journeysApi.logs, async ({ params, query }, { reply }) => {
     const j = journeyOfRelease(d.executor.list(), params.version);
-    const stageOf = (x: JourneyState): StageState | undefined => (params.stage === 'commit' ? x.commit : x.stages[params.stage]);
+    const stageOf = (x: JourneyState): StageState | undefined => (params.stage === 'commit' ? x.commit : own(x.stages, params.stage));
     const st = stageOf(j);
     if (!st) {
       const stages = ['commit', ...j.plan.stages.map((s) => s.name)];
@@ -111,7 +112,7 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
       const s = stageOf(cur)!;
       for (const step of wanted ? [wanted] : s.stepOrder) await flush(step, !wanted);
       const done = TERMINAL_STAGE.has(s.status) || cur.status !== 'running';
-      const stepDone = wanted ? s.steps[wanted] !== undefined && s.steps[wanted]!.status !== 'running' : false;
+      const stepDone = wanted ? own(s.steps, wanted) !== undefined && own(s.steps, wanted)!.status !== 'running' : false;
       if (!follow || closed || done || stepDone) break;
       await sleep(150);
     }
