@@ -1,6 +1,7 @@
 import { own } from '../kernel/own.js';
 import { metricsFor, type MetricSources } from '../rollout/metric-sources.js';
 import { runAnalysis } from '../rollout/analysis-runner.js';
+import type { JudgeRunner } from '../rollout/ports/judge-runner.js';
 import type { SyntheticTraffic } from '../rollout/ports/synthetic-traffic.js';
 import type { EffectRunner, EffectSignals, StepOutcome } from './effect-runner.js';
 import { COMMIT_STAGE } from './journey-events.js';
@@ -18,6 +19,8 @@ export interface StepRunnerOptions {
   baseEnv: Record<string, string>;
   metrics: MetricSources;
   traffic: SyntheticTraffic;
+  /** Where analyses reach their verdict (off the event loop); default: on this thread. */
+  judge?: JudgeRunner;
 }
 
 /** Runs effects through the targets, the step workspace and the analysis runner. */
@@ -77,6 +80,7 @@ export class StepRunner implements EffectRunner {
             conclude: signals.conclude,
             log: io.log,
             traffic: this.o.traffic,
+            ...(this.o.judge ? { judge: this.o.judge } : {}),
             ...(stageUrl ? { stageUrl } : {}),
           });
         }

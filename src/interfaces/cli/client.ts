@@ -11,6 +11,7 @@ export class ApiClient {
   constructor(
     readonly baseUrl: string,
     private readonly token: string | undefined,
+    private readonly operatorKey?: string,
   ) {}
 
   /** Calls a JSON route: input and output are typed by its definition. */
@@ -39,6 +40,7 @@ export class ApiClient {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.token && def.auth === 'token') headers.authorization = `Bearer ${this.token}`;
+    if (this.operatorKey && def.auth === 'token') headers['x-sluice-operator'] = this.operatorKey;
     try {
       return await fetch(this.baseUrl + path, { method: def.method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     } catch (e) {

@@ -6,6 +6,8 @@ import type { StepWorkspace } from '../../journeys/ports/step-workspace.js';
 import type { NotificationOutbox } from '../../notifications/ports/outbox.js';
 import type { ReleaseStore } from '../../releases/ports/release-store.js';
 import type { ReleaseService } from '../../releases/release-service.js';
+import type { JudgeRunner } from '../../rollout/ports/judge-runner.js';
+import type { StreamLimits } from './streams.js';
 
 /** What the HTTP interface needs from the contexts; main/ wires it. */
 export interface ApiDeps {
@@ -15,6 +17,15 @@ export interface ApiDeps {
   bus: EventBus;
   store: ReleaseStore & Pick<JourneyLog, 'loadEvents' | 'eventsAfter'> & Pick<NotificationOutbox, 'listNotifications'>;
   logs: Pick<StepWorkspace, 'readLog'>;
+  /**
+   * Whether a request carries this server's operator key (header x-sluice-operator): the CLI on this machine, run by
+   * someone who can read the data directory, sends it. Only such a caller may name an artifact by an absolute path.
+   */
+  isOperator: (key: string | undefined) => boolean;
+  /** Judges POST /api/v1/judge off the event loop, within its limits. */
+  judge: JudgeRunner;
+  /** How many streams (events, followed logs) may be open, and how far behind a client may fall. */
+  streams: StreamLimits;
   /** Where a stage answers, for the board. */
   stageUrl: (stage: string) => string | undefined;
   version: string;

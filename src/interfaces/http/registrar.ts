@@ -4,6 +4,7 @@ import type { TokenActor } from '../../kernel/actor.js';
 import { SluiceError } from '../../kernel/errors.js';
 import type { Input, Output, RouteDef } from './contract/route.js';
 import { HTTP_STATUS } from './errors.js';
+import { badText } from '../../kernel/text.js';
 
 /** Who made a request: on routes that need a token, the token (`actor` is its name); elsewhere `anonymous`. */
 export interface Caller {
@@ -28,6 +29,22 @@ function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, part: 'b
   throw new SluiceError('BAD_REQUEST', `invalid request ${part}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
 }
 
+/** The headers a handler reads: their text is checked with the rest of the request. */
+const HEADERS_USED = ['authorization', 'last-event-id', 'host', 'x-sluice-operator'] as const;
+
+/**
+ * Refuses a request with a NUL or invalid UTF-16 anywhere a handler may read it (path parameters, query, body, the
+ * headers used), naming where, before anything else happens: such text is never stored, logged or matched.
+ */
+function refuseBadText(req: FastifyRequest, body: boolean): void {
+  const header = (name: string) => {
+    const v = req.headers[name];
+    return v === undefined ? undefined : badText(v, `header ${name}`);
+  };
+  const bad = badText(req.params, 'path') ?? badText(req.query, 'query') ?? (body ? badText(req.body, 'body') : undefined) ?? HEADERS_USED.map(header).find((x) => x !== undefined);
+  if (bad) throw new SluiceError('BAD_REQUEST', `${bad}: text with NUL characters or invalid UTF-16 is refused`, { where: bad.split(' has ')[0] });
+}
+
 /**
  * Registers routes from their definitions, and remembers each one for the OpenAPI document: a route exists only by
  * being registered here, so none can be missing from the document.
@@ -40,22 +57,37 @@ export class Registrar {
     private readonly authenticate: Authenticate,
   ) {}
 
-  route<D extends RouteDef>(def: D, handler: Handler<D>): void {
+  /**
+   * `rawBody`: the handler gets the JSON body as text (`req.body`), unparsed and unchecked, to parse and validate
+   * away from the event loop itself (the judge); `input.body` is then undefined.
+   */
+  route<D extends RouteDef>(def: D, handler: Handler<D>, opts: { rawBody?: boolean } = {}): void {
     this.defs.push(def);
-    this.app.route({
-      method: def.method,
-      url: def.path,
-      handler: async (req, reply) => {
-        const caller: Caller = def.auth === 'token' ? await this.authenticate(req) : { actor: 'anonymous' };
-        const input = {
-          params: parsePart(def.params, req.params, 'path'),
-          query: parsePart(def.query, req.query, 'query'),
-          body: parsePart(def.body, req.body, 'body'),
-        } as Input<D>;
-        const out = await handler(input, { req, reply, caller });
-        if (def.stream || reply.sent) return reply;
-        return reply.status(def.status ?? 200).send(out);
-      },
+    const route = (app: FastifyInstance) =>
+      app.route({
+        method: def.method,
+        url: def.path,
+        handler: async (req, reply) => {
+          refuseBadText(req, !opts.rawBody);
+          const caller: Caller = def.auth === 'token' ? await this.authenticate(req) : { actor: 'anonymous' };
+          const input = {
+            params: parsePart(def.params, req.params, 'path'),
+            query: parsePart(def.query, req.query, 'query'),
+            body: opts.rawBody ? undefined : parsePart(def.body, req.body, 'body'),
+          } as Input<D>;
+          const out = await handler(input, { req, reply, caller });
+          if (def.stream || reply.sent) return reply;
+          return reply.status(def.status ?? 200).send(out);
+        },
+      });
+    if (!opts.rawBody) {
+      route(this.app);
+      return;
+    }
+    void this.app.register(async (scope) => {
+      scope.removeContentTypeParser('application/json');
+      scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => done(null, text));
+      route(scope);
     });
   }
 }

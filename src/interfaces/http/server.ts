@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { isSluiceError, SluiceError } from '../../kernel/errors.js';
 import type { ApiDeps } from './deps.js';
 import { type ErrorBody, HTTP_STATUS } from './errors.js';
@@ -15,7 +15,16 @@ export type { ApiDeps } from './deps.js';
 /** The HTTP API: one routes file per context, each route registered from its definition in ./contract. */
 export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   // Closing ends every connection, streams included (events, followed logs): a stopping control plane waits for none.
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, forceCloseConnections: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: true,
+    // What Fastify refuses before any route (a URL that is not valid UTF-8, say) is answered like every other error.
+    frameworkErrors: (err, _req, reply) => {
+      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+      void (reply as FastifyReply).status(status).send({ code: 'BAD_REQUEST', message: err.message } satisfies ErrorBody);
+    },
+  });
 
   app.setErrorHandler((err: unknown, _req, reply) => {
     if (isSluiceError(err)) {
@@ -24,7 +33,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     }
     const e = err as { statusCode?: number; message?: string };
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500)
-      return reply.status(e.statusCode).send({ code: 'BAD_REQUEST', message: e.message ?? 'bad request' } satisfies ErrorBody);
+      return reply.status(e.statusCode).send({ code: e.statusCode === 413 ? 'TOO_LARGE' : 'BAD_REQUEST', message: e.message ?? 'bad request' } satisfies ErrorBody);
     return reply.status(500).send({ code: 'INTERNAL', message: e.message ?? 'internal error' } satisfies ErrorBody);
   });
   app.setNotFoundHandler((req, reply) =>
