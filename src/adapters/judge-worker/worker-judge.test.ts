@@ -4,12 +4,12 @@ import { isSluiceError } from '../../kernel/errors.js';
 import { judgeJsonText } from '../../rollout/ports/judge-runner.js';
 import { WorkerJudge } from './worker-judge.js';
 
-/** Two series whose pairwise estimate takes seconds: 5,000 × 5,000 values, a few times over. */
+/** Six pairs of series of 4,000 distinct values: tens of seconds of pairwise estimates. */
 const heavy = JSON.stringify({
   metrics: Array.from({ length: 6 }, (_, m) => ({
     name: `m${m}`,
-    canary: Array.from({ length: 4000 }, (_, i) => (i * 7919) % 1000),
-    baseline: Array.from({ length: 4000 }, (_, i) => (i * 104729) % 1000),
+    canary: Array.from({ length: 4000 }, (_, i) => ((i * 7919) % 1000) + i / 4001),
+    baseline: Array.from({ length: 4000 }, (_, i) => ((i * 104729) % 1000) + i / 3989),
   })),
 });
 const small = JSON.stringify({ metrics: [{ name: 'latency', canary: [10, 11, 12, 13, 30, 31], baseline: [10, 11, 12, 13, 12, 11] }] });
