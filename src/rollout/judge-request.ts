@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SluiceError } from '../kernel/errors.js';
-import { badText } from '../kernel/text.js';
+import { badText, badTextMessage } from '../kernel/text.js';
 import { evaluateThreshold, type JudgeResult, judge, type ThresholdResult } from './judge.js';
 
 const value = z.union([z.number(), z.null(), z.literal('NaN')]).transform((v) => (v === 'NaN' ? Number.NaN : v));
@@ -145,7 +145,7 @@ export function judgeJsonText(text: string, where: string, maxValues: number): J
     throw new SluiceError('BAD_REQUEST', `${where} is not JSON: ${(e as Error).message}`);
   }
   const bad = badText(raw, where);
-  if (bad) throw new SluiceError('BAD_REQUEST', `${bad}: text with NUL characters or invalid UTF-16 is refused`);
+  if (bad) throw new SluiceError('BAD_REQUEST', badTextMessage(bad), { where: bad.where });
   const r = judgeRequestSchema.safeParse(raw);
   if (!r.success) return judgeParsed(raw, where);
   const values = judgeValueCount(r.data);

@@ -176,9 +176,13 @@ describe('limits on every input: the API', { timeout: 300_000 }, () => {
       reader.socket.resume();
       await reader.closed;
       assert.ok(reader.bytes() < 32 * 1024 * 1024, `it got ${reader.bytes()} bytes of 64 MB: the server never queued the log for it`);
-      // A client that reads gets all of it, streamed.
+      // A client that reads gets all of it, streamed; or only its end, with ?tail=.
       const whole = await fetch(`${s.apiUrl}/api/v1/releases/1.0.0/stages/commit/logs?step=syntax`);
       assert.ok((await whole.arrayBuffer()).byteLength > 64 * 1024 * 1024);
+      const end = await fetch(`${s.apiUrl}/api/v1/releases/1.0.0/stages/commit/logs?step=syntax&tail=2048`);
+      assert.equal(await end.text(), line.repeat(2));
+      const bad = await api<{ code: string }>(s.apiUrl, 'GET', '/api/v1/releases/1.0.0/stages/commit/logs?step=syntax&tail=-1');
+      assert.equal(bad.status, 400);
     });
   });
 

@@ -3,8 +3,8 @@ import { z } from 'zod';
 import type { TokenActor } from '../../kernel/actor.js';
 import { SluiceError } from '../../kernel/errors.js';
 import type { Input, Output, RouteDef } from './contract/route.js';
+import { badText, badTextMessage } from '../../kernel/text.js';
 import { HTTP_STATUS } from './errors.js';
-import { badText } from '../../kernel/text.js';
 
 /** Who made a request: on routes that need a token, the token (`actor` is its name); elsewhere `anonymous`. */
 export interface Caller {
@@ -41,8 +41,9 @@ function refuseBadText(req: FastifyRequest, body: boolean): void {
     const v = req.headers[name];
     return v === undefined ? undefined : badText(v, `header ${name}`);
   };
-  const bad = badText(req.params, 'path') ?? badText(req.query, 'query') ?? (body ? badText(req.body, 'body') : undefined) ?? HEADERS_USED.map(header).find((x) => x !== undefined);
-  if (bad) throw new SluiceError('BAD_REQUEST', `${bad}: text with NUL characters or invalid UTF-16 is refused`, { where: bad.split(' has ')[0] });
+  const bad =
+    badText(req.params, 'path') ?? badText(req.query, 'query') ?? (body ? badText(req.body, 'body') : undefined) ?? HEADERS_USED.map(header).find((x) => x !== undefined);
+  if (bad) throw new SluiceError('BAD_REQUEST', badTextMessage(bad), { where: bad.where });
 }
 
 /**

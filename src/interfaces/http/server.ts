@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { isSluiceError, SluiceError } from '../../kernel/errors.js';
 import type { ApiDeps } from './deps.js';
@@ -23,6 +24,20 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     frameworkErrors: (err, _req, reply) => {
       const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
       void (reply as FastifyReply).status(status).send({ code: 'BAD_REQUEST', message: err.message } satisfies ErrorBody);
+    },
+    // And what Node's HTTP parser refuses before Fastify sees a request (a head past 16 KB, a malformed one).
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const body = JSON.stringify({
+        code: tooLarge ? 'TOO_LARGE' : 'BAD_REQUEST',
+        message: tooLarge ? 'the request line and headers are larger than 16 KB' : `the request is not valid HTTP/1.1 (${err.code ?? err.message})`,
+      } satisfies ErrorBody);
+      const status = tooLarge ? 431 : 400;
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     },
   });
 

@@ -80,6 +80,7 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     }
     const wanted = query.step === undefined ? undefined : resolveStep(j, params.stage, st, query.step);
     const follow = query.follow === '1' || query.follow === 'true';
+    const tail = query.tail === undefined ? undefined : Number(query.tail);
     // A stage that never ran says so; followed, it says so only once it is clear it never will.
     if (st.stepOrder.length === 0 && (!follow || TERMINAL_STAGE.has(st.status) || j.status !== 'running')) {
       reply.type('text/plain; charset=utf-8').header('cache-control', 'no-cache').send(`── ${params.stage} has not run for ${params.version}: it is ${st.status} ──\n`);
@@ -101,7 +102,8 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
       let off = offsets.get(step) ?? -1;
       if (off === -1) {
         if (withHeader && !(await out.writeAndWait(`── ${step} ──\n`))) return;
-        off = 0;
+        // With ?tail=, only the end of what is there now (and, followed, what comes after).
+        off = tail === undefined ? 0 : Math.max(0, (d.logs.readLog(key, 0, 0)?.size ?? 0) - tail);
       }
       for (;;) {
         const chunk = d.logs.readLog(key, off, LOG_CHUNK);
