@@ -122,9 +122,10 @@ describe('the CLI, as a new user meets it', { timeout: 240_000 }, () => {
     const missing = await run('release', 'create', '0.9.2', '--artifact', 'no/such/dir');
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, new RegExp(`artifact ${join(process.cwd(), 'no/such/dir').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} does not exist`));
+    // Over the API, without the operator key the CLI on this machine sends, an absolute path is refused before it is looked at.
     const viaApi = await api<{ code: string }>(up.apiUrl, 'POST', '/api/v1/releases', { version: '0.9.3', artifact: '/no/such/thing' }, readFileSync(join(app, '.sluice', 'admin-token'), 'utf8').trim());
-    assert.equal(viaApi.status, 404);
-    assert.equal(viaApi.json.code, 'NOT_FOUND');
+    assert.equal(viaApi.status, 400);
+    assert.equal(viaApi.json.code, 'BAD_REQUEST');
     // Those two journeys run their checks against a bare artifact: let them end before the next test.
     for (const v of ['0.9.0', '0.9.1']) await journeyEnd(up.apiUrl, v, 120_000);
   });

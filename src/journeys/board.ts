@@ -1,3 +1,4 @@
+import { own } from '../kernel/own.js';
 import { liveReleases } from './journey-decider.js';
 import type { ApprovalGate, ReleaseRef } from './journey-events.js';
 import { approvalCount, approvalsRequired, type JourneyState, type JourneyStatus, pendingGate, type StageState, type StageStatus, type StepStatus } from './journey-reducer.js';
@@ -70,7 +71,7 @@ export function stageView(version: string, s: StageState, sp?: StagePlan, now?: 
     status: s.status,
     warnings: s.warnings,
     steps: s.stepOrder.map((n) => {
-      const st = s.steps[n]!;
+      const st = own(s.steps, n)!;
       return {
         name: n,
         status: st.status,
@@ -109,13 +110,13 @@ export function buildBoard(plan: Plan, journeys: readonly JourneyState[], now?: 
   return {
     app: plan.app,
     stages: plan.stages.map((sp) => {
-      const j = newestFirst.find((x) => x.stages[sp.name] && !NOT_REACHED.has(x.stages[sp.name]!.status));
+      const j = newestFirst.find((x) => own(x.stages, sp.name) && !NOT_REACHED.has(own(x.stages, sp.name)!.status));
       return {
         name: sp.name,
         after: sp.after,
         target: sp.target,
         live: live.get(sp.name)?.release ?? null,
-        latest: j ? stageView(j.release.version, j.stages[sp.name]!, j.plan.stages.find((p) => p.name === sp.name), now) : null,
+        latest: j ? stageView(j.release.version, own(j.stages, sp.name)!, j.plan.stages.find((p) => p.name === sp.name), now) : null,
       };
     }),
     journeys: newestFirst.map(journeySummary),

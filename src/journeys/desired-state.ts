@@ -1,3 +1,4 @@
+import { own } from '../kernel/own.js';
 import type { StagePlan } from '../pipeline/pipeline.js';
 import type { ReleaseRef } from './journey-events.js';
 import { liveReleases } from './journey-decider.js';
@@ -30,13 +31,13 @@ export function desiredStages(journeys: readonly JourneyState[]): Map<string, De
   }
   for (const j of journeys) {
     for (const sp of j.plan.stages) {
-      const s = j.stages[sp.name]!;
+      const s = own(j.stages, sp.name)!;
       // A canary exists from its deploy until it is promoted; rolling back takes its users away at once.
       if (!usesCanary(sp, s) || s.steps.deploy?.status !== 'passed' || !ROLLING.has(s.status)) continue;
       let weight = 0;
       if (sp.canary)
         sp.canary.steps.forEach((cs, i) => {
-          if (cs.kind === 'setWeight' && s.steps[canaryStepName(i)]) weight = cs.weight;
+          if (cs.kind === 'setWeight' && own(s.steps, canaryStepName(i))) weight = cs.weight;
         });
       const base = out.get(sp.name);
       out.set(sp.name, {

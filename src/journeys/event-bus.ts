@@ -8,6 +8,10 @@ export class EventBus {
   publish(e: StoredEvent): void {
     for (const l of this.listeners) l(e);
   }
+  /** How many subscribers listen now (one per open event stream). */
+  get size(): number {
+    return this.listeners.size;
+  }
   subscribe(l: Listener): () => void {
     this.listeners.add(l);
     return () => this.listeners.delete(l);

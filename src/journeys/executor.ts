@@ -1,3 +1,4 @@
+import { own } from '../kernel/own.js';
 import { isDeepStrictEqual } from 'node:util';
 import type { AuditDraft } from '../audit/audit-record.js';
 import { type Actor, actorLabel, systemActor } from '../kernel/actor.js';
@@ -267,7 +268,8 @@ export class Executor {
           this.running.delete(r.key);
           if (this.stopped) return;
           const cur = this.journeys.get(journeyId)!;
-          const step = (r.stage === 'commit' ? cur.commit : cur.stages[r.stage])?.steps[r.step];
+          const st = r.stage === 'commit' ? cur.commit : own(cur.stages, r.stage);
+          const step = st ? own(st.steps, r.step) : undefined;
           if (step?.status === 'running') {
             await this.append(journeyId, [
               {

@@ -1,3 +1,4 @@
+import { own } from '../kernel/own.js';
 import type { TokenActor } from '../kernel/actor.js';
 import { SluiceError } from '../kernel/errors.js';
 import { liveReleases } from './journey-decider.js';
@@ -23,7 +24,7 @@ export interface CommandResult {
 
 function pickStage(j: JourneyState, stage: string | undefined, wanted: StageStatus[], verb: string): StageState {
   if (stage !== undefined) {
-    const s = j.stages[stage];
+    const s = own(j.stages, stage);
     if (!s) throw new SluiceError('NOT_FOUND', `release ${j.release.version} has no stage "${stage}"`, { stage });
     if (!wanted.includes(s.status))
       throw new SluiceError(
@@ -33,7 +34,7 @@ function pickStage(j: JourneyState, stage: string | undefined, wanted: StageStat
       );
     return s;
   }
-  const s = j.plan.stages.map((p) => j.stages[p.name]!).find((x) => wanted.includes(x.status));
+  const s = j.plan.stages.map((p) => own(j.stages, p.name)!).find((x) => wanted.includes(x.status));
   if (!s)
     throw new SluiceError('INVALID_STATE', `release ${j.release.version} has no stage that is ${wanted.join(' or ')}`, {
       stages: Object.fromEntries(Object.values(j.stages).map((x) => [x.name, x.status])),
@@ -145,7 +146,7 @@ export function rollbackCommand(
 ): CommandResult {
   const live = liveReleases(journeys).get(stage);
   if (!live) {
-    const known = journeys.some((j) => j.stages[stage] !== undefined);
+    const known = journeys.some((j) => own(j.stages, stage) !== undefined);
     throw new SluiceError(
       known ? 'INVALID_STATE' : 'NOT_FOUND',
       known ? `stage "${stage}" has never been deployed; nothing to roll back` : `no stage "${stage}"`,
@@ -159,7 +160,7 @@ export function rollbackCommand(
       { stage },
     );
   const j = journeys.find((x) => x.id === live.journeyId)!;
-  const s = j.stages[stage]!;
+  const s = own(j.stages, stage)!;
   if (s.rollbackRequest || s.status === 'rolling-back')
     throw new SluiceError('INVALID_STATE', `stage "${stage}" is already rolling back`, { stage });
   return { journeyId: j.id, event: { type: 'stage.rollback-requested', stage, by, reason } };
@@ -181,7 +182,7 @@ export function guardTripCommand(
   trip: { stage: string; version: string; reason: string },
 ): CommandResult | undefined {
   const j = journeys.find((x) => {
-    const s = x.stages[trip.stage];
+    const s = own(x.stages, trip.stage);
     return x.release.version === trip.version && s !== undefined && !s.guardTrip && ['rolling-out', 'paused', 'verifying'].includes(s.status);
   });
   return j ? { journeyId: j.id, event: { type: 'stage.guard-tripped', stage: trip.stage, version: trip.version, reason: trip.reason } } : undefined;

@@ -1,3 +1,4 @@
+import { own } from '../kernel/own.js';
 import { COMMIT_STAGE, type JourneyEvent, type ReleaseRef } from './journey-events.js';
 import {
   BACKGROUND_ANALYSIS,
@@ -72,7 +73,7 @@ export function decide(j: JourneyState, ctx: DecideContext): Decision {
     d.wakeAt = d.wakeAt === undefined ? t : Math.min(d.wakeAt, t);
   };
   const run = (stage: string, step: string, effect: Effect, state: StageState) => {
-    const existing = state.steps[step];
+    const existing = own(state.steps, step);
     if (existing && existing.status !== 'running') return;
     d.run.push({ stage, step, key: stepKey(j.id, stage, step, j.attempt), effect, started: existing !== undefined });
   };
@@ -81,13 +82,13 @@ export function decide(j: JourneyState, ctx: DecideContext): Decision {
 
   const live = liveReleases(ctx.journeys);
   for (const sp of j.plan.stages) {
-    const s = j.stages[sp.name]!;
+    const s = own(j.stages, sp.name)!;
     switch (s.status) {
       case 'ready': {
         if (j.supersededBy !== undefined || j.failure) break;
         const others = ctx.journeys.filter((o) => o.id !== j.id);
-        if (others.some((o) => HOLDING_STATUSES.has(o.stages[sp.name]?.status ?? 'waiting'))) break;
-        const newer = others.find((o) => o.ordinal > j.ordinal && takesStage(o.stages[sp.name]));
+        if (others.some((o) => HOLDING_STATUSES.has(own(o.stages, sp.name)?.status ?? 'waiting'))) break;
+        const newer = others.find((o) => o.ordinal > j.ordinal && takesStage(own(o.stages, sp.name)));
         if (newer) {
           d.append.push({ type: 'journey.superseded', by: newer.release.version });
           return d;
@@ -119,7 +120,7 @@ export function decide(j: JourneyState, ctx: DecideContext): Decision {
       }
       case 'verifying': {
         // Verify commands run one after another, in file order, and stop at the first failure.
-        const next = sp.verify.find((v) => s.steps[verifyStep(v.name)]?.status !== 'passed');
+        const next = sp.verify.find((v) => own(s.steps, verifyStep(v.name))?.status !== 'passed');
         if (next)
           run(
             sp.name,
@@ -223,7 +224,7 @@ function decideCanary(
   run: (stage: string, step: string, effect: Effect, state: StageState) => void,
 ): boolean {
   const canary = sp.canary!;
-  const bg = s.steps[BACKGROUND_ANALYSIS];
+  const bg = own(s.steps, BACKGROUND_ANALYSIS);
   const i = currentCanaryStep(sp, s);
   if (i < 0) {
     // Every step done: the background analysis gives its verdict on the whole rollout, then the canary is promoted.
@@ -240,7 +241,7 @@ function decideCanary(
   else if (bg?.status === 'running') d.run.push(resumeRun(j, sp, s, BACKGROUND_ANALYSIS));
   const name = canaryStepName(i);
   const step = canary.steps[i]!;
-  const st = s.steps[name];
+  const st = own(s.steps, name);
   if (s.pausedBy !== undefined && !st) return false;
   if (step.kind === 'pause') {
     if (!st) {
@@ -273,7 +274,7 @@ function decideCommit(
   if (c.status === 'passed' || c.status === 'failed') {
     // A failed sibling does not stop the others; they finish and are recorded.
     for (const spec of j.plan.commit.steps)
-      if (c.steps[spec.name]?.status === 'running')
+      if (own(c.steps, spec.name)?.status === 'running')
         run(
           COMMIT_STAGE,
           spec.name,
@@ -287,7 +288,7 @@ function decideCommit(
   const warnAt = j.createdAt + Math.floor(budget * 0.8);
   if (now >= deadline) {
     for (const spec of j.plan.commit.steps) {
-      const st = c.steps[spec.name];
+      const st = own(c.steps, spec.name);
       const reason = `commit budget of ${Math.round(budget / 1000)}s exceeded`;
       if (st?.status === 'running')
         d.append.push({

@@ -1,3 +1,4 @@
+import { own } from '../kernel/own.js';
 import { type ApprovalGate, COMMIT_STAGE, type ReleaseCreator, type ReleaseRef, type StoredEvent } from './journey-events.js';
 import type { Plan, StagePlan } from '../pipeline/pipeline.js';
 
@@ -177,7 +178,7 @@ export function applyEvent(prev: JourneyState, e: StoredEvent): JourneyState {
       j.commit = { ...j.commit, steps: { ...j.commit.steps } };
       return j.commit;
     }
-    const s = j.stages[name];
+    const s = own(j.stages, name);
     if (!s) return undefined;
     const copy = { ...s, steps: { ...s.steps } };
     j.stages[name] = copy;
@@ -200,14 +201,14 @@ export function applyEvent(prev: JourneyState, e: StoredEvent): JourneyState {
     }
     case 'step.started': {
       const s = stageOf(e.stage);
-      if (!s || s.steps[e.step]) break;
+      if (!s || own(s.steps, e.step)) break;
       s.steps[e.step] = { name: e.step, key: e.key, status: 'running', startedAt: e.at };
       s.stepOrder = [...s.stepOrder, e.step];
       break;
     }
     case 'step.finished': {
       const s = stageOf(e.stage);
-      const step = s?.steps[e.step];
+      const step = s ? own(s.steps, e.step) : undefined;
       if (!s || !step || step.status !== 'running') break;
       s.steps[e.step] = {
         ...step,
@@ -294,8 +295,8 @@ function derive(j: JourneyState): JourneyState {
   if (j.commit.failure) failures.push({ stage: COMMIT_STAGE, reason: j.commit.failure });
   const ended = () => failures.length > 0 || j.supersededBy !== undefined;
   for (const sp of j.plan.stages) {
-    const before = j.stages[sp.name]!;
-    const parentsPassed = j.commit.status === 'passed' && sp.after.every((p) => j.stages[p]?.status === 'passed');
+    const before = own(j.stages, sp.name)!;
+    const parentsPassed = j.commit.status === 'passed' && sp.after.every((p) => own(j.stages, p)?.status === 'passed');
     const next = deriveStage(before, sp, parentsPassed, ended());
     if (next.failure) failures.push({ stage: sp.name, reason: next.failure });
     if (next.status !== before.status || next.failure !== before.failure) j.stages[sp.name] = next;
@@ -307,13 +308,13 @@ function derive(j: JourneyState): JourneyState {
     all.some((s) => Object.values(s.steps).some((st) => st.status === 'running'));
   if (j.failure) j.status = busy || all.some((s) => s.status === 'awaiting-approval') ? 'running' : 'failed';
   else if (j.supersededBy !== undefined) j.status = busy ? 'running' : 'superseded';
-  else if (j.plan.stages.every((s) => j.stages[s.name]?.status === 'passed')) j.status = 'succeeded';
+  else if (j.plan.stages.every((s) => own(j.stages, s.name)?.status === 'passed')) j.status = 'succeeded';
   else j.status = 'running';
   return j;
 }
 
 function deriveCommit(s: StageState, plan: Plan): StageState {
-  const steps = plan.commit.steps.map((c) => s.steps[c.name]);
+  const steps = plan.commit.steps.map((c) => own(s.steps, c.name));
   const failed = steps.find((st) => st?.status === 'failed');
   let status: StageStatus;
   let failure: string | undefined;
@@ -337,7 +338,7 @@ function deriveStage(s: StageState, sp: StagePlan, parentsPassed: boolean, journ
   } else {
     // The first step to fail, in time (steps run side by side in a canary).
     const failedStep = s.stepOrder
-      .map((n) => s.steps[n]!)
+      .map((n) => own(s.steps, n)!)
       .filter((st) => st.status === 'failed' && st.name !== 'rollback')
       .sort((a, b) => (a.finishedId ?? 0) - (b.finishedId ?? 0))[0];
     if (failedStep) failure = `${failedStep.name} failed${failedStep.reason ? `: ${failedStep.reason}` : ''}`;
@@ -347,7 +348,7 @@ function deriveStage(s: StageState, sp: StagePlan, parentsPassed: boolean, journ
       failure = `rolled back by ${s.rollbackRequest.by}${s.rollbackRequest.reason ? `: ${s.rollbackRequest.reason}` : ''}`;
     const rollback = s.steps.rollback;
     const deploy = s.steps.deploy;
-    const verified = sp.verify.every((v) => s.steps[`verify:${v.name}`]?.status === 'passed');
+    const verified = sp.verify.every((v) => own(s.steps, `verify:${v.name}`)?.status === 'passed');
     if (rollback?.status === 'failed') {
       status = 'failed';
       failure = `${failure ?? 'stage failed'}; rollback failed${rollback.reason ? `: ${rollback.reason}` : ''}`;
@@ -359,7 +360,7 @@ function deriveStage(s: StageState, sp: StagePlan, parentsPassed: boolean, journ
     else if (verifiesPreview(sp, s) && !verified) status = 'verifying';
     else if (usesCanary(sp, s) && s.steps.promote?.status !== 'passed') status = canaryWaiting(sp, s) ? 'paused' : 'rolling-out';
     else if (!verified) status = 'verifying';
-    else if (sp.bakeMs > 0 && s.steps['bake-check']?.status !== 'passed') status = 'baking';
+    else if (sp.bakeMs > 0 && own(s.steps, 'bake-check')?.status !== 'passed') status = 'baking';
     else if (sp.approval && approvalCount(s, 'after-verify') < approvalsRequired(sp)) status = 'awaiting-approval';
     else status = 'passed';
   }
@@ -401,7 +402,7 @@ export const BACKGROUND_ANALYSIS = 'canary:background';
 
 /** A canary step is done when it passed, or was inconclusive and a person resumed past it. */
 export function canaryStepDone(s: StageState, name: string): boolean {
-  const st = s.steps[name];
+  const st = own(s.steps, name);
   return st?.status === 'passed' || (st?.status === 'inconclusive' && s.resumedSteps.includes(name));
 }
 
@@ -417,9 +418,9 @@ function canaryWaiting(sp: StagePlan, s: StageState): boolean {
   if (s.pausedBy !== undefined) return true;
   const i = currentCanaryStep(sp, s);
   // The steps are done; a background analysis that could not decide on the whole rollout waits for a person.
-  if (i < 0) return s.steps[BACKGROUND_ANALYSIS]?.status === 'inconclusive' && !s.resumedSteps.includes(BACKGROUND_ANALYSIS);
+  if (i < 0) return own(s.steps, BACKGROUND_ANALYSIS)?.status === 'inconclusive' && !s.resumedSteps.includes(BACKGROUND_ANALYSIS);
   const name = canaryStepName(i);
-  const st = s.steps[name];
+  const st = own(s.steps, name);
   const step = sp.canary!.steps[i]!;
   if (st?.status === 'inconclusive') return true;
   return step.kind === 'pause' && step.durationMs === undefined && st?.status === 'running' && !s.resumedSteps.includes(name);

@@ -1,5 +1,7 @@
+import { own } from '../kernel/own.js';
 import { metricsFor, type MetricSources } from '../rollout/metric-sources.js';
 import { runAnalysis } from '../rollout/analysis-runner.js';
+import type { JudgeRunner } from '../rollout/ports/judge-runner.js';
 import type { SyntheticTraffic } from '../rollout/ports/synthetic-traffic.js';
 import type { EffectRunner, EffectSignals, StepOutcome } from './effect-runner.js';
 import { COMMIT_STAGE } from './journey-events.js';
@@ -20,6 +22,8 @@ export interface StepRunnerOptions {
   secrets?: StageSecrets;
   metrics: MetricSources;
   traffic: SyntheticTraffic;
+  /** Where analyses reach their verdict (off the event loop); default: on this thread. */
+  judge?: JudgeRunner;
 }
 
 /** Runs effects through the targets, the step workspace and the analysis runner. */
@@ -71,7 +75,8 @@ export class StepRunner implements EffectRunner {
           return { ok: true, exitCode: null };
         case 'analysis': {
           const stageUrl = this.urlOf(e.stage);
-          const startedAt = j.stages[e.stage.name]?.steps[r.step]?.startedAt ?? Date.now();
+          const stageState = own(j.stages, e.stage.name);
+          const startedAt = (stageState && own(stageState.steps, r.step))?.startedAt ?? Date.now();
           const { prometheusUrl: url, prometheusScrapeIntervalMs: scrapeIntervalMs } = j.plan;
           const prometheus = url === undefined ? undefined : { url, ...(scrapeIntervalMs !== undefined ? { scrapeIntervalMs } : {}) };
           return await runAnalysis(metricsFor(this.o.metrics, prometheus), e.analysis, {
@@ -84,11 +89,12 @@ export class StepRunner implements EffectRunner {
             conclude: signals.conclude,
             log: io.log,
             traffic: this.o.traffic,
+            ...(this.o.judge ? { judge: this.o.judge } : {}),
             ...(stageUrl ? { stageUrl } : {}),
           });
         }
         case 'rollback':
-          io.log(`--- sluice: rolling ${e.stage.name} back to ${e.to?.version ?? 'nothing'}: ${j.stages[e.stage.name]?.failure ?? 'asked for'}`);
+          io.log(`--- sluice: rolling ${e.stage.name} back to ${e.to?.version ?? 'nothing'}: ${own(j.stages, e.stage.name)?.failure ?? 'asked for'}`);
           await this.target(e.stage.target).rollback({ stage: e.stage, key: r.key, io, from: e.from, to: e.to });
           return { ok: true, exitCode: null };
         case 'health': {

@@ -17,6 +17,8 @@
  * - CONFLICT: a concurrent writer appended first; retry.
  * - LOCKED: another process holds the data directory.
  * - INTERNAL: a bug or an unexpected failure.
+ * - TOO_LARGE: a request past one of the server's limits (values to judge, time to judge them); send less.
+ * - BUSY: the server serves as many streams (or judges as many requests) as its limit allows; try again later.
  */
 export type ErrorCode =
   | 'PIPELINE_INVALID'
@@ -33,7 +35,9 @@ export type ErrorCode =
   | 'ARTIFACT_REMOVED'
   | 'CONFLICT'
   | 'LOCKED'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'TOO_LARGE'
+  | 'BUSY';
 
 /** One error type for the whole project: a stable code, a message for people and optional structured details. */
 export class SluiceError extends Error {

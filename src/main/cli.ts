@@ -10,7 +10,7 @@ import { releasesApi } from '../interfaces/http/contract/releases.js';
 import { isAlive } from '../platform/durable-run.js';
 import { PRIVATE_UMASK } from '../platform/files.js';
 import { loadConfig, type SluiceConfig } from './config.js';
-import { downSluice, SLUICE_VERSION, startSluice } from './single-node.js';
+import { downSluice, OPERATOR_KEY_FILE, SLUICE_VERSION, startSluice } from './single-node.js';
 
 /** Sluice's own environment, from which workloads get only an allow-list (see `workloadEnv`). */
 function hostEnv(env: Record<string, string | undefined>): Record<string, string> {
@@ -57,7 +57,17 @@ function clientConfig(o: OptionValues, env: Record<string, string | undefined>, 
       // read-only commands need no token
     }
   }
-  return { appDir: c.appDir, pipelineFile: c.pipelineFile, dataDir: c.dataDir, apiUrl: o.url ?? (env.SLUICE_URL || undefined) ?? running ?? `http://${c.host}:${c.apiPort}`, token };
+  const apiUrl = o.url ?? (env.SLUICE_URL || undefined) ?? running ?? `http://${c.host}:${c.apiPort}`;
+  // The operator key goes only to the server it belongs to: the one this data directory says is running.
+  let operatorKey: string | undefined;
+  if (running !== undefined && apiUrl.replace(/\/$/, '') === running) {
+    try {
+      operatorKey = readFileSync(join(c.dataDir, OPERATOR_KEY_FILE), 'utf8').trim();
+    } catch {
+      // a server started before operator keys, or a data directory this user cannot read
+    }
+  }
+  return { appDir: c.appDir, pipelineFile: c.pipelineFile, dataDir: c.dataDir, apiUrl, token, ...(operatorKey ? { operatorKey } : {}) };
 }
 
 const systemCommands: Command[] = [

@@ -19,6 +19,15 @@ const fileSchema = z.strictObject({
   routerPort: z.number().int().min(0).max(65535).optional(),
   maxConnections: z.number().int().min(1).max(1_000_000).optional(),
   secretsKeyFile: z.string().min(1).optional(),
+  limits: z
+    .strictObject({
+      judgeMaxValues: z.number().int().min(1).max(10_000_000).optional(),
+      judgeTimeoutMs: z.number().int().min(10).max(600_000).optional(),
+      maxStreams: z.number().int().min(1).max(100_000).optional(),
+      streamBufferBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).optional(),
+      slowClientMs: z.number().int().min(100).max(3_600_000).optional(),
+    })
+    .optional(),
   keepReleases: z.number({ error: `must be ${KEEP_RANGE}` }).int(`must be ${KEEP_RANGE}`).min(1, `must be ${KEEP_RANGE}`).max(MAX_KEEP_RELEASES, `must be ${KEEP_RANGE}`).optional(),
 });
 
@@ -46,6 +55,40 @@ export interface SluiceConfig {
   keepReleases: number;
   /** The file of the keys that encrypt secrets (default <dataDir>/secrets.key); SLUICE_SECRETS_KEY, when set, wins. */
   secretsKeyFile: string;
+  /** Limits on what the API takes (see ApiLimits). */
+  limits: ApiLimits;
+}
+
+/**
+ * What one request to the API may cost. Each is a setting: `limits` in the config file, or the environment variable
+ * named beside it.
+ */
+export interface ApiLimits {
+  /** Values (canary, baseline, measurements) in one judge request; past it, 413. SLUICE_JUDGE_MAX_VALUES. */
+  judgeMaxValues: number;
+  /** How long one judge request (or an analysis' verdict) may take on the judge's thread; past it, 413. SLUICE_JUDGE_TIMEOUT_MS. */
+  judgeTimeoutMs: number;
+  /** Event streams and followed logs open at once; past it, 503 before the stream starts. SLUICE_MAX_STREAMS. */
+  maxStreams: number;
+  /** Bytes a stream's client may leave unread (beyond its socket's buffer) before it is dropped. SLUICE_STREAM_BUFFER_BYTES. */
+  streamBufferBytes: number;
+  /** How long a stream's client may read nothing while its socket is full before it is dropped. SLUICE_SLOW_CLIENT_MS. */
+  slowClientMs: number;
+}
+
+export const DEFAULT_API_LIMITS: ApiLimits = {
+  judgeMaxValues: 100_000,
+  judgeTimeoutMs: 5_000,
+  maxStreams: 200,
+  streamBufferBytes: 1024 * 1024,
+  slowClientMs: 30_000,
+};
+
+function limit(v: string | undefined, what: string, min: number, max: number): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new SluiceError('CONFIG_INVALID', `${what} must be a whole number from ${min} to ${max}, got "${v}"`);
+  return n;
 }
 
 export interface ConfigFlags {
@@ -148,6 +191,13 @@ export function loadConfig(opts: {
       file.routerPort ??
       7080,
     maxConnections: count(argv.maxConnections, '--max-connections') ?? count(env.SLUICE_MAX_CONNECTIONS, 'SLUICE_MAX_CONNECTIONS') ?? file.maxConnections ?? 10_000,
+    limits: {
+      judgeMaxValues: limit(env.SLUICE_JUDGE_MAX_VALUES, 'SLUICE_JUDGE_MAX_VALUES', 1, 10_000_000) ?? file.limits?.judgeMaxValues ?? DEFAULT_API_LIMITS.judgeMaxValues,
+      judgeTimeoutMs: limit(env.SLUICE_JUDGE_TIMEOUT_MS, 'SLUICE_JUDGE_TIMEOUT_MS', 10, 600_000) ?? file.limits?.judgeTimeoutMs ?? DEFAULT_API_LIMITS.judgeTimeoutMs,
+      maxStreams: limit(env.SLUICE_MAX_STREAMS, 'SLUICE_MAX_STREAMS', 1, 100_000) ?? file.limits?.maxStreams ?? DEFAULT_API_LIMITS.maxStreams,
+      streamBufferBytes: limit(env.SLUICE_STREAM_BUFFER_BYTES, 'SLUICE_STREAM_BUFFER_BYTES', 1024, 1024 * 1024 * 1024) ?? file.limits?.streamBufferBytes ?? DEFAULT_API_LIMITS.streamBufferBytes,
+      slowClientMs: limit(env.SLUICE_SLOW_CLIENT_MS, 'SLUICE_SLOW_CLIENT_MS', 100, 3_600_000) ?? file.limits?.slowClientMs ?? DEFAULT_API_LIMITS.slowClientMs,
+    },
     keepReleases:
       keepCount(argv.keepReleases, '--keep-releases') ??
       keepCount(env.SLUICE_KEEP_RELEASES, 'SLUICE_KEEP_RELEASES') ??

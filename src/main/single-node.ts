@@ -1,3 +1,4 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
@@ -8,6 +9,7 @@ import { BuiltinMetrics } from '../adapters/metrics-builtin/builtin-metrics.js';
 import { PrometheusMetrics } from '../adapters/metrics-prometheus/prometheus-metrics.js';
 import { pipelineFileOnDisk } from '../adapters/pipeline-file/pipeline-file.js';
 import { ensureDataPlane, stopDataPlane } from '../adapters/proxy-http1/data-plane-process.js';
+import { WorkerJudge } from '../adapters/judge-worker/worker-judge.js';
 import { FsStepWorkspace } from '../adapters/steps-fs/fs-step-workspace.js';
 import { openStore } from '../adapters/store-sql/open-store.js';
 import { CommandTarget } from '../adapters/target-command/command-target.js';
@@ -37,6 +39,8 @@ import { SecretService } from '../secrets/secret-service.js';
 import type { SluiceConfig } from './config.js';
 
 export const SLUICE_VERSION = '0.1.0';
+/** In the data directory: the key the CLI on this machine sends to show it is the operator (see ADR 0018). */
+export const OPERATOR_KEY_FILE = 'operator-key';
 /** The data plane's entry, next to this file once compiled. */
 const DATA_PLANE_ENTRY = fileURLToPath(new URL('./data-plane.js', import.meta.url));
 
@@ -151,6 +155,9 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     });
 
     const workspace = new FsStepWorkspace(join(dataDir, 'runs'));
+    // The judge's thread: API requests and the engine's analyses are judged there, off the event loop.
+    const judge = new WorkerJudge({ maxValues: config.limits.judgeMaxValues, timeoutMs: config.limits.judgeTimeoutMs });
+    cleanups.push(() => judge.close());
     const bus = new EventBus();
     const executor = new Executor({
       store,
@@ -166,6 +173,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
           prometheus: ({ url, scrapeIntervalMs }) => new PrometheusMetrics(url, scrapeIntervalMs === undefined ? {} : { scrapeIntervalMs }),
         },
         traffic: startSyntheticTraffic,
+        judge,
       }),
       onEvent: (e) => bus.publish(e),
       onNotice: notice,
@@ -223,6 +231,12 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       chmodSync(path, 0o600);
       writeFileSync(join(dataDir, INITIALISED), `${JSON.stringify({ at: new Date(clock.now()).toISOString(), database: config.databaseUrl ? 'postgres' : 'pglite' })}\n`, { mode: 0o600 });
     }
+    // A new operator key each start, readable by whoever can read the data directory: the CLI on this machine.
+    const operatorKey = randomBytes(32);
+    const operatorKeyPath = join(dataDir, OPERATOR_KEY_FILE);
+    writeFileSync(operatorKeyPath, `${operatorKey.toString('hex')}\n`, { mode: 0o600 });
+    chmodSync(operatorKeyPath, 0o600);
+    cleanups.push(() => rmSync(operatorKeyPath, { force: true }));
     const api = await buildApi({
       store,
       executor,
@@ -233,6 +247,12 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       logs: workspace,
       audit: store,
       clock,
+      judge,
+      isOperator: (key) => {
+        const given = Buffer.from(key ?? '', 'hex');
+        return given.length === operatorKey.length && timingSafeEqual(given, operatorKey);
+      },
+      streams: { maxStreams: config.limits.maxStreams, maxBufferedBytes: config.limits.streamBufferBytes, slowClientMs: config.limits.slowClientMs },
       stageUrl: (stage) => {
         const sp = executor.list().at(-1)?.plan.stages.find((s) => s.name === stage);
         return sp ? targets[sp.target]?.url(sp) : local.url({ name: stage });

@@ -205,17 +205,17 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
     after.forEach((parent, idx) => {
       const path = Array.isArray(st.after) ? ['stages', name, 'after', idx] : ['stages', name, 'after'];
       if (parent === name) issues.push(issue(path, `stage "${name}" cannot come after itself`));
-      else if (!pf.stages[parent]) issues.push(issue(path, unknownName('stage', parent, names)));
+      else if (!Object.hasOwn(pf.stages, parent)) issues.push(issue(path, unknownName('stage', parent, names)));
     });
     if (st.extends !== undefined) {
       if (st.extends === name) issues.push(issue(['stages', name, 'extends'], `stage "${name}" cannot extend itself`));
-      else if (!pf.stages[st.extends])
+      else if (!Object.hasOwn(pf.stages, st.extends))
         issues.push(issue(['stages', name, 'extends'], unknownName('stage', st.extends, names)));
     }
   }
   (pf.notify ?? []).forEach((n, i) =>
     n.stages?.forEach((stage, j) => {
-      if (!pf.stages[stage] && !RESERVED_STAGE_NAMES.has(stage))
+      if (!Object.hasOwn(pf.stages, stage) && !RESERVED_STAGE_NAMES.has(stage))
         issues.push(issue(['notify', i, 'stages', j], unknownName('stage', stage, [...names, ...RESERVED_STAGE_NAMES])));
     }),
   );

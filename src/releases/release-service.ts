@@ -1,4 +1,4 @@
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { AuditDraft } from '../audit/audit-record.js';
 import type { Actor } from '../kernel/actor.js';
 import type { Clock } from '../kernel/clock.js';
@@ -16,8 +16,14 @@ export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 
 export interface CreateReleaseInput {
   version: string;
-  /** A pre-built directory or tarball to register instead of building: absolute, or relative to the app directory. */
+  /** A pre-built directory or tarball to register instead of building: relative to the app directory, or absolute from the operator. */
   artifactPath?: string;
+  /**
+   * The artifact path comes from the operator on this machine (the CLI, which resolved it from where it was run): an
+   * absolute path anywhere is taken. From anyone else, it must be relative and stay inside the app directory, symlinks
+   * included.
+   */
+  operator?: boolean;
   sourceRef?: string;
   /** Who asks for it: the journey's first event names them; a token is recorded as the release's creator (a stage's separateApprover reads it). */
   by: Actor;
@@ -72,7 +78,7 @@ export class ReleaseService {
     // Validate the pipeline before building anything: a bad file changes nothing.
     const plan = this.currentPlan();
     const digest = input.artifactPath
-      ? await this.o.artifacts.add(isAbsolute(input.artifactPath) ? input.artifactPath : resolve(this.o.appDir, input.artifactPath))
+      ? await this.addArtifact(input.artifactPath, input.operator ?? false)
       : await this.o.artifacts.build(
         this.o.appDir,
         plan.artifact,
@@ -104,5 +110,20 @@ export class ReleaseService {
       );
     const journey = created ? await this.o.executor.track(release.journeyId) : this.o.executor.get(release.journeyId);
     return { release, created, journey };
+  }
+
+  private addArtifact(path: string, operator: boolean): Promise<string> {
+    if (operator) return this.o.artifacts.add(isAbsolute(path) ? path : resolve(this.o.appDir, path));
+    if (isAbsolute(path))
+      throw new SluiceError(
+        'BAD_REQUEST',
+        `artifact ${path} is an absolute path: over the API an artifact is a path inside the app directory, relative to it; an absolute path is taken only from \`sluice release create --artifact\` run on the server's machine`,
+        { artifact: path },
+      );
+    const full = resolve(this.o.appDir, path);
+    const rel = relative(this.o.appDir, full);
+    if (rel === '..' || rel.startsWith(`..${sep}`))
+      throw new SluiceError('BAD_REQUEST', `artifact ${path} leaves the app directory: give a path inside ${this.o.appDir}, relative to it`, { artifact: path });
+    return this.o.artifacts.add(full, { within: this.o.appDir });
   }
 }

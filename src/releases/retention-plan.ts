@@ -1,3 +1,4 @@
+import { own } from '../kernel/own.js';
 import { desiredStages } from '../journeys/desired-state.js';
 import { liveReleases } from '../journeys/journey-decider.js';
 import type { ReleaseRef } from '../journeys/journey-events.js';
@@ -74,7 +75,7 @@ export function retentionPlan({ journeys, releases, keep }: RetentionInput): Ret
   const inFlight = journeys.filter((j) => j.status === 'running');
   for (const j of inFlight) {
     for (const sp of j.plan.stages) {
-      const s = j.stages[sp.name];
+      const s = own(j.stages, sp.name);
       if (!s || DONE.has(s.status)) continue;
       // A stage the journey holds goes back to what ran before it if a step fails or a person rejects or aborts.
       if (HOLDING_STATUSES.has(s.status)) keepAt(sp.name, s.previous, 'rollback-target');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type AnalysisOutcome, runAnalysis, warmupBudget } from './analysis-runner.js';
 import { judgeRequestSchema, runJudgeRequest } from './judge-request.js';
+import { inThreadJudge, type JudgeRunner } from './ports/judge-runner.js';
 import type { MetricQuery, MetricsProvider } from './ports/metrics-provider.js';
 import type { AnalysisPlan } from './rollout-plan.js';
 
@@ -33,7 +34,7 @@ const plan = (count: number, intervalMs = 1000): AnalysisPlan => ({
 });
 
 /** Runs an analysis on a clock that moves when the runner waits, so no test sleeps. */
-async function run(provider: MetricsProvider, a: AnalysisPlan): Promise<{ out: AnalysisOutcome; logs: string[] }> {
+async function run(provider: MetricsProvider, a: AnalysisPlan, judge?: JudgeRunner): Promise<{ out: AnalysisOutcome; logs: string[] }> {
   let t = START;
   const logs: string[] = [];
   const out = await runAnalysis(provider, a, {
@@ -44,6 +45,7 @@ async function run(provider: MetricsProvider, a: AnalysisPlan): Promise<{ out: A
     background: false,
     signal: new AbortController().signal,
     log: (l) => logs.push(l),
+    ...(judge ? { judge } : {}),
     now: () => t,
     sleep: async (ms) => {
       t += ms;
@@ -107,5 +109,27 @@ describe('analysis warm-up', () => {
     assert.equal(out.ok, false);
     assert.match(out.reason!, /1 failed measurement/);
     assert.equal(asked.length, 2, 'stopped at the failure');
+  });
+});
+
+describe('an analysis without a verdict is inconclusive, never a pass', () => {
+  it('every window left out (the data plane was not counting): no measurements, inconclusive', async () => {
+    const { provider } = fakeProvider([null, null, null]);
+    const { out, logs } = await run({ ...provider, countingSince: async () => Number.MAX_SAFE_INTEGER }, plan(3));
+    assert.equal(out.inconclusive, true, out.reason);
+    assert.match(out.reason!, /error-rate Inconclusive: no measurements/);
+    assert.deepEqual(out.detail!.request.thresholds![0]!.measurements, []);
+    assert.equal(logs.filter((l) => /no data, left out: the data plane was not counting/.test(l)).length, 3);
+  });
+
+  it('a request past the judge\'s limits is inconclusive with the reason, and the rollout waits for a person', async () => {
+    const { provider } = fakeProvider([0.01, 0.01, 0.01]);
+    const { out, logs } = await run(provider, plan(3), inThreadJudge({ maxValues: 2 }));
+    assert.equal(out.ok, true);
+    assert.equal(out.inconclusive, true);
+    assert.match(out.reason!, /^no verdict: the judge request of analysis errors has 3 values; the judge takes at most 2 per request \(setting judgeMaxValues\)/);
+    assert.ok(logs.some((l) => l.startsWith('analysis errors: inconclusive: no verdict:')), logs.join('\n'));
+    const { out: within } = await run(fakeProvider([0.01, 0.01, 0.01]).provider, plan(3), inThreadJudge({ maxValues: 3 }));
+    assert.equal(within.inconclusive, undefined, 'at the cap it is judged');
   });
 });

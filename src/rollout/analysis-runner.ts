@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type JudgeRequest, type JudgeResponse, judgeRequestSchema, runJudgeRequest } from './judge-request.js';
+import { type JudgeRequest, type JudgeResponse } from './judge-request.js';
 import { evaluateThreshold, type Measurement, type ThresholdSpec } from './judge.js';
+import { DEFAULT_JUDGE_LIMITS, inThreadJudge, type JudgeRunner } from './ports/judge-runner.js';
 import type { MetricsProvider } from './ports/metrics-provider.js';
 import type { SyntheticTraffic } from './ports/synthetic-traffic.js';
 import type { AnalysisPlan, MetricRef } from './rollout-plan.js';
@@ -57,6 +58,8 @@ export interface AnalysisRun {
   stageUrl?: string;
   traffic?: SyntheticTraffic;
   now?: () => number;
+  /** Where the verdict is reached (the control plane's judge thread); default: on this thread, with the default value cap. */
+  judge?: JudgeRunner;
   /** Waits until the next window ends; tests pass one that moves their clock instead. It rejects when `signal` aborts. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<unknown>;
 }
@@ -134,7 +137,15 @@ async function measureAndJudge(metrics: MetricsProvider, a: AnalysisPlan, r: Ana
       ...(compare.length ? { metrics: compare } : {}),
       ...(specs.length ? { thresholds: specs.map((spec, i) => ({ ...spec, measurements: measurements[i]! })) } : {}),
     };
-    const response = runJudgeRequest(judgeRequestSchema.parse(request));
+    let response: JudgeResponse;
+    try {
+      response = await (r.judge ?? inThreadJudge(DEFAULT_JUDGE_LIMITS)).judge(JSON.stringify(request), `the judge request of analysis ${a.name}`);
+    } catch (e) {
+      // Past the judge's limits (too many values, too long to judge) there is no verdict: a person decides.
+      const reason = `no verdict: ${(e as Error).message}`;
+      r.log(`analysis ${a.name}: inconclusive: ${reason}`);
+      return { ok: true, exitCode: null, inconclusive: true, reason };
+    }
     const queries = Object.fromEntries([...a.thresholds, ...a.compare].map((m) => [m.name, m.metric]));
     const { stage, canary, baseline } = r;
     const detail: AnalysisDetail = { analysis: a.name, stage, canary, baseline, fromMs, toMs, queries, gaps, request, response };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SluiceError } from '../kernel/errors.js';
+import { badText, badTextMessage } from '../kernel/text.js';
 import { evaluateThreshold, type JudgeResult, judge, type ThresholdResult } from './judge.js';
 
 const value = z.union([z.number(), z.null(), z.literal('NaN')]).transform((v) => (v === 'NaN' ? Number.NaN : v));
@@ -121,4 +122,37 @@ export function judgeValid(req: z.output<typeof judgeRequestSchema>, where: stri
     if (e instanceof RangeError) throw new SluiceError('BAD_REQUEST', `${where}: ${e.message}`);
     throw e;
   }
+}
+
+/** How many values a request holds: every canary, baseline and threshold measurement. */
+export function judgeValueCount(req: JudgeRequest): number {
+  let n = 0;
+  for (const m of req.metrics ?? []) n += m.canary.length + m.baseline.length;
+  for (const t of req.thresholds ?? []) n += t.measurements.length;
+  return n;
+}
+
+/**
+ * Judges a request given as JSON text, as a judge runner does off the event loop: parses it, refuses text with a NUL
+ * or invalid UTF-16 (BAD_REQUEST), validates it (BAD_REQUEST naming each field), refuses more than `maxValues` values
+ * (TOO_LARGE), and judges it. `where` names the request in errors.
+ */
+export function judgeJsonText(text: string, where: string, maxValues: number): JudgeResponse {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new SluiceError('BAD_REQUEST', `${where} is not JSON: ${(e as Error).message}`);
+  }
+  const bad = badText(raw, where);
+  if (bad) throw new SluiceError('BAD_REQUEST', badTextMessage(bad), { where: bad.where });
+  const r = judgeRequestSchema.safeParse(raw);
+  if (!r.success) return judgeParsed(raw, where);
+  const values = judgeValueCount(r.data);
+  if (values > maxValues)
+    throw new SluiceError('TOO_LARGE', `${where} has ${values} values; the judge takes at most ${maxValues} per request (setting judgeMaxValues): judge fewer or shorter series`, {
+      values,
+      limit: maxValues,
+    });
+  return judgeValid(r.data, where);
 }

@@ -152,6 +152,18 @@ describe('judge: scores and verdicts', () => {
     assert.equal(judge(metrics, { groupWeights: { errors: 30 }, marginalThreshold: 80 }).verdict, 'Fail');
   });
 
+  it('a group named after an Object property (constructor, toString, __proto__) is a group like any other', () => {
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const metrics = [fail('a', name), pass('b', 'latency'), pass('c', 'saturation')];
+      const r = judge(metrics);
+      assert.deepEqual(r.groups.map((g) => [g.name, g.weight]), [[name, 100 / 3], ['latency', 100 / 3], ['saturation', 100 / 3]], name);
+      assert.equal(r.score, 66.67, name);
+      const weighted = judge(metrics, { groupWeights: JSON.parse(`{"${name}": 10}`) as Record<string, number> });
+      assert.deepEqual(weighted.groups.map((g) => g.weight), [10, 45, 45], name);
+      assert.equal(weighted.score, 90, name);
+    }
+  });
+
   it('a failed critical metric makes the score 0 whatever the rest', () => {
     const r = judge([{ ...fail('errors'), critical: true }, pass('b'), pass('c'), pass('d')]);
     assert.equal(r.score, 0);
@@ -185,6 +197,16 @@ describe('threshold analysis (failureLimit, inconclusiveLimit, consecutiveErrorL
     assert.equal(evaluateThreshold({ name: 'rps', min: 10 }, [9]).outcome, 'Failed');
   });
 
+  it('no measurements at all are inconclusive, never a pass', () => {
+    for (const limits of [{}, { inconclusiveLimit: 5 }, { failureLimit: 3 }, { inconclusiveLimit: 2, warmup: 3 }]) {
+      const r = evaluateThreshold({ ...spec, ...limits }, []);
+      assert.equal(r.outcome, 'Inconclusive', JSON.stringify(limits));
+      assert.equal(r.reason, 'no measurements');
+    }
+    assert.equal(evaluateThreshold({ ...spec, inconclusiveLimit: 2 }, [null, null]).outcome, 'Inconclusive', 'no data within the limit is no value either');
+    assert.equal(evaluateThreshold({ ...spec, failureLimit: 1 }, [0.5]).outcome, 'Successful', 'a failed value within failureLimit is a value');
+  });
+
   it('no data is inconclusive, never a pass, unless configured to fail', () => {
     const r = evaluateThreshold(spec, [0.001, null, Number.NaN]);
     assert.equal(r.outcome, 'Inconclusive');
@@ -195,7 +217,9 @@ describe('threshold analysis (failureLimit, inconclusiveLimit, consecutiveErrorL
 
   it('the fifth consecutive error fails; a good measurement resets the count', () => {
     const e = { error: 'connection refused' };
-    assert.equal(evaluateThreshold(spec, [e, e, e, e]).outcome, 'Successful');
+    const four = evaluateThreshold(spec, [e, e, e, e]);
+    assert.equal(four.outcome, 'Inconclusive', 'errors below the limit are no error, and no value either');
+    assert.match(four.reason, /no measurement yet, only 4 query error\(s\)/);
     const five = evaluateThreshold(spec, [e, e, e, e, e]);
     assert.equal(five.outcome, 'Error');
     assert.match(five.reason, /5 consecutive query errors \(limit 4\); last: connection refused/);
@@ -263,7 +287,7 @@ describe("threshold warm-up: a new version's first measurements without data", (
     const r = evaluateThreshold({ ...spec, warmup: 2 }, [e, e, null, 0.001]);
     assert.deepEqual([r.outcome, r.counts.errors, r.counts.warmup, r.counts.inconclusive], ['Inconclusive', 2, 0, 1]);
     assert.equal(evaluateThreshold({ ...spec, warmup: 10 }, [e, e, e, e, e]).outcome, 'Error');
-    assert.equal(evaluateThreshold(spec, [e, e]).outcome, 'Successful', 'errors alone leave it as it was without a warm-up');
+    assert.equal(evaluateThreshold(spec, [e, e]).outcome, 'Inconclusive', 'errors alone are no value: they never pass');
   });
 
   it('over every sequence of 6 measurements and warm-ups 0-7, exactly the empties before the first value and within the warm-up are left out', () => {

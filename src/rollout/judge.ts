@@ -211,16 +211,17 @@ export function judge(metrics: readonly MetricInput[], config: JudgeConfig = {})
   const marginal = config.marginalThreshold ?? 75;
   const results = metrics.map((m) => classifyMetric(m, config));
   const names = [...new Set(results.map((r) => r.group))];
-  const weights = config.groupWeights ?? {};
-  const given = Object.entries(weights).filter(([g]) => names.includes(g));
+  // A Map, not the object: a group named `constructor` or `toString` is a group like any other.
+  const weights = new Map(Object.entries(config.groupWeights ?? {}));
+  const given = [...weights].filter(([g]) => names.includes(g));
   const givenSum = given.reduce((a, [, w]) => a + w, 0);
-  const unweighted = names.filter((g) => weights[g] === undefined);
+  const unweighted = names.filter((g) => !weights.has(g));
   const share = unweighted.length > 0 ? (100 - givenSum) / unweighted.length : 0;
   const groups: GroupScore[] = names.map((name) => {
     const counts: Record<MetricClassification, number> = { Pass: 0, High: 0, Low: 0, Nodata: 0, NodataFail: 0 };
     for (const r of results) if (r.group === name) counts[r.classification]++;
     const counted = counts.Pass + counts.High + counts.Low + counts.NodataFail;
-    return { name, score: counted === 0 ? 0 : (counts.Pass / counted) * 100, weight: weights[name] ?? share, noData: counted === 0, counts };
+    return { name, score: counted === 0 ? 0 : (counts.Pass / counted) * 100, weight: weights.get(name) ?? share, noData: counted === 0, counts };
   });
   const thresholds = { pass, marginal };
   const verdictOf = (score: number): JudgeVerdict => (score >= pass ? 'Pass' : score >= marginal ? 'Marginal' : 'Fail');
@@ -255,8 +256,8 @@ export function judge(metrics: readonly MetricInput[], config: JudgeConfig = {})
  * Outcomes of a threshold analysis:
  * - Successful: no limit was exceeded.
  * - Failed: more failed measurements than failureLimit.
- * - Inconclusive: more inconclusive measurements (no data, unless empty counts as failure) than inconclusiveLimit; or,
- *   with a warm-up, no measurement with data at all yet.
+ * - Inconclusive: more inconclusive measurements (no data, unless empty counts as failure) than inconclusiveLimit; or
+ *   no value measured at all (none taken, or only query errors and measurements without data, within their limits).
  * - Error: more consecutive query errors than consecutiveErrorLimit.
  */
 export type ThresholdOutcome = 'Successful' | 'Failed' | 'Inconclusive' | 'Error';
@@ -329,6 +330,9 @@ export function evaluateThreshold(spec: ThresholdSpec, measurements: readonly Me
   // What the warm-up left out is not a pass either: with no value at all, the threshold cannot say yet.
   if (!sawValue && counts.warmup > 0)
     return { name: spec.name, outcome: 'Inconclusive', reason: `no data yet: ${counts.warmup} measurement(s) without data in the warm-up (${warmup})`, counts };
+  // Nothing measured is nothing shown: a threshold passes only on values.
+  if (counts.successful + counts.failed === 0)
+    return { name: spec.name, outcome: 'Inconclusive', reason: counts.errors > 0 ? `no measurement yet, only ${counts.errors} query error(s)` : 'no measurements', counts };
   const excused = counts.warmup > 0 ? `; ${counts.warmup} without data in the warm-up left out` : '';
   return { name: spec.name, outcome: 'Successful', reason: `${counts.successful} measurement(s) within bounds${excused}`, counts };
 }

@@ -5,9 +5,11 @@ import {
   copyFileSync,
   createReadStream,
   existsSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
@@ -187,12 +189,17 @@ export class ArtifactStore implements ArtifactStorePort {
   }
 
   /** Stores a directory or a tarball and returns its digest. Adding the same content twice is a no-op. */
-  async add(path: string): Promise<string> {
+  async add(path: string, opts: { within?: string } = {}): Promise<string> {
     if (!existsSync(path)) throw new SluiceError('NOT_FOUND', `artifact ${path} does not exist`, { path });
+    const inside = opts.within === undefined ? undefined : containedIn(opts.within, path);
+    inside?.(path);
     const tmp = join(this.root, `.incoming-${process.pid}-${randomBytes(6).toString('hex')}`);
     let ext = 'tar';
     if (statSync(path).isDirectory()) {
-      const files = listFiles(path, (p, rel) => NEVER_PACKED.test(rel.split(sep).join('/')) || this.exclude.includes(p));
+      const files = listFiles(path, (p, rel) => {
+        if (inside && lstatSync(p).isSymbolicLink()) inside(p);
+        return NEVER_PACKED.test(rel.split(sep).join('/')) || this.exclude.includes(p);
+      });
       if (files.length === 0) throw new SluiceError('BUILD_FAILED', `artifact directory ${path} is empty`);
       await tar.create(
         { file: tmp, cwd: path, portable: true, noDirRecurse: true, mtime: new Date(0), gzip: false },
@@ -239,6 +246,27 @@ export class ArtifactStore implements ArtifactStorePort {
  * Every file and directory below `dir`, relative, sorted, so the archive's order never depends on the file system;
  * without what `skip` leaves out (and what is inside it).
  */
+/**
+ * A check that a path (and whatever a symlink on it points to) resolves inside `root`: it throws BAD_REQUEST naming the
+ * path otherwise. A symlink that points nowhere is left alone (it is packed as a link and reads nothing).
+ */
+function containedIn(root: string, first: string): (path: string) => void {
+  const realRoot = realpathSync(root);
+  return (path) => {
+    let real: string;
+    try {
+      real = realpathSync(path);
+    } catch {
+      return;
+    }
+    const rel = relative(realRoot, real);
+    if (rel === '..' || rel.startsWith(`..${sep}`) || resolve(realRoot, rel) !== real)
+      throw new SluiceError('BAD_REQUEST', `artifact ${first} leaves the app directory${path === first ? '' : ` (${path} is a symlink to ${real})`}: an artifact given over the API must be inside ${root}`, {
+        path,
+      });
+  };
+}
+
 function listFiles(dir: string, skip: (path: string, rel: string) => boolean): string[] {
   const out: string[] = [];
   const walk = (d: string) => {

@@ -11,6 +11,7 @@ export class ApiClient {
   constructor(
     readonly baseUrl: string,
     private readonly token: string | undefined,
+    private readonly operatorKey?: string,
   ) {}
 
   /** Calls a JSON route: input and output are typed by its definition. */
@@ -40,6 +41,7 @@ export class ApiClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     // Reads too: an API that listens beyond loopback needs a token for them.
     if (this.token && def.auth !== 'public') headers.authorization = `Bearer ${this.token}`;
+    if (this.operatorKey && def.auth === 'token') headers['x-sluice-operator'] = this.operatorKey;
     try {
       return await fetch(this.baseUrl + path, { method: def.method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     } catch (e) {

@@ -57,6 +57,8 @@ export interface ClientConfig {
   dataDir: string;
   apiUrl: string;
   token: string | undefined;
+  /** The running server's operator key, when the CLI found that server through its data directory (see ADR 0018). */
+  operatorKey?: string;
 }
 
 export interface CliContext {

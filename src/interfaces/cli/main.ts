@@ -131,7 +131,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     st,
     opts,
     config: () => (config ??= s.config(opts, env, cwd)),
-    client: () => new ApiClient(ctx.config().apiUrl.replace(/\/$/, ''), ctx.config().token),
+    client: () => new ApiClient(ctx.config().apiUrl.replace(/\/$/, ''), ctx.config().token, ctx.config().operatorKey),
     print: (json, text) => out(opts.json ? JSON.stringify(json, null, 2) : text),
   };
   try {

@@ -9,6 +9,8 @@ import type { NotificationOutbox } from '../../notifications/ports/outbox.js';
 import type { ReleaseStore } from '../../releases/ports/release-store.js';
 import type { ReleaseService } from '../../releases/release-service.js';
 import type { SecretService } from '../../secrets/secret-service.js';
+import type { JudgeRunner } from '../../rollout/ports/judge-runner.js';
+import type { StreamLimits } from './streams.js';
 
 /** What the HTTP interface needs from the contexts; main/ wires it. */
 export interface ApiDeps {
@@ -21,6 +23,15 @@ export interface ApiDeps {
   logs: Pick<StepWorkspace, 'readLog'>;
   /** The audit trail: the registrar appends the records no handler wrote with its events; audit routes read it. */
   audit: AuditTrail;
+  /**
+   * Whether a request carries this server's operator key (header x-sluice-operator): the CLI on this machine, run by
+   * someone who can read the data directory, sends it. Only such a caller may name an artifact by an absolute path.
+   */
+  isOperator: (key: string | undefined) => boolean;
+  /** Judges POST /api/v1/judge off the event loop, within its limits. */
+  judge: JudgeRunner;
+  /** How many streams (events, followed logs) may be open, and how far behind a client may fall. */
+  streams: StreamLimits;
   /** Where a stage answers, for the board. */
   stageUrl: (stage: string) => string | undefined;
   version: string;

@@ -17,6 +17,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   CONFLICT: 409,
   LOCKED: 423,
   INTERNAL: 500,
+  TOO_LARGE: 413,
+  BUSY: 503,
 };
 
 /** The body of every error answer. */

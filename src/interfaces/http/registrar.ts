@@ -4,6 +4,7 @@ import type { AuditDraft } from '../../audit/audit-record.js';
 import { authorize, rolesAllowed } from '../../auth/roles.js';
 import type { TokenActor } from '../../kernel/actor.js';
 import { isSluiceError, SluiceError } from '../../kernel/errors.js';
+import { badText, badTextMessage } from '../../kernel/text.js';
 import type { Input, Output, RequestPath, RouteDef } from './contract/route.js';
 import { HTTP_STATUS } from './errors.js';
 
@@ -81,6 +82,23 @@ function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, part: 'b
   throw new SluiceError('BAD_REQUEST', `invalid request ${part}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
 }
 
+/** The headers a handler reads: their text is checked with the rest of the request. */
+const HEADERS_USED = ['authorization', 'last-event-id', 'host', 'x-sluice-operator'] as const;
+
+/**
+ * Refuses a request with a NUL or invalid UTF-16 anywhere a handler may read it (path parameters, query, body, the
+ * headers used), naming where, before anything else happens: such text is never stored, logged or matched.
+ */
+function refuseBadText(req: FastifyRequest, body: boolean): void {
+  const header = (name: string) => {
+    const v = req.headers[name];
+    return v === undefined ? undefined : badText(v, `header ${name}`);
+  };
+  const bad =
+    badText(req.params, 'path') ?? badText(req.query, 'query') ?? (body ? badText(req.body, 'body') : undefined) ?? HEADERS_USED.map(header).find((x) => x !== undefined);
+  if (bad) throw new SluiceError('BAD_REQUEST', badTextMessage(bad), { where: bad.where });
+}
+
 /**
  * Registers routes from their definitions, and remembers each one for the OpenAPI document: a route exists only by
  * being registered here, so none can be missing from the document.
@@ -104,45 +122,60 @@ export class Registrar {
     return caller;
   }
 
-  route<D extends RouteDef>(def: D, handler: Handler<D>): void {
+  /**
+   * `rawBody`: the handler gets the JSON body as text (`req.body`), unparsed and unchecked, to parse and validate
+   * away from the event loop itself (the judge); `input.body` is then undefined.
+   */
+  route<D extends RouteDef>(def: D, handler: Handler<D>, opts: { rawBody?: boolean } = {}): void {
     // A mutation nobody would know of is a bug: a POST route records what it does, or says why it records nothing.
     if (def.method === 'POST' && !def.audit)
       throw new Error(`route ${def.method} ${def.path} declares no audit: name its action, or say why it changes nothing ({ none })`);
     if (def.audit && !('none' in def.audit) && def.auth !== 'token')
       throw new Error(`route ${def.method} ${def.path} is audited but needs no token: an audit record names who acted`);
     this.defs.push(def);
-    this.app.route({
-      method: def.method,
-      url: def.path,
-      handler: async (req, reply) => {
-        const caller = await this.callerOf(def, req);
-        const input = {
-          params: parsePart(def.params, req.params, 'path'),
-          query: parsePart(def.query, req.query, 'query'),
-          body: parsePart(def.body, req.body, 'body'),
-        } as Input<D>;
-        const draft = caller.token ? auditDraftOf(def, input, caller.token) : undefined;
-        let taken = false;
-        const audit: AuditSlip = {
-          take() {
-            if (!draft) throw new Error(`route ${def.method} ${def.path} declares no audit action`);
-            taken = true;
-            return draft;
-          },
-        };
-        let out;
-        try {
-          out = await handler(input, { req, reply, caller, audit });
-        } catch (e) {
-          // The caller hears of the refusal even if recording it failed: it changed nothing.
-          if (draft && isSluiceError(e) && RECORDED_REFUSALS.has(HTTP_STATUS[e.code]))
-            await this.recordAudit([{ ...draft, outcome: 'refused', detail: { code: e.code, message: e.message } }]).catch(() => undefined);
-          throw e;
-        }
-        if (draft && !taken) await this.recordAudit([draft]);
-        if (def.stream || reply.sent) return reply;
-        return reply.status(def.status ?? 200).send(out);
-      },
+    const route = (app: FastifyInstance) =>
+      app.route({
+        method: def.method,
+        url: def.path,
+        handler: async (req, reply) => {
+          refuseBadText(req, !opts.rawBody);
+          const caller = await this.callerOf(def, req);
+          const input = {
+            params: parsePart(def.params, req.params, 'path'),
+            query: parsePart(def.query, req.query, 'query'),
+            body: opts.rawBody ? undefined : parsePart(def.body, req.body, 'body'),
+          } as Input<D>;
+          const draft = caller.token ? auditDraftOf(def, input, caller.token) : undefined;
+          let taken = false;
+          const audit: AuditSlip = {
+            take() {
+              if (!draft) throw new Error(`route ${def.method} ${def.path} declares no audit action`);
+              taken = true;
+              return draft;
+            },
+          };
+          let out;
+          try {
+            out = await handler(input, { req, reply, caller, audit });
+          } catch (e) {
+            // The caller hears of the refusal even if recording it failed: it changed nothing.
+            if (draft && isSluiceError(e) && RECORDED_REFUSALS.has(HTTP_STATUS[e.code]))
+              await this.recordAudit([{ ...draft, outcome: 'refused', detail: { code: e.code, message: e.message } }]).catch(() => undefined);
+            throw e;
+          }
+          if (draft && !taken) await this.recordAudit([draft]);
+          if (def.stream || reply.sent) return reply;
+          return reply.status(def.status ?? 200).send(out);
+        },
+      });
+    if (!opts.rawBody) {
+      route(this.app);
+      return;
+    }
+    void this.app.register(async (scope) => {
+      scope.removeContentTypeParser('application/json');
+      scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => done(null, text));
+      route(scope);
     });
   }
 }

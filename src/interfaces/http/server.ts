@@ -1,4 +1,5 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { tokenMissing } from '../../auth/token-service.js';
 import { isSluiceError, SluiceError } from '../../kernel/errors.js';
 import type { ApiDeps } from './deps.js';
@@ -19,7 +20,30 @@ export type { ApiAccess, ApiDeps } from './deps.js';
 /** The HTTP API: one routes file per context, each route registered from its definition in ./contract. */
 export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   // Closing ends every connection, streams included (events, followed logs): a stopping control plane waits for none.
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, forceCloseConnections: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: true,
+    // What Fastify refuses before any route (a URL that is not valid UTF-8, say) is answered like every other error.
+    frameworkErrors: (err, _req, reply) => {
+      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+      void (reply as FastifyReply).status(status).send({ code: 'BAD_REQUEST', message: err.message } satisfies ErrorBody);
+    },
+    // And what Node's HTTP parser refuses before Fastify sees a request (a head past 16 KB, a malformed one).
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const body = JSON.stringify({
+        code: tooLarge ? 'TOO_LARGE' : 'BAD_REQUEST',
+        message: tooLarge ? 'the request line and headers are larger than 16 KB' : `the request is not valid HTTP/1.1 (${err.code ?? err.message})`,
+      } satisfies ErrorBody);
+      const status = tooLarge ? 431 : 400;
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    },
+  });
 
   app.setErrorHandler((err: unknown, _req, reply) => {
     if (isSluiceError(err)) {
@@ -28,7 +52,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     }
     const e = err as { statusCode?: number; message?: string };
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500)
-      return reply.status(e.statusCode).send({ code: 'BAD_REQUEST', message: e.message ?? 'bad request' } satisfies ErrorBody);
+      return reply.status(e.statusCode).send({ code: e.statusCode === 413 ? 'TOO_LARGE' : 'BAD_REQUEST', message: e.message ?? 'bad request' } satisfies ErrorBody);
     return reply.status(500).send({ code: 'INTERNAL', message: e.message ?? 'internal error' } satisfies ErrorBody);
   });
   app.setNotFoundHandler((req, reply) =>

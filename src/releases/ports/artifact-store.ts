@@ -22,8 +22,11 @@ export interface StoredArtifact {
 export interface ArtifactStore {
   /** Runs the build command (if any) in `appDir`, then stores `output`. Output lines go to `onLog`. */
   build(appDir: string, spec: { build?: string; output: string }, env: Record<string, string>, onLog: (chunk: string) => void): Promise<string>;
-  /** Stores a directory or a .tar/.tgz and returns its digest. Adding the same content twice is a no-op (it marks it used). */
-  add(path: string): Promise<string>;
+  /**
+   * Stores a directory or a .tar/.tgz and returns its digest. Adding the same content twice is a no-op (it marks it used).
+   * With `within`, the path, and every symlink in a directory, must resolve inside that directory (BAD_REQUEST otherwise).
+   */
+  add(path: string, opts?: { within?: string }): Promise<string>;
   /**
    * The stored file of an artifact. Throws ARTIFACT_REMOVED, saying when and why, for one that retention removed;
    * NOT_FOUND for one that was never stored.

@@ -60,7 +60,8 @@ export const journeyCommands: Command[] = [
         }
         const failureLogs: Record<string, string> = {};
         const tailOf = async (version: string, stage: string, step: string) => {
-          const res = await api.fetch(journeysApi.logs, { params: { version, stage }, query: { step } });
+          // The end of the log is enough for 12 lines; the whole of a chatty build's log is not fetched.
+          const res = await api.fetch(journeysApi.logs, { params: { version, stage }, query: { step, tail: '16384' } });
           return res.ok ? (await res.text()).trimEnd().split('\n').slice(-12).join('\n') : undefined;
         };
         for (const s of board.stages) {

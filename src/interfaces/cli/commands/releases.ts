@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { formatDuration } from '../../../kernel/duration.js';
 import type { ApiClient } from '../client.js';
 import { type CliContext, type Command, EXIT } from '../command.js';
@@ -56,8 +56,12 @@ export const releaseCommands: Command[] = [
       const api = ctx.client();
       const { opts, st } = ctx;
       // A path the user typed is theirs: relative to where they are, not to the server's app directory.
-      const artifact = opts.artifact ? resolve(ctx.cwd, opts.artifact) : undefined;
-      if (!opts.json) ctx.err(st.dim(artifact ? `registering ${artifact} as ${version}…` : `building ${version}…`));
+      const path = opts.artifact ? resolve(ctx.cwd, opts.artifact) : undefined;
+      // An absolute path is taken only from the CLI with the server's operator key (on its machine); to another server,
+      // a path inside the app directory goes relative to it, as the API takes it.
+      const inApp = path === undefined ? '' : relative(ctx.config().appDir, path);
+      const artifact = path && !ctx.config().operatorKey && inApp && !inApp.startsWith('..') && !isAbsolute(inApp) ? inApp : path;
+      if (!opts.json) ctx.err(st.dim(artifact ? `registering ${path} as ${version}…` : `building ${version}…`));
       const res = await api.call(releasesApi.create, {
         body: { version: version!, ...(artifact ? { artifact } : {}), ...(opts['source-ref'] ? { sourceRef: opts['source-ref'] } : {}) },
       });

@@ -145,11 +145,15 @@ export const journeysApi = {
   logs: defineRoute({
     method: 'GET',
     path: '/api/v1/releases/:version/stages/:stage/logs',
-    summary: "A stage's step logs as text: every step, or one (?step=, a verify step by its short name too); ?follow=1 streams until the step ends",
+    summary: "A stage's step logs as text: every step, or one (?step=, a verify step by its short name too); ?tail=N only each log's last N bytes; ?follow=1 streams until the step ends",
     tag: 'journeys',
     auth: 'none',
     params: z.object({ version, stage: z.string().min(1).max(63) }),
-    query: z.object({ step: z.string().min(1).max(100).optional(), follow: z.enum(['0', '1', 'true', 'false']).optional() }),
+    query: z.object({
+      step: z.string().min(1).max(100).optional(),
+      tail: z.string().regex(/^\d{1,9}$/, 'a number of bytes').optional(),
+      follow: z.enum(['0', '1', 'true', 'false']).optional(),
+    }),
     stream: 'text/plain',
   }),
   events: defineRoute({

@@ -29,7 +29,7 @@ export const releasesApi = {
     roles: ['deployer'],
     body: z.strictObject({
       version: z.string().min(1).max(64),
-      artifact: z.string().min(1).max(4096).optional().describe('a pre-built directory or .tar/.tgz: absolute, or relative to the app directory'),
+      artifact: z.string().min(1).max(4096).optional().describe("a pre-built directory or .tar/.tgz inside the app directory, relative to it (an absolute path only from the CLI on the server's machine)"),
       sourceRef: z.string().max(200).optional(),
     }),
     response: z.object({ release, created: z.boolean(), journey: journeyView.nullable() }),

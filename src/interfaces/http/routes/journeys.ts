@@ -1,3 +1,4 @@
+import { own } from '../../../kernel/own.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildBoard } from '../../../journeys/board.js';
 import { abortCommand, approveCommand, type CommandResult, pauseCommand, promoteCommand, rejectCommand, resumeCommand, retryCommand, rollbackCommand } from '../../../journeys/journey-commands.js';
@@ -8,6 +9,7 @@ import { closest } from '../../../kernel/suggest.js';
 import { journeysApi } from '../contract/journeys.js';
 import type { ApiDeps } from '../deps.js';
 import { type AuditSlip, type Caller, type Registrar, tokenOf } from '../registrar.js';
+import { StreamGate, StreamWriter } from '../streams.js';
 import { shownPlan } from './system.js';
 import { journeyOfRelease, journeyView } from './views.js';
 
@@ -16,6 +18,8 @@ const TERMINAL_STAGE = new Set(['passed', 'rolled-back', 'failed', 'skipped']);
 const LOG_CHUNK = 64 * 1024;
 
 export function journeysRoutes(r: Registrar, d: ApiDeps): void {
+  // One count for every stream: followed logs and event streams hold the same things (a socket, a place in memory).
+  const gate = new StreamGate(d.streams);
   r.route(journeysApi.status, async () => {
     const journeys = d.executor.list();
     let plan = journeys.at(-1)?.plan;
@@ -70,7 +74,7 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
 
   r.route(journeysApi.logs, async ({ params, query }, { reply }) => {
     const j = journeyOfRelease(d.executor.list(), params.version);
-    const stageOf = (x: JourneyState): StageState | undefined => (params.stage === 'commit' ? x.commit : x.stages[params.stage]);
+    const stageOf = (x: JourneyState): StageState | undefined => (params.stage === 'commit' ? x.commit : own(x.stages, params.stage));
     const st = stageOf(j);
     if (!st) {
       const stages = ['commit', ...j.plan.stages.map((s) => s.name)];
@@ -79,84 +83,105 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     }
     const wanted = query.step === undefined ? undefined : resolveStep(j, params.stage, st, query.step);
     const follow = query.follow === '1' || query.follow === 'true';
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });
+    const tail = query.tail === undefined ? undefined : Number(query.tail);
     // A stage that never ran says so; followed, it says so only once it is clear it never will.
     if (st.stepOrder.length === 0 && (!follow || TERMINAL_STAGE.has(st.status) || j.status !== 'running')) {
-      res.end(`── ${params.stage} has not run for ${params.version}: it is ${st.status} ──\n`);
+      reply.type('text/plain; charset=utf-8').header('cache-control', 'no-cache').send(`── ${params.stage} has not run for ${params.version}: it is ${st.status} ──\n`);
       return;
     }
-    let closed = false;
-    res.on('close', () => {
-      closed = true;
-    });
+    const leave = gate.enter(`following the logs of ${params.stage}`);
+    reply.hijack();
+    const res = reply.raw;
+    res.on('close', leave);
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });
+    const out = new StreamWriter(res, d.streams);
     const offsets = new Map<string, number>();
-    // Each step's log from where it was left, a chunk at a time, waiting for the client to take each one.
+    // Each step's log from where it was left, a chunk at a time, waiting for the client to take each one: a log is
+    // never read whole, and a client that stops reading is dropped after slowClientMs.
     const flush = async (step: string, withHeader: boolean) => {
-      const key = stageOf(d.executor.get(j.id)!)?.steps[step]?.key;
+      const stage = stageOf(d.executor.get(j.id)!);
+      const key = stage ? own(stage.steps, step)?.key : undefined;
       if (!key) return;
       let off = offsets.get(step) ?? -1;
       if (off === -1) {
-        if (withHeader) res.write(`── ${step} ──\n`);
-        off = 0;
+        if (withHeader && !(await out.writeAndWait(`── ${step} ──\n`))) return;
+        // With ?tail=, only the end of what is there now (and, followed, what comes after).
+        off = tail === undefined ? 0 : Math.max(0, (d.logs.readLog(key, 0, 0)?.size ?? 0) - tail);
       }
       for (;;) {
         const chunk = d.logs.readLog(key, off, LOG_CHUNK);
-        if (!chunk || chunk.data.length === 0 || closed) break;
+        if (!chunk || chunk.data.length === 0 || out.closed) break;
         off += chunk.data.length;
-        if (!res.write(chunk.data)) await new Promise((ok) => res.once('drain', ok));
+        if (!(await out.writeAndWait(chunk.data))) break;
       }
       offsets.set(step, off);
     };
+    const closed = () => out.closed;
     for (;;) {
       const cur = d.executor.get(j.id)!;
       const s = stageOf(cur)!;
       for (const step of wanted ? [wanted] : s.stepOrder) await flush(step, !wanted);
       const done = TERMINAL_STAGE.has(s.status) || cur.status !== 'running';
-      const stepDone = wanted ? s.steps[wanted] !== undefined && s.steps[wanted]!.status !== 'running' : false;
-      if (!follow || closed || done || stepDone) break;
+      const stepDone = wanted ? own(s.steps, wanted) !== undefined && own(s.steps, wanted)!.status !== 'running' : false;
+      if (!follow || closed() || done || stepDone) break;
       await sleep(150);
     }
-    if (follow && !closed) for (const step of wanted ? [wanted] : stageOf(d.executor.get(j.id)!)!.stepOrder) await flush(step, !wanted);
-    res.end();
+    if (follow && !closed()) for (const step of wanted ? [wanted] : stageOf(d.executor.get(j.id)!)!.stepOrder) await flush(step, !wanted);
+    if (!closed()) res.end();
   });
 
   r.route(journeysApi.events, async ({ query }, { req, reply }) => {
     const header = req.headers['last-event-id'];
-    const from = query.after ?? (typeof header === 'string' && /^\d{1,15}$/.test(header) ? header : undefined);
+    if (header !== undefined && !(typeof header === 'string' && /^\d{1,15}$/.test(header)))
+      throw new SluiceError('BAD_REQUEST', `the Last-Event-ID header must be an event id (digits), got ${JSON.stringify(header).slice(0, 80)}`);
+    const from = query.after ?? header;
+    const leave = gate.enter('an event stream');
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    const send = (e: StoredEvent) => res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(shownEvent(e))}\n\n`);
+    const out = new StreamWriter(res, d.streams);
+    const frame = (e: StoredEvent) => `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(shownEvent(e))}\n\n`;
     let sentUpTo = 0;
+    // Events published while the log is replayed wait here; if more come than this holds, the replay reads them from
+    // the log instead, so a slow replay holds no more than this in memory.
     const buffered: StoredEvent[] = [];
+    let overflow = false;
     let replaying = true;
     const unsubscribe = d.bus.subscribe((e) => {
-      if (replaying) buffered.push(e);
-      else if (e.id > sentUpTo) {
+      if (replaying) {
+        if (buffered.length < 1000) buffered.push(e);
+        else overflow = true;
+      } else if (e.id > sentUpTo) {
         sentUpTo = e.id;
-        send(e);
+        out.write(frame(e));
       }
     });
     let ping: NodeJS.Timeout | undefined = undefined;
     res.on('close', () => {
       clearInterval(ping);
       unsubscribe();
+      leave();
     });
     if (from !== undefined) {
-      for (let after = Number(from); ; ) {
+      // The replay waits for the client to take each batch: a client that reads nothing holds one batch at most.
+      for (let after = Number(from); !out.closed; ) {
         const batch = await d.store.eventsAfter(after, 500);
-        for (const e of batch) send(e);
+        for (const e of batch) if (!(await out.writeAndWait(frame(e)))) break;
         if (batch.length > 0) sentUpTo = batch.at(-1)!.id;
-        if (batch.length < 500) break;
+        if (batch.length < 500 && !overflow) break;
+        if (batch.length < 500) {
+          overflow = false;
+          buffered.length = 0;
+        }
         after = sentUpTo;
       }
     }
+    if (out.closed) return;
     replaying = false;
-    for (const e of buffered) if (e.id > sentUpTo) send(e);
-    res.write(': connected\n\n');
-    ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    for (const e of buffered) if (e.id > sentUpTo) out.write(frame(e));
+    buffered.length = 0;
+    out.write(': connected\n\n');
+    ping = setInterval(() => out.write(': ping\n\n'), 15_000);
   });
 }
 

@@ -12,12 +12,13 @@ export function releasesRoutes(r: Registrar, d: ApiDeps): void {
       return { ...rel, status: j?.status ?? 'unknown', ...(j?.failure ? { failure: j.failure } : {}) };
     });
   });
-  r.route(releasesApi.create, async ({ body }, { reply, caller, audit }) => {
+  r.route(releasesApi.create, async ({ body }, { req, reply, caller, audit }) => {
+    const key = req.headers['x-sluice-operator'];
     const out = await d.releases.create({
       by: tokenOf(caller),
       audit: audit.take(),
       version: body.version,
-      ...(body.artifact ? { artifactPath: body.artifact } : {}),
+      ...(body.artifact ? { artifactPath: body.artifact, operator: d.isOperator(typeof key === 'string' ? key : undefined) } : {}),
       ...(body.sourceRef ? { sourceRef: body.sourceRef } : {}),
     });
     reply.status(out.created ? 201 : 200);
