@@ -52,7 +52,7 @@ function clientConfig(o: OptionValues, env: Record<string, string | undefined>, 
       // read-only commands need no token
     }
   }
-  return { appDir: c.appDir, pipelineFile: c.pipelineFile, dataDir: c.dataDir, apiUrl: o.url ?? (env.SLUICE_URL || undefined) ?? running ?? `http://${c.host}:${c.apiPort}`, token };
+  return { appDir: c.appDir, pipelineFile: c.pipelineFile, pipelineLimits: c.pipelineLimits, dataDir: c.dataDir, apiUrl: o.url ?? (env.SLUICE_URL || undefined) ?? running ?? `http://${c.host}:${c.apiPort}`, token };
 }
 
 const systemCommands: Command[] = [

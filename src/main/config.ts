@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SluiceError } from '../kernel/errors.js';
 import { DEFAULT_KEEP_RELEASES } from '../releases/retention-plan.js';
+import { DEFAULT_PIPELINE_LIMITS, type PipelineLimits } from '../pipeline/pipeline.js';
 
 /** The most releases per stage retention may be told to keep: past it, say so, instead of meaning "never clean up". */
 const MAX_KEEP_RELEASES = 10_000;
@@ -15,6 +16,13 @@ const fileSchema = z.strictObject({
   apiPort: z.number().int().min(0).max(65535).optional(),
   routerPort: z.number().int().min(0).max(65535).optional(),
   maxConnections: z.number().int().min(1).max(1_000_000).optional(),
+  pipelineLimits: z
+    .strictObject({
+      maxBytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
+      maxDepth: z.number().int().min(8).max(1000).optional(),
+      maxAliases: z.number().int().min(0).max(100_000).optional(),
+    })
+    .optional(),
   keepReleases: z.number({ error: `must be ${KEEP_RANGE}` }).int(`must be ${KEEP_RANGE}`).min(1, `must be ${KEEP_RANGE}`).max(MAX_KEEP_RELEASES, `must be ${KEEP_RANGE}`).optional(),
 });
 
@@ -35,6 +43,8 @@ export interface SluiceConfig {
    * them). What a stage serves, its canary and its rollback target are kept whatever this says.
    */
   keepReleases: number;
+  /** Limits on the pipeline file: its size, its nesting, how much its aliases expand. */
+  pipelineLimits: PipelineLimits;
 }
 
 export interface ConfigFlags {
@@ -62,6 +72,13 @@ function count(v: string | undefined, what: string): number | undefined {
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new SluiceError('CONFIG_INVALID', `${what} must be a whole number from 1 to 1000000, got "${v}"`);
+  return n;
+}
+
+function byteCount(v: string | undefined, what: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1024 || n > 64 * 1024 * 1024) throw new SluiceError('CONFIG_INVALID', `${what} must be a whole number of bytes from 1024 to 67108864, got "${v}"`);
   return n;
 }
 
@@ -116,5 +133,10 @@ export function loadConfig(opts: {
       keepCount(env.SLUICE_KEEP_RELEASES, 'SLUICE_KEEP_RELEASES') ??
       file.keepReleases ??
       DEFAULT_KEEP_RELEASES,
+    pipelineLimits: {
+      ...DEFAULT_PIPELINE_LIMITS,
+      ...file.pipelineLimits,
+      maxBytes: byteCount(env.SLUICE_MAX_PIPELINE_BYTES, 'SLUICE_MAX_PIPELINE_BYTES') ?? file.pipelineLimits?.maxBytes ?? DEFAULT_PIPELINE_LIMITS.maxBytes,
+    },
   };
 }
