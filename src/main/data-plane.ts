@@ -9,7 +9,7 @@ import { CONTROL_PROTOCOL, ControlServer } from '../adapters/proxy-http1/control
 import { controlSocketPath, dataPlaneDir, EXIT_CONFIG } from '../adapters/proxy-http1/data-plane-process.js';
 import { Router } from '../adapters/proxy-http1/router.js';
 import { RoutesFile } from '../adapters/proxy-http1/routes-file.js';
-import { openFileLimit } from '../platform/files.js';
+import { openFileCount, openFileLimit } from '../platform/files.js';
 
 const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 
@@ -31,10 +31,14 @@ async function main(): Promise<void> {
     process.exit(EXIT_CONFIG);
   }
   // Each client may need a connection to an instance too: past what the file limit allows, clients get 503 instead of
-  // being dropped unanswered when the process runs out of file descriptors.
+  // being dropped unanswered when the process runs out of file descriptors. What is open already (Node's own, the
+  // log) is not available, and a spare share is kept for connections being refused and for the routes file.
   const files = openFileLimit();
+  let maxRefusing: number | undefined;
   if (files !== undefined) {
-    const fits = Math.max(1, Math.floor((files - Math.min(64, Math.floor(files / 4))) / 2));
+    const spare = Math.min(64, Math.floor(files / 4));
+    maxRefusing = Math.max(1, spare - 8);
+    const fits = Math.max(1, Math.floor((files - (openFileCount() ?? 32) - spare) / 2));
     if (fits < maxConnections) {
       log(`data plane: maxConnections lowered from ${maxConnections} to ${fits}: this process may open ${files} files (ulimit -n)`);
       maxConnections = fits;
@@ -43,7 +47,7 @@ async function main(): Promise<void> {
   mkdirSync(dataPlaneDir(dataDir), { recursive: true, mode: 0o700 });
   const file = new RoutesFile(join(dataPlaneDir(dataDir), 'routes.json'), log);
   let control: ControlServer | undefined = undefined;
-  const router = new Router({ maxConnections, onTrip: (t) => {
+  const router = new Router({ maxConnections, ...(maxRefusing !== undefined ? { maxRefusing } : {}), onTrip: (t) => {
     save();
     log(`guard tripped at ${t.stage}: ${t.version}'s users are back on stable: ${t.reason}`);
     control?.tripped(t);

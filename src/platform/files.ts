@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** Writes a file so that readers see the old content or the new one, never half of it. */
@@ -29,6 +29,15 @@ export function tail(path: string, maxBytes = 2000): string {
 }
 
 /** This process's soft limit on open files (`ulimit -n`), when the system says (Linux: /proc/self/limits). */
+/** How many files this process has open now (Linux: /proc/self/fd); undefined elsewhere. */
+export function openFileCount(): number | undefined {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return undefined;
+  }
+}
+
 export function openFileLimit(): number | undefined {
   try {
     const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
