@@ -23,7 +23,12 @@ const HOST = 'edge.shop.localhost';
 const ENTRY = fileURLToPath(new URL('../../src/main/data-plane.js', import.meta.url));
 
 /** Writes `parts` one by one (awaiting each write); collects the answer until the router closes or `done` holds. */
-async function exchange(port: number, parts: readonly (string | Buffer)[], done?: (text: string) => boolean, waitMs = 10_000): Promise<{ text: string; closed: boolean; written: number }> {
+async function exchange(
+  port: number,
+  parts: readonly (string | Buffer)[],
+  done?: (text: string) => boolean,
+  waitMs = 10_000,
+): Promise<{ text: string; closed: boolean; written: number }> {
   const sock = connect(port, '127.0.0.1');
   let text = '';
   let closed = false;
