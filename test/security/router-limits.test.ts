@@ -73,6 +73,26 @@ describe('router limits', { timeout: 120_000 }, () => {
       assert.ok(r.written <= 4096 + 64 * 1024, `it read on for ${r.written} bytes`);
     });
 
+    it('a client that never reads and goes on sending empty lines is cut off, not read for ever', async () => {
+      const sock = connect(port, '127.0.0.1');
+      sock.on('error', () => {});
+      let closed = false;
+      sock.once('close', () => (closed = true));
+      await new Promise((r) => sock.once('connect', r));
+      sock.pause(); // it never reads the 431
+      const lines = Buffer.alloc(1024, '\r\n');
+      let written = 0;
+      while (!closed && written < 20 * 1024 * 1024) {
+        written += lines.length;
+        if (!sock.write(lines)) await Promise.race([new Promise((r) => sock.once('drain', r)), new Promise((r) => sock.once('close', r))]);
+      }
+      sock.destroy();
+      assert.ok(closed, 'cut off');
+      // The limit, the kernel's socket buffers, and a head's worth after the answer: well under 20 MB.
+      assert.ok(written < 8 * 1024 * 1024, `${written} bytes written before it was cut off`);
+      assert.equal((await send(port, { host: HOST, path: '/status?code=200' })).body, 'e1');
+    });
+
     it('the default limit is the head limit, 16 KiB', async () => {
       const strict = new Router();
       const p = await strict.listen(0);

@@ -123,7 +123,7 @@ interface Client {
   reading: boolean;
   /** When the head being read began to arrive (0: none under way). */
   headSince: number;
-  /** Bytes of empty lines dropped before the head being read: they count against the head's limit. */
+  /** Bytes of empty lines dropped before the head being read, or of anything sent once closing: both are limited. */
   blank: number;
   /** Where in `buf` the search for the end of the head goes on (what came before holds no end). */
   scanned: number;
@@ -397,7 +397,13 @@ export class Router {
 
   private clientData(c: Client, d: Buffer): void {
     const ex = c.ex;
-    if (!ex && c.closing) return; // answered and closing: whatever else it sends is not read
+    if (!ex && c.closing) {
+      // Answered and closing: what else it sends is read (so that closing does not reset the connection under the
+      // answer) and dropped, but only up to a head's worth; a client that goes on sending is cut off.
+      c.blank += d.length;
+      if (c.blank > this.maxHeadBytes) c.sock.destroy();
+      return;
+    }
     if (ex && !ex.reqBody.done) {
       let n: number;
       try {
@@ -477,6 +483,7 @@ export class Router {
   private refuse(c: Client, e: HttpError): void {
     c.buf = null;
     c.closing = true;
+    c.blank = 0;
     this.answer(c, e.status, `sluice: ${e.message}\n`, '', false);
     c.sock.end();
   }
