@@ -16,6 +16,7 @@ const fileSchema = z.strictObject({
   apiPort: z.number().int().min(0).max(65535).optional(),
   routerPort: z.number().int().min(0).max(65535).optional(),
   maxConnections: z.number().int().min(1).max(1_000_000).optional(),
+  routerMaxHeadBytes: z.number().int().min(1024).max(1024 * 1024).optional(),
   pipelineLimits: z
     .strictObject({
       maxBytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
@@ -38,6 +39,8 @@ export interface SluiceConfig {
   routerPort: number;
   /** Client connections the data plane's router serves at once; past it, 503. */
   maxConnections: number;
+  /** The most bytes of a request head at the router, empty lines before it included (431 past it); default 16 KiB. */
+  routerMaxHeadBytes?: number;
   /**
    * Retention: how many of the newest releases each stage keeps on disk (unpacked folders, and the artifacts behind
    * them). What a stage serves, its canary and its rollback target are kept whatever this says.
@@ -133,6 +136,7 @@ export function loadConfig(opts: {
       keepCount(env.SLUICE_KEEP_RELEASES, 'SLUICE_KEEP_RELEASES') ??
       file.keepReleases ??
       DEFAULT_KEEP_RELEASES,
+    ...(file.routerMaxHeadBytes !== undefined ? { routerMaxHeadBytes: file.routerMaxHeadBytes } : {}),
     pipelineLimits: {
       ...DEFAULT_PIPELINE_LIMITS,
       ...file.pipelineLimits,

@@ -1,5 +1,5 @@
 // The data plane's composition root: the router as a process of its own, which outlives the control plane.
-//   node dist/src/main/data-plane.js --data-dir D [--host H] [--port P] [--max-connections N]
+//   node dist/src/main/data-plane.js --data-dir D [--host H] [--port P] [--max-connections N] [--max-head-bytes B]
 // `sluice up` starts it under a small supervisor (or adopts the one running); `sluice down` stops it.
 // It loads only the router: no store, no pipeline parsing, no judge.
 import { mkdirSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONTROL_PROTOCOL, ControlServer } from '../adapters/proxy-http1/control-server.js';
 import { controlSocketPath, dataPlaneDir, EXIT_CONFIG } from '../adapters/proxy-http1/data-plane-process.js';
+import { MAX_HEAD_BYTES } from '../adapters/proxy-http1/http1.js';
 import { Router } from '../adapters/proxy-http1/router.js';
 import { RoutesFile } from '../adapters/proxy-http1/routes-file.js';
 import { openFileCount, openFileLimit } from '../platform/files.js';
@@ -20,14 +21,18 @@ async function main(): Promise<void> {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '7080' },
       'max-connections': { type: 'string', default: '10000' },
+      'max-head-bytes': { type: 'string', default: String(MAX_HEAD_BYTES) },
     },
     strict: true,
   });
   const dataDir = values['data-dir'];
   const port = Number(values.port);
   let maxConnections = Number(values['max-connections']);
-  if (!dataDir || !Number.isInteger(port) || port < 0 || port > 65535 || !Number.isInteger(maxConnections) || maxConnections < 1) {
-    log('data plane: usage: data-plane.js --data-dir D [--host H] [--port P] [--max-connections N]');
+  const maxHeadBytes = Number(values['max-head-bytes']);
+  const whole = (n: number, min: number) => Number.isInteger(n) && n >= min;
+  const valid = whole(port, 0) && port <= 65535 && whole(maxConnections, 1) && whole(maxHeadBytes, 1024);
+  if (!dataDir || !valid) {
+    log('data plane: usage: data-plane.js --data-dir D [--host H] [--port P] [--max-connections N] [--max-head-bytes B (1024 or more)]');
     process.exit(EXIT_CONFIG);
   }
   // Each client may need a connection to an instance too: past what the file limit allows, clients get 503 instead of
@@ -47,7 +52,7 @@ async function main(): Promise<void> {
   mkdirSync(dataPlaneDir(dataDir), { recursive: true, mode: 0o700 });
   const file = new RoutesFile(join(dataPlaneDir(dataDir), 'routes.json'), log);
   let control: ControlServer | undefined = undefined;
-  const router = new Router({ maxConnections, ...(maxRefusing !== undefined ? { maxRefusing } : {}), onTrip: (t) => {
+  const router = new Router({ maxConnections, maxHeadBytes, ...(maxRefusing !== undefined ? { maxRefusing } : {}), onTrip: (t) => {
     save();
     log(`guard tripped at ${t.stage}: ${t.version}'s users are back on stable: ${t.reason}`);
     control?.tripped(t);

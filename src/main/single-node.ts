@@ -80,7 +80,15 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     const store = await openStore({ dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
     cleanups.push(() => store.close());
     const dp = await ensureDataPlane(
-      { dataDir, host: config.host, port: config.routerPort, maxConnections: config.maxConnections, entry: DATA_PLANE_ENTRY, build: SLUICE_VERSION },
+      {
+        dataDir,
+        host: config.host,
+        port: config.routerPort,
+        maxConnections: config.maxConnections,
+        ...(config.routerMaxHeadBytes ? { maxHeadBytes: config.routerMaxHeadBytes } : {}),
+        entry: DATA_PLANE_ENTRY,
+        build: SLUICE_VERSION,
+      },
       notice,
     );
     const router = dp.client;

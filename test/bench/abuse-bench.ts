@@ -8,7 +8,7 @@
 // - streams: 60 GET /api/v1/events?after=0 clients that never read;
 // - trickle: 1,000 connections to the router, each sending its request head a byte a second (under the router's
 //   default cap of 10,000 connections);
-// - empty lines: a connection sending nothing but empty lines, again whenever it is closed.
+// - empty lines: a connection sending nothing but empty lines (up to 1 MB/s), again whenever it is closed.
 // The abuse runs in a child process of its own, so that its work does not delay the measuring. Targets: prod p99 at
 // most 50 ms and health p99 at most 200 ms in every phase, resident memory at most 100 MB above the baseline, every
 // process alive at the end. Figures only, never a gate: it exits 0 whether the targets are met or not, 1 only when it
@@ -20,6 +20,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { downSluice } from '../../src/main/single-node.js';
 import { api, copyExample, journeyEnd, REPO, startUp, type UpProcess } from '../helpers/sluice-process.js';
 
 const SCENARIO_MS = Number(process.env.BENCH_SCENARIO_MS ?? 12_000);
@@ -40,12 +41,23 @@ interface Target {
 
 // ---- the abuse, in a child process ---------------------------------------------------------------------------------
 
-/** A judge request of about 1 MB (within the API's 1 MiB body limit): the example's metrics with 36,000 measurements a side. */
+/**
+ * A valid judge request of about 1 MB (within the API's 1 MiB body limit): the example's metrics, repeated under new
+ * names with the most measurements a side the judge takes (5,000), until the body is that large.
+ */
 function bigJudgeBody(): string {
   const example = JSON.parse(readFileSync(join(REPO, 'examples', 'judge', 'latency-regression.json'), 'utf8')) as { config: unknown; metrics: Record<string, unknown>[] };
-  const series = (base: number) => Array.from({ length: 36_000 }, (_, i) => Math.round((base + Math.sin(i) * 3 + (i % 7)) * 1000) / 1000);
-  const metrics = example.metrics.slice(0, 2).map((m, k) => ({ ...m, canary: series(40 + k), baseline: series(30 + k) }));
-  return JSON.stringify({ ...example, metrics });
+  const series = (base: number) => Array.from({ length: 5000 }, (_, i) => Math.round((base + Math.sin(i) * 3 + (i % 7)) * 100) / 100);
+  const metrics: Record<string, unknown>[] = [];
+  let body = '';
+  for (let k = 0; ; k++) {
+    const m = example.metrics[k % example.metrics.length]!;
+    const next = [...metrics, { ...m, name: `${String(m.name)}-${k}`, canary: series(40 + (k % 5)), baseline: series(30 + (k % 5)) }];
+    const text = JSON.stringify({ ...example, metrics: next });
+    if (Buffer.byteLength(text) > 1_000_000) return body;
+    metrics.splice(0, metrics.length, ...next);
+    body = text;
+  }
 }
 
 async function abuse(kind: Scenario, t: Target, untilMs: number): Promise<string> {
@@ -123,9 +135,12 @@ async function abuse(kind: Scenario, t: Target, untilMs: number): Promise<string
           const s = open(t.routerPort);
           connections++;
           await new Promise<void>((res) => s.once('connect', () => res()));
+          // 1 KB a millisecond at most (about 1 MB/s): enough to be cut off every few dozen milliseconds, without the
+          // bench's own writing taking the machine's cores from what it measures.
           while (live() && !s.destroyed && s.writable) {
             bytes += lines.length;
             if (!s.write(lines)) await Promise.race([new Promise((r) => s.once('drain', r)), new Promise((r) => s.once('close', r))]);
+            await sleep(1);
           }
           s.destroy();
         }
@@ -248,7 +263,14 @@ async function main(): Promise<void> {
     void (up?.down() ?? Promise.resolve()).finally(() => process.exit(1));
   }, 240_000);
   try {
-    up = await startUp(app, dataDir);
+    try {
+      up = await startUp(app, dataDir);
+    } catch (e) {
+      // A first start creates the database; on a busy machine that can outlast the helper's minute. Once more.
+      console.error(`sluice up did not start (${(e as Error).message.split('\n')[0]}); trying once more`);
+      await downSluice(dataDir);
+      up = await startUp(app, dataDir);
+    }
     const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
     const routerPid = Number(/data plane pid (\d+)/.exec(up.output())?.[1]);
     const pids: Record<string, number> = { controlPlane: up.proc.pid!, dataPlane: routerPid };
@@ -340,7 +362,8 @@ async function main(): Promise<void> {
     console.log('written to bench-results/abuse.json');
   } finally {
     clearTimeout(deadline);
-    await up?.down();
+    if (up) await up.down();
+    else await downSluice(dataDir);
     rmSync(join(app, '..'), { recursive: true, force: true });
   }
 }
