@@ -43,11 +43,12 @@ interface Target {
 
 /**
  * A valid judge request of about 1 MB (within the API's 1 MiB body limit): the example's metrics, repeated under new
- * names with the most measurements a side the judge takes (5,000), until the body is that large.
+ * names with 4,000 measurements a side (the judge compares at most 20 million pairs a metric), until the body is that
+ * large.
  */
 function bigJudgeBody(): string {
   const example = JSON.parse(readFileSync(join(REPO, 'examples', 'judge', 'latency-regression.json'), 'utf8')) as { config: unknown; metrics: Record<string, unknown>[] };
-  const series = (base: number) => Array.from({ length: 5000 }, (_, i) => Math.round((base + Math.sin(i) * 3 + (i % 7)) * 100) / 100);
+  const series = (base: number) => Array.from({ length: 4000 }, (_, i) => Math.round((base + Math.sin(i) * 3 + (i % 7)) * 100) / 100);
   const metrics: Record<string, unknown>[] = [];
   let body = '';
   for (let k = 0; ; k++) {
@@ -258,10 +259,19 @@ async function main(): Promise<void> {
   const app = copyExample();
   const dataDir = join(app, '.sluice');
   let up: UpProcess | undefined;
+  const stopAll = async () => {
+    if (up) {
+      // A control plane kept busy (a judge request without a time limit) may not get to its SIGTERM: then SIGKILL.
+      const proc = up.proc;
+      await Promise.race([up.stop(), sleep(15_000)]);
+      if (proc.exitCode === null && proc.signalCode === null) await up.kill();
+    }
+    await downSluice(dataDir);
+  };
   const deadline = setTimeout(() => {
-    console.error('bench:abuse: gave up after 4 minutes');
-    void (up?.down() ?? Promise.resolve()).finally(() => process.exit(1));
-  }, 240_000);
+    console.error('bench:abuse: gave up after 6 minutes');
+    void stopAll().finally(() => process.exit(1));
+  }, 360_000);
   try {
     try {
       up = await startUp(app, dataDir);
@@ -362,8 +372,7 @@ async function main(): Promise<void> {
     console.log('written to bench-results/abuse.json');
   } finally {
     clearTimeout(deadline);
-    if (up) await up.down();
-    else await downSluice(dataDir);
+    await stopAll();
     rmSync(join(app, '..'), { recursive: true, force: true });
   }
 }
