@@ -20,14 +20,18 @@ describe('HTTP/1.1 heads', () => {
     assert.equal(req(['GET / HTTP/1.0']).minor, 0);
   });
 
-  it('accepts repeated identical Content-Length values and chunked requests', () => {
-    assert.equal(req(['PUT / HTTP/1.1', 'Content-Length: 5', 'content-length: 5, 5']).contentLength, 5);
+  it('accepts chunked requests; a response may repeat an identical Content-Length, a request may not', () => {
     assert.deepEqual(requestBody(req(['PUT / HTTP/1.1', 'Transfer-Encoding: gzip', 'Transfer-Encoding: chunked'])), { kind: 'chunked' });
+    assert.equal(parseHead(['HTTP/1.1 200 OK', 'Content-Length: 5', 'content-length: 5, 5'].join('\r\n'), 'response').contentLength, 5);
+    refused(['PUT / HTTP/1.1', 'Content-Length: 5', 'content-length: 5'], 400, /more than one Content-Length/);
+    refused(['PUT / HTTP/1.1', 'Content-Length: 5, 5'], 400, /more than one Content-Length/);
   });
 
   it('refuses what could make a proxy and a server disagree about where a message ends', () => {
     refused(['POST / HTTP/1.1', 'Content-Length: 5', 'Transfer-Encoding: chunked'], 400, /both Content-Length and Transfer-Encoding/);
-    refused(['POST / HTTP/1.1', 'Content-Length: 5', 'Content-Length: 6'], 400, /conflicting Content-Length/);
+    refused(['POST / HTTP/1.1', 'Content-Length: 5', 'Content-Length: 6'], 400, /more than one Content-Length/);
+    refused(['GET / HTTP/1.1', 'Host: a.localhost', 'host: b.localhost'], 400, /more than one Host/);
+    refused(['GET / HTTP/1.1', 'Host: a.localhost', 'HOST: a.localhost'], 400, /more than one Host/);
     refused(['POST / HTTP/1.1', 'Content-Length: -1'], 400, /Content-Length/);
     refused(['POST / HTTP/1.1', 'Content-Length: 0x10'], 400, /Content-Length/);
     refused(['POST / HTTP/1.1', 'Transfer-Encoding: gzip'], 501, /other than chunked/);

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { allowedHostName } from '../interfaces/http/host-check.js';
 import { SluiceError } from '../kernel/errors.js';
 import { DEFAULT_KEEP_RELEASES } from '../releases/retention-plan.js';
+import { DEFAULT_PIPELINE_LIMITS, type PipelineLimits } from '../pipeline/pipeline.js';
 
 /** The most releases per stage retention may be told to keep: past it, say so, instead of meaning "never clean up". */
 const MAX_KEEP_RELEASES = 10_000;
@@ -28,6 +29,14 @@ const fileSchema = z.strictObject({
       slowClientMs: z.number().int().min(100).max(3_600_000).optional(),
     })
     .optional(),
+  routerMaxHeadBytes: z.number().int().min(1024).max(1024 * 1024).optional(),
+  pipelineLimits: z
+    .strictObject({
+      maxBytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
+      maxDepth: z.number().int().min(8).max(1000).optional(),
+      maxAliases: z.number().int().min(0).max(100_000).optional(),
+    })
+    .optional(),
   keepReleases: z.number({ error: `must be ${KEEP_RANGE}` }).int(`must be ${KEEP_RANGE}`).min(1, `must be ${KEEP_RANGE}`).max(MAX_KEEP_RELEASES, `must be ${KEEP_RANGE}`).optional(),
 });
 
@@ -48,6 +57,8 @@ export interface SluiceConfig {
   routerPort: number;
   /** Client connections the data plane's router serves at once; past it, 503. */
   maxConnections: number;
+  /** The most bytes of a request head at the router, empty lines before it included (431 past it); default 16 KiB. */
+  routerMaxHeadBytes?: number;
   /**
    * Retention: how many of the newest releases each stage keeps on disk (unpacked folders, and the artifacts behind
    * them). What a stage serves, its canary and its rollback target are kept whatever this says.
@@ -57,6 +68,8 @@ export interface SluiceConfig {
   secretsKeyFile: string;
   /** Limits on what the API takes (see ApiLimits). */
   limits: ApiLimits;
+  /** Limits on the pipeline file: its size, its nesting, how much its aliases expand. */
+  pipelineLimits: PipelineLimits;
 }
 
 /**
@@ -135,6 +148,13 @@ function allowedHosts(list: readonly string[] | string | undefined, what: string
   });
 }
 
+function byteCount(v: string | undefined, what: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1024 || n > 64 * 1024 * 1024) throw new SluiceError('CONFIG_INVALID', `${what} must be a whole number of bytes from 1024 to 67108864, got "${v}"`);
+  return n;
+}
+
 function keepCount(v: string | undefined, what: string): number | undefined {
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
@@ -203,5 +223,11 @@ export function loadConfig(opts: {
       keepCount(env.SLUICE_KEEP_RELEASES, 'SLUICE_KEEP_RELEASES') ??
       file.keepReleases ??
       DEFAULT_KEEP_RELEASES,
+    ...(file.routerMaxHeadBytes !== undefined ? { routerMaxHeadBytes: file.routerMaxHeadBytes } : {}),
+    pipelineLimits: {
+      ...DEFAULT_PIPELINE_LIMITS,
+      ...file.pipelineLimits,
+      maxBytes: byteCount(env.SLUICE_MAX_PIPELINE_BYTES, 'SLUICE_MAX_PIPELINE_BYTES') ?? file.pipelineLimits?.maxBytes ?? DEFAULT_PIPELINE_LIMITS.maxBytes,
+    },
   };
 }

@@ -1,5 +1,5 @@
 // The data plane's composition root: the router as a process of its own, which outlives the control plane.
-//   node dist/src/main/data-plane.js --data-dir D [--host H] [--port P] [--max-connections N]
+//   node dist/src/main/data-plane.js --data-dir D [--host H] [--port P] [--max-connections N] [--max-head-bytes B]
 // `sluice up` starts it under a small supervisor (or adopts the one running); `sluice down` stops it.
 // It loads only the router: no store, no pipeline parsing, no judge.
 import { mkdirSync } from 'node:fs';
@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONTROL_PROTOCOL, ControlServer } from '../adapters/proxy-http1/control-server.js';
 import { controlSocketPath, dataPlaneDir, EXIT_CONFIG } from '../adapters/proxy-http1/data-plane-process.js';
+import { MAX_HEAD_BYTES } from '../adapters/proxy-http1/http1.js';
 import { Router } from '../adapters/proxy-http1/router.js';
 import { RoutesFile } from '../adapters/proxy-http1/routes-file.js';
-import { openFileLimit, PRIVATE_UMASK } from '../platform/files.js';
+import { openFileCount, openFileLimit, PRIVATE_UMASK } from '../platform/files.js';
 
 const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 
@@ -22,21 +23,29 @@ async function main(): Promise<void> {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '7080' },
       'max-connections': { type: 'string', default: '10000' },
+      'max-head-bytes': { type: 'string', default: String(MAX_HEAD_BYTES) },
     },
     strict: true,
   });
   const dataDir = values['data-dir'];
   const port = Number(values.port);
   let maxConnections = Number(values['max-connections']);
-  if (!dataDir || !Number.isInteger(port) || port < 0 || port > 65535 || !Number.isInteger(maxConnections) || maxConnections < 1) {
-    log('data plane: usage: data-plane.js --data-dir D [--host H] [--port P] [--max-connections N]');
+  const maxHeadBytes = Number(values['max-head-bytes']);
+  const whole = (n: number, min: number) => Number.isInteger(n) && n >= min;
+  const valid = whole(port, 0) && port <= 65535 && whole(maxConnections, 1) && whole(maxHeadBytes, 1024);
+  if (!dataDir || !valid) {
+    log('data plane: usage: data-plane.js --data-dir D [--host H] [--port P] [--max-connections N] [--max-head-bytes B (1024 or more)]');
     process.exit(EXIT_CONFIG);
   }
   // Each client may need a connection to an instance too: past what the file limit allows, clients get 503 instead of
-  // being dropped unanswered when the process runs out of file descriptors.
+  // being dropped unanswered when the process runs out of file descriptors. What is open already (Node's own, the
+  // log) is not available, and a spare share is kept for connections being refused and for the routes file.
   const files = openFileLimit();
+  let maxRefusing: number | undefined;
   if (files !== undefined) {
-    const fits = Math.max(1, Math.floor((files - Math.min(64, Math.floor(files / 4))) / 2));
+    const spare = Math.min(64, Math.floor(files / 4));
+    maxRefusing = Math.max(1, spare - 8);
+    const fits = Math.max(1, Math.floor((files - (openFileCount() ?? 32) - spare) / 2));
     if (fits < maxConnections) {
       log(`data plane: maxConnections lowered from ${maxConnections} to ${fits}: this process may open ${files} files (ulimit -n)`);
       maxConnections = fits;
@@ -45,7 +54,7 @@ async function main(): Promise<void> {
   mkdirSync(dataPlaneDir(dataDir), { recursive: true, mode: 0o700 });
   const file = new RoutesFile(join(dataPlaneDir(dataDir), 'routes.json'), log);
   let control: ControlServer | undefined = undefined;
-  const router = new Router({ maxConnections, onTrip: (t) => {
+  const router = new Router({ maxConnections, maxHeadBytes, ...(maxRefusing !== undefined ? { maxRefusing } : {}), onTrip: (t) => {
     save();
     log(`guard tripped at ${t.stage}: ${t.version}'s users are back on stable: ${t.reason}`);
     control?.tripped(t);

@@ -115,7 +115,15 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     if (loosened > 0 && !firstStart) notice(`${dataDir}: ${loosened} file(s) and folder(s) others could reach are now for this user only (0600/0700)`);
     cleanups.push(() => makePrivate(dataDir));
     const dp = await ensureDataPlane(
-      { dataDir, host: config.host, port: config.routerPort, maxConnections: config.maxConnections, entry: DATA_PLANE_ENTRY, build: SLUICE_VERSION },
+      {
+        dataDir,
+        host: config.host,
+        port: config.routerPort,
+        maxConnections: config.maxConnections,
+        ...(config.routerMaxHeadBytes ? { maxHeadBytes: config.routerMaxHeadBytes } : {}),
+        entry: DATA_PLANE_ENTRY,
+        build: SLUICE_VERSION,
+      },
       notice,
     );
     const router = dp.client;
@@ -123,12 +131,13 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     if (dp.adopted && dp.health.port !== config.routerPort && config.routerPort !== 0)
       notice(`the data plane already running for ${dataDir} listens on port ${dp.health.port}, not ${config.routerPort}; \`sluice down\` then \`sluice up\` moves it`);
     const artifacts = new ArtifactStore(join(dataDir, 'artifacts'), { exclude: [dataDir] });
-    const pipeline = pipelineFileOnDisk(config.pipelineFile, relative(config.appDir, config.pipelineFile) || config.pipelineFile);
+    const pipelineName = relative(config.appDir, config.pipelineFile) || config.pipelineFile;
+    const pipeline = pipelineFileOnDisk(config.pipelineFile, pipelineName, config.pipelineLimits);
 
     // The app name for hosts comes from the file; a broken file at start-up still lets the server come up.
     let app: string;
     try {
-      app = parsePipeline(pipeline.read(), pipeline.path).app;
+      app = parsePipeline(pipeline.read(), pipeline.path, { limits: config.pipelineLimits }).app;
     } catch {
       const created = (await store.loadEvents()).findLast((e) => e.type === 'journey.created');
       app = created?.type === 'journey.created' ? created.plan.app : 'app';

@@ -1,4 +1,4 @@
-import { isMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { parseDuration } from '../kernel/duration.js';
 import { SluiceError } from '../kernel/errors.js';
@@ -125,6 +125,34 @@ export interface PipelineIssue {
   message: string;
 }
 
+/** Limits on a pipeline file; each is a setting of the server (`pipelineLimits` in the --config file). */
+export interface PipelineLimits {
+  /** The most bytes (UTF-8) a pipeline file may have. */
+  maxBytes: number;
+  /** The deepest nesting of mappings and lists, counting the top-level mapping as 1. */
+  maxDepth: number;
+  /** How much YAML aliases (`*name`) may expand, as the yaml package counts it (its maxAliasCount). */
+  maxAliases: number;
+}
+
+/** 1 MiB holds some 10,000 stages; 64 levels are four times what the schema needs; 100 aliases is yaml's own default. */
+export const DEFAULT_PIPELINE_LIMITS: Readonly<PipelineLimits> = { maxBytes: 1024 * 1024, maxDepth: 64, maxAliases: 100 };
+
+export interface ParseOptions {
+  /** Limits other than the defaults. */
+  limits?: Partial<PipelineLimits>;
+  /**
+   * Counts the steps of the work on the stage graph (cycles, order, `extends` layering): it grows in proportion to the
+   * stages and their links, which tests check by counting rather than by timing.
+   */
+  work?: { steps: number };
+}
+
+/** At most this many problems are located and listed; the rest are counted. */
+const MAX_ISSUES = 100;
+/** Known names listed in an "unknown name" message. */
+const MAX_NAMES_LISTED = 20;
+
 const DEFAULT_COMMIT_BUDGET_MS = 5 * 60_000;
 const DEFAULT_STEP_TIMEOUT_MS = 10 * 60_000;
 const RESERVED_STAGE_NAMES = new Set(['commit']);
@@ -134,20 +162,66 @@ export function formatIssues(issues: readonly PipelineIssue[]): string {
   return issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n');
 }
 
+/** `1.5 MiB (1572864 bytes)`. */
+export function formatBytes(n: number): string {
+  const unit = n >= 1024 * 1024 ? ['MiB', 1024 * 1024] as const : n >= 1024 ? ['KiB', 1024] as const : undefined;
+  return unit ? `${Math.round((n / unit[1]) * 10) / 10} ${unit[0]} (${n} bytes)` : `${n} bytes`;
+}
+
+/** The UTF-8 length of a string, without encoding it; stops counting past `limit`. */
+function utf8Length(s: string, limit: number): number {
+  let n = 0;
+  for (let i = 0; i < s.length && n <= limit; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** Throws PIPELINE_INVALID when a file of `bytes` bytes is over the limit; the message names the file, its size and the limit. */
+export function checkPipelineSize(file: string, bytes: number, maxBytes: number): void {
+  if (bytes <= maxBytes) return;
+  const issue: PipelineIssue = { file, line: 1, col: 1, path: '', message: `the file is ${formatBytes(bytes)}, over the limit of ${formatBytes(maxBytes)} for a pipeline file (the server's pipelineLimits.maxBytes)` };
+  throw new SluiceError('PIPELINE_INVALID', `${file} is invalid:\n${formatIssues([issue])}`, { issues: [issue] });
+}
+
 /**
  * Parses and validates a pipeline file and resolves it to a Plan.
  * Throws a SluiceError PIPELINE_INVALID whose details.issues locate every problem found.
  */
-export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
+export function parsePipeline(text: string, file = 'sluice.yaml', options: ParseOptions = {}): Plan {
+  const limits = { ...DEFAULT_PIPELINE_LIMITS, ...options.limits };
+  const work = options.work ?? { steps: 0 };
+  checkPipelineSize(file, text.length > limits.maxBytes ? text.length : utf8Length(text, limits.maxBytes), limits.maxBytes);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number | undefined) => {
     const p = lineCounter.linePos(offset ?? 0);
     return { line: p.line, col: p.col };
   };
+  let more = 0;
   const fail = (issues: PipelineIssue[]): never => {
-    throw new SluiceError('PIPELINE_INVALID', `${file} is invalid:\n${formatIssues(issues)}`, { issues });
+    const listed = issues.slice(0, MAX_ISSUES);
+    const rest = issues.length - listed.length + more;
+    throw new SluiceError('PIPELINE_INVALID', `${file} is invalid:\n${formatIssues(listed)}${rest > 0 ? `\n… and ${rest} more` : ''}`, { issues: listed });
   };
+  const tooDeep = (offset: number) => fail([{ file, ...at(offset), path: '', message: `nested deeper than ${limits.maxDepth} levels (the server's pipelineLimits.maxDepth)` }]);
+
+  // Flow collections ([ and {) nest without indentation, and the YAML composer recurses into them: count them on the
+  // lexer's tokens first, which know quotes and comments, and stop at the first one too deep.
+  const flowTooDeep = flowDepthPast(text, limits.maxDepth);
+  if (flowTooDeep !== undefined) {
+    lineCounter.addNewLine(0);
+    for (let i = text.indexOf('\n'); i >= 0 && i < flowTooDeep; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1);
+    tooDeep(flowTooDeep);
+  }
+  // Duplicate keys are found below with a set per mapping: the yaml package compares each key with every earlier
+  // one, which takes minutes for a mapping of 10,000 stages.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
 
   if (doc.errors.length > 0) {
     fail(
@@ -159,11 +233,40 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
       })),
     );
   }
+  // Depth, duplicate keys, and keys that would set an object's prototype, on the document's nodes, without recursion.
+  let firstAlias: number | undefined;
+  const duplicates: { offset: number; key: string }[] = [];
+  const nodes: [unknown, number][] = [[doc.contents, 1]];
+  for (let next = nodes.pop(); next; next = nodes.pop()) {
+    const [node, depth] = next;
+    if (isAlias(node) && node.range) firstAlias = Math.min(firstAlias ?? node.range[0], node.range[0]);
+    if (!isMap(node) && !isSeq(node)) continue;
+    if (depth > limits.maxDepth) tooDeep(node.range?.[0] ?? 0);
+    const keys = isMap(node) ? new Set<unknown>() : undefined;
+    for (const item of node.items as unknown[]) {
+      if (isPair(item)) {
+        if (isScalar(item.key) && (typeof item.key.value !== 'object' || item.key.value === null)) {
+          if (item.key.value === '__proto__') fail([{ file, ...at(item.key.range?.[0]), path: '', message: 'the key "__proto__" is not allowed' }]);
+          if (keys?.has(item.key.value)) duplicates.push({ offset: item.key.range?.[0] ?? 0, key: String(item.key.value) });
+          keys?.add(item.key.value);
+        } else if (item.key !== null && item.key !== undefined) {
+          // yaml would turn a mapping, a list or a !!binary used as a key into text, with a warning on stderr.
+          fail([{ file, ...at((item.key as YamlNode).range?.[0]), path: '', message: 'a key must be plain text, not a mapping, a list, an alias or binary data' }]);
+        }
+        nodes.push([item.key, depth + 1], [item.value, depth + 1]);
+      } else nodes.push([item, depth + 1]);
+    }
+  }
+  if (duplicates.length > 0)
+    fail(duplicates.sort((a, b) => a.offset - b.offset).map((d) => ({ file, ...at(d.offset), path: '', message: `Map keys must be unique: "${d.key.slice(0, 80)}" is already a key of this mapping` })));
   let raw: unknown;
   try {
-    raw = doc.toJS({ maxAliasCount: 100 });
+    raw = doc.toJS({ maxAliasCount: limits.maxAliases });
   } catch (e) {
-    fail([{ file, line: 1, col: 1, path: '', message: (e as Error).message }]);
+    const message = /alias count|alias resolution is disabled/i.test((e as Error).message)
+      ? `aliases expand too much: more than ${limits.maxAliases} copies (the server's pipelineLimits.maxAliases)`
+      : (e as Error).message;
+    fail([{ file, ...at(firstAlias), path: '', message }]);
   }
   if (raw === null || raw === undefined) fail([{ file, line: 1, col: 1, path: '', message: 'the file is empty' }]);
 
@@ -190,33 +293,42 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
     // A misspelt key says it all: the "one of" rule of the same object would only repeat it.
     const misspelt = new Set(parsed.error.issues.filter((i) => i.code === 'unrecognized_keys').map((i) => i.path.join('.')));
     const issues = parsed.error.issues.filter((i) => i.code !== 'custom' || !misspelt.has(i.path.join('.')));
-    fail(issues.flatMap((i) => zodIssueToPipelineIssues(i, issue)));
+    more = Math.max(0, issues.length - MAX_ISSUES);
+    fail(issues.slice(0, MAX_ISSUES).flatMap((i) => zodIssueToPipelineIssues(i, issue)));
   }
   const pf = parsed.data as PipelineFile;
+  // Names are looked up as own keys only: a stage called "constructor" is a stage like any other, and an unknown one
+  // is unknown, never Object.prototype's.
+  const stageNamed = (n: string): StageInput | undefined => (Object.hasOwn(pf.stages, n) ? pf.stages[n] : undefined);
 
   const issues: PipelineIssue[] = [];
+  // Locating and suggesting cost a scan of the names each: only the first MAX_ISSUES problems get them.
+  const report = (path: readonly PropertyKey[], message: string | (() => string), key?: string) => {
+    if (issues.length >= MAX_ISSUES) more++;
+    else issues.push(issue(path, typeof message === 'string' ? message : message(), key));
+  };
   const names = Object.keys(pf.stages);
-  if (names.length === 0) issues.push(issue(['stages'], 'declare at least one stage'));
+  if (names.length === 0) report(['stages'], 'declare at least one stage');
   for (const name of names) {
     if (RESERVED_STAGE_NAMES.has(name))
-      issues.push(issue(['stages'], `"${name}" is reserved for the commit stage`, name));
+      report(['stages'], () => `"${name}" is reserved for the commit stage`, name);
     const st = pf.stages[name]!;
     const after = st.after === undefined ? [] : Array.isArray(st.after) ? st.after : [st.after];
     after.forEach((parent, idx) => {
       const path = Array.isArray(st.after) ? ['stages', name, 'after', idx] : ['stages', name, 'after'];
-      if (parent === name) issues.push(issue(path, `stage "${name}" cannot come after itself`));
-      else if (!Object.hasOwn(pf.stages, parent)) issues.push(issue(path, unknownName('stage', parent, names)));
+      if (parent === name) report(path, () => `stage "${name}" cannot come after itself`);
+      else if (!stageNamed(parent)) report(path, () => unknownName('stage', parent, names));
     });
     if (st.extends !== undefined) {
-      if (st.extends === name) issues.push(issue(['stages', name, 'extends'], `stage "${name}" cannot extend itself`));
-      else if (!Object.hasOwn(pf.stages, st.extends))
-        issues.push(issue(['stages', name, 'extends'], unknownName('stage', st.extends, names)));
+      const ext = st.extends;
+      if (ext === name) report(['stages', name, 'extends'], () => `stage "${name}" cannot extend itself`);
+      else if (!stageNamed(ext)) report(['stages', name, 'extends'], () => unknownName('stage', ext, names));
     }
   }
   (pf.notify ?? []).forEach((n, i) =>
     n.stages?.forEach((stage, j) => {
-      if (!Object.hasOwn(pf.stages, stage) && !RESERVED_STAGE_NAMES.has(stage))
-        issues.push(issue(['notify', i, 'stages', j], unknownName('stage', stage, [...names, ...RESERVED_STAGE_NAMES])));
+      if (!stageNamed(stage) && !RESERVED_STAGE_NAMES.has(stage))
+        report(['notify', i, 'stages', j], () => unknownName('stage', stage, [...names, ...RESERVED_STAGE_NAMES]));
     }),
   );
   const scrapeInterval = pf.metrics?.prometheus?.scrapeInterval;
@@ -231,12 +343,10 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
           if (r.ms >= windowFloorMs(scrapeIntervalMs)) continue;
           const said = scrapeInterval === undefined ? "Prometheus' default scrape interval; set metrics.prometheus.scrapeInterval if yours scrapes more often" : 'metrics.prometheus.scrapeInterval';
           const floor = formatPromDuration(windowFloorMs(scrapeIntervalMs));
-          issues.push(
-            issue(
-              [...path, kind, i, 'metric', 'prometheus'],
+          report(
+            [...path, kind, i, 'metric', 'prometheus'],
               `${r.fn}() over [${r.text}] is shorter than ${SCRAPES_PER_WINDOW} scrape intervals of ${formatPromDuration(scrapeIntervalMs)} (${said}), and has no value whenever it holds fewer than two samples: ` +
                 `write [{{window}}], which Sluice widens to at least ${floor}, or a range of ${floor} or more`,
-            ),
           );
         }
       });
@@ -244,14 +354,15 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
   for (const [name, a] of Object.entries(pf.analyses ?? {})) checkRanges(a, ['analyses', name]);
   if (issues.length > 0) fail(issues);
 
-  const cycle = findCycle(names, (n) => toList(pf.stages[n]!.after));
-  if (cycle) fail([issue(['stages', cycle[0]!, 'after'], `stages form a cycle: ${cycle.join(' → ')}`)]);
-  const extCycle = findCycle(names, (n) => toList(pf.stages[n]!.extends));
-  if (extCycle) fail([issue(['stages', extCycle[0]!, 'extends'], `extends forms a cycle: ${extCycle.join(' → ')}`)]);
+  const cycle = findCycle(names, (n) => toList(pf.stages[n]!.after), work);
+  if (cycle) fail([issue(['stages', cycle[0]!, 'after'], `stages form a cycle: ${cycleText(cycle)}`)]);
+  const extCycle = findCycle(names, (n) => toList(pf.stages[n]!.extends), work);
+  if (extCycle) fail([issue(['stages', extCycle[0]!, 'extends'], `extends forms a cycle: ${cycleText(extCycle)}`)]);
 
+  const layers = layeredStages(pf, names, work);
   const stages: StagePlan[] = [];
-  for (const name of topoOrder(names, (n) => toList(pf.stages[n]!.after))) {
-    const fields = layered(pf, name);
+  for (const name of topoOrder(names, (n) => toList(pf.stages[n]!.after), work)) {
+    const fields = layers.get(name)!;
     const target = fields.target ?? 'local';
     const stagePath = ['stages', name];
     const plan: StagePlan = {
@@ -281,9 +392,9 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
           checkRanges(ref, path);
           return analysisPlan(`${name}-analysis`, ref);
         }
-        const a = pf.analyses?.[ref];
+        const a = pf.analyses && Object.hasOwn(pf.analyses, ref) ? pf.analyses[ref] : undefined;
         if (!a) {
-          issues.push(issue(path, unknownName('analysis', ref, Object.keys(pf.analyses ?? {}))));
+          report(path, () => unknownName('analysis', ref, Object.keys(pf.analyses ?? {})));
           return undefined;
         }
         return analysisPlan(ref, a);
@@ -301,14 +412,14 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
       });
       const needsPrometheus = (a: AnalysisPlan | undefined) => a !== undefined && [...a.thresholds, ...a.compare].some((m) => typeof m.metric !== 'string');
       const background = c.analysis === undefined ? undefined : resolve(c.analysis, [...stagePath, 'strategy', 'canary', 'analysis']);
-      if (target !== 'local') issues.push(issue([...stagePath, 'strategy'], 'a canary needs target "local": the built-in router splits the traffic'));
+      if (target !== 'local') report([...stagePath, 'strategy'], 'a canary needs target "local": the built-in router splits the traffic');
       if (!pf.metrics?.prometheus && [background, ...steps.map((x) => (x.kind === 'analysis' ? x.analysis : undefined))].some(needsPrometheus))
-        issues.push(issue([...stagePath, 'strategy'], 'an analysis asks Prometheus, but metrics.prometheus.url is not set'));
+        report([...stagePath, 'strategy'], 'an analysis asks Prometheus, but metrics.prometheus.url is not set');
       const guard = guardPlan(c.guard);
       const canary: CanaryPlan = { preview: false, instances: c.instances ?? 1, sticky: c.sticky ?? 'cookie', steps, ...(background ? { background } : {}), ...(guard ? { guard } : {}) };
       plan.canary = canary;
     } else if (strategy?.blueGreen) {
-      if (target !== 'local') issues.push(issue([...stagePath, 'strategy'], 'blue-green needs target "local": the built-in router switches the traffic'));
+      if (target !== 'local') report([...stagePath, 'strategy'], 'blue-green needs target "local": the built-in router switches the traffic');
       plan.canary = {
         preview: true,
         instances: fields.local?.instances ?? 1,
@@ -318,9 +429,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
     }
     if (target === 'local') {
       if (!fields.local?.start) {
-        issues.push(
-          issue(stagePath, 'target "local" needs local.start, the command that starts one instance on $PORT'),
-        );
+        report(stagePath, 'target "local" needs local.start, the command that starts one instance on $PORT');
       } else {
         plan.local = {
           start: fields.local.start,
@@ -332,7 +441,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml'): Plan {
         };
       }
     } else if (!fields.command?.deploy) {
-      issues.push(issue(stagePath, 'target "command" needs command.deploy'));
+      report(stagePath, 'target "command" needs command.deploy');
     } else {
       plan.command = {
         deploy: fields.command.deploy,
@@ -376,16 +485,24 @@ function protectionPlan(p: NonNullable<StageInput['protection']>): ProtectionPla
   };
 }
 
-function layered(pf: PipelineFile, name: string): StageFields {
-  const chain: StageInput[] = [];
-  for (let cur: string | undefined = name; cur !== undefined; cur = pf.stages[cur]?.extends)
-    chain.unshift(pf.stages[cur]!);
-  let out: Record<string, unknown> = { ...(pf.defaults ?? {}) };
-  for (const st of chain) {
-    const { after: _a, extends: _e, ...own } = st;
-    out = deepMerge(out, own);
+/**
+ * Every stage's fields after layering: defaults, then the stage it extends (itself layered), then its own keys. Each
+ * stage is merged once, onto its parent's result, so a chain of n stages costs n merges, not n²/2; a loop walks the
+ * chain, so a long one cannot overflow the stack. Assumes no unknown name and no cycle.
+ */
+function layeredStages(pf: PipelineFile, names: readonly string[], work: { steps: number }): Map<string, StageFields> {
+  const base: Record<string, unknown> = { ...(pf.defaults ?? {}) };
+  const done = new Map<string, Record<string, unknown>>();
+  for (const name of names) {
+    const chain: string[] = [];
+    for (let cur: string | undefined = name; cur !== undefined && !done.has(cur); cur = pf.stages[cur]!.extends) chain.push(cur);
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const { after: _a, extends: parent, ...own } = pf.stages[chain[i]!]!;
+      work.steps++;
+      done.set(chain[i]!, deepMerge(parent === undefined ? base : done.get(parent)!, own));
+    }
   }
-  return out as StageFields;
+  return done as Map<string, StageFields>;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -419,45 +536,129 @@ function toList(v: string | string[] | undefined): string[] {
 
 function unknownName(kind: string, name: string, known: string[]): string {
   const hint = closest(name, known);
-  const listed = known.length ? `known: ${known.join(', ')}` : `none is declared${kind === 'analysis' ? ' (name them under analyses: at the top of the file)' : ''}`;
+  const shown = known.length > MAX_NAMES_LISTED ? `${known.slice(0, MAX_NAMES_LISTED).join(', ')} and ${known.length - MAX_NAMES_LISTED} more` : known.join(', ');
+  const listed = known.length ? `known: ${shown}` : `none is declared${kind === 'analysis' ? ' (name them under analyses: at the top of the file)' : ''}`;
   return `unknown ${kind} "${name}"${hint ? ` (did you mean "${hint}"?)` : ''}; ${listed}`;
 }
 
-/** Returns one cycle (as a list of names, first repeated at the end) or undefined. */
-export function findCycle(names: string[], edges: (n: string) => string[]): string[] | undefined {
+/** A cycle for a message: a long one shows its start and its end. */
+function cycleText(cycle: readonly string[]): string {
+  return cycle.length <= 12 ? cycle.join(' → ') : `${cycle.slice(0, 6).join(' → ')} → … (${cycle.length - 9} more) → ${cycle.slice(-3).join(' → ')}`;
+}
+
+/**
+ * Returns one cycle (as a list of names, first repeated at the end) or undefined. A depth-first search with a stack
+ * of its own, so a chain of any length is walked without recursion; each name and each edge is visited once.
+ */
+export function findCycle(names: readonly string[], edges: (n: string) => string[], work: { steps: number } = { steps: 0 }): string[] | undefined {
   const state = new Map<string, 'open' | 'done'>();
-  const stack: string[] = [];
-  const visit = (n: string): string[] | undefined => {
-    if (state.get(n) === 'done') return undefined;
-    if (state.get(n) === 'open') return [...stack.slice(stack.indexOf(n)), n];
-    state.set(n, 'open');
-    stack.push(n);
-    for (const m of edges(n)) {
-      const c = visit(m);
-      if (c) return c;
+  for (const root of names) {
+    if (state.has(root)) continue;
+    const path: string[] = [root];
+    const next: { edges: string[]; i: number }[] = [{ edges: edges(root), i: 0 }];
+    const at = new Map<string, number>([[root, 0]]);
+    state.set(root, 'open');
+    while (next.length > 0) {
+      const top = next[next.length - 1]!;
+      work.steps++;
+      if (top.i < top.edges.length) {
+        const m = top.edges[top.i++]!;
+        const s = state.get(m);
+        if (s === 'done') continue;
+        if (s === 'open') return [...path.slice(at.get(m)), m];
+        state.set(m, 'open');
+        at.set(m, path.length);
+        path.push(m);
+        next.push({ edges: edges(m), i: 0 });
+      } else {
+        const n = path.pop()!;
+        next.pop();
+        at.delete(n);
+        state.set(n, 'done');
+      }
     }
-    stack.pop();
-    state.set(n, 'done');
-    return undefined;
-  };
-  for (const n of names) {
-    const c = visit(n);
-    if (c) return c;
   }
   return undefined;
 }
 
-/** Kahn's algorithm; among ready nodes the earlier in `names` goes first. Assumes no cycle. */
-export function topoOrder(names: string[], parents: (n: string) => string[]): string[] {
-  const done = new Set<string>();
+/**
+ * Kahn's algorithm; among ready nodes the earlier in `names` goes first (a heap of file positions). Parents that are
+ * not in `names` are ignored. Assumes no cycle.
+ */
+export function topoOrder(names: readonly string[], parents: (n: string) => string[], work: { steps: number } = { steps: 0 }): string[] {
+  const index = new Map(names.map((n, i) => [n, i]));
+  const waiting = new Array<number>(names.length).fill(0);
+  const children: number[][] = names.map(() => []);
+  names.forEach((n, i) => {
+    for (const p of parents(n)) {
+      const j = index.get(p);
+      if (j === undefined) continue;
+      work.steps++;
+      waiting[i]!++;
+      children[j]!.push(i);
+    }
+  });
+  const ready = new MinHeap();
+  waiting.forEach((w, i) => w === 0 && ready.push(i));
   const out: string[] = [];
-  while (out.length < names.length) {
-    const next = names.find((n) => !done.has(n) && parents(n).every((p) => done.has(p)));
-    if (next === undefined) break;
-    done.add(next);
-    out.push(next);
+  for (let i = ready.pop(); i !== undefined; i = ready.pop()) {
+    work.steps++;
+    out.push(names[i]!);
+    for (const c of children[i]!) if (--waiting[c]! === 0) ready.push(c);
   }
   return out;
+}
+
+/** A binary heap of numbers, smallest first. */
+class MinHeap {
+  private readonly a: number[] = [];
+  push(v: number): void {
+    const a = this.a;
+    let i = a.push(v) - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]! <= v) break;
+      a[i] = a[p]!;
+      i = p;
+    }
+    a[i] = v;
+  }
+  pop(): number | undefined {
+    const a = this.a;
+    if (a.length === 0) return undefined;
+    const top = a[0]!;
+    const last = a.pop()!;
+    if (a.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= a.length) break;
+        const c = l + 1 < a.length && a[l + 1]! < a[l]! ? l + 1 : l;
+        if (a[c]! >= last) break;
+        a[i] = a[c]!;
+        i = c;
+      }
+      a[i] = last;
+    }
+    return top;
+  }
+}
+
+/**
+ * Where flow collections ([ and {) first nest deeper than `max`, as an offset in `text`; undefined if they never do.
+ * Counts on the YAML lexer's tokens, so brackets inside quotes, comments and plain scalars do not count.
+ */
+function flowDepthPast(text: string, max: number): number | undefined {
+  let depth = 0;
+  let offset = 0;
+  for (const token of new Lexer().lex(text)) {
+    if (token === '[' || token === '{') {
+      if (++depth > max) return offset;
+    } else if (token === ']' || token === '}') depth = Math.max(0, depth - 1);
+    // The lexer's control tokens (document, flow end, scalar markers) take no room in the text.
+    if (!(token.length === 1 && (token === '\x02' || token === '\x18' || token === '\x1f'))) offset += token.length;
+  }
+  return undefined;
 }
 
 type IssueAt = (path: readonly PropertyKey[], message: string, key?: string) => PipelineIssue;

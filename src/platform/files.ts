@@ -58,6 +58,15 @@ export function tail(path: string, maxBytes = 2000): string {
 }
 
 /** This process's soft limit on open files (`ulimit -n`), when the system says (Linux: /proc/self/limits). */
+/** How many files this process has open now (Linux: /proc/self/fd); undefined elsewhere. */
+export function openFileCount(): number | undefined {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return undefined;
+  }
+}
+
 export function openFileLimit(): number | undefined {
   try {
     const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));

@@ -48,7 +48,7 @@ export class ReleaseService {
 
   /** Reads and validates the pipeline file as it is now. */
   currentPlan(): Plan {
-    return parsePipeline(this.o.pipeline.read(), this.o.pipeline.path);
+    return parsePipeline(this.o.pipeline.read(), this.o.pipeline.path, { limits: this.o.pipeline.limits ?? {} });
   }
 
   /**

@@ -31,6 +31,8 @@ export interface DataPlaneSettings {
   host: string;
   port: number;
   maxConnections: number;
+  /** The most bytes a request head may take (431 past it); the router's default when absent. */
+  maxHeadBytes?: number;
   /** The data plane's entry script (dist/src/main/data-plane.js). */
   entry: string;
   build: string;
@@ -91,7 +93,7 @@ export async function ensureDataPlane(s: DataPlaneSettings, notice: (line: strin
     const log = openSync(join(dir, 'router.log'), 'a');
     const child = spawn(
       '/bin/sh',
-      ['-c', SUPERVISOR, 'sluice-data-plane', dir, process.execPath, s.entry, '--data-dir', s.dataDir, '--host', s.host, '--port', String(port), '--max-connections', String(s.maxConnections)],
+      ['-c', SUPERVISOR, 'sluice-data-plane', dir, process.execPath, s.entry, '--data-dir', s.dataDir, '--host', s.host, '--port', String(port), '--max-connections', String(s.maxConnections), ...(s.maxHeadBytes ? ['--max-head-bytes', String(s.maxHeadBytes)] : [])],
       { detached: true, stdio: ['ignore', log, log], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SLUICE_BUILD: s.build, ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}) } },
     );
     child.unref();

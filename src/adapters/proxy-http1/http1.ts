@@ -1,8 +1,9 @@
 /**
  * HTTP/1.1 message framing for the router's data plane (RFC 9112): message heads and the length of the body that
- * follows. Strict where leniency lets a proxy and a server disagree about where a message ends (request smuggling):
- * obsolete line folding, bare LF or CR, whitespace before a colon, conflicting Content-Length values, and
- * Content-Length together with Transfer-Encoding in a request are all refused. No I/O here.
+ * follows. Strict where leniency lets a proxy and a server disagree about where a message ends or where it goes
+ * (request smuggling, cache poisoning): obsolete line folding, bare LF or CR, whitespace before a colon, conflicting
+ * Content-Length values, and in a request more than one Host or Content-Length, or Content-Length together with
+ * Transfer-Encoding, are all refused. No I/O here.
  */
 
 /** A message the router refuses; `status` is what the client gets (400, 431, 501, 505; 502 for an upstream's). */
@@ -73,6 +74,7 @@ export function parseHead(text: string, kind: 'request' | 'response'): Head {
   }
   let te: string | undefined;
   let cl: string | undefined;
+  let hosts = 0;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     const colon = line.indexOf(':');
@@ -84,12 +86,18 @@ export function parseHead(text: string, kind: 'request' | 'response'): Head {
     if (BAD_VALUE.test(value)) throw bad(`invalid character in header ${name}`);
     head.headers.push(name, value);
     switch (name.length) {
+      case 4:
+        // RFC 9112 §3.2: two Host lines leave the stage a request is for open to whoever reads it.
+        if (kind === 'request' && name.toLowerCase() === 'host' && ++hosts > 1) throw bad('more than one Host header');
+        break;
       case 10:
         if (name.toLowerCase() === 'connection') for (const t of value.split(',')) head.connection.push(t.trim().toLowerCase());
         break;
       case 14:
         if (name.toLowerCase() === 'content-length') {
-          // Repeated or listed values must all agree (RFC 9112 §6.3).
+          // A request has one Content-Length with one value; in a response, repeated or listed values must all agree
+          // (RFC 9112 §6.3 lets a recipient refuse either).
+          if (kind === 'request' && (cl !== undefined || value.includes(','))) throw bad('more than one Content-Length');
           for (const v of value.split(',')) {
             const t = v.trim();
             if (!/^\d{1,15}$/.test(t) || (cl !== undefined && t !== cl)) throw bad('invalid or conflicting Content-Length');

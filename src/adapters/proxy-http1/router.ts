@@ -77,8 +77,15 @@ export interface RouterOptions {
   upstreamTimeoutMs?: number;
   /** How long a client may take to send a whole request head (408), however it trickles in. */
   headTimeoutMs?: number;
+  /** The most bytes a request head may take, empty lines before it included (431 past it). Default MAX_HEAD_BYTES. */
+  maxHeadBytes?: number;
   /** Client connections served at once; past it a new connection gets 503 and is closed (nginx's worker_connections, HAProxy's maxconn). */
   maxConnections?: number;
+  /**
+   * Connections past the cap being answered 503 at once (each holds a file until its client has read the answer);
+   * past it a new one is closed at once, so that refusing never takes the files the clients served need. Default 256.
+   */
+  maxRefusing?: number;
   /** Called when a guard trips, after the canary's users are back on stable. */
   onTrip?: (t: GuardTrip) => void;
   /** Called for something worth one log line (accept failing for want of file descriptors, say). */
@@ -116,6 +123,10 @@ interface Client {
   reading: boolean;
   /** When the head being read began to arrive (0: none under way). */
   headSince: number;
+  /** Bytes of empty lines dropped before the head being read, or of anything sent once closing: both are limited. */
+  blank: number;
+  /** Where in `buf` the search for the end of the head goes on (what came before holds no end). */
+  scanned: number;
 }
 
 /** A keep-alive connection to an instance. */
@@ -162,6 +173,8 @@ const CLIENT_IDLE_MS = 65_000;
 const OVER_CAPACITY_BODY = 'sluice: the router serves as many connections as it may (maxConnections); try again\n';
 const OVER_CAPACITY = `HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${OVER_CAPACITY_BODY.length}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${OVER_CAPACITY_BODY}`;
 const UPSTREAM_IDLE_MS = 4_000;
+/** An absolute-form request target (RFC 9112 §3.2.2): http or https, an authority without user info, then path and query. */
+const ABSOLUTE_FORM = /^https?:\/\/((?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::\d{1,5})?)([/?][^#]*)?$/i;
 const MAX_IDLE_PER_INSTANCE = 256;
 const noop = () => {};
 
@@ -180,11 +193,17 @@ export class Router {
   private readonly upstreamTimeoutMs: number;
   private readonly headTimeoutMs: number;
   private readonly maxConnections: number;
+  private readonly maxHeadBytes: number;
+  private readonly maxRefusing: number;
+  /** Connections past the cap still being answered 503. */
+  private refusing = 0;
 
   constructor(private readonly o: RouterOptions = {}) {
+    this.maxRefusing = o.maxRefusing ?? 256;
     this.upstreamTimeoutMs = o.upstreamTimeoutMs ?? 60_000;
     this.headTimeoutMs = o.headTimeoutMs ?? 60_000;
     this.maxConnections = o.maxConnections ?? 10_000;
+    this.maxHeadBytes = o.maxHeadBytes ?? MAX_HEAD_BYTES;
   }
 
   private readonly routes = new Map<string, Route>();
@@ -335,14 +354,20 @@ export class Router {
 
   private accept(sock: net.Socket): void {
     if (this.clients.size >= this.maxConnections) {
+      if (this.refusing >= this.maxRefusing) {
+        sock.destroy();
+        return;
+      }
       // Past the cap: a short answer, then the connection closes (a client that sent nothing yet still reads it).
+      this.refusing++;
+      sock.once('close', () => this.refusing--);
       sock.on('error', noop);
       sock.on('data', noop); // read what it sends, so that closing does not reset the connection under the answer
       sock.setTimeout(1000, () => sock.destroy());
       sock.end(OVER_CAPACITY);
       return;
     }
-    const c: Client = { sock, addr: sock.remoteAddress ?? '', buf: null, ex: null, closing: false, ended: false, reading: false, headSince: 0 };
+    const c: Client = { sock, addr: sock.remoteAddress ?? '', buf: null, ex: null, closing: false, ended: false, reading: false, headSince: 0, blank: 0, scanned: 0 };
     this.clients.add(sock);
     // Armed once: activity re-arms it, and it closes only a connection with no exchange in flight.
     sock.setTimeout(CLIENT_IDLE_MS);
@@ -372,7 +397,13 @@ export class Router {
 
   private clientData(c: Client, d: Buffer): void {
     const ex = c.ex;
-    if (!ex && c.closing) return; // answered and closing: whatever else it sends is not read
+    if (!ex && c.closing) {
+      // Answered and closing: what else it sends is read (so that closing does not reset the connection under the
+      // answer) and dropped, but only up to a head's worth; a client that goes on sending is cut off.
+      c.blank += d.length;
+      if (c.blank > this.maxHeadBytes) c.sock.destroy();
+      return;
+    }
     if (ex && !ex.reqBody.done) {
       let n: number;
       try {
@@ -406,18 +437,38 @@ export class Router {
     while (!c.ex && c.buf && !c.sock.destroyed) {
       let buf = c.buf;
       let skip = 0;
-      while (skip + 1 < buf.length && buf[skip] === 13 && buf[skip + 1] === 10) skip += 2; // empty lines before a request
-      const end = buf.indexOf('\r\n\r\n', skip);
-      if (end < 0 || end - skip > MAX_HEAD_BYTES) {
-        if (buf.length - skip > MAX_HEAD_BYTES) this.refuse(c, new HttpError(431, 'request header fields too large'));
+      while (skip + 1 < buf.length && buf[skip] === 13 && buf[skip + 1] === 10) skip += 2;
+      if (skip > 0) {
+        // Empty lines before a request (RFC 9112 §2.2) are dropped as they come, so that they are never scanned
+        // again, and counted against the head's limit: a client sending only them is closed once past it.
+        c.blank += skip;
+        buf = buf.subarray(skip);
+        c.buf = buf.length ? buf : null;
+        c.scanned = 0;
+        if (c.blank > this.maxHeadBytes) {
+          this.refuse(c, new HttpError(431, `request header fields too large: more than ${this.maxHeadBytes} bytes, empty lines before the request included`));
+          return;
+        }
+        if (!c.buf) {
+          if (!c.headSince) c.headSince = Date.now();
+          return;
+        }
+      }
+      const end = buf.indexOf('\r\n\r\n', c.scanned);
+      if (end < 0 || end + c.blank > this.maxHeadBytes) {
+        if (buf.length + c.blank > this.maxHeadBytes) this.refuse(c, new HttpError(431, `request header fields too large: more than ${this.maxHeadBytes} bytes${c.blank ? ', empty lines before the request included' : ''}`));
         else if (!c.headSince) c.headSince = Date.now();
         else if (Date.now() - c.headSince > this.headTimeoutMs) this.refuse(c, new HttpError(408, `request head not complete within ${this.headTimeoutMs} ms`));
+        // The end may straddle what came and what comes next: search again from its earliest possible start.
+        if (end < 0) c.scanned = Math.max(0, buf.length - 3);
         return;
       }
       c.headSince = 0;
+      c.blank = 0;
+      c.scanned = 0;
       let head: Head;
       try {
-        head = parseHead(buf.toString('latin1', skip, end), 'request');
+        head = parseHead(buf.toString('latin1', 0, end), 'request');
       } catch (e) {
         this.refuse(c, e as HttpError);
         return;
@@ -432,6 +483,7 @@ export class Router {
   private refuse(c: Client, e: HttpError): void {
     c.buf = null;
     c.closing = true;
+    c.blank = 0;
     this.answer(c, e.status, `sluice: ${e.message}\n`, '', false);
     c.sock.end();
   }
@@ -465,19 +517,27 @@ export class Router {
     }
     let target = head.target;
     let host: string | undefined;
+    /** The target was in absolute form: its authority is the Host, whatever Host header came with it. */
+    let absolute = false;
     if (target.charCodeAt(0) !== 47 && target !== '*') {
-      // Absolute form (as sent to a proxy): the host comes from the target.
-      try {
-        const u = new URL(target);
-        host = u.host;
-        target = `${u.pathname}${u.search}`;
-      } catch {
-        this.refuse(c, new HttpError(400, 'bad request: invalid request target'));
+      if (head.method === 'CONNECT') {
+        this.refuse(c, new HttpError(405, 'CONNECT is not supported'));
         return;
       }
+      // Absolute form (as sent to a proxy): RFC 9112 §3.2.2 says its authority replaces Host, and the instance gets
+      // the origin form, as if the client had asked it directly.
+      const m = ABSOLUTE_FORM.exec(target);
+      if (!m) {
+        this.refuse(c, new HttpError(400, 'bad request: invalid request target (an absolute one is http://host[:port]/path, with no user name)'));
+        return;
+      }
+      absolute = true;
+      host = m[1]!;
+      const rest = m[2] ?? '';
+      target = rest === '' ? '/' : rest.charCodeAt(0) === 63 ? `/${rest}` : rest;
     }
     const conn = head.connection;
-    let out = `${head.method} ${target} HTTP/1.1\r\n`;
+    let out = `${head.method} ${target} HTTP/1.1\r\n${absolute ? `host: ${host}\r\n` : ''}`;
     let forwardedFor: string | undefined;
     let pinned: string | undefined;
     let cookie: string | undefined;
@@ -489,11 +549,9 @@ export class Router {
       const lower = name.toLowerCase();
       switch (lower) {
         case 'host':
-          if (host === undefined) host = value;
-          else if (host !== value && head.target.charCodeAt(0) === 47) {
-            this.refuse(c, new HttpError(400, 'bad request: more than one Host'));
-            return;
-          }
+          // Only one can have come (parseHead refuses a second); an absolute target has replaced it.
+          if (absolute) continue;
+          host = value;
           break;
         case 'x-forwarded-for':
           forwardedFor = forwardedFor ? `${forwardedFor}, ${value}` : value;

@@ -1,3 +1,4 @@
+import type { PipelineLimits } from '../../pipeline/pipeline.js';
 import type { ApiClient } from './client.js';
 import type { Style } from './style.js';
 
@@ -54,6 +55,8 @@ export const GLOBAL_OPTIONS: OptionName[] = ['dir', 'file', 'config', 'data-dir'
 export interface ClientConfig {
   appDir: string;
   pipelineFile: string;
+  /** Limits on the pipeline file other than the defaults. */
+  pipelineLimits?: Partial<PipelineLimits>;
   dataDir: string;
   apiUrl: string;
   token: string | undefined;

@@ -2,7 +2,7 @@ import { basename, join, relative, resolve } from 'node:path';
 import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isSluiceError, SluiceError } from '../../../kernel/errors.js';
-import { parsePipeline } from '../../../pipeline/pipeline.js';
+import { checkPipelineSize, DEFAULT_PIPELINE_LIMITS, parsePipeline } from '../../../pipeline/pipeline.js';
 import { pipelineJsonSchema } from '../../../pipeline/pipeline-schema.js';
 import { type Command, EXIT } from '../command.js';
 
@@ -79,12 +79,15 @@ export const pipelineCommands: Command[] = [
       const rel = relative(ctx.cwd, c.pipelineFile) || c.pipelineFile;
       let text: string;
       try {
+        // A file over the size limit is refused before it is read.
+        checkPipelineSize(rel, statSync(c.pipelineFile).size, c.pipelineLimits?.maxBytes ?? DEFAULT_PIPELINE_LIMITS.maxBytes);
         text = readFileSync(c.pipelineFile, 'utf8');
-      } catch {
+      } catch (e) {
+        if (isSluiceError(e)) throw e;
         throw new SluiceError('PIPELINE_INVALID', `${rel}: no such file (run \`sluice init\` to create one)`);
       }
       try {
-        const plan = parsePipeline(text, rel);
+        const plan = parsePipeline(text, rel, { limits: c.pipelineLimits ?? {} });
         // An artifact that takes in the data directory would pack the database and tokens into every release.
         const output = resolve(c.appDir, plan.artifact.output);
         const inside = relative(output, c.dataDir);
