@@ -67,7 +67,15 @@ function clientConfig(o: OptionValues, env: Record<string, string | undefined>, 
       // a server started before operator keys, or a data directory this user cannot read
     }
   }
-  return { appDir: c.appDir, pipelineFile: c.pipelineFile, pipelineLimits: c.pipelineLimits, dataDir: c.dataDir, apiUrl, token, ...(operatorKey ? { operatorKey } : {}) };
+  return {
+    appDir: c.appDir,
+    pipelineFile: c.pipelineFile,
+    pipelineLimits: c.pipelineLimits,
+    dataDir: c.dataDir,
+    apiUrl,
+    token,
+    ...(operatorKey ? { operatorKey } : {}),
+  };
 }
 
 const systemCommands: Command[] = [
