@@ -370,16 +370,7 @@ export class LocalTarget implements Target {
       st.pending = undefined;
     }
     if (!d) {
-      const instances: Instance[] = [];
-      for (let slot = 0; slot < stage.local.instances; slot++) instances.push({ slot, gen: 0, port: await freePort() });
-      d = {
-        key,
-        release,
-        plan: stage.local,
-        env: releaseEnv(this.o.baseEnv, stage, release, { SLUICE_APP_DIR: dir }),
-        secrets: [...(stage.secrets ?? [])],
-        instances,
-      };
+      d = await this.newDeployment(key, stage, stage.local, release, dir, stage.local.instances);
       st.pending = d;
       this.save(stage.name, st);
     }
@@ -437,17 +428,7 @@ export class LocalTarget implements Target {
     }
     if (!d) {
       const dir = await this.o.artifacts.unpack(release.digest, this.releaseDir(stage.name, release));
-      const instances: Instance[] = [];
-      for (let slot = 0; slot < stage.canary.instances; slot++) instances.push({ slot, gen: 0, port: await freePort() });
-      d = {
-        key,
-        release,
-        plan: stage.local,
-        env: releaseEnv(this.o.baseEnv, stage, release, { SLUICE_APP_DIR: dir }),
-        secrets: [...(stage.secrets ?? [])],
-        instances,
-        weight: 0,
-      };
+      d = { ...(await this.newDeployment(key, stage, stage.local, release, dir, stage.canary.instances)), weight: 0 };
       st.canary = d;
       this.save(stage.name, st);
     }
@@ -522,6 +503,21 @@ export class LocalTarget implements Target {
   }
 
   /** Where a stage's copy of a release is unpacked. */
+  /** A deployment of `release` from its unpacked `dir`, with `count` instances on free ports, none started yet. */
+  private async newDeployment(
+    key: string,
+    stage: StagePlan,
+    plan: LocalTargetPlan,
+    release: ReleaseRef,
+    dir: string,
+    count: number,
+  ): Promise<Deployment> {
+    const instances: Instance[] = [];
+    for (let slot = 0; slot < count; slot++) instances.push({ slot, gen: 0, port: await freePort() });
+    const env = releaseEnv(this.o.baseEnv, stage, release, { SLUICE_APP_DIR: dir });
+    return { key, release, plan, env, secrets: [...(stage.secrets ?? [])], instances };
+  }
+
   private releaseDir(stage: string, release: ReleaseRef): string {
     return join(this.o.root, stage, 'releases', releaseFolder(release.digest));
   }
