@@ -15,7 +15,7 @@ it('the layers rule refuses wrong imports and I/O in contexts, and lets the righ
     ['src/adapters/target-local/x.ts', "import { Router } from '../proxy-http1/router.js';\nexport const x = Router;\n", /an adapter imports no other adapter \("proxy-http1"\)/],
     ['src/adapters/target-local/x.ts', "import { decide } from '../../journeys/journey-decider.js';\nexport const x = decide;\n", /an adapter sees only ports/],
     ['src/journeys/x.ts', "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n", /context "journeys" does no I\/O itself/],
-    ['src/journeys/x.ts', "import { Notifier } from '../notifications/notifier.js';\nexport const x = Notifier;\n", /context "journeys" may use "pipeline", "rollout", not "notifications"/],
+    ['src/journeys/x.ts', "import { Notifier } from '../notifications/notifier.js';\nexport const x = Notifier;\n", /context "journeys" may use "pipeline", "rollout", "audit", not "notifications"/],
     ['src/rollout/x.ts', "import type { Plan } from '../pipeline/pipeline.js';\nexport type X = Plan;\n", /context "rollout" may use no other context/],
     ['src/kernel/x.ts', "import { decide } from '../journeys/journey-decider.js';\nexport const x = decide;\n", /the kernel imports nothing else/],
     ['src/interfaces/http/x.ts', "import { SqlStore } from '../../adapters/store-sql/sql-store.js';\nexport const x = SqlStore;\n", /interfaces reach adapter "store-sql" only through main/],
