@@ -127,7 +127,7 @@ describe('audit: every mutation is a hash-chained record, and tampering with the
     const events = (await api<StoredEvent[]>(up!.apiUrl, 'GET', '/api/v1/releases/1.0.0/events')).json;
     assert.ok(events.every((e) => e.actor && (e.actor.kind === 'token' || e.actor.reason.length > 0)), 'every event has an actor');
     const approved = events.find((e) => e.type === 'stage.approved')!;
-    assert.deepEqual({ ...approved.actor, id: '' }, { kind: 'token', id: '', name: 'alice', role: 'admin' });
+    assert.deepEqual({ ...approved.actor, id: '' }, { kind: 'token', id: '', name: 'alice', role: 'approver' });
     assert.deepEqual(events[0]!.actor.kind === 'token' && events[0]!.actor.name, 'admin', 'the release\'s creator');
     const finished = events.find((e) => e.type === 'step.finished')!;
     assert.match(finished.actor.kind === 'system' ? finished.actor.reason : '', /step .* ended/);
