@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { AuditDraft } from '../audit/audit-record.js';
 import { ROLES, type Role } from '../kernel/actor.js';
 import type { Clock } from '../kernel/clock.js';
 import { SluiceError } from '../kernel/errors.js';
@@ -36,8 +37,11 @@ export class TokenService {
     private readonly clock: Clock,
   ) {}
 
-  /** A new token; `expiresInMs` absent: it never expires. TOKEN_NAME_TAKEN when a token not revoked has the name. */
-  async create(name: string, role: Role, opts: { expiresInMs?: number } = {}): Promise<{ token: string; record: TokenRecord }> {
+  /**
+   * A new token; `expiresInMs` absent: it never expires. `audit`: the record of its making, kept with it (both or
+   * neither). TOKEN_NAME_TAKEN when a token not revoked has the name.
+   */
+  async create(name: string, role: Role, opts: { expiresInMs?: number; audit?: AuditDraft } = {}): Promise<{ token: string; record: TokenRecord }> {
     if (!TOKEN_NAME.test(name)) throw new SluiceError('BAD_REQUEST', `token name ${JSON.stringify(name)}: letters, digits and . _ @ -, at most 64`);
     if (ID_SHAPE.test(name)) throw new SluiceError('BAD_REQUEST', `token name ${JSON.stringify(name)} looks like a token id; revoking by name or id must not be ambiguous`);
     if (!ROLES.includes(role)) throw new SluiceError('BAD_REQUEST', `role ${JSON.stringify(role)}: one of ${ROLES.join(', ')}`);
@@ -48,7 +52,7 @@ export class TokenService {
     const now = this.clock.now();
     const record: TokenRecord = { id: randomUUID(), name, role, hash: hash(token), createdAt: now };
     if (life !== undefined) record.expiresAt = now + life;
-    if ((await this.store.createToken(record)) === 'name-taken') {
+    if ((await this.store.createToken(record, opts.audit ? [opts.audit] : [])) === 'name-taken') {
       const other = (await this.store.listTokens()).find((t) => t.name === name && t.revokedAt === undefined);
       const why = other && tokenState(other, now) === 'expired' ? ` (it expired at ${iso(other.expiresAt!)}; revoke it to free the name)` : '';
       throw new SluiceError('TOKEN_NAME_TAKEN', `a token named "${name}" exists${why}; choose another name, or revoke it first (sluice token revoke ${name})`, {
@@ -83,7 +87,7 @@ export class TokenService {
    * Revokes a token by id, or by the name of a token not revoked. The last admin token that works is kept: without it
    * nobody could make tokens again.
    */
-  async revoke(ref: string): Promise<TokenRecord> {
+  async revoke(ref: string, audit?: AuditDraft): Promise<TokenRecord> {
     const all = await this.store.listTokens();
     const now = this.clock.now();
     const t = all.find((x) => x.id === ref) ?? all.find((x) => x.name === ref && x.revokedAt === undefined) ?? all.findLast((x) => x.name === ref);
@@ -92,8 +96,14 @@ export class TokenService {
     const admins = all.filter((x) => x.id !== t.id && x.role === 'admin' && tokenState(x, now) === 'valid');
     if (t.role === 'admin' && tokenState(t, now) === 'valid' && admins.length === 0)
       throw new SluiceError('INVALID_STATE', `the token "${t.name}" is the last admin token that works; create another admin token first (sluice token create <name> --role admin)`);
-    if (!(await this.store.revokeToken(t.id, now))) throw new SluiceError('INVALID_STATE', `the token "${t.name}" (${t.id}) was already revoked`);
+    if (!(await this.store.revokeToken(t.id, now, audit ? [audit] : []))) throw new SluiceError('INVALID_STATE', `the token "${t.name}" (${t.id}) was already revoked`);
     return { ...t, revokedAt: now };
+  }
+
+  /** Every token's state now, by id: one read for whoever watches many tokens at once (open streams). */
+  async states(): Promise<Map<string, 'valid' | 'expired' | 'revoked'>> {
+    const now = this.clock.now();
+    return new Map((await this.store.listTokens()).map((t) => [t.id, tokenState(t, now)]));
   }
 
   /** The time tokens are judged at. */

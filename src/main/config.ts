@@ -24,6 +24,7 @@ const fileSchema = z.strictObject({
     .strictObject({
       judgeMaxValues: z.number().int().min(1).max(10_000_000).optional(),
       judgeTimeoutMs: z.number().int().min(10).max(600_000).optional(),
+      judgeHeapMb: z.number().int().min(16).max(16_384).optional(),
       maxStreams: z.number().int().min(1).max(100_000).optional(),
       streamBufferBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).optional(),
       slowClientMs: z.number().int().min(100).max(3_600_000).optional(),
@@ -81,6 +82,8 @@ export interface ApiLimits {
   judgeMaxValues: number;
   /** How long one judge request (or an analysis' verdict) may take on the judge's thread; past it, 413. SLUICE_JUDGE_TIMEOUT_MS. */
   judgeTimeoutMs: number;
+  /** The judge's thread's heap (old space), in MB; a request that needs more is a 413. SLUICE_JUDGE_HEAP_MB. */
+  judgeHeapMb: number;
   /** Event streams and followed logs open at once; past it, 503 before the stream starts. SLUICE_MAX_STREAMS. */
   maxStreams: number;
   /** Bytes a stream's client may leave unread (beyond its socket's buffer) before it is dropped. SLUICE_STREAM_BUFFER_BYTES. */
@@ -92,6 +95,7 @@ export interface ApiLimits {
 export const DEFAULT_API_LIMITS: ApiLimits = {
   judgeMaxValues: 100_000,
   judgeTimeoutMs: 5_000,
+  judgeHeapMb: 96,
   maxStreams: 200,
   streamBufferBytes: 1024 * 1024,
   slowClientMs: 30_000,
@@ -214,6 +218,7 @@ export function loadConfig(opts: {
     limits: {
       judgeMaxValues: limit(env.SLUICE_JUDGE_MAX_VALUES, 'SLUICE_JUDGE_MAX_VALUES', 1, 10_000_000) ?? file.limits?.judgeMaxValues ?? DEFAULT_API_LIMITS.judgeMaxValues,
       judgeTimeoutMs: limit(env.SLUICE_JUDGE_TIMEOUT_MS, 'SLUICE_JUDGE_TIMEOUT_MS', 10, 600_000) ?? file.limits?.judgeTimeoutMs ?? DEFAULT_API_LIMITS.judgeTimeoutMs,
+      judgeHeapMb: limit(env.SLUICE_JUDGE_HEAP_MB, 'SLUICE_JUDGE_HEAP_MB', 16, 16_384) ?? file.limits?.judgeHeapMb ?? DEFAULT_API_LIMITS.judgeHeapMb,
       maxStreams: limit(env.SLUICE_MAX_STREAMS, 'SLUICE_MAX_STREAMS', 1, 100_000) ?? file.limits?.maxStreams ?? DEFAULT_API_LIMITS.maxStreams,
       streamBufferBytes: limit(env.SLUICE_STREAM_BUFFER_BYTES, 'SLUICE_STREAM_BUFFER_BYTES', 1024, 1024 * 1024 * 1024) ?? file.limits?.streamBufferBytes ?? DEFAULT_API_LIMITS.streamBufferBytes,
       slowClientMs: limit(env.SLUICE_SLOW_CLIENT_MS, 'SLUICE_SLOW_CLIENT_MS', 100, 3_600_000) ?? file.limits?.slowClientMs ?? DEFAULT_API_LIMITS.slowClientMs,

@@ -22,9 +22,10 @@ describe('a data directory whose database is gone', { timeout: 240_000 }, () => 
     const { sluice, down } = await startInProcess(app);
     try {
       const h = await api<{ ok: boolean; database: { ok: boolean; error?: string } }>(sluice.apiUrl, 'GET', '/api/v1/health');
-      assert.deepEqual([h.json.ok, h.json.database.ok], [true, true]);
+      assert.deepEqual([h.status, h.json.ok, h.json.database.ok], [200, true, true]);
       rmSync(join(data, 'pg'), { recursive: true, force: true });
       const gone = await api<{ ok: boolean; database: { ok: boolean; error?: string } }>(sluice.apiUrl, 'GET', '/api/v1/health');
+      assert.equal(gone.status, 503);
       assert.equal(gone.json.ok, false);
       assert.equal(gone.json.database.ok, false);
       assert.match(gone.json.database.error ?? '', /the database files in .*pg are gone/);

@@ -88,4 +88,37 @@ describe('the Host header (no DNS rebinding), and an API beyond loopback', { tim
     assert.equal(withoutToken.code, 1);
     assert.match(withoutToken.stderr, /the bearer token is not valid/);
   });
+
+  it('a stream opened with a token ends, saying why, once the token is revoked: an event stream and a followed log', async () => {
+    const made = await api<{ token: string }>(up.apiUrl, 'POST', '/api/v1/tokens', { name: 'watcher', role: 'viewer' }, admin);
+    assert.equal(made.status, 201, JSON.stringify(made.json));
+    const open = async (path: string) => {
+      const res = await fetch(up.apiUrl + path, { headers: { authorization: `Bearer ${made.json.token}` } });
+      assert.equal(res.status, 200, path);
+      const reader = res.body!.getReader();
+      let text = '';
+      const ended = (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return text;
+          text += Buffer.from(value).toString('utf8');
+        }
+      })();
+      return { ended, text: () => text };
+    };
+    // A release whose prod stage runs seconds from now: its log, followed, stays open until then.
+    assert.equal((await api(up.apiUrl, 'POST', '/api/v1/releases', { version: '1.0.0' }, admin)).status, 201);
+    const events = await open('/api/v1/events');
+    const logs = await open('/api/v1/releases/1.0.0/stages/prod/logs?follow=1');
+    await new Promise((ok) => setTimeout(ok, 300));
+    assert.doesNotMatch(events.text() + logs.text(), /the stream ends/, 'both run while the token works');
+    assert.equal((await api(up.apiUrl, 'POST', '/api/v1/tokens/watcher/revoke', {}, admin)).status, 200);
+    const revokedAt = Date.now();
+    const [eventText, logText] = await Promise.all([events.ended, logs.ended]);
+    assert.ok(Date.now() - revokedAt < 10_000, 'both ended within a few seconds of the revocation');
+    assert.match(eventText, /event: stream\.end\ndata: \{"code":"UNAUTHORIZED","message":"the stream ends: its token was revoked"\}\n\n$/);
+    assert.match(logText, /── the stream ends: its token was revoked ──\n$/);
+    // And it cannot come back.
+    assert.equal((await fetch(up.apiUrl + '/api/v1/events', { headers: { authorization: `Bearer ${made.json.token}` } })).status, 401);
+  });
 });

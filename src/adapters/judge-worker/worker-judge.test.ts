@@ -18,8 +18,8 @@ const code = (e: unknown) => (isSluiceError(e) ? e.code : String(e));
 
 describe('the judge on a worker thread', { timeout: 120_000 }, () => {
   const judges: WorkerJudge[] = [];
-  const make = (maxValues: number, timeoutMs: number, maxWaiting?: number) => {
-    const j = new WorkerJudge({ maxValues, timeoutMs }, maxWaiting);
+  const make = (maxValues: number, timeoutMs: number, maxWaiting?: number, heapMb?: number) => {
+    const j = new WorkerJudge({ maxValues, timeoutMs }, maxWaiting, heapMb);
     judges.push(j);
     return j;
   };
@@ -52,6 +52,14 @@ describe('the judge on a worker thread', { timeout: 120_000 }, () => {
     const next = j.judge(small, 'the next request').then((r) => order.push(`next ${r.outcome}`));
     await Promise.all([slow, next]);
     assert.deepEqual(order, ['heavy TOO_LARGE', `next ${judgeJsonText(small, 'x', 1000).outcome}`]);
+  });
+
+  it('a request that needs more memory than the thread has is refused with TOO_LARGE, and the next one is judged on a new thread', async () => {
+    const j = make(10_000_000, 60_000, undefined, 16);
+    const series = (k: number) => Array.from({ length: 1_000_000 }, (_, i) => (i * k) % 997);
+    const huge = JSON.stringify({ metrics: [{ name: 'm', canary: series(7), baseline: series(13) }] });
+    await assert.rejects(j.judge(huge, 'the huge request'), (e) => code(e) === 'TOO_LARGE' && /the huge request needs more memory than the judge's thread has \(16 MB\)/.test((e as Error).message));
+    assert.equal((await j.judge(small, 'the next request')).outcome, judgeJsonText(small, 'x', 1000).outcome);
   });
 
   it('with as many requests waiting as it allows, one more is BUSY', async () => {

@@ -4,6 +4,13 @@ import type { JudgeLimits, JudgeResponse, JudgeRunner } from '../../rollout/port
 
 const ENTRY = new URL('./judge-worker-main.js', import.meta.url);
 
+/**
+ * The thread's young generation, held small (its old space is the `heapMb` setting): a request within the value cap
+ * needs far less, and V8 would otherwise grow both to their defaults under a stream of large requests and keep the
+ * memory. A request that needs more ends the thread and is refused as too large.
+ */
+const YOUNG_GENERATION_MB = 8;
+
 interface Job {
   id: number;
   text: string;
@@ -28,10 +35,11 @@ export class WorkerJudge implements JudgeRunner {
   private nextId = 1;
   private closed = false;
 
-  /** `maxWaiting`: requests that may wait for the thread; past it, BUSY. */
+  /** `maxWaiting`: requests that may wait for the thread; past it, BUSY. `heapMb`: the thread's old space. */
   constructor(
     private readonly limits: JudgeLimits,
     private readonly maxWaiting = 16,
+    private readonly heapMb = 96,
   ) {}
 
   judge(text: string, where: string): Promise<JudgeResponse> {
@@ -60,7 +68,7 @@ export class WorkerJudge implements JudgeRunner {
 
   private thread(): { thread: Worker; ready: boolean } {
     if (this.worker) return this.worker;
-    const w = new Worker(ENTRY);
+    const w = new Worker(ENTRY, { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: this.heapMb } });
     w.unref();
     const slot = { thread: w, ready: false };
     w.on('message', (a: Answer | { ready: true }) => {
@@ -77,20 +85,24 @@ export class WorkerJudge implements JudgeRunner {
       else cur.job.reject(new SluiceError(a.error.code, a.error.message, a.error.details));
       this.next();
     });
-    const lost = (why: string) => {
+    const lost = (why: string, outOfMemory = false) => {
       if (this.worker !== slot) return;
       this.worker = undefined;
       const cur = this.current;
       if (cur) {
         clearTimeout(cur.timer);
         this.current = undefined;
-        cur.job.reject(new SluiceError('INTERNAL', `the judge's thread ended: ${why}`));
+        cur.job.reject(
+          outOfMemory
+            ? new SluiceError('TOO_LARGE', `${cur.job.where} needs more memory than the judge's thread has (${this.heapMb} MB, setting judgeHeapMb): judge fewer or shorter series`)
+            : new SluiceError('INTERNAL', `the judge's thread ended: ${why}`),
+        );
       }
       // A thread that could not even load would fail the same way again: answer what waits instead of starting another.
       if (!slot.ready) for (const job of this.queue.splice(0)) job.reject(new SluiceError('INTERNAL', `the judge's thread did not start: ${why}`));
       this.next();
     };
-    w.on('error', (e) => lost(e.message));
+    w.on('error', (e: Error & { code?: string }) => lost(e.message, e.code === 'ERR_WORKER_OUT_OF_MEMORY'));
     w.on('exit', (code) => lost(`exit code ${code}`));
     this.worker = slot;
     return slot;

@@ -102,9 +102,10 @@ export class MemoryStore implements JourneyLog, ReleaseStore, TokenStore, Notifi
   async listNotifications(limit: number) {
     return this.outbox.slice(-limit).reverse().map((r) => structuredClone(r));
   }
-  async createToken(t: TokenRecord) {
+  async createToken(t: TokenRecord, audit: readonly AuditDraft[] = []) {
     if (this.tokens.some((x) => x.name === t.name && x.revokedAt === undefined)) return 'name-taken' as const;
     this.tokens.push({ ...t });
+    this.chain(audit, t.createdAt);
     return 'created' as const;
   }
   async findTokenByHash(hash: string) {
@@ -114,10 +115,11 @@ export class MemoryStore implements JourneyLog, ReleaseStore, TokenStore, Notifi
   async listTokens() {
     return this.tokens.map((t) => ({ ...t })).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
-  async revokeToken(id: string, at: number) {
+  async revokeToken(id: string, at: number, audit: readonly AuditDraft[] = []) {
     const t = this.tokens.find((x) => x.id === id);
     if (!t || t.revokedAt !== undefined) return false;
     t.revokedAt = at;
+    this.chain(audit, at);
     return true;
   }
   async touchToken(id: string, at: number) {

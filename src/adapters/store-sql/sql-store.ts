@@ -254,14 +254,18 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
     return rows.map(toNotification);
   }
 
-  async createToken(t: TokenRecord) {
-    // The unique index on the names of tokens not revoked decides, so two replicas creating one name at once make one token.
-    const rows = await this.db.query(
-      `INSERT INTO tokens (id, name, role, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (name) WHERE revoked_at IS NULL DO NOTHING RETURNING id`,
-      [t.id, t.name, t.role, t.hash, new Date(t.createdAt), t.expiresAt === undefined ? null : new Date(t.expiresAt)],
-    );
-    return rows.length ? 'created' : 'name-taken';
+  async createToken(t: TokenRecord, audit: readonly AuditDraft[] = []) {
+    return this.db.transaction(async (tx) => {
+      // The unique index on the names of tokens not revoked decides, so two replicas creating one name at once make one token.
+      const rows = await tx.query(
+        `INSERT INTO tokens (id, name, role, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (name) WHERE revoked_at IS NULL DO NOTHING RETURNING id`,
+        [t.id, t.name, t.role, t.hash, new Date(t.createdAt), t.expiresAt === undefined ? null : new Date(t.expiresAt)],
+      );
+      if (!rows.length) return 'name-taken' as const;
+      await appendAuditTx(tx, audit, t.createdAt);
+      return 'created' as const;
+    });
   }
 
   async findTokenByHash(hash: string) {
@@ -273,9 +277,13 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
     return (await this.db.query<TokenRow>(`SELECT * FROM tokens ORDER BY created_at, id`)).map(toToken);
   }
 
-  async revokeToken(id: string, at: number) {
-    const rows = await this.db.query(`UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id`, [id, new Date(at)]);
-    return rows.length > 0;
+  async revokeToken(id: string, at: number, audit: readonly AuditDraft[] = []) {
+    return this.db.transaction(async (tx) => {
+      const rows = await tx.query(`UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id`, [id, new Date(at)]);
+      if (!rows.length) return false;
+      await appendAuditTx(tx, audit, at);
+      return true;
+    });
   }
 
   async touchToken(id: string, at: number) {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { AuditDraft, AuditTrail } from '../../audit/ports/audit-trail.js';
 import type { TokenRecord, TokenStore } from './token-store.js';
 
-/** The contract of the TokenStore port. */
-export function tokenStoreContract(name: string, open: () => Promise<TokenStore & { close(): Promise<void> }>) {
+/** The contract of the TokenStore port, on a store that keeps the audit trail too (a change and its record go together). */
+export function tokenStoreContract(name: string, open: () => Promise<TokenStore & AuditTrail & { close(): Promise<void> }>) {
   describe(`token store contract: ${name}`, () => {
-    let store: TokenStore & { close(): Promise<void> };
+    let store: TokenStore & AuditTrail & { close(): Promise<void> };
     before(async () => {
       store = await open();
     });
@@ -38,6 +39,19 @@ export function tokenStoreContract(name: string, open: () => Promise<TokenStore 
         (await store.listTokens()).map((t) => [t.id, t.name, t.revokedAt]),
         [['t1', 'admin', undefined], ['t2', 'ci', 50], ['t4', 'ci', undefined]],
       );
+    });
+
+    it('keeps the audit record of a token made or revoked with the change, and none of a change that did not happen', async () => {
+      const draft = (action: string): AuditDraft => ({ actor: { kind: 'system', reason: 'test' }, action, reason: '', links: { token: 'audited' }, outcome: 'done' });
+      const actions = async () => (await store.auditRecords(0, 100)).map((r) => [r.action, r.at]);
+      assert.equal(await store.createToken(rec('t5', 'audited', { createdAt: 90 }), [draft('token.create')]), 'created');
+      assert.equal(await store.createToken(rec('t6', 'audited', { createdAt: 91 }), [draft('token.create')]), 'name-taken');
+      assert.equal(await store.revokeToken('t5', 95, [draft('token.revoke')]), true);
+      assert.equal(await store.revokeToken('t5', 96, [draft('token.revoke')]), false);
+      assert.deepEqual(await actions(), [
+        ['token.create', 90],
+        ['token.revoke', 95],
+      ]);
     });
 
     it('records when a token was last used', async () => {

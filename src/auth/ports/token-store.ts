@@ -1,3 +1,4 @@
+import type { AuditDraft } from '../../audit/audit-record.js';
 import type { Role } from '../../kernel/actor.js';
 
 export type { Role } from '../../kernel/actor.js';
@@ -20,13 +21,19 @@ export interface TokenRecord {
 
 /** Where API tokens are kept. */
 export interface TokenStore {
-  /** Keeps a new token; `name-taken` (and nothing kept) when a token not revoked has its name. */
-  createToken(t: TokenRecord): Promise<'created' | 'name-taken'>;
+  /**
+   * Keeps a new token, and its audit records with it (both or neither); `name-taken` (and nothing kept) when a token
+   * not revoked has its name.
+   */
+  createToken(t: TokenRecord, audit?: readonly AuditDraft[]): Promise<'created' | 'name-taken'>;
   findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
   /** Every token, revoked ones included, oldest first. */
   listTokens(): Promise<TokenRecord[]>;
-  /** Marks a token revoked at `at`; false when there is no such token or it was already revoked (then nothing changes). */
-  revokeToken(id: string, at: number): Promise<boolean>;
+  /**
+   * Marks a token revoked at `at`, and keeps its audit records with it; false when there is no such token or it was
+   * already revoked (then nothing changes).
+   */
+  revokeToken(id: string, at: number, audit?: readonly AuditDraft[]): Promise<boolean>;
   /** Records that a token authenticated a call at `at`. */
   touchToken(id: string, at: number): Promise<void>;
   countTokens(): Promise<number>;

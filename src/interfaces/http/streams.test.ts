@@ -3,7 +3,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { isSluiceError } from '../../kernel/errors.js';
-import { StreamGate, StreamWriter } from './streams.js';
+import { StreamGate, StreamWriter, TokenWatch } from './streams.js';
 
 /** A server whose one stream is handed to `serve`, and a client socket that reads nothing. */
 async function slowClient(serve: (res: ServerResponse) => void): Promise<{ server: Server; client: Socket }> {
@@ -91,3 +91,45 @@ describe('streams to clients that read slowly or not at all', { timeout: 60_000 
 });
 
 /** A ServerResponse's default high-water mark. */
+
+describe('a watch on the tokens of open streams', () => {
+  it('ends each stream whose token stops working, once, with why; the others go on; a failed look ends nothing', async () => {
+    const states = new Map<string, 'valid' | 'expired' | 'revoked'>([
+      ['a', 'valid'],
+      ['b', 'valid'],
+      ['c', 'valid'],
+    ]);
+    let failing = false;
+    let looks = 0;
+    const watch = new TokenWatch(async () => {
+      looks++;
+      if (failing) throw new Error('database away');
+      return states;
+    }, 20);
+    const ended: string[] = [];
+    const unwatchA = watch.watch('a', (why) => ended.push(`a: ${why}`));
+    watch.watch('b', (why) => ended.push(`b: ${why}`));
+    watch.watch('c', (why) => ended.push(`c: ${why}`));
+    const unwatchD = watch.watch('d2', (why) => ended.push(`d2: ${why}`));
+    const settle = async () => {
+      const seen = looks;
+      while (looks < seen + 2) await new Promise((ok) => setTimeout(ok, 10));
+    };
+    await settle();
+    assert.deepEqual(ended, ['d2: its token was deleted']);
+    unwatchD();
+    failing = true;
+    states.set('b', 'revoked');
+    await settle();
+    assert.deepEqual(ended, ['d2: its token was deleted'], 'nothing ends while the tokens cannot be read');
+    failing = false;
+    states.set('c', 'expired');
+    await settle();
+    await settle();
+    assert.deepEqual(ended, ['d2: its token was deleted', 'b: its token was revoked', 'c: its token was expired']);
+    unwatchA();
+    const stopped = looks;
+    await new Promise((ok) => setTimeout(ok, 100));
+    assert.ok(looks <= stopped + 1, 'with nothing watched, it stops looking');
+  });
+});

@@ -107,6 +107,13 @@ export class StreamWriter {
     for (const w of this.waiters.splice(0)) w();
   }
 
+  /** Writes `last` (when the socket takes it) and ends the stream: the server ends it, the client did nothing wrong. */
+  finish(last: string): void {
+    if (this.closed) return;
+    this.end();
+    this.res.end(last);
+  }
+
   private drop(why: string): void {
     if (this.closed) return;
     this.onDrop(why);
@@ -120,5 +127,56 @@ export class StreamWriter {
     this.queue.length = 0;
     this.queued = 0;
     this.wake();
+  }
+}
+
+/** How a token stands now, by id: `valid`, or why it no longer works. A token not there is missing from the map. */
+export type TokenStates = () => Promise<ReadonlyMap<string, 'valid' | 'expired' | 'revoked'>>;
+
+/**
+ * Ends the streams whose token stops working while they are open (revoked, expired, or gone): one look at every
+ * token's state each `everyMs` serves all the open streams, so a revoked token's stream ends within that time, and
+ * no stream outlives the authority it was opened with.
+ */
+export class TokenWatch {
+  private readonly watched = new Set<{ tokenId: string; end: (why: string) => void }>();
+  private timer: NodeJS.Timeout | undefined;
+  private looking = false;
+
+  constructor(
+    private readonly states: TokenStates,
+    private readonly everyMs = 2000,
+  ) {}
+
+  /** Watches a stream's token; `end` is called once, with why, if it stops working. Answers the unwatch. */
+  watch(tokenId: string, end: (why: string) => void): () => void {
+    const w = { tokenId, end };
+    this.watched.add(w);
+    this.timer ??= setInterval(() => void this.look(), this.everyMs).unref();
+    return () => {
+      this.watched.delete(w);
+      if (this.watched.size === 0) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+      }
+    };
+  }
+
+  private async look(): Promise<void> {
+    if (this.looking) return;
+    this.looking = true;
+    try {
+      const states = await this.states();
+      for (const w of [...this.watched]) {
+        const state = states.get(w.tokenId) ?? 'deleted';
+        if (state === 'valid') continue;
+        this.watched.delete(w);
+        w.end(`its token was ${state}`);
+      }
+    } catch {
+      // The tokens could not be read (the database away): the streams go on until a look can tell.
+    } finally {
+      this.looking = false;
+    }
   }
 }

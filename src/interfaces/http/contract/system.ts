@@ -5,7 +5,7 @@ export const systemApi = {
   health: defineRoute({
     method: 'GET',
     path: '/api/v1/health',
-    summary: 'Liveness of the control plane, its database, and the data plane it drives',
+    summary: 'Liveness of the control plane, its database, and the data plane it drives; 503 (same body) while the database is gone',
     tag: 'system',
     auth: 'public',
     response: z.object({

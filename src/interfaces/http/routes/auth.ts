@@ -18,17 +18,18 @@ const view = (t: TokenRecord, now: number) => ({
 });
 
 export function authRoutes(r: Registrar, d: ApiDeps): void {
-  r.route(authApi.createToken, async ({ body }) => {
+  // The audit record of a token made or revoked is kept in the same transaction as the change.
+  r.route(authApi.createToken, async ({ body }, { audit }) => {
     const life = body.expires === undefined ? {} : { expiresInMs: parseDuration(body.expires) };
-    const { token, record } = await d.tokens.create(body.name, body.role, life);
+    const { token, record } = await d.tokens.create(body.name, body.role, { ...life, audit: audit.take() });
     return { token, ...view(record, record.createdAt) };
   });
   r.route(authApi.listTokens, async () => {
     const now = d.tokens.now();
     return (await d.tokens.list()).map((t) => view(t, now));
   });
-  r.route(authApi.revokeToken, async ({ params }) => {
-    const t = await d.tokens.revoke(params.token);
+  r.route(authApi.revokeToken, async ({ params }, { audit }) => {
+    const t = await d.tokens.revoke(params.token, audit.take());
     return view(t, t.revokedAt ?? d.tokens.now());
   });
 }

@@ -9,7 +9,7 @@ import { closest } from '../../../kernel/suggest.js';
 import { journeysApi } from '../contract/journeys.js';
 import type { ApiDeps } from '../deps.js';
 import { type AuditSlip, type Caller, type Registrar, tokenOf } from '../registrar.js';
-import { StreamGate, StreamWriter } from '../streams.js';
+import { StreamGate, StreamWriter, TokenWatch } from '../streams.js';
 import { shownPlan } from './system.js';
 import { journeyOfRelease, journeyView } from './views.js';
 
@@ -20,6 +20,8 @@ const LOG_CHUNK = 64 * 1024;
 export function journeysRoutes(r: Registrar, d: ApiDeps): void {
   // One count for every stream: followed logs and event streams hold the same things (a socket, a place in memory).
   const gate = new StreamGate(d.streams);
+  // A stream opened with a token ends when the token stops working; the client hears why.
+  const tokens = new TokenWatch(() => d.tokens.states());
   r.route(journeysApi.status, async () => {
     const journeys = d.executor.list();
     let plan = journeys.at(-1)?.plan;
@@ -72,7 +74,7 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     return journeyView(d, j!);
   });
 
-  r.route(journeysApi.logs, async ({ params, query }, { reply }) => {
+  r.route(journeysApi.logs, async ({ params, query }, { reply, caller }) => {
     const j = journeyOfRelease(d.executor.list(), params.version);
     const stageOf = (x: JourneyState): StageState | undefined => (params.stage === 'commit' ? x.commit : own(x.stages, params.stage));
     const st = stageOf(j);
@@ -95,6 +97,7 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     res.on('close', leave);
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });
     const out = new StreamWriter(res, d.streams);
+    if (caller.token) res.on('close', tokens.watch(caller.token.id, (why) => out.finish(`── the stream ends: ${why} ──\n`)));
     const offsets = new Map<string, number>();
     // Each step's log from where it was left, a chunk at a time, waiting for the client to take each one: a log is
     // never read whole, and a client that stops reading is dropped after slowClientMs.
@@ -130,7 +133,7 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     if (!closed()) res.end();
   });
 
-  r.route(journeysApi.events, async ({ query }, { req, reply }) => {
+  r.route(journeysApi.events, async ({ query }, { req, reply, caller }) => {
     const header = req.headers['last-event-id'];
     if (header !== undefined && !(typeof header === 'string' && /^\d{1,15}$/.test(header)))
       throw new SluiceError('BAD_REQUEST', `the Last-Event-ID header must be an event id (digits), got ${JSON.stringify(header).slice(0, 80)}`);
@@ -140,6 +143,11 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const out = new StreamWriter(res, d.streams);
+    if (caller.token)
+      res.on(
+        'close',
+        tokens.watch(caller.token.id, (why) => out.finish(`event: stream.end\ndata: ${JSON.stringify({ code: 'UNAUTHORIZED', message: `the stream ends: ${why}` })}\n\n`)),
+      );
     const frame = (e: StoredEvent) => `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(shownEvent(e))}\n\n`;
     let sentUpTo = 0;
     // Events published while the log is replayed wait here; if more come than this holds, the replay reads them from

@@ -11,9 +11,12 @@ export function shownPlan(p: Plan): Plan {
 }
 
 export function systemRoutes(r: Registrar, d: ApiDeps): void {
-  r.route(systemApi.health, async () => {
+  r.route(systemApi.health, async (_input, { reply }) => {
     const database = await d.database();
-    return { ok: database.ok, version: d.version, database, dataPlane: await d.dataPlane() };
+    const body = { ok: database.ok, version: d.version, database, dataPlane: await d.dataPlane() };
+    // A control plane without its database can do nothing: a load balancer or monitor reads the status, not the body.
+    if (!database.ok) reply.status(503).send(body);
+    return body;
   });
   r.route(systemApi.openapi, async () => openApiDocument(r.defs, d.version));
   r.route(systemApi.pipeline, async () => shownPlan(d.releases.currentPlan()) as unknown as Record<string, unknown>);
