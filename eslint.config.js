@@ -11,7 +11,7 @@ const CONTEXTS = {
   journeys: ['pipeline', 'rollout', 'audit'],
   releases: ['journeys', 'pipeline', 'audit'],
   notifications: ['journeys', 'pipeline'],
-  auth: [],
+  auth: ['audit'],
   audit: [],
   secrets: [],
 };

@@ -165,7 +165,8 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
 
     const workspace = new FsStepWorkspace(join(dataDir, 'runs'));
     // The judge's thread: API requests and the engine's analyses are judged there, off the event loop.
-    const judge = new WorkerJudge({ maxValues: config.limits.judgeMaxValues, timeoutMs: config.limits.judgeTimeoutMs }, undefined, config.limits.judgeHeapMb);
+    const { judgeMaxValues: maxValues, judgeTimeoutMs: timeoutMs, judgeHeapMb } = config.limits;
+    const judge = new WorkerJudge({ maxValues, timeoutMs }, undefined, judgeHeapMb);
     cleanups.push(() => judge.close());
     const bus = new EventBus();
     const executor = new Executor({
