@@ -58,7 +58,7 @@ describe('the judge on a worker thread', { timeout: 120_000 }, () => {
     const j = make(10_000_000, 60_000, undefined, 16);
     const series = (k: number) => Array.from({ length: 1_000_000 }, (_, i) => (i * k) % 997);
     const huge = JSON.stringify({ metrics: [{ name: 'm', canary: series(7), baseline: series(13) }] });
-    await assert.rejects(j.judge(huge, 'the huge request'), (e) => code(e) === 'TOO_LARGE' && /the huge request needs more memory than the judge's thread has \(16 MB\)/.test((e as Error).message));
+    await assert.rejects(j.judge(huge, 'the huge request'), (e) => code(e) === 'TOO_LARGE' && /the huge request needs more memory than the judge's thread has \(16 MB, setting judgeHeapMb\)/.test((e as Error).message));
     assert.equal((await j.judge(small, 'the next request')).outcome, judgeJsonText(small, 'x', 1000).outcome);
   });
 
