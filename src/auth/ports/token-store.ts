@@ -23,6 +23,8 @@ export interface TokenStore {
   /** Keeps a new token; `name-taken` (and nothing kept) when a token not revoked has its name. */
   createToken(t: TokenRecord): Promise<'created' | 'name-taken'>;
   findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  /** A token by its id (a session names the token it acts as). */
+  findTokenById(id: string): Promise<TokenRecord | undefined>;
   /** Every token, revoked ones included, oldest first. */
   listTokens(): Promise<TokenRecord[]>;
   /** Marks a token revoked at `at`; false when there is no such token or it was already revoked (then nothing changes). */
