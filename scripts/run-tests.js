@@ -5,14 +5,15 @@
 //   crash (npm run test:crash): dist/test/crash: SIGKILL of `sluice up` during journeys (CRASH_RUNS times)
 //   prometheus (npm run test:prometheus): dist/test/prom: metrics against a real Prometheus (Debian's package)
 //   restart (npm run test:restart): dist/test/restart: traffic through a canary while the control plane is killed and upgraded
+//   browser (npm run test:browser): dist/test/browser: the dashboard in Debian's Chromium (playwright-core), against a real sluice up
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const suite = process.argv[2] ?? 'unit';
-const roots = { unit: ['dist/src', 'dist/test', 'dist/test/security'], pg: ['dist/test/pg'], crash: ['dist/test/crash'], prometheus: ['dist/test/prom'], restart: ['dist/test/restart'] }[suite];
+const roots = { unit: ['dist/src', 'dist/test', 'dist/test/security'], pg: ['dist/test/pg'], crash: ['dist/test/crash'], prometheus: ['dist/test/prom'], restart: ['dist/test/restart'], browser: ['dist/test/browser'] }[suite];
 if (!roots) {
-  console.error(`unknown suite ${suite}; use unit, pg, crash, prometheus or restart`);
+  console.error(`unknown suite ${suite}; use unit, pg, crash, prometheus, restart or browser`);
   process.exit(2);
 }
 

@@ -17,7 +17,7 @@ export const TOKEN_LIFETIME = { minMs: 60_000, maxMs: 3650 * 86_400_000 } as con
 const TOUCH_EVERY_MS = 60_000;
 
 /** Why a token is not accepted. */
-type TokenRefusal = 'missing' | 'unknown' | 'expired' | 'revoked';
+type TokenRefusal = 'missing' | 'unknown' | 'expired' | 'revoked' | 'session';
 
 /** Whether a token record works at `now`. */
 export function tokenState(t: Pick<TokenRecord, 'expiresAt' | 'revokedAt'>, now: number): 'valid' | 'expired' | 'revoked' {
@@ -67,6 +67,20 @@ export class TokenService {
   async authenticate(token: string): Promise<TokenRecord> {
     const rec = await this.store.findTokenByHash(hash(token));
     if (!rec) throw refused('unknown', 'the bearer token is not valid (not a token of this server)');
+    return this.accept(rec);
+  }
+
+  /**
+   * The record of the token with `id` if it works now, checked as `authenticate` checks a presented token: a session
+   * acts as its token only while the token works.
+   */
+  async authenticateById(id: string): Promise<TokenRecord> {
+    const rec = await this.store.findTokenById(id);
+    if (!rec) throw refused('unknown', 'the token of this session no longer exists; log in again');
+    return this.accept(rec);
+  }
+
+  private async accept(rec: TokenRecord): Promise<TokenRecord> {
     const now = this.clock.now();
     const state = tokenState(rec, now);
     if (state === 'revoked') throw refused('revoked', `the token "${rec.name}" was revoked at ${iso(rec.revokedAt!)}; ask an admin for a new one`, rec);
@@ -118,6 +132,11 @@ export class TokenService {
 
 function refused(reason: TokenRefusal, message: string, rec?: TokenRecord): SluiceError {
   return new SluiceError('UNAUTHORIZED', message, { reason, ...(rec ? { token: rec.name } : {}) });
+}
+
+/** UNAUTHORIZED for a session cookie that opens no session (unknown, ended or malformed). */
+export function sessionRefused(message: string): SluiceError {
+  return refused('session', message);
 }
 
 /** UNAUTHORIZED for a call that came without a token. */

@@ -102,6 +102,9 @@ const systemCommands: Command[] = [
         ctx.out(
           st.dim(`          listening on ${config.apiHost}: reads need a token too; it answers to the hosts localhost, 127.0.0.1, [::1]${config.apiAllowedHosts.map((h) => `, ${h}`).join('')} (--api-allowed-host)`),
         );
+      ctx.out(
+        `  dashboard ${s.dashboard.url}   ${st.dim(s.dashboard.built ? '(log in with a token: the admin token below, or one from sluice token create)' : '(not built: npm run build:web, then reload)')}`,
+      );
       ctx.out(`  router  http://<stage>.<app>.localhost:${s.routerPort}   (data plane pid ${s.dataPlane.pid}, ${s.dataPlane.adopted ? 'adopted: it kept serving' : 'started'})`);
       if (s.newAdminToken)
         ctx.out(`  admin token ${st.bold(s.newAdminToken)}  ${st.dim(`(saved to ${join(config.dataDir, 'admin-token')}; the CLI reads it from there)`)}`);

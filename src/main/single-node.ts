@@ -17,6 +17,7 @@ import { LocalTarget, stopLocalInstances } from '../adapters/target-local/local-
 import { startSyntheticTraffic } from '../adapters/traffic-http/synthetic-traffic.js';
 import { openKeyring } from '../adapters/secrets-keyfile/keyring.js';
 import { postJson } from '../adapters/webhook-http/post-json.js';
+import { SessionService } from '../auth/session-service.js';
 import { TokenService } from '../auth/token-service.js';
 import { allowedHostName, isLoopbackAddress, isWildcardAddress } from '../interfaces/http/host-check.js';
 import { buildApi } from '../interfaces/http/server.js';
@@ -43,6 +44,8 @@ export const SLUICE_VERSION = '0.1.0';
 export const OPERATOR_KEY_FILE = 'operator-key';
 /** The data plane's entry, next to this file once compiled. */
 const DATA_PLANE_ENTRY = fileURLToPath(new URL('./data-plane.js', import.meta.url));
+/** The dashboard's production build: dist/web, beside the compiled code (dist/src). */
+export const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
 
 export interface RunningSluice {
   apiUrl: string;
@@ -55,6 +58,8 @@ export interface RunningSluice {
   events: EventBus;
   /** The API's tokens: tests and tools make tokens of each role with it. */
   tokens: TokenService;
+  /** Where the dashboard answers (the API's address), and whether its build is there to serve. */
+  dashboard: { url: string; built: boolean };
   /** Removes old releases' folders and artifacts; it runs by itself after deploys and at start, `run()` runs a pass now. */
   retention: RetentionService;
   /** Stops the control plane. The data plane and the app instances keep serving. */
@@ -68,6 +73,8 @@ export interface StartOptions {
   onError?: (e: unknown) => void;
   /** One line for people about something repaired or adopted. */
   onNotice?: (line: string) => void;
+  /** Where the dashboard's build is; default WEB_DIR. */
+  webDir?: string;
 }
 
 /**
@@ -223,6 +230,8 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
 
     const releases = new ReleaseService({ store, executor, artifacts, clock, appDir: config.appDir, pipeline, buildEnv: baseEnv });
     const tokens = new TokenService(store, clock);
+    const sessions = new SessionService(store, tokens, clock);
+    const webDir = opts.webDir ?? WEB_DIR;
     let newAdminToken: string | undefined;
     const tokenCount = await tokens.count();
     if (tokenCount === 0 && initialised)
@@ -252,6 +261,8 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       executor,
       releases,
       tokens,
+      sessions,
+      webDir,
       secrets: secretService,
       bus,
       logs: workspace,
@@ -311,6 +322,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       executor,
       events: bus,
       tokens,
+      dashboard: { url: `${apiUrl}/`, built: existsSync(join(webDir, 'index.html')) },
       retention,
       close,
       ...(newAdminToken ? { newAdminToken } : {}),

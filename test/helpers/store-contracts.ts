@@ -1,6 +1,7 @@
 import type { MemoryStore } from '../../src/adapters/store-memory/memory-store.js';
 import type { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
 import { auditTrailContract } from '../../src/audit/ports/audit-trail.contract.js';
+import { sessionStoreContract } from '../../src/auth/ports/session-store.contract.js';
 import { tokenStoreContract } from '../../src/auth/ports/token-store.contract.js';
 import { journeyLogContract } from '../../src/journeys/ports/journey-log.contract.js';
 import { outboxContract } from '../../src/notifications/ports/outbox.contract.js';
@@ -19,6 +20,7 @@ export function storeContracts(name: string, open: (part: string) => Promise<Sql
   journeyLogContract(name, () => open('journeys'), durable ? reopen('journeys') : undefined);
   releaseStoreContract(name, () => open('releases'), durable ? reopen('releases') : undefined);
   tokenStoreContract(name, () => open('tokens'));
+  sessionStoreContract(name, () => open('sessions'));
   auditTrailContract(name, () => open('audit'), {
     ...(durable ? { reopen: reopen('audit') } : {}),
     ...(shared ? { second: () => open('audit') } : {}),

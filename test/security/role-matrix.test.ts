@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ROLES, type Role } from '../../src/kernel/actor.js';
 import { api, copyExample } from '../helpers/sluice-process.js';
-import { manualClock, rawCall, startOn, type Who } from './access-helpers.js';
+import { loginSession, manualClock, rawCall, startOn, type Who } from './access-helpers.js';
 
 interface Op {
   method: 'GET' | 'POST';
   path: string;
-  auth: 'none' | 'token' | 'public';
+  auth: 'none' | 'token' | 'public' | 'login' | 'session';
   roles: readonly Role[] | undefined;
 }
 
@@ -18,7 +18,10 @@ interface Op {
  * code): `allowed` (the call may then fail validation or find nothing, but is never refused for who made it), 401 or 403.
  */
 function expected(op: Op, who: Who, beyondLoopback: boolean): 'allowed' | 401 | 403 {
-  if (op.auth === 'public') return 'allowed';
+  // A login's credential is its body (here `{}`: refused as a bad request, never for who sent it).
+  if (op.auth === 'public' || op.auth === 'login') return 'allowed';
+  // A browser session's routes take its cookie only: a Bearer token is no session.
+  if (op.auth === 'session') return 401;
   if (op.auth === 'none' && !beyondLoopback) return 'allowed';
   if (who === 'no token' || who === 'expired' || who === 'revoked') return 401;
   if (who === 'admin' || op.roles === undefined || op.roles.includes(who)) return 'allowed';
@@ -68,9 +71,14 @@ describe('role matrix: every registered route × every caller', { timeout: 300_0
 
   it('reads the route table from the server, and it holds the policy: changes need a token of the right role', () => {
     assert.ok(ops.length >= 20, `only ${ops.length} routes were read`);
-    for (const op of ops) assert.ok(['none', 'token', 'public'].includes(op.auth), `${op.method} ${op.path}: auth ${op.auth}`);
-    // A change that anyone could make is a route added without thought: only judging a request's own series is public.
-    for (const op of ops.filter((o) => o.method === 'POST' && o.auth !== 'token')) assert.deepEqual([op.method, op.path, op.auth], ['POST', '/api/v1/judge', 'public']);
+    for (const op of ops) assert.ok(['none', 'token', 'public', 'login', 'session'].includes(op.auth), `${op.method} ${op.path}: auth ${op.auth}`);
+    // A change that anyone could make is a route added without thought: only judging a request's own series is public,
+    // a login takes its token in its body, and logging out takes the session's cookie.
+    assert.deepEqual(
+      ops.filter((o) => o.method === 'POST' && o.auth !== 'token').map((o) => [o.method, o.path, o.auth]).sort(),
+      [['POST', '/api/v1/judge', 'public'], ['POST', '/api/v1/session', 'login'], ['POST', '/api/v1/session/logout', 'session']],
+    );
+    assert.equal(ops.find((o) => o.method === 'GET' && o.path === '/api/v1/session')?.auth, 'session');
     const rolesOf = (method: string, path: string) => {
       const op = ops.find((o) => o.method === method && o.path === concrete(path));
       assert.ok(op, `${method} ${path} is registered`);
@@ -104,6 +112,8 @@ describe('role matrix: every registered route × every caller', { timeout: 300_0
         }
         const body = (res.contentType.startsWith('application/json') ? JSON.parse(res.text) : {}) as { code?: string; message?: string };
         if (res.status !== want || body.code !== (want === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN')) wrong.push(where);
+        else if (op.auth === 'session' && !/needs the dashboard's session cookie/.test(body.message ?? '')) wrong.push(`${where}: does not say it needs the session cookie`);
+        else if (op.auth === 'session') continue;
         else if (who === 'expired' && !/expired at/.test(body.message ?? '')) wrong.push(`${where}: does not say it expired`);
         else if (who === 'revoked' && !/was revoked at/.test(body.message ?? '')) wrong.push(`${where}: does not say it was revoked`);
         else if (want === 403 && !body.message?.includes(`has the role ${who}`)) wrong.push(`${where}: does not name the role held`);
@@ -111,6 +121,22 @@ describe('role matrix: every registered route × every caller', { timeout: 300_0
       // A page on a foreign name (DNS rebinding) gets nothing from any route, whatever token it carries.
       const foreign = await rawCall(apiUrl, op.method, op.path, { token: tokens.admin!, host: 'evil.example', ...(op.method === 'POST' ? { body: {} } : {}) });
       if (foreign.status !== 400 || !foreign.text.includes('HOST_NOT_ALLOWED')) wrong.push(`${op.method} ${op.path} with Host evil.example: got ${foreign.status} ${foreign.text.slice(0, 200)}`);
+    }
+    // The same through the dashboard: each role's session cookie (with its CSRF token on a POST) is held to what its
+    // token is; the session's own routes take it; and the cookie alone, without the CSRF token, changes nothing.
+    for (const who of ['viewer', 'deployer', 'approver', 'admin'] as const) {
+      let session = await loginSession(apiUrl, tokens[who]!);
+      for (const op of ops) {
+        const post = op.method === 'POST';
+        const res = await rawCall(apiUrl, op.method, op.path, { headers: { cookie: session.cookie, ...(post ? { 'x-sluice-csrf': session.csrf } : {}) }, ...(post ? { body: {} } : {}) });
+        const want = op.auth === 'session' || op.auth === 'login' ? 'allowed' : expected(op, who, beyondLoopback);
+        const where = `${op.method} ${op.path} with ${who}'s session: want ${want}, got ${res.status} ${res.text.slice(0, 200)}`;
+        if (want === 'allowed' ? res.status === 401 || res.status === 403 || res.status >= 500 : res.status !== want) wrong.push(where);
+        if (op.path === '/api/v1/session/logout' && res.status === 200) session = await loginSession(apiUrl, tokens[who]!);
+        if (!post || op.auth === 'login' || op.auth === 'public') continue;
+        const forged = await rawCall(apiUrl, op.method, op.path, { headers: { cookie: session.cookie }, body: {} });
+        if (forged.status !== 403 || !/X-Sluice-CSRF/.test(forged.text)) wrong.push(`${op.method} ${op.path} with ${who}'s session and no CSRF token: got ${forged.status} ${forged.text.slice(0, 200)}`);
+      }
     }
     assert.deepEqual(wrong, []);
     // Each kind of answer was asked for: a matrix that expects only one kind proves little.

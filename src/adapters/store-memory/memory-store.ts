@@ -1,4 +1,5 @@
 import { type AuditDraft, type AuditFilter, type AuditHead, type AuditRecord, type AuditTrail, chainRecords, EMPTY_HEAD } from '../../audit/ports/audit-trail.js';
+import type { SessionRecord, SessionStore } from '../../auth/ports/session-store.js';
 import type { TokenRecord, TokenStore } from '../../auth/ports/token-store.js';
 import { type Actor, conflict, type DesiredStage, type JourneyEvent, type JourneyLog, type StoredEvent } from '../../journeys/ports/journey-log.js';
 import type { DeliveryOutcome, NotificationOutbox, NotificationRecord, OutboxEntry } from '../../notifications/ports/outbox.js';
@@ -6,13 +7,14 @@ import type { ReleaseRecord, ReleaseStore } from '../../releases/ports/release-s
 import { MemorySecretStore } from './memory-secret-store.js';
 
 /** The in-memory fake of every store port: the same contracts, nothing kept. For unit tests. */
-export class MemoryStore implements JourneyLog, ReleaseStore, TokenStore, NotificationOutbox, AuditTrail {
+export class MemoryStore implements JourneyLog, ReleaseStore, TokenStore, SessionStore, NotificationOutbox, AuditTrail {
   /** The secrets of stages (the SecretStore port). */
   readonly secrets = new MemorySecretStore();
   private releases = new Map<string, ReleaseRecord>();
   private events: StoredEvent[] = [];
   private desired = new Map<string, DesiredStage>();
   private tokens: TokenRecord[] = [];
+  private sessions = new Map<string, SessionRecord>();
   private outbox: NotificationRecord[] = [];
   private cursor = 0;
   private audit: AuditRecord[] = [];
@@ -112,6 +114,10 @@ export class MemoryStore implements JourneyLog, ReleaseStore, TokenStore, Notifi
     const t = this.tokens.find((x) => x.hash === hash);
     return t ? { ...t } : undefined;
   }
+  async findTokenById(id: string) {
+    const t = this.tokens.find((x) => x.id === id);
+    return t ? { ...t } : undefined;
+  }
   async listTokens() {
     return this.tokens.map((t) => ({ ...t })).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
@@ -128,6 +134,25 @@ export class MemoryStore implements JourneyLog, ReleaseStore, TokenStore, Notifi
   }
   async countTokens() {
     return this.tokens.length;
+  }
+  async createSession(s: SessionRecord) {
+    this.sessions.set(s.id, { ...s });
+  }
+  async findSessionByHash(hash: string) {
+    const s = [...this.sessions.values()].find((x) => x.hash === hash);
+    return s ? { ...s } : undefined;
+  }
+  async extendSession(id: string, expiresAt: number) {
+    const s = this.sessions.get(id);
+    if (s) s.expiresAt = expiresAt;
+  }
+  async deleteSession(id: string) {
+    return this.sessions.delete(id);
+  }
+  async deleteExpiredSessions(now: number) {
+    const ended = [...this.sessions.values()].filter((s) => s.expiresAt <= now);
+    for (const s of ended) this.sessions.delete(s.id);
+    return ended.length;
   }
   private chain(drafts: readonly AuditDraft[], at: number): AuditRecord[] {
     const { records, head } = chainRecords(this.head, structuredClone(drafts), at);

@@ -1,4 +1,5 @@
 import type { AuditDraft, AuditFilter, AuditTrail } from '../../audit/ports/audit-trail.js';
+import type { SessionRecord, SessionStore } from '../../auth/ports/session-store.js';
 import type { TokenRecord, TokenStore } from '../../auth/ports/token-store.js';
 import { type Actor, conflict, type DesiredStage, type JourneyEvent, type JourneyLog, LEGACY_ACTOR, type StoredEvent } from '../../journeys/ports/journey-log.js';
 import type { DeliveryOutcome, NotificationOutbox, NotificationRecord, OutboxEntry } from '../../notifications/ports/outbox.js';
@@ -36,7 +37,23 @@ interface TokenRow {
   revoked_at: Date | string | null;
   last_used_at: Date | string | null;
 }
+interface SessionRow {
+  id: string;
+  hash: string;
+  token_id: string;
+  csrf: string;
+  created_at: Date | string;
+  expires_at: Date | string;
+}
 const ms = (d: Date | string) => new Date(d).getTime();
+const toSession = (r: SessionRow): SessionRecord => ({
+  id: r.id,
+  hash: r.hash,
+  tokenId: r.token_id,
+  csrf: r.csrf,
+  createdAt: ms(r.created_at),
+  expiresAt: ms(r.expires_at),
+});
 const toToken = (r: TokenRow): TokenRecord => ({
   id: r.id,
   name: r.name,
@@ -95,7 +112,7 @@ const toNotification = (r: NotificationRow): NotificationRecord => ({
 });
 
 /** Every store port on PostgreSQL, through either driver (PGlite or a server). */
-export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, NotificationOutbox, AuditTrail {
+export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, SessionStore, NotificationOutbox, AuditTrail {
   private constructor(private readonly db: SqlDriver) {}
 
   static async open(db: SqlDriver): Promise<SqlStore> {
@@ -273,6 +290,11 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
     return rows[0] ? toToken(rows[0]) : undefined;
   }
 
+  async findTokenById(id: string) {
+    const rows = await this.db.query<TokenRow>(`SELECT * FROM tokens WHERE id = $1`, [id]);
+    return rows[0] ? toToken(rows[0]) : undefined;
+  }
+
   async listTokens() {
     return (await this.db.query<TokenRow>(`SELECT * FROM tokens ORDER BY created_at, id`)).map(toToken);
   }
@@ -293,6 +315,34 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, Notificat
   async countTokens() {
     const rows = await this.db.query<{ n: number | string }>(`SELECT count(*) AS n FROM tokens`);
     return Number(rows[0]?.n ?? 0);
+  }
+
+  async createSession(s: SessionRecord) {
+    await this.db.query(`INSERT INTO sessions (id, hash, token_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
+      s.id,
+      s.hash,
+      s.tokenId,
+      s.csrf,
+      new Date(s.createdAt),
+      new Date(s.expiresAt),
+    ]);
+  }
+
+  async findSessionByHash(hash: string) {
+    const rows = await this.db.query<SessionRow>(`SELECT * FROM sessions WHERE hash = $1`, [hash]);
+    return rows[0] ? toSession(rows[0]) : undefined;
+  }
+
+  async extendSession(id: string, expiresAt: number) {
+    await this.db.query(`UPDATE sessions SET expires_at = $2 WHERE id = $1`, [id, new Date(expiresAt)]);
+  }
+
+  async deleteSession(id: string) {
+    return (await this.db.query(`DELETE FROM sessions WHERE id = $1 RETURNING id`, [id])).length > 0;
+  }
+
+  async deleteExpiredSessions(now: number) {
+    return (await this.db.query(`DELETE FROM sessions WHERE expires_at <= $1 RETURNING id`, [new Date(now)])).length;
   }
 
   appendAudit(drafts: readonly AuditDraft[], at: number) {

@@ -18,6 +18,8 @@ export function tokenStoreContract(name: string, open: () => Promise<TokenStore 
       assert.equal(await store.createToken({ id: 't1', name: 'admin', role: 'admin', hash: 'h1', createdAt: 5 }), 'created');
       assert.deepEqual(await store.findTokenByHash('h1'), { id: 't1', name: 'admin', role: 'admin', hash: 'h1', createdAt: 5 });
       assert.equal(await store.findTokenByHash('h2'), undefined);
+      assert.deepEqual(await store.findTokenById('t1'), { id: 't1', name: 'admin', role: 'admin', hash: 'h1', createdAt: 5 });
+      assert.equal(await store.findTokenById('t9'), undefined);
       assert.equal(await store.countTokens(), 1);
     });
 

@@ -27,6 +27,8 @@ export interface TokenStore {
    */
   createToken(t: TokenRecord, audit?: readonly AuditDraft[]): Promise<'created' | 'name-taken'>;
   findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  /** A token by its id (a session names the token it acts as). */
+  findTokenById(id: string): Promise<TokenRecord | undefined>;
   /** Every token, revoked ones included, oldest first. */
   listTokens(): Promise<TokenRecord[]>;
   /**

@@ -1,4 +1,5 @@
 import type { AuditTrail } from '../../audit/ports/audit-trail.js';
+import type { SessionService } from '../../auth/session-service.js';
 import type { TokenService } from '../../auth/token-service.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { EventBus } from '../../journeys/event-bus.js';
@@ -17,6 +18,10 @@ export interface ApiDeps {
   executor: Executor;
   releases: ReleaseService;
   tokens: TokenService;
+  /** The dashboard's browser sessions. */
+  sessions: SessionService;
+  /** Where the dashboard's production build is (index.html and assets/); absent or missing: a page says how to build it. */
+  webDir?: string;
   secrets: Pick<SecretService, 'list' | 'set' | 'unset' | 'rotateKey'>;
   bus: EventBus;
   store: ReleaseStore & Pick<JourneyLog, 'loadEvents' | 'eventsAfter'> & Pick<NotificationOutbox, 'listNotifications'>;

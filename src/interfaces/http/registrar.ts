@@ -6,12 +6,22 @@ import type { TokenActor } from '../../kernel/actor.js';
 import { isSluiceError, SluiceError } from '../../kernel/errors.js';
 import { badText, badTextMessage } from '../../kernel/text.js';
 import type { Input, Output, RequestPath, RouteDef } from './contract/route.js';
+import { refuseCrossOrigin, refuseWithoutCsrf } from './session-cookie.js';
 import { HTTP_STATUS } from './errors.js';
 
 /** Who made a request: on routes that need a token, the token (`actor` is its name); elsewhere `anonymous`. */
 export interface Caller {
   actor: string;
   token?: TokenActor;
+  /** The browser session the call came with (its cookie), when it came with one rather than a Bearer token. */
+  session?: CallerSession;
+}
+
+/** A browser session, as a call sees it. */
+export interface CallerSession {
+  id: string;
+  csrf: string;
+  expiresAt: number;
 }
 
 /**
@@ -34,11 +44,20 @@ export function tokenOf(caller: Caller): TokenActor {
   return caller.token;
 }
 
-/**
- * Checks a request's token where one is needed (`change`: a route with `auth: token`; `read`: a read while the API
- * listens beyond loopback); answers the caller, or throws UNAUTHORIZED saying why.
- */
-export type Authenticate = (req: FastifyRequest, need: 'change' | 'read') => Promise<Caller & { token: TokenActor }>;
+/** Who a request is, by the credential each kind of route takes; each throws UNAUTHORIZED saying why. */
+export interface Authenticator {
+  /**
+   * A request's Bearer token, or else its session cookie, where one is needed (`change`: a route with `auth: token`;
+   * `read`: a read while the API listens beyond loopback).
+   */
+  request(req: FastifyRequest, need: 'change' | 'read'): Promise<Caller & { token: TokenActor }>;
+  /** A request's session cookie only (`auth: session`). */
+  session(req: FastifyRequest): Promise<Caller & { token: TokenActor; session: CallerSession }>;
+  /** A token presented in a login's body (`auth: login`), checked as a Bearer token is. */
+  presented(token: string): Promise<Caller & { token: TokenActor }>;
+  /** Whether `given` is the CSRF token of the session. */
+  csrfMatches(session: CallerSession, given: string | undefined): boolean;
+}
 
 /** How open the API is. */
 export interface Access {
@@ -48,6 +67,9 @@ export interface Access {
 
 /** Where the registrar writes the audit records that no handler took, and those of refused calls. */
 export type RecordAudit = (drafts: AuditDraft[]) => Promise<unknown>;
+
+/** The kinds of route whose caller is always a token: only they can be audited. */
+const KNOWS_CALLER: readonly RouteDef['auth'][] = ['token', 'login', 'session'];
 
 /** Statuses of refusals worth a record: the caller was not allowed (403), or the state did not allow it (409). */
 const RECORDED_REFUSALS = new Set([403, 409]);
@@ -83,7 +105,7 @@ function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, part: 'b
 }
 
 /** The headers a handler reads: their text is checked with the rest of the request. */
-const HEADERS_USED = ['authorization', 'last-event-id', 'host', 'x-sluice-operator'] as const;
+const HEADERS_USED = ['authorization', 'last-event-id', 'host', 'x-sluice-operator', 'cookie', 'x-sluice-csrf', 'origin'] as const;
 
 /**
  * Refuses a request with a NUL or invalid UTF-16 anywhere a handler may read it (path parameters, query, body, the
@@ -108,16 +130,31 @@ export class Registrar {
 
   constructor(
     private readonly app: FastifyInstance,
-    private readonly authenticate: Authenticate,
+    private readonly auth: Authenticator,
     private readonly recordAudit: RecordAudit,
     private readonly access: Access = { readsNeedToken: false },
   ) {}
 
-  /** Who calls `def`: 401 without a valid token where one is needed, 403 for a role the route does not take. */
-  private async callerOf(def: RouteDef, req: FastifyRequest): Promise<Caller> {
-    const need = def.auth === 'token' ? 'change' : def.auth === 'none' && this.access.readsNeedToken ? 'read' : undefined;
-    if (!need) return { actor: 'anonymous' };
-    const caller = await this.authenticate(req, need);
+  /**
+   * Who calls `def`: 401 without a valid token where one is needed, 403 for a role the route does not take, and 403
+   * for a change made with the session cookie without its CSRF token or from another origin.
+   */
+  private async callerOf(def: RouteDef, req: FastifyRequest, body: unknown): Promise<Caller> {
+    let caller: Caller & { token: TokenActor };
+    if (def.auth === 'login') {
+      // A login form posted from another site would log the browser in as someone else: only the dashboard's own page may.
+      refuseCrossOrigin(req);
+      caller = await this.auth.presented((body as { token: string }).token);
+    } else if (def.auth === 'session') {
+      caller = await this.auth.session(req);
+    } else {
+      const need = def.auth === 'token' ? 'change' : def.auth === 'none' && this.access.readsNeedToken ? 'read' : undefined;
+      if (!need) return { actor: 'anonymous' };
+      caller = await this.auth.request(req, need);
+    }
+    // The cookie rides along with any request the browser makes, a forged one included; the CSRF token does not.
+    const session = caller.session;
+    if (session && def.method === 'POST') refuseWithoutCsrf(req, (given) => this.auth.csrfMatches(session, given));
     authorize(caller.token, def.roles, `${def.method} ${def.path}`);
     return caller;
   }
@@ -130,21 +167,26 @@ export class Registrar {
     // A mutation nobody would know of is a bug: a POST route records what it does, or says why it records nothing.
     if (def.method === 'POST' && !def.audit)
       throw new Error(`route ${def.method} ${def.path} declares no audit: name its action, or say why it changes nothing ({ none })`);
-    if (def.audit && !('none' in def.audit) && def.auth !== 'token')
+    if (def.audit && !('none' in def.audit) && !KNOWS_CALLER.includes(def.auth))
       throw new Error(`route ${def.method} ${def.path} is audited but needs no token: an audit record names who acted`);
     this.defs.push(def);
     const route = (app: FastifyInstance) =>
       app.route({
         method: def.method,
         url: def.path,
+        ...(def.bodyLimit !== undefined ? { bodyLimit: def.bodyLimit } : {}),
         handler: async (req, reply) => {
           refuseBadText(req, !opts.rawBody);
-          const caller = await this.callerOf(def, req);
-          const input = {
-            params: parsePart(def.params, req.params, 'path'),
-            query: parsePart(def.query, req.query, 'query'),
-            body: opts.rawBody ? undefined : parsePart(def.body, req.body, 'body'),
-          } as Input<D>;
+          const parse = () =>
+            ({
+              params: parsePart(def.params, req.params, 'path'),
+              query: parsePart(def.query, req.query, 'query'),
+              body: opts.rawBody ? undefined : parsePart(def.body, req.body, 'body'),
+            }) as Input<D>;
+          // Who calls is known before the request is read, except at a login, whose body is the credential.
+          let input = def.auth === 'login' ? parse() : undefined;
+          const caller = await this.callerOf(def, req, input?.body);
+          input ??= parse();
           const draft = caller.token ? auditDraftOf(def, input, caller.token) : undefined;
           let taken = false;
           const audit: AuditSlip = {
@@ -180,6 +222,15 @@ export class Registrar {
   }
 }
 
+/** How the OpenAPI document describes who may call a route, by its kind. */
+const AUTH_TEXT: Record<RouteDef['auth'], (roles: string) => string> = {
+  public: () => 'Needs no token.',
+  token: (roles) => `Needs a token (Bearer, or the session cookie with X-Sluice-CSRF), of the role ${roles}.`,
+  none: (roles) => `Needs a token (Bearer, or the session cookie) when the API listens beyond loopback, of the role ${roles}.`,
+  login: () => 'The body carries the token, checked as a Bearer token is; answers a session cookie and its CSRF token.',
+  session: (roles) => `Needs the session cookie (a POST also X-Sluice-CSRF), of the role ${roles}.`,
+};
+
 const schemaOf = (s: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(s, { io, unrepresentable: 'any' });
 
 /** The OpenAPI 3.1 document of the routes registered. */
@@ -207,13 +258,11 @@ export function openApiDocument(defs: readonly RouteDef[], version: string): Rec
     };
     // Who may call it, as the route says: what the role matrix test and API users read.
     op['x-sluice-auth'] = r.auth;
-    op.description =
-      r.auth === 'public'
-        ? 'Needs no token.'
-        : `Needs a token${r.auth === 'none' ? ' when the API listens beyond loopback' : ''}, of the role ${rolesAllowed(r.roles).join(', ')}.`;
+    op.description = AUTH_TEXT[r.auth](rolesAllowed(r.roles).join(', '));
     if (r.roles) op['x-sluice-roles'] = [...r.roles];
-    if (r.auth === 'token') op.security = [{ bearer: [] }];
-    else if (r.auth === 'none') op.security = [{}, { bearer: [] }];
+    if (r.auth === 'token') op.security = [{ bearer: [] }, { session: [] }];
+    else if (r.auth === 'none') op.security = [{}, { bearer: [] }, { session: [] }];
+    else if (r.auth === 'session') op.security = [{ session: [] }];
     if (r.audit) op['x-sluice-audit'] = 'none' in r.audit ? { none: r.audit.none } : { action: r.audit.action };
     if (params.length) op.parameters = params;
     if (r.body) op.requestBody = { required: true, content: { 'application/json': { schema: schemaOf(r.body, 'input') } } };
@@ -224,7 +273,15 @@ export function openApiDocument(defs: readonly RouteDef[], version: string): Rec
     info: { title: 'Sluice API', version },
     paths,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer' },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'sluice_session',
+          description: 'The dashboard\'s session (POST /api/v1/session); a POST with it also needs the header X-Sluice-CSRF: <csrf>.',
+        },
+      },
       schemas: {
         Error: {
           type: 'object',

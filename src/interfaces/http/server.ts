@@ -1,11 +1,14 @@
 import { STATUS_CODES } from 'node:http';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { tokenMissing } from '../../auth/token-service.js';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { sessionRefused, tokenMissing } from '../../auth/token-service.js';
+import type { Role } from '../../kernel/actor.js';
 import { isSluiceError, SluiceError } from '../../kernel/errors.js';
 import type { ApiDeps } from './deps.js';
 import { type ErrorBody, HTTP_STATUS } from './errors.js';
 import { hostAllowed, LOOPBACK_HOSTS } from './host-check.js';
 import { Registrar } from './registrar.js';
+import { cameOverHttps, clearedSessionCookie, sessionCookieOf } from './session-cookie.js';
+import { SECURITY_HEADERS, webAppRoutes } from './web-app.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { journeysRoutes } from './routes/journeys.js';
@@ -13,6 +16,7 @@ import { notificationsRoutes } from './routes/notifications.js';
 import { releasesRoutes } from './routes/releases.js';
 import { rolloutRoutes } from './routes/rollout.js';
 import { secretsRoutes } from './routes/secrets.js';
+import { sessionRoutes } from './routes/session.js';
 import { systemRoutes } from './routes/system.js';
 
 export type { ApiAccess, ApiDeps } from './deps.js';
@@ -45,8 +49,11 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     },
   });
 
-  app.setErrorHandler((err: unknown, _req, reply) => {
+  app.setErrorHandler((err: unknown, req, reply) => {
     if (isSluiceError(err)) {
+      // A session cookie that opens nothing is forgotten by the browser, so that the dashboard shows its login page.
+      if (err.code === 'UNAUTHORIZED' && !req.headers.authorization && sessionCookieOf(req.headers.cookie) !== undefined)
+        void reply.header('set-cookie', clearedSessionCookie(cameOverHttps(req)));
       const body: ErrorBody = { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) };
       return reply.status(HTTP_STATUS[err.code]).send(body);
     }
@@ -59,6 +66,11 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     reply.status(404).send({ code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` } satisfies ErrorBody),
   );
 
+  // Every answer, JSON and the dashboard's files alike: no sniffing a type, no referrer, never framed.
+  app.addHook('onRequest', async (_req, reply) => {
+    void reply.headers(SECURITY_HEADERS);
+  });
+
   // No DNS rebinding: a Host that names neither loopback nor an allowed host is refused before any handler or stream.
   const allowedHosts = new Set(d.access?.allowedHosts ?? []);
   app.addHook('onRequest', async (req) => {
@@ -69,18 +81,44 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       );
   });
 
+  const bearerOf = (req: FastifyRequest) => /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const asCaller = (rec: { id: string; name: string; role: Role }) => ({ actor: rec.name, token: { kind: 'token' as const, id: rec.id, name: rec.name, role: rec.role } });
+  const fromCookie = async (req: FastifyRequest) => {
+    const cookie = sessionCookieOf(req.headers.cookie);
+    if (cookie === undefined) return undefined;
+    const { session, token } = await d.sessions.resolve(cookie);
+    return { ...asCaller(token), session: { id: session.id, csrf: session.csrf, expiresAt: session.expiresAt } };
+  };
   const r = new Registrar(
     app,
-    async (req, need) => {
-      const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-      if (!m)
+    {
+      async request(req, need) {
+        // A Bearer token wins: the CLI and scripts send it, and no browser adds one to a forged request.
+        const bearer = bearerOf(req);
+        if (bearer !== undefined) return asCaller(await d.tokens.authenticate(bearer));
+        const viaCookie = await fromCookie(req);
+        if (viaCookie) return viaCookie;
         throw tokenMissing(
           need === 'change'
             ? 'this call changes state and needs an Authorization: Bearer <token> header'
             : 'this API listens beyond loopback, so reads too need an Authorization: Bearer <token> header (a token of any role)',
         );
-      const rec = await d.tokens.authenticate(m[1]!);
-      return { actor: rec.name, token: { kind: 'token', id: rec.id, name: rec.name, role: rec.role } };
+      },
+      async session(req) {
+        const viaCookie = await fromCookie(req);
+        if (!viaCookie) throw sessionRefused('this call needs the dashboard\'s session cookie (POST /api/v1/session logs in)');
+        return viaCookie;
+      },
+      async presented(token) {
+        try {
+          return asCaller(await d.tokens.authenticate(token));
+        } catch (e) {
+          // A login page says no more than that: which tokens exist, expired or were revoked is not its to tell.
+          if (isSluiceError(e) && e.code === 'UNAUTHORIZED') throw new SluiceError('UNAUTHORIZED', 'that token does not log in: it is not a token of this server, or it expired or was revoked');
+          throw e;
+        }
+      },
+      csrfMatches: (session, given) => d.sessions.csrfMatches(session, given),
     },
     (drafts) => d.audit.appendAudit(drafts, d.clock.now()),
     { readsNeedToken: d.access?.readsNeedToken ?? false },
@@ -93,5 +131,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   authRoutes(r, d);
   auditRoutes(r, d);
   secretsRoutes(r, d);
+  sessionRoutes(r, d);
+  webAppRoutes(app, d.webDir);
   return app;
 }

@@ -5,6 +5,7 @@ import { notificationsApi } from './notifications.js';
 import { releasesApi } from './releases.js';
 import { rolloutApi } from './rollout.js';
 import { secretsApi } from './secrets.js';
+import { sessionApi } from './session.js';
 import { systemApi } from './system.js';
 
 /** Every route of the API, by context: what the server registers and what the CLI calls. */
@@ -17,4 +18,5 @@ export const api = {
   auth: authApi,
   audit: auditApi,
   secrets: secretsApi,
+  session: sessionApi,
 };

@@ -14,13 +14,16 @@ export interface RouteDef {
   tag: string;
   /**
    * Who may call it:
-   * - `token`: a change; always needs `Authorization: Bearer <token>` of a role in `roles`;
-   * - `none`: a read; needs no token while the API listens on loopback only, and a token of any role (of a role in
-   *   `roles`, when given) once it listens beyond;
+   * - `token`: a change; always needs a token of a role in `roles`: `Authorization: Bearer <token>`, or the
+   *   dashboard's session cookie with its CSRF token (header X-Sluice-CSRF) on a POST;
+   * - `none`: a read; needs no token while the API listens on loopback only, and a token (Bearer or session cookie)
+   *   of any role (of a role in `roles`, when given) once it listens beyond;
    * - `public`: needs no token anywhere, as it shows nothing of the app and changes nothing (health, this API's
-   *   description, the pipeline file's JSON Schema, judging a request's own series).
+   *   description, the pipeline file's JSON Schema, judging a request's own series);
+   * - `login`: the body's `token` field is the credential, checked as a Bearer token is (a browser's login);
+   * - `session`: needs the session cookie itself (reading or ending a browser's session); a POST its CSRF token too.
    */
-  auth: 'none' | 'token' | 'public';
+  auth: 'none' | 'token' | 'public' | 'login' | 'session';
   /** The roles that may call it, when it needs a token (admin always may); absent: every role; `[]`: admin only. */
   roles?: readonly Role[];
   params?: z.ZodType;
@@ -30,6 +33,8 @@ export interface RouteDef {
   response?: z.ZodType;
   /** A streamed answer instead of JSON. */
   stream?: 'text/plain' | 'text/event-stream' | 'text/plain; version=0.0.4';
+  /** The largest body it reads, when smaller than the server's (1 MiB). */
+  bodyLimit?: number;
   /** The status of a successful answer (default 200). */
   status?: number;
   /** What the audit trail records of a call; every POST route says it (a check at registration and a test hold it). */
