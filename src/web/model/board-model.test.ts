@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { runJudgeRequest } from '../../rollout/judge-request.js';
 import { chartGeometry, comparisonLines, seriesValues, thresholdLines } from './analysis.js';
 import { reconnectDelay } from './backoff.js';
-import { canarySplit, decisionsAt, failedGates, lane, servingSince, stageHealth, stepInProgress, stepStarts } from './board-model.js';
+import { canarySplit, decisionsAt, failedGates, inconclusiveGate, lane, servingSince, stageHealth, stepInProgress, stepStarts } from './board-model.js';
 import { formatDuration, formatNumber } from './format.js';
 
 describe('a stage on the board', () => {
@@ -122,5 +122,16 @@ describe('the journey timeline', () => {
       { at: 5, what: 'approved', by: 'alice', comment: 'ship it' },
       { at: 9, what: 'asked to roll back', by: 'carol', comment: 'errors' },
     ]);
+  });
+});
+
+describe('a rollout paused on an inconclusive analysis', () => {
+  it('says which step and why, only while paused', () => {
+    const steps = [
+      { name: 'canary:1', status: 'inconclusive' as const, reason: 'error-rate Inconclusive: no data' },
+      { name: 'canary:background', status: 'running' as const },
+    ];
+    assert.deepEqual(inconclusiveGate({ status: 'paused', steps }), { step: 'canary:1', reason: 'error-rate Inconclusive: no data', measured: [] });
+    assert.equal(inconclusiveGate({ status: 'rolling-out', steps }), undefined);
   });
 });

@@ -174,3 +174,10 @@ export function decisionsAt(events: ReadonlyArray<JourneyEventLite & { by?: stri
       return { at: e.at, what: DECISIONS[e.type]!, by: e.by ?? 'sluice', ...(comment ? { comment } : {}) };
     });
 }
+
+/** Why a paused rollout waits for a person: its inconclusive analysis (resume goes on, abort rolls back), if any. */
+export function inconclusiveGate(latest: Pick<StageJourneyView, 'steps' | 'status'> | null): FailedGate | undefined {
+  if (!latest || latest.status !== 'paused') return undefined;
+  const s = latest.steps.findLast((x) => x.status === 'inconclusive');
+  return s ? { step: s.name, reason: s.reason ?? 'inconclusive', measured: measuredValues(analysisOf(s.detail)) } : undefined;
+}

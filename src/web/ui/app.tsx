@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Session } from '../model/routes.js';
 import { getSession, logout, setCsrf, setOnUnauthorized } from './api.js';
 import { AuditPage } from './audit-page.js';
@@ -8,6 +8,8 @@ import { useLiveConnection } from './live.js';
 import { LoginPage } from './login-page.js';
 import { Link, navigate, usePath } from './router.js';
 import { TokensPage } from './tokens-page.js';
+
+let returnTo: string | undefined;
 
 /** The dashboard: the session decides between the login page and the app; the path picks the page. */
 export function App() {
@@ -41,9 +43,26 @@ export function App() {
   }, [adopt]);
 
   useEffect(() => {
-    if (session === null && path !== '/login') navigate(`/login`, true);
-    if (session && path === '/login') navigate('/', true);
+    if (session === null && path !== '/login') {
+      // Back to where the user was going once logged in (a link to a release, say).
+      returnTo = location.pathname + location.search;
+      navigate('/login', true);
+    }
+    if (session && path === '/login') {
+      navigate(returnTo && returnTo !== '/login' ? returnTo : '/', true);
+      returnTo = undefined;
+    }
   }, [session, path]);
+
+  // A new page moves focus to its content, so keyboard and screen reader users start there, not in the header.
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    document.getElementById('main')?.focus({ preventScroll: true });
+  }, [path]);
 
   const live = useLiveConnection(!!session);
 
@@ -55,7 +74,7 @@ export function App() {
   if (session === undefined)
     return (
       <main className="page" id="main">
-        <p role="status">{loadError ?? 'Loading…'}</p>
+        <p aria-live="polite">{loadError ?? 'Loading…'}</p>
       </main>
     );
   if (session === null || path === '/login') return <LoginPage onLogin={adopt} />;
@@ -100,6 +119,7 @@ export function App() {
           </ul>
         </nav>
         <div className="who">
+          {/* The only role=status on the page: the connection to the event stream. */}
           <span role="status" className={`live ${live ? 'on' : 'off'}`}>
             <span className="dot" aria-hidden="true" />
             {live ? 'Live' : 'Reconnecting'}

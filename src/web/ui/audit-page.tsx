@@ -29,7 +29,9 @@ export function AuditPage() {
       setError((e as Error).message);
     }
   };
-  useLiveRefresh(refresh, [filters]);
+  // Steps and engine decisions come often and say nothing new to the trail's people-facing records; verifying the
+  // chain on each would be wasted work for the server. A reconnect refetches too.
+  useLiveRefresh(refresh, [filters], (e) => !e.type.startsWith('step.'));
 
   return (
     <section aria-labelledby="audit-h">
@@ -78,7 +80,7 @@ export function AuditPage() {
       </form>
       {error && <p className="error">{error}</p>}
       {records === null ? (
-        <p role="status">Loading…</p>
+        <p aria-live="polite">Loading…</p>
       ) : records.length === 0 ? (
         <p>No records match.</p>
       ) : (

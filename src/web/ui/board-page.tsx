@@ -1,13 +1,15 @@
 import { useEffect, useRef, useState } from 'react';
 import type { Role } from '../../kernel/actor.js';
 import { protectionByStage, stageActions } from '../model/actions.js';
-import { canarySplit, failedGates, lane, servingSince, stageHealth, stepInProgress } from '../model/board-model.js';
+import type { StoredEvent } from '../../journeys/journey-events.js';
+import { patchBoard } from '../model/board-patch.js';
+import { canarySplit, failedGates, inconclusiveGate, lane, servingSince, stageHealth, stepInProgress } from '../model/board-model.js';
 import { dagColumns } from '../model/dag-layout.js';
 import { formatAgo, formatDuration, formatTime } from '../model/format.js';
 import { routes, type WebOutput } from '../model/routes.js';
 import { ActionBar } from './actions.js';
 import { call } from './api.js';
-import { useLiveRefresh } from './live.js';
+import { onLive, useLiveRefresh } from './live.js';
 import { Link } from './router.js';
 
 type Board = WebOutput<typeof routes.status>;
@@ -31,12 +33,14 @@ export function BoardPage({ role }: { role: Role }) {
   const [plan, setPlan] = useState<unknown>(null);
   const [since, setSince] = useState<Record<string, number>>({});
   const [error, setError] = useState<string | null>(null);
+  const [system, setSystem] = useState<WebOutput<typeof routes.health> | null>(null);
   const sinceKey = useRef('');
   const now = useNow();
 
   const refresh = async () => {
     try {
-      const [b, d] = await Promise.all([call(routes.status), call(routes.stages)]);
+      const [b, d, h] = await Promise.all([call(routes.status), call(routes.stages), call(routes.health).catch(() => null)]);
+      setSystem(h);
       setBoard(b);
       setDesired(d);
       setError(null);
@@ -61,12 +65,14 @@ export function BoardPage({ role }: { role: Role }) {
     }
   };
   useLiveRefresh(refresh, []);
+  // Each event shows at once where the board can place it; the refetch it also triggers then brings the rest.
+  useEffect(() => onLive((e) => e && setBoard((b) => (b ? patchBoard(b, e as unknown as StoredEvent) : b))), []);
 
   if (!board)
     return (
       <section>
         <h1>Board</h1>
-        <p role="status">{error ? `Cannot load the board: ${error}` : 'Loading…'}</p>
+        <p aria-live="polite">{error ? `Cannot load the board: ${error}` : 'Loading…'}</p>
       </section>
     );
 
@@ -81,6 +87,10 @@ export function BoardPage({ role }: { role: Role }) {
         <h1 id="board-h">Board{board.app ? <span className="sub"> · {board.app}</span> : null}</h1>
         {error && <p className="warn-text">Showing the last view: {error}</p>}
       </div>
+      {system && !system.dataPlane.ok && (
+        <p className="gate-failed">The data plane (router) is down{system.dataPlane.error ? `: ${system.dataPlane.error}` : ''}; stages serve nothing until it is back.</p>
+      )}
+      {system && !system.database.ok && <p className="gate-failed">The database does not answer{system.database.error ? `: ${system.database.error}` : ''}.</p>}
       <div className="board" style={{ ['--cols' as string]: String(columns.length) }}>
         {columns.map((col, i) => (
           <div className="column" key={i}>
@@ -171,6 +181,7 @@ function StageCard(p: {
   const running = stepInProgress(latest);
   const split = canarySplit(p.desired);
   const gates = failedGates(latest);
+  const undecided = inconclusiveGate(latest);
   const actions = stageActions({
     role: p.role,
     stage: s.name,
@@ -271,6 +282,16 @@ function StageCard(p: {
             </li>
           ))}
         </ul>
+      )}
+      {undecided && (
+        <div className="warn-box">
+          <strong>{undecided.step}</strong> inconclusive: {undecided.reason}. Resume goes on; Abort rolls back.
+          {undecided.measured.map((m) => (
+            <div key={m} className="measured">
+              {m}
+            </div>
+          ))}
+        </div>
       )}
       {latest?.warnings.map((w) => (
         <p key={w} className="warn-text">

@@ -48,7 +48,7 @@ export function JourneyPage({ version, role }: { version: string; role: Role }) 
     return (
       <section>
         <h1>Release {version}</h1>
-        <p role="status">{error ? `Cannot load release ${version}: ${error}` : 'Loading…'}</p>
+        <p aria-live="polite">{error ? `Cannot load release ${version}: ${error}` : 'Loading…'}</p>
         <p>
           <Link to="/">Back to the board</Link>
         </p>

@@ -79,7 +79,7 @@ export function TokensPage() {
         </div>
       </form>
       {created && (
-        <div className="card new-token" role="status">
+        <div className="card new-token" aria-live="polite">
           <p>
             Token <strong>{created.name}</strong> ({created.role}) created. Copy it now: it is not shown again.
           </p>
@@ -96,7 +96,7 @@ export function TokensPage() {
         </p>
       )}
       {tokens === null ? (
-        <p role="status">Loading…</p>
+        <p aria-live="polite">Loading…</p>
       ) : (
         <div className="table-wrap">
           <table className="tokens">
