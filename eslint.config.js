@@ -42,4 +42,17 @@ export default tseslint.config(
       '@stylistic/max-len': ['error', { code: 150, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true, ignoreComments: true }],
     },
   },
+  {
+    // The dashboard runs in the browser: its UI may use the DOM's globals (its pure model, in src/web/model, runs in
+    // node's tests too and uses none of them).
+    files: ['src/web/**/*.ts', 'src/web/**/*.tsx'],
+    languageOptions: {
+      globals: {
+        window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', navigator: 'readonly', EventSource: 'readonly',
+        addEventListener: 'readonly', removeEventListener: 'readonly', HTMLElement: 'readonly', HTMLDialogElement: 'readonly',
+        HTMLPreElement: 'readonly', HTMLDivElement: 'readonly', HTMLAnchorElement: 'readonly', MessageEvent: 'readonly', Response: 'readonly',
+        AbortSignal: 'readonly', TextDecoder: 'readonly',
+      },
+    },
+  },
 );

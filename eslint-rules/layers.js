@@ -8,6 +8,7 @@
 //   adapter <A>     src/adapters/<A>/**           kernel, platform, its own files, and the ports of any context
 //                                                 (src/<C>/ports/**); never another adapter
 //   interfaces      src/interfaces/**             kernel and contexts; never adapters, platform or main
+//                   src/web/**                    the web interface (the dashboard) is an interface too
 //   main            src/main/**                   anything: the composition roots wire adapters to ports
 // Test files (*.test.ts) wire what they test, as main/ does: the rule leaves them alone. Contract suites
 // (*.contract.ts) are part of their port and follow its layer.
@@ -24,6 +25,7 @@ function layerOf(file, root, contexts) {
   if (rel[0] === '..' || rel.length < 2) return undefined;
   const [top, second] = rel;
   if (top === 'kernel' || top === 'platform' || top === 'interfaces' || top === 'main') return { kind: top };
+  if (top === 'web') return { kind: 'interfaces' };
   if (top === 'adapters') return { kind: 'adapter', name: second };
   if (contexts[top]) return { kind: 'context', name: top, port: second === 'ports' };
   return { kind: 'unknown', name: top };

@@ -1,0 +1,111 @@
+import { useEffect, useRef, useState } from 'react';
+import { reconnectDelay } from '../model/backoff.js';
+import { EVENT_TYPES } from '../model/event-types.js';
+import { routes } from '../model/routes.js';
+
+/** A journey event as the stream carries it (the fields the views use). */
+export interface LiveEvent {
+  id: number;
+  type: string;
+  journeyId: string;
+  stage?: string;
+  step?: string;
+}
+
+type Listener = (e: LiveEvent | null) => void;
+const listeners = new Set<Listener>();
+
+/**
+ * Subscribes to journey events: `f(event)` for each, and `f(null)` on every (re)connect, when events may have been
+ * missed and views should refetch.
+ */
+export function onLive(f: Listener): () => void {
+  listeners.add(f);
+  return () => listeners.delete(f);
+}
+
+/**
+ * Keeps one EventSource on the API's event stream while logged in, reconnecting with backoff when it drops (the
+ * control plane restarting); says whether it is connected.
+ */
+export function useLiveConnection(enabled: boolean): boolean {
+  const [connected, setConnected] = useState(false);
+  const attempt = useRef(0);
+  useEffect(() => {
+    if (!enabled) return;
+    let es: EventSource | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
+    const connect = () => {
+      es = new EventSource(routes.events.path);
+      es.onopen = () => {
+        attempt.current = 0;
+        setConnected(true);
+        for (const l of listeners) l(null);
+      };
+      const deliver = (m: MessageEvent<string>) => {
+        let e: LiveEvent;
+        try {
+          e = JSON.parse(m.data) as LiveEvent;
+        } catch {
+          return;
+        }
+        for (const l of listeners) l(e);
+      };
+      for (const t of EVENT_TYPES) es.addEventListener(t, deliver);
+      es.onmessage = deliver;
+      es.onerror = () => {
+        // Our own backoff instead of EventSource's: it gives up for good on an HTTP error (a 503 while restarting).
+        es?.close();
+        setConnected(false);
+        if (stopped) return;
+        timer = setTimeout(connect, reconnectDelay(attempt.current++, Math.random()));
+      };
+    };
+    connect();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      es?.close();
+      setConnected(false);
+    };
+  }, [enabled]);
+  return connected;
+}
+
+/**
+ * Calls `refresh` now and again after every event that `matters` (all, by default) and on every reconnect,
+ * coalescing bursts: at most one refresh in flight, and one more after it if events came meanwhile.
+ */
+export function useLiveRefresh(refresh: () => Promise<void>, deps: readonly unknown[], matters: (e: LiveEvent) => boolean = () => true): void {
+  const latest = useRef({ refresh, matters });
+  latest.current = { refresh, matters };
+  useEffect(() => {
+    let running = false;
+    let again = false;
+    let alive = true;
+    const run = async () => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        do {
+          again = false;
+          await latest.current.refresh().catch(() => {});
+        } while (again && alive);
+      } finally {
+        running = false;
+      }
+    };
+    void run();
+    const off = onLive((e) => {
+      if (e === null || latest.current.matters(e)) void run();
+    });
+    return () => {
+      alive = false;
+      off();
+    };
+  }, deps);
+}
