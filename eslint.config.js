@@ -14,6 +14,7 @@ const CONTEXTS = {
   auth: ['audit'],
   audit: [],
   secrets: [],
+  flags: ['audit'],
 };
 
 export default tseslint.config(
