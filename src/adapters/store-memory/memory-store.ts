@@ -4,12 +4,15 @@ import type { TokenRecord, TokenStore } from '../../auth/ports/token-store.js';
 import { type Actor, conflict, type DesiredStage, type JourneyEvent, type JourneyLog, type StoredEvent } from '../../journeys/ports/journey-log.js';
 import type { DeliveryOutcome, NotificationOutbox, NotificationRecord, OutboxEntry } from '../../notifications/ports/outbox.js';
 import type { ReleaseRecord, ReleaseStore } from '../../releases/ports/release-store.js';
+import { MemoryFlagStore } from './memory-flag-store.js';
 import { MemorySecretStore } from './memory-secret-store.js';
 
 /** The in-memory fake of every store port: the same contracts, nothing kept. For unit tests. */
 export class MemoryStore implements JourneyLog, ReleaseStore, TokenStore, SessionStore, NotificationOutbox, AuditTrail {
   /** The secrets of stages (the SecretStore port). */
   readonly secrets = new MemorySecretStore();
+  /** Feature flags (the FlagStore port); their audit records join this store's chain. */
+  readonly flags: MemoryFlagStore = new MemoryFlagStore((drafts, at) => this.chain(drafts, at));
   private releases = new Map<string, ReleaseRecord>();
   private events: StoredEvent[] = [];
   private desired = new Map<string, DesiredStage>();

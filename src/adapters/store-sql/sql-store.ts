@@ -6,6 +6,7 @@ import type { DeliveryOutcome, NotificationOutbox, NotificationRecord, OutboxEnt
 import type { ReleaseRecord, ReleaseStore } from '../../releases/ports/release-store.js';
 import { appendAuditTx, auditHead, auditRecords, listAudit } from './audit-sql.js';
 import { migrate } from './migrate.js';
+import { SqlFlagStore } from './sql-flag-store.js';
 import { SqlSecretStore } from './sql-secret-store.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
 
@@ -123,6 +124,11 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, SessionSt
   /** The secrets of stages (the SecretStore port), in the same database. */
   get secrets(): SqlSecretStore {
     return new SqlSecretStore(this.db);
+  }
+
+  /** Feature flags (the FlagStore port), in the same database and audit chain. */
+  get flags(): SqlFlagStore {
+    return new SqlFlagStore(this.db);
   }
 
   get driverKind() {
