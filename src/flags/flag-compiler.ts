@@ -102,7 +102,8 @@ export function compileFlagSet(doc: unknown): CompileResult {
   } catch (e) {
     return { ok: false, problems: [{ path: '', message: `a flag set is plain JSON (${(e as Error).message})` }] };
   }
-  const bytes = utf8Length(json);
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: count exactly only near the limit.
+  const bytes = json.length * 3 <= FLAG_LIMITS.documentBytes ? json.length : utf8Length(json);
   if (bytes > FLAG_LIMITS.documentBytes) {
     return { ok: false, problems: [{ path: '', message: `the flag set is ${bytes} bytes, more than the limit of ${FLAG_LIMITS.documentBytes}` }] };
   }

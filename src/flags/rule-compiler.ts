@@ -221,7 +221,9 @@ export function ruleCompilation(evaluators: Record<string, unknown>, maxDepth: n
 
 /** JSON pointer escaping of one path segment. */
 export function pointer(base: string, segment: string | number): string {
-  return `${base}/${String(segment).replace(/~/g, '~0').replace(/\//g, '~1')}`;
+  if (typeof segment === 'number') return `${base}/${segment}`;
+  if (!segment.includes('~') && !segment.includes('/')) return `${base}/${segment}`;
+  return `${base}/${segment.replace(/~/g, '~0').replace(/\//g, '~1')}`;
 }
 
 /** Where compiling a node happens: its JSON pointer, nesting depth and whether its value is the flag's variant. */
@@ -274,6 +276,14 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
     return FAILED;
   }
   if (Array.isArray(logic)) {
+    // A list of plain values (the usual "in" list) is a constant as it stands.
+    let plain = true;
+    for (let i = 0; i < logic.length && plain; i++) plain = logic[i] === null || typeof logic[i] !== 'object';
+    if (plain) {
+      if (site.depth + 1 > depth.max) depth.max = site.depth + 1;
+      checkVariant(c, site, logic);
+      return constant(logic);
+    }
     const items = logic.map((item, i) =>
       compileNode(c, item, { ...site, path: pointer(site.path, i), depth: site.depth + 1, variants: undefined }, depth));
     if (items.every((n) => n.constant)) {
@@ -691,9 +701,11 @@ function compileAndOr(isAnd: boolean, parts: Node[]): Node {
 function compileIn(item: Node, list: Node): Node {
   const x = item.ev;
   if (list.constant && Array.isArray(list.value) && list.value.length > 8) {
-    // A long constant list: a Set has the same SameValueZero equality as Array#includes, in O(1).
-    const set = new Set(list.value);
-    return { ev: (ctx, env) => set.has(x(ctx, env)), constant: item.constant };
+    // A long constant list: a Set has the same SameValueZero equality as Array#includes, in O(1). It is built on
+    // the rule's first use, so applying a change with many lists stays cheap.
+    const values = list.value;
+    let set: Set<unknown> | undefined;
+    return { ev: (ctx, env) => (set ??= new Set(values)).has(x(ctx, env)), constant: item.constant };
   }
   const l = list.ev;
   return {

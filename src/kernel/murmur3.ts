@@ -105,6 +105,22 @@ function feedBytes(bytes: Uint8Array, state: { h: number; tail: number; tailByte
 
 /** The state after hashing `prefix` (its UTF-8 bytes), for `murmur3After`. */
 export function murmur3Prefix(prefix: string): Murmur3Prefix {
+  if (/^[\x00-\x7f]*$/.test(prefix)) {
+    const empty = { h: 0, tail: 0, tailBytes: 0, length: 0 };
+    // An ASCII prefix: the same pass as a suffix after an empty prefix, read off the state it would finish from.
+    let h = 0;
+    let tail = 0;
+    let tailBytes = 0;
+    for (let i = 0; i < prefix.length; i++) {
+      tail |= prefix.charCodeAt(i) << (8 * tailBytes);
+      if (++tailBytes === 4) {
+        h = mixBlock(h, tail);
+        tail = 0;
+        tailBytes = 0;
+      }
+    }
+    return prefix.length === 0 ? empty : { h, tail, tailBytes, length: prefix.length };
+  }
   const state = { h: 0, tail: 0, tailBytes: 0, length: 0 };
   feedBytes(encoder.encode(prefix), state);
   return state;
