@@ -193,7 +193,9 @@ export class FlagService {
         ...(patch.defaultVariant !== undefined ? { defaultVariant: patch.defaultVariant } : {}),
         ...(patch.targeting === undefined ? (cur.targeting !== undefined ? { targeting: cur.targeting } : {}) : patch.targeting === null ? {} : { targeting: patch.targeting }),
       };
-      c.stage(stage).put = { [key]: { config: next, changedAt: c.at } };
+      // The hash of the file's entry stays: re-applying an unchanged file must not undo this change (ADR 20).
+      const fileHash = now.stages[stage]?.flags[key]?.fileHash;
+      c.stage(stage).put = { [key]: { config: next, changedAt: c.at, ...(fileHash ? { fileHash } : {}) } };
       c.event({ type: 'flag.set', stage, flag: key, data: next });
     });
   }
@@ -211,7 +213,7 @@ export class FlagService {
         if (!(name in segments)) throw new SluiceError('NOT_FOUND', `stage ${stage} has no segment ${name}`);
         delete segments[name];
       } else segments[name] = rule;
-      delete hashes[name];
+      // A removed segment comes back only when its entry in the file changes (ADR 20).
       Object.assign(c.stage(stage), { segments, segmentFileHashes: hashes });
       c.event({ type: rule === null ? 'segment.remove' : 'segment.set', stage, data: { name, rule } });
     });
@@ -283,7 +285,7 @@ export class FlagService {
               ...(r?.config ?? defaultConfig(d)),
               configured: r !== undefined,
               changedAt: r?.changedAt ?? d.changedAt,
-              fromFile: r?.fileHash !== undefined,
+              fromFile: r?.fileHash !== undefined && r.fileHash === entryHash(r.config),
               lastEvaluatedAt: st?.lastAt ?? null,
               evaluations: st?.variants ?? {},
             };
