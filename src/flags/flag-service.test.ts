@@ -95,7 +95,7 @@ describe('flag service', () => {
     assert.ok((serving.sets.get('prod')?.revision ?? 0) <= (before?.revision ?? 0) + 1);
   });
 
-  it("needs what deploying to the stage needs to change its flags; an unknown stage is named with a suggestion", async () => {
+  it('needs what deploying to the stage needs to change its flags; an unknown stage is named with a suggestion', async () => {
     const { service } = setup();
     await service.define(by(token('deployer')), bool);
     await service.set(by(token('deployer')), 'staging', 'checkout', { state: 'ENABLED' });

@@ -131,7 +131,13 @@ function defaultConfig(d: FlagDefinition): StageFlag {
   return { state: 'DISABLED', defaultVariant: Object.keys(d.variants)[0] ?? '' };
 }
 
-const stripRecord = (d: FlagDefinitionRecord): FlagDefinition => ({ key: d.key, type: d.type, variants: d.variants, description: d.description, owner: d.owner });
+const stripRecord = (d: FlagDefinitionRecord): FlagDefinition => ({
+  key: d.key,
+  type: d.type,
+  variants: d.variants,
+  description: d.description,
+  owner: d.owner,
+});
 
 /**
  * Feature flags in the control plane: declarations, each stage's config and segments, history, read keys, evaluation
@@ -191,7 +197,9 @@ export class FlagService {
         ...rest,
         ...(patch.state !== undefined ? { state: patch.state } : {}),
         ...(patch.defaultVariant !== undefined ? { defaultVariant: patch.defaultVariant } : {}),
-        ...(patch.targeting === undefined ? (cur.targeting !== undefined ? { targeting: cur.targeting } : {}) : patch.targeting === null ? {} : { targeting: patch.targeting }),
+        ...(patch.targeting === undefined
+          ? cur.targeting !== undefined ? { targeting: cur.targeting } : {}
+          : patch.targeting === null ? {} : { targeting: patch.targeting }),
       };
       // The hash of the file's entry stays: re-applying an unchanged file must not undo this change (ADR 20).
       const fileHash = now.stages[stage]?.flags[key]?.fileHash;
@@ -312,7 +320,11 @@ export class FlagService {
   /** The history of changes, newest `limit`, of one flag and/or stage. */
   async history(filter: { flag?: string; stage?: string; limit?: number }): Promise<FlagEvent[]> {
     if (filter.stage !== undefined) this.checkStage(filter.stage);
-    return this.o.store.flagEvents({ ...(filter.flag ? { flag: filter.flag } : {}), ...(filter.stage ? { stage: filter.stage } : {}), limit: Math.min(filter.limit ?? 100, 1000) });
+    return this.o.store.flagEvents({
+      ...(filter.flag ? { flag: filter.flag } : {}),
+      ...(filter.stage ? { stage: filter.stage } : {}),
+      limit: Math.min(filter.limit ?? 100, 1000),
+    });
   }
 
   /**
@@ -381,7 +393,7 @@ export class FlagService {
   }
 
   /** Makes a read key for a stage (shown once; only its hash is kept) and has the data plane take it. */
-  async createKey(meta: ChangeMeta, stage: string, name: string): Promise<{ id: string; key: string; stage: string; name: string; createdAt: number }> {
+  async createKey(meta: ChangeMeta, stage: string, name: string): Promise<FlagKeyView & { key: string }> {
     this.checkStage(stage);
     this.checkMay(meta.actor, [stage], `make read keys of stage ${stage}`);
     if (name.length === 0 || name.length > MAX_KEY_NAME) throw new SluiceError('BAD_REQUEST', `a key's name is 1 to ${MAX_KEY_NAME} characters`);
@@ -425,7 +437,13 @@ export class FlagService {
       const neverEvaluated = stages.every((s) => s.lastEvaluatedAt === null);
       const reasons: StaleReason[] = [...(fullyOn ? ['fully-on' as const] : untouched ? ['untouched' as const] : []), ...(neverEvaluated ? ['never-evaluated' as const] : [])];
       if (reasons.length > 0)
-        out.push({ key: f.key, owner: f.owner, reasons, lastChangedAt, lastEvaluatedAt: Object.fromEntries(Object.entries(f.stages).map(([s, v]) => [s, v.lastEvaluatedAt])) });
+        out.push({
+          key: f.key,
+          owner: f.owner,
+          reasons,
+          lastChangedAt,
+          lastEvaluatedAt: Object.fromEntries(Object.entries(f.stages).map(([s, v]) => [s, v.lastEvaluatedAt])),
+        });
     }
     return out;
   }

@@ -10,7 +10,8 @@ export function toFlagdDocument(defs: FlagDefinition[], stage: StageFlags): Flag
   for (const d of defs) {
     const c = stage.flags[d.key];
     if (!c) continue;
-    flags[d.key] = { state: c.state, variants: d.variants, defaultVariant: c.defaultVariant, ...(c.targeting !== undefined ? { targeting: c.targeting } : {}) };
+    flags[d.key] = { state: c.state, variants: d.variants, defaultVariant: c.defaultVariant };
+    if (c.targeting !== undefined) flags[d.key]!.targeting = c.targeting;
   }
   return { flags, ...(Object.keys(stage.segments).length > 0 ? { $evaluators: stage.segments } : {}) };
 }

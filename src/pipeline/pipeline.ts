@@ -1,6 +1,5 @@
 import type { z } from 'zod';
 import { parseDuration } from '../kernel/duration.js';
-import { SluiceError } from '../kernel/errors.js';
 import { type AnalysisPlan, analysisPlan, type CanaryPlan, type CanaryStepPlan, guardPlan } from '../rollout/rollout-plan.js';
 import type { AnalysisInput } from '../rollout/rollout-schema.js';
 import { DEFAULT_SCRAPE_INTERVAL_MS, SCRAPES_PER_WINDOW, windowFloorMs } from '../rollout/ports/metrics-provider.js';

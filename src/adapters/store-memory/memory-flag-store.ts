@@ -54,7 +54,15 @@ export class MemoryFlagStore implements FlagStore {
     }
     this.state = next;
     for (const e of change.events)
-      this.events.push({ ...structuredClone(e), id: this.events.length + 1, at, actor: structuredClone(change.actor), reason: change.reason, links: { ...change.links }, revisions });
+      this.events.push({
+        ...structuredClone(e),
+        id: this.events.length + 1,
+        at,
+        actor: structuredClone(change.actor),
+        reason: change.reason,
+        links: { ...change.links },
+        revisions,
+      });
     this.appendAudit(change.audit, at);
     return { result, revisions };
   }

@@ -146,7 +146,10 @@ export class SqlFlagStore implements FlagStore {
       for (const e of change.events)
         await tx.query(
           `INSERT INTO flag_events (stage, flag, type, data, actor, reason, links, revisions, at) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7::jsonb, $8::jsonb, $9)`,
-          [e.stage ?? null, e.flag ?? null, e.type, JSON.stringify(e.data ?? null), JSON.stringify(change.actor), change.reason, JSON.stringify(change.links), JSON.stringify(revisions), when],
+          [
+            e.stage ?? null, e.flag ?? null, e.type, JSON.stringify(e.data ?? null), JSON.stringify(change.actor), change.reason,
+            JSON.stringify(change.links), JSON.stringify(revisions), when,
+          ],
         );
       await tx.query(`UPDATE flag_head SET changes = changes + 1 WHERE id = 1`);
       await appendAuditTx(tx, change.audit, at);

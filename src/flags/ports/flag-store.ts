@@ -136,7 +136,10 @@ export interface FlagStore {
    * transaction; changes from other writers (other replicas too) wait their turn, so `decide` always sees the state
    * it changes. A throw of `decide` writes nothing. Answers what `decide` returned and the new revision of each stage changed.
    */
-  changeFlags<T>(at: number, decide: (now: FlagSnapshot) => { change: FlagChange; result: T }): Promise<{ result: T; revisions: Record<string, number> }>;
+  changeFlags<T>(
+    at: number,
+    decide: (now: FlagSnapshot) => { change: FlagChange; result: T },
+  ): Promise<{ result: T; revisions: Record<string, number> }>;
   /** The events, newest `limit`, in order; filtered by stage (declarations, which touch every stage, included) and flag. */
   flagEvents(filter: FlagEventFilter): Promise<FlagEvent[]>;
   /** Keeps a new read key and its audit records. */
