@@ -7,6 +7,7 @@ import { canonicalJson } from '../audit/audit-record.js';
 import { compileFlagSet } from './flag-compiler.js';
 import { FLAG_KEY, FLAG_LIMITS, type FlagDefinition, type FlagdDocument, type FlagProblem, type FlagType, type StageFlag, type StageFlags } from './flag-model.js';
 import { fromFlagdDocument, toFlagdDocument } from './flagd-document.js';
+import { parseFlagsFile } from './flags-file.js';
 import type { FlagServing } from './ports/flag-serving.js';
 import type {
   AuditDraft,
@@ -102,7 +103,11 @@ export interface FlagKeyView {
 
 export interface FlagServiceOptions {
   store: FlagStore;
-  serving: FlagServing;
+  /**
+   * The data plane's flag serving; undefined while none is wired: changes are kept, and `publishAll` sends them once
+   * one is.
+   */
+  serving: FlagServing | undefined;
   clock: Clock;
   /** The pipeline's stages, now. */
   stages: () => string[];
@@ -392,6 +397,11 @@ export class FlagService {
     return { changed, unchanged, revisions: r.revisions };
   }
 
+  /** Reads the flags file's text and applies it (see `applyFile`); its problems are reported at file:line:col. */
+  async applyText(meta: ChangeMeta, text: string, file: string): Promise<ApplyReport> {
+    return this.applyFile(meta, parseFlagsFile(text, file, this.stageNames()));
+  }
+
   /** Makes a read key for a stage (shown once; only its hash is kept) and has the data plane take it. */
   async createKey(meta: ChangeMeta, stage: string, name: string): Promise<FlagKeyView & { key: string }> {
     this.checkStage(stage);
@@ -417,6 +427,16 @@ export class FlagService {
     if (!(await this.o.store.revokeFlagKey(id, this.o.clock.now(), [this.draft(meta, 'flag-key.revoke', { stage, 'flag-key': k.name })])))
       throw new SluiceError('NOT_FOUND', `read key ${id} was revoked meanwhile`);
     await this.republish(stage);
+  }
+
+  /** Takes what the data plane counted since the last call and adds it to the stats (run it every few seconds). */
+  async collectCounts(): Promise<void> {
+    if (this.o.serving) await this.recordCounts(await this.o.serving.takeCounts());
+  }
+
+  /** The pipeline's stages (what the flags file may name). */
+  stageList(): string[] {
+    return this.stageNames();
   }
 
   /** Adds what the data plane counted (FlagServing.takeCounts). */
@@ -452,8 +472,10 @@ export class FlagService {
   async publishAll(): Promise<void> {
     const snap = await this.o.store.flagSnapshot();
     const keys = await this.o.store.listFlagKeys();
+    const serving = this.o.serving;
+    if (!serving) return;
     for (const s of this.stageNames())
-      await this.o.serving.publish(s, {
+      await serving.publish(s, {
         doc: toFlagdDocument(...this.stageInput(snap, s)),
         revision: snap.stages[s]?.revision ?? 0,
         keyHashes: keys.filter((k) => k.stage === s && k.revokedAt === undefined).map((k) => k.hash),
@@ -467,13 +489,15 @@ export class FlagService {
 
   /** Publishes stages from a snapshot, in order of saving; a set older than one already published is not sent. */
   private publish(snap: FlagSnapshot, stages: string[]): Promise<void> {
+    const serving = this.o.serving;
+    if (!serving) return Promise.resolve();
     const run = this.publishing.then(async () => {
       const keys = await this.o.store.listFlagKeys();
       for (const s of stages) {
         const revision = snap.stages[s]?.revision ?? 0;
         if ((this.published.get(s) ?? -1) > revision) continue;
         try {
-          await this.o.serving.publish(s, {
+          await serving.publish(s, {
             doc: toFlagdDocument(...this.stageInput(snap, s)),
             revision,
             keyHashes: keys.filter((k) => k.stage === s && k.revokedAt === undefined).map((k) => k.hash),

@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ArtifactStore } from '../adapters/artifacts-fs/artifact-store.js';
@@ -19,11 +19,15 @@ import { openKeyring } from '../adapters/secrets-keyfile/keyring.js';
 import { postJson } from '../adapters/webhook-http/post-json.js';
 import { SessionService } from '../auth/session-service.js';
 import { TokenService } from '../auth/token-service.js';
+import { FlagService } from '../flags/flag-service.js';
+import { FLAGS_FILE } from '../flags/flags-file.js';
+import type { FlagServing } from '../flags/ports/flag-serving.js';
 import { allowedHostName, isLoopbackAddress, isWildcardAddress } from '../interfaces/http/host-check.js';
 import { buildApi } from '../interfaces/http/server.js';
 import { EventBus } from '../journeys/event-bus.js';
 import { Executor } from '../journeys/executor.js';
 import { guardTripCommand } from '../journeys/journey-commands.js';
+import { DEFAULT_PROMOTERS } from '../journeys/protection.js';
 import type { Target } from '../journeys/ports/target.js';
 import { StepRunner } from '../journeys/step-runner.js';
 import { systemActor } from '../kernel/actor.js';
@@ -56,6 +60,8 @@ export interface RunningSluice {
   dataPlane: { pid: number; adopted: boolean; build: string };
   executor: Executor;
   events: EventBus;
+  /** Feature flags (what the API's flag routes call). */
+  flags: FlagService;
   /** The API's tokens: tests and tools make tokens of each role with it. */
   tokens: TokenService;
   /** Where the dashboard answers (the API's address), and whether its build is there to serve. */
@@ -75,6 +81,11 @@ export interface StartOptions {
   onNotice?: (line: string) => void;
   /** Where the dashboard's build is; default WEB_DIR. */
   webDir?: string;
+  /**
+   * The data plane's flag serving (the FlagServing port). Absent: flag changes are kept but served by nothing until a
+   * control plane with one starts (it publishes every stage at start).
+   */
+  flagServing?: FlagServing;
 }
 
 /**
@@ -228,6 +239,47 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     });
     cleanups.push(unfollow);
 
+    // The stages and their protection come from the pipeline file as it is; a broken file falls back to the plan of
+    // the newest journey, so flags stay changeable while the file is being fixed.
+    const currentPlan = () => {
+      try {
+        return parsePipeline(pipeline.read(), pipeline.path, { limits: config.pipelineLimits });
+      } catch (e) {
+        const plan = executor.list().at(-1)?.plan;
+        if (plan) return plan;
+        throw e;
+      }
+    };
+    const flags = new FlagService({
+      store: store.flags,
+      serving: opts.flagServing,
+      clock,
+      stages: () => currentPlan().stages.map((s) => s.name),
+      // Changing a stage's flags needs what deploying to it needs (ADR 20).
+      changeRoles: (stage) => currentPlan().stages.find((s) => s.name === stage)?.protection?.promote ?? DEFAULT_PROMOTERS,
+      onError: (e) => notice(`flags were saved but not published to the data plane: ${(e as Error).message}`),
+    });
+    const flagsFile = join(dirname(config.pipelineFile), FLAGS_FILE);
+    if (existsSync(flagsFile)) {
+      const shownAs = relative(config.appDir, flagsFile) || flagsFile;
+      try {
+        const r = await flags.applyText({ actor: systemActor(`sluice up applied ${shownAs}`), reason: `${shownAs} at start` }, readFileSync(flagsFile, 'utf8'), shownAs);
+        if (r.changed.length > 0) notice(`${shownAs}: applied ${r.changed.length} changed entr${r.changed.length === 1 ? 'y' : 'ies'} (${r.changed.slice(0, 5).join(', ')}${r.changed.length > 5 ? ', …' : ''})`);
+      } catch (e) {
+        // The stages keep their last good flags; the server comes up, and the file can be fixed and applied.
+        notice(`${shownAs} was not applied, the stages keep their flags: ${(e as Error).message}`);
+      }
+    }
+    if (opts.flagServing) {
+      await flags.publishAll();
+      const counting = setInterval(() => void flags.collectCounts().catch((e: unknown) => opts.onError?.(e)), 10_000);
+      counting.unref();
+      cleanups.push(async () => {
+        clearInterval(counting);
+        await flags.collectCounts().catch(() => undefined);
+      });
+    }
+
     const releases = new ReleaseService({ store, executor, artifacts, clock, appDir: config.appDir, pipeline, buildEnv: baseEnv });
     const tokens = new TokenService(store, clock);
     const sessions = new SessionService(store, tokens, clock);
@@ -264,6 +316,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       sessions,
       webDir,
       secrets: secretService,
+      flags,
       bus,
       logs: workspace,
       audit: store,
@@ -322,6 +375,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       executor,
       events: bus,
       tokens,
+      flags,
       dashboard: { url: `${apiUrl}/`, built: existsSync(join(webDir, 'index.html')) },
       retention,
       close,

@@ -9,6 +9,7 @@ import type { StepWorkspace } from '../../journeys/ports/step-workspace.js';
 import type { NotificationOutbox } from '../../notifications/ports/outbox.js';
 import type { ReleaseStore } from '../../releases/ports/release-store.js';
 import type { ReleaseService } from '../../releases/release-service.js';
+import type { FlagService } from '../../flags/flag-service.js';
 import type { SecretService } from '../../secrets/secret-service.js';
 import type { JudgeRunner } from '../../rollout/ports/judge-runner.js';
 import type { StreamLimits } from './streams.js';
@@ -23,6 +24,8 @@ export interface ApiDeps {
   /** Where the dashboard's production build is (index.html and assets/); absent or missing: a page says how to build it. */
   webDir?: string;
   secrets: Pick<SecretService, 'list' | 'set' | 'unset' | 'rotateKey'>;
+  /** Feature flags. */
+  flags: FlagService;
   bus: EventBus;
   store: ReleaseStore & Pick<JourneyLog, 'loadEvents' | 'eventsAfter'> & Pick<NotificationOutbox, 'listNotifications'>;
   logs: Pick<StepWorkspace, 'readLog'>;

@@ -15,6 +15,7 @@ import { journeysRoutes } from './routes/journeys.js';
 import { notificationsRoutes } from './routes/notifications.js';
 import { releasesRoutes } from './routes/releases.js';
 import { rolloutRoutes } from './routes/rollout.js';
+import { flagsRoutes } from './routes/flags.js';
 import { secretsRoutes } from './routes/secrets.js';
 import { sessionRoutes } from './routes/session.js';
 import { systemRoutes } from './routes/system.js';
@@ -131,6 +132,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   authRoutes(r, d);
   auditRoutes(r, d);
   secretsRoutes(r, d);
+  flagsRoutes(r, d);
   sessionRoutes(r, d);
   webAppRoutes(app, d.webDir);
   return app;

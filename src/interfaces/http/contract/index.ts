@@ -1,5 +1,6 @@
 import { auditApi } from './audit.js';
 import { authApi } from './auth.js';
+import { flagsApi } from './flags.js';
 import { journeysApi } from './journeys.js';
 import { notificationsApi } from './notifications.js';
 import { releasesApi } from './releases.js';
@@ -18,5 +19,6 @@ export const api = {
   auth: authApi,
   audit: auditApi,
   secrets: secretsApi,
+  flags: flagsApi,
   session: sessionApi,
 };
