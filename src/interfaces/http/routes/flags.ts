@@ -20,7 +20,12 @@ export function flagsRoutes(r: Registrar, d: ApiDeps): void {
   });
   r.route(flagsApi.update, ({ params, body }, { audit }) => {
     const { type, variants, description, owner } = body;
-    const patch = { ...(type ? { type } : {}), ...(variants ? { variants: variants as never } : {}), ...(description !== undefined ? { description } : {}), ...(owner !== undefined ? { owner } : {}) };
+    const patch = {
+      ...(type ? { type } : {}),
+      ...(variants ? { variants: variants as never } : {}),
+      ...(description !== undefined ? { description } : {}),
+      ...(owner !== undefined ? { owner } : {}),
+    };
     return f.update(metaOf(audit, body), params.key, patch);
   });
   r.route(flagsApi.remove, ({ params, body }, { audit }) => f.remove(metaOf(audit, body), params.key));
