@@ -2,6 +2,7 @@ import type { Command } from '../command.js';
 import { auditCommands } from './audit.js';
 import { authCommands } from './auth.js';
 import { eventCommands } from './events.js';
+import { flagCommands } from './flags.js';
 import { journeyCommands } from './journeys.js';
 import { notificationCommands } from './notifications.js';
 import { pipelineCommands } from './pipeline.js';
@@ -19,5 +20,6 @@ export const contextCommands: Command[] = [
   ...authCommands,
   ...auditCommands,
   ...secretCommands,
+  ...flagCommands,
   ...rolloutCommands,
 ];
