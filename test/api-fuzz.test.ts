@@ -71,6 +71,16 @@ describe('API bodies under fuzzing', { timeout: 120_000 }, () => {
     '/api/v1/releases/%00/approve',
     '/api/v1/tokens',
     '/api/v1/judge',
+    '/api/v1/flags',
+    '/api/v1/flags/no-such-flag/update',
+    '/api/v1/flags/no-such-flag/remove',
+    '/api/v1/stages/prod/flags/no-such-flag',
+    '/api/v1/stages/prod/flag-segments/no-such-segment',
+    '/api/v1/flags/copy',
+    '/api/v1/flags/apply',
+    '/api/v1/stages/prod/flags/import',
+    '/api/v1/stages/prod/flag-keys',
+    '/api/v1/stages/prod/flag-keys/00000000-0000-4000-8000-000000000000/revoke',
   ];
   /** A body that cannot be valid: not an object, or an object with a field no route accepts. */
   const invalidBody = (): unknown => {
@@ -107,6 +117,7 @@ describe('API bodies under fuzzing', { timeout: 120_000 }, () => {
     assert.equal((await api<unknown[]>(s.apiUrl, 'GET', '/api/v1/releases')).json.length, eventsBefore);
     assert.deepEqual(readdirSync(join(app, '.sluice')), tokensDir);
     assert.equal(s.executor.list().length, 0);
+    assert.deepEqual((await s.flags.history({})).map((e) => e.actor.kind), (await s.flags.history({})).map(() => 'system'), 'only the flags file changed flags');
   });
 
   it('judges recorded series over the API exactly as `sluice judge` does offline', async () => {

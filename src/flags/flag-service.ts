@@ -194,6 +194,8 @@ export class FlagService {
   async set(meta: ChangeMeta, stage: string, key: string, patch: StageFlagPatch) {
     this.checkStage(stage);
     this.checkMay(meta.actor, [stage], `change flags of stage ${stage}`);
+    if (patch.state === undefined && patch.defaultVariant === undefined && patch.targeting === undefined)
+      throw new SluiceError('BAD_REQUEST', `nothing to change of flag ${key} in ${stage}: give state, defaultVariant or targeting`);
     return this.change(meta, 'flag.set', { stage, flag: key }, (now, c) => {
       const def = this.defOf(now, key);
       const cur = now.stages[stage]?.flags[key]?.config ?? defaultConfig(def);
