@@ -14,7 +14,8 @@ describe('flags in the control plane: the CLI against sluice up', { timeout: 180
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     return JSON.parse(r.stdout) as T;
   };
-  type Flag = { key: string; stages: Record<string, { state: string; defaultVariant: string; targeting?: unknown; fromFile: boolean; lastEvaluatedAt: number | null }> };
+  type StageView = { state: string; defaultVariant: string; targeting?: unknown; fromFile: boolean; lastEvaluatedAt: number | null };
+  type Flag = { key: string; stages: Record<string, StageView> };
   before(async () => {
     app = copyExample();
     up = await startUp(app, join(app, '.sluice'));
