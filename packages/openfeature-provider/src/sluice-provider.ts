@@ -223,7 +223,8 @@ function changedKeys(before: CompiledFlagSet | undefined, after: CompiledFlagSet
   const keys = new Set([...before.keys(), ...after.keys()]);
   const a = before.doc;
   const b = after.doc;
-  if (JSON.stringify(a.$evaluators ?? {}) !== JSON.stringify(b.$evaluators ?? {}) || JSON.stringify(a.metadata ?? {}) !== JSON.stringify(b.metadata ?? {})) return [...keys];
+  const same = (x: unknown, y: unknown) => JSON.stringify(x ?? {}) === JSON.stringify(y ?? {});
+  if (!same(a.$evaluators, b.$evaluators) || !same(a.metadata, b.metadata)) return [...keys];
   return [...keys].filter((k) => JSON.stringify(a.flags[k]) !== JSON.stringify(b.flags[k]));
 }
 
