@@ -27,7 +27,7 @@ describe('flags in the control plane: the CLI against sluice up', { timeout: 180
 
   it('applies the flags file at start: list and show give each flag per stage, and when it was last evaluated', async () => {
     const list = await json<Flag[]>('flags', 'list');
-    assert.deepEqual(list.map((f) => f.key), ['banner-text', 'new-checkout']);
+    assert.deepEqual(list.map((f) => f.key), ['new-checkout', 'winter-sale']);
     const nc = list.find((f) => f.key === 'new-checkout')!;
     assert.deepEqual([nc.stages.prod?.state, nc.stages.prod?.defaultVariant, nc.stages.prod?.fromFile, nc.stages.prod?.lastEvaluatedAt], ['ENABLED', 'off', true, null]);
     const text = await run('flags', 'show', 'new-checkout');
@@ -77,10 +77,10 @@ describe('flags in the control plane: the CLI against sluice up', { timeout: 180
     assert.equal(cycle.code, 1);
     assert.match(cycle.stderr, /nothing changed/);
     const file = join(app, 'sluice.flags.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('enabled: true\n        default: plain', 'enabled: true\n        default: fancy'));
+    writeFileSync(file, readFileSync(file, 'utf8').replace('enabled: true\n        default: off\n        # On for', 'enabled: true\n        default: fancy\n        # On for'));
     const bad = await run('flags', 'apply');
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /sluice\.flags\.yaml:\d+:\d+: flags\.banner-text\.stages\.prod\.default \(stage prod\)/);
+    assert.match(bad.stderr, /sluice\.flags\.yaml:\d+:\d+: flags\.winter-sale\.stages\.prod\.default \(stage prod\)/);
     assert.equal((await run('flags', 'export', '--stage', 'prod')).stdout, before.stdout);
     const typo = await run('flags', 'set', 'new-checkout', '--stage', 'prd', '--on');
     assert.match(typo.stderr, /no stage prd \(did you mean prod\?\)/);

@@ -77,7 +77,8 @@ function checkMetadata(problems: FlagProblem[], value: unknown, path: string): v
     problems.push({ path, message: 'metadata is an object of strings, numbers and booleans' });
     return;
   }
-  for (const [k, v] of Object.entries(value)) {
+  for (const k in value) {
+    const v = value[k];
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
       problems.push({ path: pointer(path, k), message: `metadata values are strings, numbers or booleans, not ${v === null ? 'null' : typeof v}` });
     }
@@ -169,15 +170,15 @@ function compileFlag(key: string, flag: Record<string, unknown>, path: string, s
       problems.push({ path: pointer(path, 'variants'), message: `${entries.length} variants, more than the limit of ${FLAG_LIMITS.variantsPerFlag}` });
     }
     for (const [name, value] of entries) {
-      const at = pointer(pointer(path, 'variants'), name);
+      const at = () => pointer(pointer(path, 'variants'), name);
       names.add(name);
-      if (name.length === 0 || name.length > FLAG_LIMITS.keyLength) problems.push({ path: at, message: `a variant's name is 1 to ${FLAG_LIMITS.keyLength} characters` });
+      if (name.length === 0 || name.length > FLAG_LIMITS.keyLength) problems.push({ path: at(), message: `a variant's name is 1 to ${FLAG_LIMITS.keyLength} characters` });
       const t = typeOfValue(value);
       if (!t) {
-        problems.push({ path: at, message: 'a variant\'s value is a boolean, string, number or object, not null' });
+        problems.push({ path: at(), message: 'a variant\'s value is a boolean, string, number or object, not null' });
       } else if (!type) type = t;
       else if (t !== type) {
-        problems.push({ path: at, message: `variants all have one type: this one is ${t}, the first is ${type}` });
+        problems.push({ path: at(), message: `variants all have one type: this one is ${t}, the first is ${type}` });
       }
     }
   }
@@ -230,17 +231,27 @@ function failure<T>(value: T, code: NonNullable<Resolution['errorCode']>, messag
 
 class FlagSet implements CompiledFlagSet {
   readonly doc: FlagdDocument;
-  readonly etag: string;
   private readonly flags: Map<string, CompiledFlag>;
   private readonly order: CompiledFlag[];
   private readonly metadata: Readonly<Metadata>;
+  private json: string | undefined;
+  private hash: string | undefined;
 
   constructor(doc: FlagdDocument, json: string, flags: CompiledFlag[], metadata: Readonly<Metadata>) {
     this.doc = doc;
-    this.etag = createHash('sha256').update(json).digest('hex').slice(0, 32);
+    this.json = json;
     this.order = flags;
     this.flags = new Map(flags.map((f) => [f.key, f]));
     this.metadata = metadata;
+  }
+
+  /** SHA-256 of the set's JSON (hex, 128 bits), computed when first asked for: applying a change need not wait for it. */
+  get etag(): string {
+    if (this.hash === undefined) {
+      this.hash = createHash('sha256').update(this.json!).digest('hex').slice(0, 32);
+      this.json = undefined;
+    }
+    return this.hash;
   }
 
   keys(): string[] {

@@ -188,7 +188,7 @@ describe('Sluice evaluates exactly as @openfeature/flagd-core 4.0.1', () => {
           assert.deepEqual(all, flagdAll);
         }
       }),
-      { numRuns: Number(process.env.DIFF_RUNS ?? 3000), seed: process.env.DIFF_SEED ? Number(process.env.DIFF_SEED) : undefined },
+      { numRuns: Number(process.env.DIFF_RUNS ?? 2000), seed: process.env.DIFF_SEED ? Number(process.env.DIFF_SEED) : undefined },
     );
     // The generators must reach every outcome, or the comparison above proves less than it claims.
     for (const outcome of ['STATIC/', 'TARGETING_MATCH/', 'DEFAULT/', 'DISABLED/', 'ERROR/FLAG_NOT_FOUND', 'ERROR/TYPE_MISMATCH', 'ERROR/GENERAL']) {

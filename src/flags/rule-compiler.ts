@@ -285,7 +285,7 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
       return constant(logic);
     }
     const items = logic.map((item, i) =>
-      compileNode(c, item, { ...site, path: pointer(site.path, i), depth: site.depth + 1, variants: undefined }, depth));
+      compileNode(c, item, { path: pointer(site.path, i), depth: site.depth + 1, variants: undefined, refs: site.refs }, depth));
     if (items.every((n) => n.constant)) {
       const value = items.map((n) => n.value);
       checkVariant(c, site, value);
@@ -324,9 +324,9 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
     }
     return FAILED;
   }
-  const inner = { ...site, path: at, depth: site.depth + 1, variants: undefined };
+  const inner: Site = { path: at, depth: site.depth + 1, variants: undefined, refs: site.refs };
   const arg = (value: unknown, i: number, variantsHere?: ReadonlySet<string>): Node =>
-    compileNode(c, value, { ...inner, path: pointer(at, i), variants: variantsHere }, depth);
+    compileNode(c, value, { path: pointer(at, i), depth: inner.depth, variants: variantsHere, refs: inner.refs }, depth);
   const before = c.problems.length;
   let node: Node;
   switch (op) {
@@ -520,7 +520,7 @@ function compileVar(c: RuleCompilation, args: unknown, at: string, inner: Site, 
     }
     key = args[0];
     if (args.length === 2 && args[1] !== undefined && args[1] !== null) {
-      fallback = compileNode(c, args[1], { ...inner, path: pointer(at, 1) }, depth);
+      fallback = compileNode(c, args[1], { path: pointer(at, 1), depth: inner.depth, variants: undefined, refs: inner.refs }, depth);
     }
   }
   if (key === undefined || key === null || key === '') {
@@ -811,7 +811,7 @@ function compileFractional(c: RuleCompilation, args: unknown, at: string, inner:
   }
   if (total > MAX_WEIGHT) problem(c, at, `the weights add up to ${total}, more than ${MAX_WEIGHT}`);
   if (explicitBy && args.length < 2) problem(c, at, '"fractional" needs at least one bucket after its bucketing value');
-  const parts = args.map((a, i) => compileNode(c, a, { ...inner, path: pointer(at, i) }, depth));
+  const parts = args.map((a, i) => compileNode(c, a, { path: pointer(at, i), depth: inner.depth, variants: undefined, refs: inner.refs }, depth));
   const rest = parts.slice(explicitBy ? 1 : 0);
   if (rest.every((p) => p.constant)) {
     const list = bucketsOf(rest.map((p) => p.value), 0);
