@@ -24,6 +24,7 @@ import { buildApi } from '../interfaces/http/server.js';
 import { EventBus } from '../journeys/event-bus.js';
 import { Executor } from '../journeys/executor.js';
 import { guardTripCommand } from '../journeys/journey-commands.js';
+import type { FlagServing } from '../flags/ports/flag-serving.js';
 import type { Target } from '../journeys/ports/target.js';
 import { StepRunner } from '../journeys/step-runner.js';
 import { systemActor } from '../kernel/actor.js';
@@ -50,6 +51,13 @@ export const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
 export interface RunningSluice {
   apiUrl: string;
   routerPort: number;
+  /** Where the data plane serves flags (OFREP, the stream, the sync feed). */
+  flagsPort: number;
+  /**
+   * The data plane's flag serving (publish a stage's flag set, read what was evaluated): what the flags service
+   * drives. The data plane keeps serving the last published sets while this control plane is away.
+   */
+  flagServing: FlagServing;
   /** Set on the first start only: the admin token, also written to <dataDir>/admin-token. */
   newAdminToken?: string;
   /** The data plane this control plane drives, and whether it was already running. */
@@ -126,6 +134,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
         dataDir,
         host: config.host,
         port: config.routerPort,
+        flagsPort: config.flagsPort,
         maxConnections: config.maxConnections,
         ...(config.routerMaxHeadBytes ? { maxHeadBytes: config.routerMaxHeadBytes } : {}),
         entry: DATA_PLANE_ENTRY,
@@ -135,6 +144,8 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     );
     const router = dp.client;
     cleanups.push(() => router.close());
+    // The flags service publishes each stage's set through this (FlagServing over the control socket).
+    const flagServing: FlagServing = router;
     if (dp.adopted && dp.health.port !== config.routerPort && config.routerPort !== 0)
       notice(`the data plane already running for ${dataDir} listens on port ${dp.health.port}, not ${config.routerPort}; \`sluice down\` then \`sluice up\` moves it`);
     const artifacts = new ArtifactStore(join(dataDir, 'artifacts'), { exclude: [dataDir] });
@@ -318,6 +329,8 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     return {
       apiUrl,
       routerPort: dp.health.port,
+      flagsPort: dp.health.flagsPort,
+      flagServing,
       dataPlane: { pid: dp.health.pid, adopted: dp.adopted, build: dp.health.build },
       executor,
       events: bus,
