@@ -63,8 +63,14 @@ export interface Answer {
   json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-/** One HTTP request to the flag listener. */
-export function flagsRequest(port: number, path: string, o: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<Answer> {
+export interface FlagsRequest {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+
+/** One HTTP request to the flag listener (POST unless told). */
+export function flagsRequest(port: number, path: string, o: FlagsRequest = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method: o.method ?? 'POST', headers: o.headers ?? {}, agent: false }, (res) => {
       const chunks: Buffer[] = [];
@@ -87,7 +93,13 @@ export function flagsRequest(port: number, path: string, o: { method?: string; h
 }
 
 /** POST an OFREP evaluation with an API key. */
-export function ofrep(port: number, key: string | undefined, flag: string | undefined, context: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+export function ofrep(
+  port: number,
+  key: string | undefined,
+  flag: string | undefined,
+  context: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   return flagsRequest(port, flag === undefined ? '/ofrep/v1/evaluate/flags' : `/ofrep/v1/evaluate/flags/${flag}`, {
     headers: { 'content-type': 'application/json', ...(key !== undefined ? { authorization: `Bearer ${key}` } : {}), ...headers },
     body: JSON.stringify({ context }),
