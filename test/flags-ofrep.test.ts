@@ -23,6 +23,8 @@ const PROD: FlagdDocument = {
     'max-items': { state: 'ENABLED', variants: { few: 3, many: 30 }, defaultVariant: 'many' },
     theme: { state: 'ENABLED', variants: { dark: { bg: '#000' }, light: { bg: '#fff' } }, defaultVariant: 'light' },
     retired: { state: 'DISABLED', variants: { on: true, off: false }, defaultVariant: 'on' },
+    // The variant is named by the context: a name the flag does not have is an error while evaluating.
+    picked: { state: 'ENABLED', variants: { a: 'A', b: 'B' }, defaultVariant: 'a', targeting: { var: 'pick' } },
   },
 };
 
@@ -59,7 +61,7 @@ describe('OFREP on the data plane, through real HTTP', { timeout: 120_000 }, () 
     assert.equal(r.status, 200);
     assert.deepEqual(r.json, { key: 'retired', reason: 'DISABLED', metadata: {} });
     const bulk = await ofrep(dp.flagsPort, KEY, undefined, {});
-    assert.deepEqual(bulk.json.flags.map((f: { key: string }) => f.key).sort(), ['banner-text', 'max-items', 'new-checkout', 'theme']);
+    assert.deepEqual(bulk.json.flags.map((f: { key: string }) => f.key).sort(), ['banner-text', 'max-items', 'new-checkout', 'picked', 'theme']);
   });
 
   it('answers the protocol\'s errors: 404 FLAG_NOT_FOUND, 400 PARSE_ERROR and INVALID_CONTEXT with {key, errorCode, errorDetails}', async () => {
@@ -82,6 +84,21 @@ describe('OFREP on the data plane, through real HTTP', { timeout: 120_000 }, () 
     assert.equal(bulk.status, 400);
     assert.deepEqual(Object.keys(bulk.json).sort(), ['errorCode', 'errorDetails']);
     assert.equal(bulk.json.errorCode, 'INVALID_CONTEXT');
+  });
+
+  it('an error while evaluating is 400 GENERAL for one flag, and an item with its errorCode in bulk, beside the others', async () => {
+    assert.deepEqual((await ofrep(dp.flagsPort, KEY, 'picked', { pick: 'b' })).json, { key: 'picked', value: 'B', reason: 'TARGETING_MATCH', variant: 'b', metadata: {} });
+    const one = await ofrep(dp.flagsPort, KEY, 'picked', { pick: 'zzz' });
+    assert.equal(one.status, 400);
+    assert.equal(one.json.key, 'picked');
+    assert.equal(one.json.errorCode, 'GENERAL');
+    assert.match(one.json.errorDetails, /zzz/);
+    const bulk = await ofrep(dp.flagsPort, KEY, undefined, { pick: 'zzz' });
+    assert.equal(bulk.status, 200);
+    const item = bulk.json.flags.find((f: { key: string }) => f.key === 'picked');
+    assert.equal(item.errorCode, 'GENERAL');
+    assert.equal('value' in item, false);
+    assert.equal(bulk.json.flags.find((f: { key: string }) => f.key === 'banner-text').value, 'Hello');
   });
 
   it('needs a key: 401 without, 403 with one no stage lists; Bearer and X-API-Key both work', async () => {
@@ -220,12 +237,14 @@ describe('OFREP on the data plane, through real HTTP', { timeout: 120_000 }, () 
     for (let i = 0; i < 3; i++) await ofrep(dp.flagsPort, KEY, 'new-checkout', { marketplace: 'FR' });
     await ofrep(dp.flagsPort, KEY, 'new-checkout', { marketplace: 'US' });
     await ofrep(dp.flagsPort, KEY, 'retired', {});
+    await ofrep(dp.flagsPort, KEY, 'picked', { pick: 'zzz' });
     const counts = await dp.client.takeCounts();
     const of = (variant: string | null) => counts.find((c) => c.stage === 'prod' && c.flag === 'new-checkout' && c.variant === variant);
     assert.equal(of('on')?.count, 3);
     assert.equal(of('off')?.count, 1);
     assert.ok(of('on')!.lastAt > Date.now() - 60_000);
     assert.equal(counts.find((c) => c.flag === 'retired'), undefined, 'a disabled flag serves no variant');
+    assert.equal(counts.find((c) => c.flag === 'picked' && c.variant === null)?.count, 1, 'an error');
     assert.deepEqual(await dp.client.takeCounts(), []);
   });
 

@@ -258,11 +258,22 @@ export class FlagServer {
       res.end();
       return;
     }
-    const flags = served.set.evaluateAll(context, now).map((r) => {
-      if (r.errorCode) counts.add(served.stage, r.key, null, now);
-      else if (r.variant !== undefined) counts.add(served.stage, r.key, r.variant, now);
-      return r.errorCode ? { key: r.key, errorCode: ofrepCode(r.errorCode), errorDetails: r.errorMessage ?? r.errorCode } : success(r.key, r);
-    });
+    // Each enabled flag as its own type; an error is an item of the answer (OFREP's evaluationFailure), a flag that
+    // defers to the app's default is left out, as a disabled one is.
+    const flags: Record<string, unknown>[] = [];
+    const doc = served.set.doc.flags;
+    for (const key of served.set.keys()) {
+      if (doc[key]?.state !== 'ENABLED') continue;
+      const type = served.types.get(key) ?? 'object';
+      const r = served.set.evaluate<FlagValue>(key, type, ZERO[type], context, now);
+      if (r.errorCode) {
+        counts.add(served.stage, key, null, now);
+        flags.push({ key, errorCode: ofrepCode(r.errorCode), errorDetails: r.errorMessage ?? r.errorCode });
+      } else if (r.variant !== undefined) {
+        counts.add(served.stage, key, r.variant, now);
+        flags.push(success(key, r));
+      }
+    }
     res.setHeader('etag', etag);
     return json(res, 200, { flags });
   }
