@@ -146,6 +146,8 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     cleanups.push(() => router.close());
     // The flags service publishes each stage's set through this (FlagServing over the control socket).
     const flagServing: FlagServing = router;
+    if (dp.adopted && dp.health.flagsPort !== config.flagsPort && config.flagsPort !== 0)
+      notice(`the data plane already running for ${dataDir} serves flags on port ${dp.health.flagsPort}, not ${config.flagsPort}; \`sluice down\` then \`sluice up\` moves it`);
     if (dp.adopted && dp.health.port !== config.routerPort && config.routerPort !== 0)
       notice(`the data plane already running for ${dataDir} listens on port ${dp.health.port}, not ${config.routerPort}; \`sluice down\` then \`sluice up\` moves it`);
     const artifacts = new ArtifactStore(join(dataDir, 'artifacts'), { exclude: [dataDir] });
