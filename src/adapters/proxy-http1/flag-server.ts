@@ -97,7 +97,15 @@ export class FlagServer {
   }
 
   async listen(port: number, host = '127.0.0.1'): Promise<number> {
-    const server = createServer({ noDelay: true }, (req, res) => this.handle(req, res));
+    const server = createServer({ noDelay: true }, (req, res) => {
+      try {
+        this.handle(req, res);
+      } catch (e) {
+        // A bug here must not take the data plane (and the router with it) down: this request gets a 500.
+        this.o.notice?.(`flag listener: ${(e as Error).stack ?? String(e)}`);
+        json(res, 500, { errorDetails: 'the data plane failed to answer; its log says why' });
+      }
+    });
     server.headersTimeout = 10_000;
     server.requestTimeout = 15_000;
     server.keepAliveTimeout = 65_000;

@@ -225,7 +225,7 @@ export class FlagSets {
       published: { doc: set.doc, revision: revision as number, keyHashes: [...new Set(keyHashes as string[])] },
       set,
       types,
-      docJson: JSON.stringify(set.doc),
+      docJson: set.doc === doc ? docJson : JSON.stringify(set.doc),
       etag: `"${set.etag}"`,
       keyHashes: new Set(keyHashes as string[]),
     };
