@@ -18,7 +18,7 @@ const CONTEXTS = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '**/.sluice/**', '.node24/**', 'examples/**/dist/**', 'bench-results/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '**/.sluice/**', '.node24/**', 'examples/**/dist/**', 'packages/*/dist/**', 'bench-results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { bucketOf, murmur3 } from './murmur3.js';
+import { bucketOf, bucketOfHash, murmur3, murmur3After, murmur3Prefix } from './murmur3.js';
 
 it('murmur3 x86_32 matches the reference vectors', () => {
   assert.equal(murmur3(''), 0);
@@ -20,4 +20,23 @@ it('buckets are uniform enough and stable', () => {
   for (let i = 0; i < 20_000; i++) counts[bucketOf(`user-${i}`, 10)]++;
   for (const c of counts) assert.ok(c > 1800 && c < 2200, `bucket sizes ${counts}`);
   assert.equal(bucketOf('user-42'), bucketOf('user-42'));
+});
+
+it('hashing after a precomputed prefix equals hashing the whole string', () => {
+  const prefixes = ['', 'a', 'ab', 'abc', 'abcd', 'new-checkout', 'π', 'flag.ü.x'];
+  const suffixes = ['', 'x', 'user-42', 'ümlaut', 'emoji-😀-tail', '1234567'];
+  for (const p of prefixes) {
+    const state = murmur3Prefix(p);
+    for (const s of suffixes) assert.equal(murmur3After(state, s), murmur3(p + s), `${p} + ${s}`);
+  }
+});
+
+it('bucketOfHash is exact (hash × total) >> 32 for large totals too', () => {
+  for (const hash of [0, 1, 0xffffffff, 0x80000000, 0x12345678, 0xdeadbeef]) {
+    for (const total of [1, 100, 0x1fffff, 0x200000, 1_000_003, 2147483647]) {
+      const exact = Number((BigInt(hash) * BigInt(total)) >> 32n);
+      assert.equal(bucketOfHash(hash, total), exact, `${hash} × ${total}`);
+    }
+  }
+  assert.equal(bucketOfHash(murmur3('user-7'), 100), bucketOf('user-7'));
 });

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import { cartTotal, products } from './catalog.js';
+import { flag } from './flags.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const version = process.env.SLUICE_RELEASE_VERSION ?? 'dev';
@@ -11,7 +12,12 @@ function send(res, status, type, body) {
   res.end(body);
 }
 
-const server = createServer((req, res) => {
+// A shopper keeps one id (the router's sticky cookie), so a percentage rollout shows them the same page every time.
+function shopperOf(req) {
+  return /(?:^|;\s*)sluice_key=([^;]+)/.exec(req.headers.cookie ?? '')?.[1] ?? 'anonymous';
+}
+
+const server = createServer(async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://shop');
   if (url.pathname === '/healthz') return send(res, 200, 'application/json', JSON.stringify({ ok: true, version }));
   if (url.pathname === '/api/products') return send(res, 200, 'application/json', JSON.stringify(products));
@@ -32,11 +38,13 @@ const server = createServer((req, res) => {
   }
   if (url.pathname === '/') {
     const rows = products.map((p) => `<li>${p.name}: ${(p.price / 100).toFixed(2)}</li>`).join('');
+    const context = { targetingKey: shopperOf(req), marketplace: url.searchParams.get('marketplace') ?? 'US' };
+    const banner = (await flag('winter-sale', false, context)) ? '<p id="banner">Winter sale: 20% off tea</p>' : '';
     return send(
       res,
       200,
       'text/html; charset=utf-8',
-      `<!doctype html><title>Shop ${version}</title><h1>${greeting} to the shop</h1><p>Release <b id="version">${version}</b> on ${stage}</p><ul>${rows}</ul>`,
+      `<!doctype html><title>Shop ${version}</title><h1>${greeting} to the shop</h1><p>Release <b id="version">${version}</b> on ${stage}</p>${banner}<ul>${rows}</ul>`,
     );
   }
   send(res, 404, 'text/plain', 'not found');

@@ -1,0 +1,1 @@
+export { SluiceProvider, type SluiceProviderOptions } from './sluice-provider.js';
