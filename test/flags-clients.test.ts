@@ -8,6 +8,7 @@ import { type Client, ErrorCode, OpenFeature, StandardResolutionReasons } from '
 import { ensureDataPlane, stopDataPlane } from '../src/adapters/proxy-http1/data-plane-process.js';
 import type { RouterClient } from '../src/adapters/proxy-http1/router-client.js';
 import type { FlagdDocument } from '../src/flags/ports/flag-serving.js';
+import { SluiceProvider } from '../packages/openfeature-provider/src/index.js';
 import { DATA_PLANE_ENTRY, published } from './helpers/flags.js';
 
 const KEY = 'shop-prod-key-4f1c2e';
@@ -34,6 +35,7 @@ describe('the official @openfeature/server-sdk with @openfeature/ofrep-provider'
   let router: RouterClient;
   let client: Client;
   let stranger: Client;
+  let own: Client;
   before(async () => {
     const dp = await ensureDataPlane({ dataDir, host: '127.0.0.1', port: 0, flagsPort: 0, maxConnections: 100, entry: DATA_PLANE_ENTRY, build: 'test' }, () => {});
     router = dp.client;
@@ -41,6 +43,8 @@ describe('the official @openfeature/server-sdk with @openfeature/ofrep-provider'
     const baseUrl = `http://127.0.0.1:${dp.health.flagsPort}`;
     await OpenFeature.setProviderAndWait('shop', new OFREPProvider({ baseUrl, headers: [['Authorization', `Bearer ${KEY}`]] }));
     await OpenFeature.setProviderAndWait('stranger', new OFREPProvider({ baseUrl, headers: { 'X-API-Key': 'not-a-key' } }));
+    await OpenFeature.setProviderAndWait('own', new SluiceProvider({ url: baseUrl, key: KEY }));
+    own = OpenFeature.getClient('own');
     client = OpenFeature.getClient('shop');
     stranger = OpenFeature.getClient('stranger');
   });
@@ -87,8 +91,28 @@ describe('the official @openfeature/server-sdk with @openfeature/ofrep-provider'
     assert.equal(d.reason, StandardResolutionReasons.ERROR);
   });
 
-  it('sees a published change on its next evaluation', async () => {
+  it('Sluice\'s own provider evaluates the same flags in process, with the same errors', async () => {
+    const fr = await own.getBooleanDetails('new-checkout', false, { targetingKey: 'c-1', marketplace: 'FR' });
+    assert.equal(fr.value, true);
+    assert.equal(fr.reason, StandardResolutionReasons.TARGETING_MATCH);
+    assert.equal(await own.getStringValue('banner-text', 'default'), 'Hello');
+    assert.equal(await own.getNumberValue('max-items', 0), 3);
+    const missing = await own.getBooleanDetails('no-such-flag', true);
+    assert.equal(missing.value, true);
+    assert.equal(missing.errorCode, ErrorCode.FLAG_NOT_FOUND);
+    const wrong = await own.getNumberDetails('banner-text', 7);
+    assert.equal(wrong.value, 7);
+    assert.equal(wrong.errorCode, ErrorCode.TYPE_MISMATCH);
+  });
+
+  it('sees a published change: the OFREP client on its next evaluation, Sluice\'s provider through the stream', async () => {
     await router.publish('prod', published({ flags: { ...DOC.flags, 'banner-text': { ...DOC.flags['banner-text']!, defaultVariant: 'bye' } } }, 2, KEY));
     assert.equal(await client.getStringValue('banner-text', 'default'), 'Bye');
+    let seen = '';
+    for (let i = 0; i < 500 && seen !== 'Bye'; i++) {
+      seen = await own.getStringValue('banner-text', 'default');
+      if (seen !== 'Bye') await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(seen, 'Bye');
   });
 });

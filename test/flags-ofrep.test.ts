@@ -165,7 +165,7 @@ describe('OFREP on the data plane, through real HTTP', { timeout: 120_000 }, () 
       await sleep(200);
       assert.deepEqual(sub.revisions(), [rev, rev + 1]);
       const sync = await flagsRequest(dp.flagsPort, '/flags/v1/sync', { method: 'GET', headers: { 'x-api-key': KEY } });
-      assert.equal(sync.headers.etag, sub.events[1]!.data.etag, 'the stream\'s ETag is the sync feed\'s');
+      assert.equal(sync.headers.etag, `"${sub.events[1]!.data.etag}"`, 'the stream\'s ETag is the sync feed\'s, unquoted');
     } finally {
       sub.close();
     }

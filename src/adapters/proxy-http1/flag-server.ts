@@ -63,7 +63,8 @@ const OVER_CAPACITY = `HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nCon
  * The data plane's flag listener: HTTP on a port of its own (the router's hot path is not touched). It serves
  * - OFREP: `POST /ofrep/v1/evaluate/flags/{key}` and bulk `POST /ofrep/v1/evaluate/flags` (ETag, If-None-Match -> 304),
  *   with the protocol's error bodies, and `GET /ofrep/v1/configuration`;
- * - `GET /flags/v1/stream`: server-sent events with the stage's revision and ETag at connect and on every change;
+ * - `GET /flags/v1/stream`: server-sent events (`event: revision`, `id: <revision>`, data `{stage, revision, etag}` with
+ *   the set's ETag value unquoted) at connect and on every change;
  * - `GET /flags/v1/sync`: the stage's whole flagd JSON with its ETag, for in-process providers.
  * An API key (`Authorization: Bearer <key>` or `X-API-Key: <key>`) selects the stage; 401 without one, 403 with one
  * no stage lists.
@@ -351,7 +352,7 @@ export class FlagServer {
     });
     req.socket.setTimeout(0);
     // At connect, the revision served now: a client that reconnects can tell whether it missed a change.
-    this.write(sub, `retry: 1000\n${revisionEvent(served.stage, served.published.revision, served.etag)}`);
+    this.write(sub, `retry: 1000\n${revisionEvent(served.stage, served.published.revision, served.set.etag)}`);
   }
 
   private changed(c: FlagChange): void {

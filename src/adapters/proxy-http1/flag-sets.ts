@@ -28,6 +28,7 @@ export interface ServedStage {
 export interface FlagChange {
   stage: string;
   revision: number;
+  /** The set's ETag value, unquoted (the compiled set's `etag`; the sync feed's ETag header is it in quotes). */
   etag: string;
   removed: boolean;
 }
@@ -154,7 +155,7 @@ export class FlagSets {
     }
     this.save(stage, next.published);
     this.install(next);
-    this.emit({ stage, revision: next.published.revision, etag: next.etag, removed: false });
+    this.emit({ stage, revision: next.published.revision, etag: next.set.etag, removed: false });
     return { stage, revision: next.published.revision, etag: next.etag, changed: true };
   }
 
@@ -164,7 +165,7 @@ export class FlagSets {
     if (!current) return false;
     this.save(stage, undefined);
     this.uninstall(current);
-    this.emit({ stage, revision: current.published.revision, etag: current.etag, removed: true });
+    this.emit({ stage, revision: current.published.revision, etag: current.set.etag, removed: true });
     return true;
   }
 
