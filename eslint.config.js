@@ -23,7 +23,7 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', URL: 'readonly', fetch: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', Buffer: 'readonly', TextDecoder: 'readonly', AbortController: 'readonly', URLSearchParams: 'readonly' },
+      globals: { process: 'readonly', console: 'readonly', URL: 'readonly', fetch: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', Buffer: 'readonly', TextDecoder: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', URLSearchParams: 'readonly' },
     },
     plugins: { '@stylistic': stylistic, sluice: { rules: { layers } } },
     rules: {
