@@ -9,6 +9,8 @@ const STAGE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const KEY_HASH = /^[0-9a-f]{64}$/;
 /** API keys that may read one stage's flags at once (old and new, during a rotation). */
 export const MAX_KEYS_PER_STAGE = 100;
+/** Stages whose flags one data plane serves. */
+export const MAX_STAGES = 1000;
 
 /** One stage's flags as served: what was published, compiled once, and what each answer needs prepared. */
 export interface ServedStage {
@@ -140,6 +142,7 @@ export class FlagSets {
   publish(stage: string, input: unknown): PublishOutcome {
     const next = this.prepare(stage, input);
     const current = this.stages.get(stage);
+    if (!current && this.stages.size >= MAX_STAGES) throw new SluiceError('TOO_LARGE', `the data plane serves the flags of ${MAX_STAGES} stages already; stage ${stage}'s were refused`);
     if (current) {
       if (next.published.revision < current.published.revision)
         throw new SluiceError('CONFLICT', `stage ${stage}'s flags are served at revision ${current.published.revision}; revision ${next.published.revision} is older and was refused`);
