@@ -32,6 +32,7 @@ function serverConfig(o: OptionValues, env: Record<string, string | undefined>, 
       ...(o['api-allowed-host'] ? { apiAllowedHosts: o['api-allowed-host'] } : {}),
       ...(o.port ? { port: o.port } : {}),
       ...(o['router-port'] ? { routerPort: o['router-port'] } : {}),
+      ...(o['flags-port'] ? { flagsPort: o['flags-port'] } : {}),
       ...(o['max-connections'] ? { maxConnections: o['max-connections'] } : {}),
       ...(o['keep-releases'] !== undefined ? { keepReleases: o['keep-releases'] } : {}),
       ...(o['secrets-key-file'] ? { secretsKeyFile: o['secrets-key-file'] } : {}),
@@ -85,7 +86,7 @@ const systemCommands: Command[] = [
     summary: 'run the control plane (API, engine, store) here, and start or adopt the data plane (router) beside it',
     min: 0,
     max: 0,
-    options: ['release', 'database-url', 'host', 'api-host', 'api-allowed-host', 'port', 'router-port', 'max-connections', 'keep-releases', 'secrets-key-file'],
+    options: ['release', 'database-url', 'host', 'api-host', 'api-allowed-host', 'port', 'router-port', 'flags-port', 'max-connections', 'keep-releases', 'secrets-key-file'],
     async run(ctx) {
       const { st } = ctx;
       const config = serverConfig(ctx.opts, ctx.env, ctx.cwd);
@@ -106,6 +107,7 @@ const systemCommands: Command[] = [
         `  dashboard ${s.dashboard.url}   ${st.dim(s.dashboard.built ? '(log in with a token: the admin token below, or one from sluice token create)' : '(not built: npm run build:web, then reload)')}`,
       );
       ctx.out(`  router  http://<stage>.<app>.localhost:${s.routerPort}   (data plane pid ${s.dataPlane.pid}, ${s.dataPlane.adopted ? 'adopted: it kept serving' : 'started'})`);
+      ctx.out(`  flags   http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${s.flagsPort}/ofrep/v1   (OFREP, the stream /flags/v1/stream and the sync feed /flags/v1/sync, served by the data plane)`);
       if (s.newAdminToken)
         ctx.out(`  admin token ${st.bold(s.newAdminToken)}  ${st.dim(`(saved to ${join(config.dataDir, 'admin-token')}; the CLI reads it from there)`)}`);
       ctx.out(st.dim('  Ctrl-C stops the control plane only: the router and the app instances keep serving. `sluice down` stops them too.'));

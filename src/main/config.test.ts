@@ -69,3 +69,15 @@ describe('API access settings (apiHost, apiAllowedHosts)', () => {
     }
   });
 });
+
+describe('the flags port (flagsPort)', () => {
+  it('is 7090 by default, 0 (a free port) when the router\'s is 0; the file, then SLUICE_FLAGS_PORT, then --flags-port override it', () => {
+    assert.equal(loadConfig({ env: {}, argv: {}, cwd: dir }).flagsPort, 7090);
+    assert.equal(loadConfig({ env: {}, argv: { routerPort: '0' }, cwd: dir }).flagsPort, 0);
+    const config = withFile({ flagsPort: 7191 });
+    assert.equal(loadConfig({ env: {}, argv: { config, routerPort: '0' }, cwd: dir }).flagsPort, 7191);
+    assert.equal(loadConfig({ env: { SLUICE_FLAGS_PORT: '7192' }, argv: { config }, cwd: dir }).flagsPort, 7192);
+    assert.equal(loadConfig({ env: { SLUICE_FLAGS_PORT: '7192' }, argv: { config, flagsPort: '7193' }, cwd: dir }).flagsPort, 7193);
+    assert.throws(() => loadConfig({ env: { SLUICE_FLAGS_PORT: 'http' }, argv: {}, cwd: dir }), /SLUICE_FLAGS_PORT must be a port number \(0-65535\), got "http"/);
+  });
+});

@@ -18,6 +18,7 @@ const fileSchema = z.strictObject({
   apiAllowedHosts: z.array(z.string()).optional(),
   apiPort: z.number().int().min(0).max(65535).optional(),
   routerPort: z.number().int().min(0).max(65535).optional(),
+  flagsPort: z.number().int().min(0).max(65535).optional(),
   maxConnections: z.number().int().min(1).max(1_000_000).optional(),
   secretsKeyFile: z.string().min(1).optional(),
   limits: z
@@ -56,6 +57,11 @@ export interface SluiceConfig {
   apiAllowedHosts: string[];
   apiPort: number;
   routerPort: number;
+  /**
+   * Where the data plane serves flags (OFREP, the stream, the sync feed), on `host`. Default 7090; 0 when the router's
+   * port is 0 (each picks a free port, as tests and several instances on one machine need).
+   */
+  flagsPort: number;
   /** Client connections the data plane's router serves at once; past it, 503. */
   maxConnections: number;
   /** The most bytes of a request head at the router, empty lines before it included (431 past it); default 16 KiB. */
@@ -120,6 +126,7 @@ export interface ConfigFlags {
   apiAllowedHosts?: string;
   port?: string;
   routerPort?: string;
+  flagsPort?: string;
   maxConnections?: string;
   keepReleases?: string;
   secretsKeyFile?: string;
@@ -194,6 +201,7 @@ export function loadConfig(opts: {
   const databaseUrl = argv.databaseUrl ?? env.DATABASE_URL ?? file.databaseUrl;
   const host = argv.host ?? env.SLUICE_HOST ?? file.host ?? '127.0.0.1';
   const resolvedDataDir = dataDir === 'memory://' ? dataDir : resolve(appDir, dataDir);
+  const routerPort = port(argv.routerPort, '--router-port') ?? port(env.SLUICE_ROUTER_PORT, 'SLUICE_ROUTER_PORT') ?? file.routerPort ?? 7080;
   const keyFile = argv.secretsKeyFile ?? env.SLUICE_SECRETS_KEY_FILE ?? file.secretsKeyFile;
   return {
     appDir,
@@ -209,11 +217,8 @@ export function loadConfig(opts: {
       allowedHosts(file.apiAllowedHosts, `${argv.config}: apiAllowedHosts`) ??
       [],
     apiPort: port(argv.port, '--port') ?? port(env.SLUICE_API_PORT, 'SLUICE_API_PORT') ?? file.apiPort ?? 7070,
-    routerPort:
-      port(argv.routerPort, '--router-port') ??
-      port(env.SLUICE_ROUTER_PORT, 'SLUICE_ROUTER_PORT') ??
-      file.routerPort ??
-      7080,
+    routerPort,
+    flagsPort: port(argv.flagsPort, '--flags-port') ?? port(env.SLUICE_FLAGS_PORT, 'SLUICE_FLAGS_PORT') ?? file.flagsPort ?? (routerPort === 0 ? 0 : 7090),
     maxConnections: count(argv.maxConnections, '--max-connections') ?? count(env.SLUICE_MAX_CONNECTIONS, 'SLUICE_MAX_CONNECTIONS') ?? file.maxConnections ?? 10_000,
     limits: {
       judgeMaxValues: limit(env.SLUICE_JUDGE_MAX_VALUES, 'SLUICE_JUDGE_MAX_VALUES', 1, 10_000_000) ?? file.limits?.judgeMaxValues ?? DEFAULT_API_LIMITS.judgeMaxValues,

@@ -1,15 +1,21 @@
 // The data plane's composition root: the router as a process of its own, which outlives the control plane.
 //   node dist/src/main/data-plane.js --data-dir D [--host H] [--port P] [--max-connections N] [--max-head-bytes B]
+//     [--flags-host H] [--flags-port P] [--flags-max-connections N] [--flags-max-streams N] [--flags-rate N]
 // `sluice up` starts it under a small supervisor (or adopts the one running); `sluice down` stops it.
-// It loads only the router: no store, no pipeline parsing, no judge.
+// It loads only the router and the flag evaluator: no store, no pipeline parsing, no judge. Flags are served on a
+// listener of their own (OFREP, the stream, the sync feed), so the router's hot path is not touched.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONTROL_PROTOCOL, ControlServer } from '../adapters/proxy-http1/control-server.js';
 import { controlSocketPath, dataPlaneDir, EXIT_CONFIG } from '../adapters/proxy-http1/data-plane-process.js';
+import { FlagServer, FLAG_SERVER_LIMITS } from '../adapters/proxy-http1/flag-server.js';
+import { FlagSets } from '../adapters/proxy-http1/flag-sets.js';
+import { FlagsFile } from '../adapters/proxy-http1/flags-file.js';
 import { MAX_HEAD_BYTES } from '../adapters/proxy-http1/http1.js';
 import { Router } from '../adapters/proxy-http1/router.js';
 import { RoutesFile } from '../adapters/proxy-http1/routes-file.js';
+import { compileFlagSet } from '../flags/flag-compiler.js';
 import { openFileCount, openFileLimit, PRIVATE_UMASK } from '../platform/files.js';
 
 const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -24,6 +30,11 @@ async function main(): Promise<void> {
       port: { type: 'string', default: '7080' },
       'max-connections': { type: 'string', default: '10000' },
       'max-head-bytes': { type: 'string', default: String(MAX_HEAD_BYTES) },
+      'flags-host': { type: 'string' },
+      'flags-port': { type: 'string', default: '7090' },
+      'flags-max-connections': { type: 'string', default: String(FLAG_SERVER_LIMITS.maxConnections) },
+      'flags-max-streams': { type: 'string', default: String(FLAG_SERVER_LIMITS.maxStreams) },
+      'flags-rate': { type: 'string', default: String(FLAG_SERVER_LIMITS.ratePerSecond) },
     },
     strict: true,
   });
@@ -32,9 +43,16 @@ async function main(): Promise<void> {
   let maxConnections = Number(values['max-connections']);
   const maxHeadBytes = Number(values['max-head-bytes']);
   const whole = (n: number, min: number) => Number.isInteger(n) && n >= min;
-  const valid = whole(port, 0) && port <= 65535 && whole(maxConnections, 1) && whole(maxHeadBytes, 1024);
+  const flagsHost = values['flags-host'] ?? values.host;
+  const flagsPort = Number(values['flags-port']);
+  const flagsMaxConnections = Number(values['flags-max-connections']);
+  const flagsMaxStreams = Number(values['flags-max-streams']);
+  const flagsRate = Number(values['flags-rate']);
+  const valid =
+    whole(port, 0) && port <= 65535 && whole(maxConnections, 1) && whole(maxHeadBytes, 1024) &&
+    whole(flagsPort, 0) && flagsPort <= 65535 && whole(flagsMaxConnections, 1) && whole(flagsMaxStreams, 1) && whole(flagsRate, 1);
   if (!dataDir || !valid) {
-    log('data plane: usage: data-plane.js --data-dir D [--host H] [--port P] [--max-connections N] [--max-head-bytes B (1024 or more)]');
+    log('data plane: usage: data-plane.js --data-dir D [--host H] [--port P] [--max-connections N] [--max-head-bytes B (1024 or more)] [--flags-host H] [--flags-port P] [--flags-max-connections N] [--flags-max-streams N] [--flags-rate N (requests per second per API key)]');
     process.exit(EXIT_CONFIG);
   }
   // Each client may need a connection to an instance too: past what the file limit allows, clients get 503 instead of
@@ -61,11 +79,28 @@ async function main(): Promise<void> {
   }, onNotice: log });
   const save = () => file.save(router.savedRoutes());
   for (const [host, r] of Object.entries(file.load())) router.setRoute(host, r.spec, r.trip);
+  // Flags: the last sets the control plane published, compiled again from the flags file.
+  const flags = new FlagSets({ compile: compileFlagSet, file: new FlagsFile(join(dataPlaneDir(dataDir), 'flags.json'), log), notice: log });
+  flags.load();
+  const flagServer = new FlagServer({
+    sets: flags,
+    maxConnections: flagsMaxConnections,
+    maxStreams: flagsMaxStreams,
+    ratePerSecond: flagsRate,
+    notice: log,
+  });
   let listening: number;
+  let flagsListening: number;
   try {
     listening = await router.listen(port, values.host);
   } catch (e) {
     log(`data plane: cannot listen on ${values.host}:${port}: ${(e as Error).message}`);
+    process.exit(EXIT_CONFIG);
+  }
+  try {
+    flagsListening = await flagServer.listen(flagsPort, flagsHost);
+  } catch (e) {
+    log(`data plane: the flag listener cannot listen on ${flagsHost}:${flagsPort}: ${(e as Error).message}`);
     process.exit(EXIT_CONFIG);
   }
   const startedAt = Date.now();
@@ -75,11 +110,13 @@ async function main(): Promise<void> {
     stopping = true;
     log('data plane: stopping');
     await control?.close();
+    await flagServer.close();
     await router.close(5000);
     process.exit(0);
   };
   control = new ControlServer({
     router,
+    flags,
     socketPath: controlSocketPath(dataDir),
     health: () => ({
       protocol: CONTROL_PROTOCOL,
@@ -89,6 +126,9 @@ async function main(): Promise<void> {
       port: listening,
       host: values.host,
       routes: Object.keys(router.savedRoutes()).length,
+      flagsPort: flagsListening,
+      flagsHost,
+      flags: flags.revisions(),
     }),
     saved: save,
     shutdown: () => void stop(),
@@ -96,7 +136,7 @@ async function main(): Promise<void> {
   await control.listen();
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
-  log(`data plane: serving ${Object.keys(router.savedRoutes()).length} route(s) on http://${values.host}:${listening} (pid ${process.pid})`);
+  log(`data plane: serving ${Object.keys(router.savedRoutes()).length} route(s) on http://${values.host}:${listening}, flags of ${Object.keys(flags.revisions()).length} stage(s) on http://${flagsHost}:${flagsListening} (pid ${process.pid})`);
 }
 
 void main().catch((e: Error) => {

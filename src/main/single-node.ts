@@ -54,6 +54,13 @@ export const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
 export interface RunningSluice {
   apiUrl: string;
   routerPort: number;
+  /** Where the data plane serves flags (OFREP, the stream, the sync feed). */
+  flagsPort: number;
+  /**
+   * The data plane's flag serving (publish a stage's flag set, read what was evaluated): what the flags service
+   * drives. The data plane keeps serving the last published sets while this control plane is away.
+   */
+  flagServing: FlagServing;
   /** Set on the first start only: the admin token, also written to <dataDir>/admin-token. */
   newAdminToken?: string;
   /** The data plane this control plane drives, and whether it was already running. */
@@ -81,11 +88,6 @@ export interface StartOptions {
   onNotice?: (line: string) => void;
   /** Where the dashboard's build is; default WEB_DIR. */
   webDir?: string;
-  /**
-   * The data plane's flag serving (the FlagServing port). Absent: flag changes are kept but served by nothing until a
-   * control plane with one starts (it publishes every stage at start).
-   */
-  flagServing?: FlagServing;
 }
 
 /**
@@ -137,6 +139,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
         dataDir,
         host: config.host,
         port: config.routerPort,
+        flagsPort: config.flagsPort,
         maxConnections: config.maxConnections,
         ...(config.routerMaxHeadBytes ? { maxHeadBytes: config.routerMaxHeadBytes } : {}),
         entry: DATA_PLANE_ENTRY,
@@ -146,6 +149,10 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     );
     const router = dp.client;
     cleanups.push(() => router.close());
+    // The flags service publishes each stage's set through this (FlagServing over the control socket).
+    const flagServing: FlagServing = router;
+    if (dp.adopted && dp.health.flagsPort !== config.flagsPort && config.flagsPort !== 0)
+      notice(`the data plane already running for ${dataDir} serves flags on port ${dp.health.flagsPort}, not ${config.flagsPort}; \`sluice down\` then \`sluice up\` moves it`);
     if (dp.adopted && dp.health.port !== config.routerPort && config.routerPort !== 0)
       notice(`the data plane already running for ${dataDir} listens on port ${dp.health.port}, not ${config.routerPort}; \`sluice down\` then \`sluice up\` moves it`);
     const artifacts = new ArtifactStore(join(dataDir, 'artifacts'), { exclude: [dataDir] });
@@ -252,7 +259,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     };
     const flags = new FlagService({
       store: store.flags,
-      serving: opts.flagServing,
+      serving: flagServing,
       clock,
       stages: () => currentPlan().stages.map((s) => s.name),
       // Changing a stage's flags needs what deploying to it needs (ADR 20).
@@ -270,15 +277,14 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
         notice(`${shownAs} was not applied, the stages keep their flags: ${(e as Error).message}`);
       }
     }
-    if (opts.flagServing) {
-      await flags.publishAll();
-      const counting = setInterval(() => void flags.collectCounts().catch((e: unknown) => opts.onError?.(e)), 10_000);
-      counting.unref();
-      cleanups.push(async () => {
-        clearInterval(counting);
-        await flags.collectCounts().catch(() => undefined);
-      });
-    }
+    // A data plane that refuses (a bug, or a set compiled differently by an older build) must not keep the control plane down.
+    await flags.publishAll().catch((e: Error) => notice(`the stages' flags were not all published to the data plane: ${e.message}`));
+    const counting = setInterval(() => void flags.collectCounts().catch((e: unknown) => opts.onError?.(e)), 10_000);
+    counting.unref();
+    cleanups.push(async () => {
+      clearInterval(counting);
+      await flags.collectCounts().catch(() => undefined);
+    });
 
     const releases = new ReleaseService({ store, executor, artifacts, clock, appDir: config.appDir, pipeline, buildEnv: baseEnv });
     const tokens = new TokenService(store, clock);
@@ -371,6 +377,8 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     return {
       apiUrl,
       routerPort: dp.health.port,
+      flagsPort: dp.health.flagsPort,
+      flagServing,
       dataPlane: { pid: dp.health.pid, adopted: dp.adopted, build: dp.health.build },
       executor,
       events: bus,

@@ -1,12 +1,22 @@
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { FLAG_LIMITS } from '../../flags/ports/flag-serving.js';
+import { isSluiceError } from '../../kernel/errors.js';
 import type { GuardTrip } from '../../rollout/ports/traffic-router.js';
+import type { FlagSets } from './flag-sets.js';
 import { parseBackends, parseRouteSpec } from './route-spec.js';
 import type { Router } from './router.js';
 
-/** The version of the control protocol; a control plane adopts a data plane only when they speak the same one. */
-export const CONTROL_PROTOCOL = 1;
+/**
+ * The version of the control protocol; a control plane adopts a data plane only when they speak the same one.
+ * 2: flag serving (/v1/flags). A data plane of protocol 1 serves no flags, so it is not adopted silently.
+ */
+export const CONTROL_PROTOCOL = 2;
 const MAX_BODY = 1024 * 1024;
+/** The control API's answer to an error with this code (400 for any other). */
+const STATUS_OF: Partial<Record<string, number>> = { CONFLICT: 409, TOO_LARGE: 413, NOT_FOUND: 404, INTERNAL: 500 };
+/** A published flag set may be as large as the flags context allows, plus its revision and key hashes. */
+const MAX_FLAGS_BODY = FLAG_LIMITS.documentBytes + 64 * 1024;
 
 /** What the data plane says about itself (GET /v1/health). */
 export interface DataPlaneHealth {
@@ -19,10 +29,17 @@ export interface DataPlaneHealth {
   port: number;
   host: string;
   routes: number;
+  /** Where the flag listener (OFREP, stream, sync) listens. */
+  flagsPort: number;
+  flagsHost: string;
+  /** Each stage's flag revision served now. */
+  flags: Record<string, number>;
 }
 
 export interface ControlServerOptions {
   router: Router;
+  /** The flag sets the data plane serves (PUT/DELETE /v1/flags/{stage}, GET /v1/flags, POST /v1/flags/counts). */
+  flags: FlagSets;
   socketPath: string;
   health: () => DataPlaneHealth;
   /** Called after every change of the routes, before the answer: the routes file is written. */
@@ -33,7 +50,8 @@ export interface ControlServerOptions {
 
 /**
  * The data plane's control API, HTTP/1.1 on a Unix socket in the data directory (0600): the control plane sets and
- * reads routes (SetWeight, VerifyWeight), drains backends, reads the counters, and follows guard trips.
+ * reads routes (SetWeight, VerifyWeight), drains backends, reads the counters, and follows guard trips; it publishes
+ * each stage's flag set and takes the evaluation counts.
  */
 export class ControlServer {
   private server: Server | undefined;
@@ -146,6 +164,18 @@ export class ControlServer {
         res.on('close', () => this.followers.delete(res));
         return;
       }
+      const flagStage = /^\/v1\/flags\/([^/]+)$/.exec(url.pathname);
+      if (flagStage && flagStage[1] !== 'counts') {
+        const stage = decodeURIComponent(flagStage[1]!);
+        // Answered once the set is saved and its stream subscribers have been told.
+        if (req.method === 'PUT') return send(res, 200, this.o.flags.publish(stage, await readJson(req, MAX_FLAGS_BODY)));
+        if (req.method === 'DELETE') {
+          this.o.flags.unpublish(stage);
+          return send(res, 204);
+        }
+      }
+      if (req.method === 'GET' && url.pathname === '/v1/flags') return send(res, 200, this.o.flags.summary());
+      if (req.method === 'POST' && url.pathname === '/v1/flags/counts') return send(res, 200, this.o.flags.counts.take());
       if (req.method === 'POST' && url.pathname === '/v1/shutdown') {
         send(res, 202, { stopping: true });
         this.o.shutdown();
@@ -153,7 +183,8 @@ export class ControlServer {
       }
       return send(res, 404, { error: `no ${req.method} ${url.pathname}` });
     } catch (e) {
-      return send(res, 400, { error: (e as Error).message });
+      const status = isSluiceError(e) ? (STATUS_OF[e.code] ?? 400) : 400;
+      return send(res, status, { error: (e as Error).message, ...(isSluiceError(e) ? { code: e.code } : {}) });
     }
   }
 }
@@ -178,12 +209,12 @@ function obj(x: unknown): Record<string, unknown> {
   return x as Record<string, unknown>;
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+async function readJson(req: IncomingMessage, max = MAX_BODY): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
     size += c.length;
-    if (size > MAX_BODY) throw new Error(`body larger than ${MAX_BODY} bytes`);
+    if (size > max) throw new Error(`body larger than ${max} bytes`);
     chunks.push(c);
   }
   try {

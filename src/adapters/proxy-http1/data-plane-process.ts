@@ -31,6 +31,9 @@ export interface DataPlaneSettings {
   host: string;
   port: number;
   maxConnections: number;
+  /** Where the flag listener (OFREP, stream, sync feed) listens; port 0 (the default) picks a free one once. Default host: `host`. */
+  flagsHost?: string;
+  flagsPort?: number;
   /** The most bytes a request head may take (431 past it); the router's default when absent. */
   maxHeadBytes?: number;
   /** The data plane's entry script (dist/src/main/data-plane.js). */
@@ -90,10 +93,17 @@ export async function ensureDataPlane(s: DataPlaneSettings, notice: (line: strin
     }
     // Port 0 is chosen once, here: a data plane started again by its supervisor comes back on the same port.
     const port = s.port === 0 ? await freePort() : s.port;
+    const flagsHost = s.flagsHost ?? s.host;
+    const wantFlagsPort = s.flagsPort ?? 0;
+    if (wantFlagsPort !== 0 && !(await portFree(wantFlagsPort, flagsHost))) {
+      client.close();
+      throw new SluiceError('CONFIG_INVALID', `the flags port ${wantFlagsPort} on ${flagsHost} is in use (another sluice up, with another data directory?); pass --flags-port (or SLUICE_FLAGS_PORT) to use another`);
+    }
+    const flagsPort = wantFlagsPort === 0 ? await freePort() : wantFlagsPort;
     const log = openSync(join(dir, 'router.log'), 'a');
     const child = spawn(
       '/bin/sh',
-      ['-c', SUPERVISOR, 'sluice-data-plane', dir, process.execPath, s.entry, '--data-dir', s.dataDir, '--host', s.host, '--port', String(port), '--max-connections', String(s.maxConnections), ...(s.maxHeadBytes ? ['--max-head-bytes', String(s.maxHeadBytes)] : [])],
+      ['-c', SUPERVISOR, 'sluice-data-plane', dir, process.execPath, s.entry, '--data-dir', s.dataDir, '--host', s.host, '--port', String(port), '--max-connections', String(s.maxConnections), '--flags-host', flagsHost, '--flags-port', String(flagsPort), ...(s.maxHeadBytes ? ['--max-head-bytes', String(s.maxHeadBytes)] : [])],
       { detached: true, stdio: ['ignore', log, log], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SLUICE_BUILD: s.build, ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}) } },
     );
     child.unref();

@@ -1,5 +1,6 @@
 import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { EvaluationCount, FlagServing, PublishedFlagSet } from '../../flags/ports/flag-serving.js';
 import type { Backend, CounterSeries, GuardTrip, RouteSpec, RouteState, TrafficRouter } from '../../rollout/ports/traffic-router.js';
 import type { DataPlaneHealth } from './control-server.js';
 
@@ -14,10 +15,10 @@ export class ControlError extends Error {
 }
 
 /**
- * The control plane's side of the data plane: the TrafficRouter port over the data plane's control socket. Calls that
- * find the data plane away (it restarts on its own) are tried again for a while before they fail.
+ * The control plane's side of the data plane: the TrafficRouter and FlagServing ports over the data plane's control
+ * socket. Calls that find the data plane away (it restarts on its own) are tried again for a while before they fail.
  */
-export class RouterClient implements TrafficRouter {
+export class RouterClient implements TrafficRouter, FlagServing {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
   private readonly listeners = new Set<(t: GuardTrip) => void>();
   private following: AbortController | undefined;
@@ -74,6 +75,28 @@ export class RouterClient implements TrafficRouter {
 
   prometheus(): Promise<string> {
     return this.call<string>('GET', '/v1/metrics');
+  }
+
+  /**
+   * Replaces a stage's flag set; resolves once the data plane has saved it, serves it and has told its stream
+   * subscribers. Refused (ControlError 400) when it does not compile, and (409) when the data plane serves a newer
+   * revision; the stage keeps what it served.
+   */
+  async publish(stage: string, set: PublishedFlagSet): Promise<void> {
+    await this.call('PUT', `/v1/flags/${encodeURIComponent(stage)}`, set, 30_000);
+  }
+
+  async unpublish(stage: string): Promise<void> {
+    await this.call('DELETE', `/v1/flags/${encodeURIComponent(stage)}`);
+  }
+
+  async revisions(): Promise<Record<string, number>> {
+    const all = await this.call<Record<string, { revision: number }>>('GET', '/v1/flags');
+    return Object.fromEntries(Object.entries(all).map(([s, v]) => [s, v.revision]));
+  }
+
+  takeCounts(): Promise<EvaluationCount[]> {
+    return this.call<EvaluationCount[]>('POST', '/v1/flags/counts');
   }
 
   onTrip(listener: (t: GuardTrip) => void): () => void {

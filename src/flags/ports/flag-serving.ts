@@ -1,6 +1,12 @@
-import type { FlagdDocument } from '../flag-model.js';
+import type { CompileResult, FlagdDocument } from '../flag-model.js';
 
-export type { FlagdDocument } from '../flag-model.js';
+// The data plane compiles and evaluates what it is given; it sees the flags context only through this port, so these
+// types are re-exported here (an adapter imports ports, never a context's other files).
+export { FLAG_LIMITS } from '../flag-model.js';
+export type { CompiledFlagSet, CompileResult, EvaluationContext, FlagdDocument, FlagType, FlagValue, Resolution } from '../flag-model.js';
+
+/** Compiles a flagd flag set once per change (the flags context's `compileFlagSet`, wired in by main/). */
+export type FlagCompiler = (doc: unknown) => CompileResult;
 
 /** What the data plane serves for one stage. */
 export interface PublishedFlagSet {

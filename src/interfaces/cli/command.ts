@@ -23,6 +23,7 @@ export const OPTIONS = {
   'api-allowed-host': { type: 'string', help: 'host names the API answers to besides localhost, 127.0.0.1 and [::1], comma-separated' },
   port: { type: 'string', help: 'API port (default 7070)' },
   'router-port': { type: 'string', help: 'router port (default 7080)' },
+  'flags-port': { type: 'string', help: 'port the data plane serves flags on: OFREP, stream, sync feed (default 7090; SLUICE_FLAGS_PORT)' },
   'max-connections': { type: 'string', help: 'client connections the router serves at once (default 10000)' },
   'keep-releases': { type: 'string', help: 'newest releases each stage keeps on disk, besides what it serves or may roll back to (default 5)' },
   release: { type: 'string', help: 'create this release once up (up); only records of this release (audit list); the release a flag change relates to (flags)' },
