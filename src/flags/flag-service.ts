@@ -118,6 +118,8 @@ export interface FlagServiceOptions {
   changeRoles: (stage: string) => readonly Role[];
   /** A publish that failed after the change was saved (the data plane gets it at the next change or start). */
   onError?: (e: unknown) => void;
+  /** The key a stage's own instances and commands read its flags with (`SLUICE_FLAGS_KEY`); published with its read keys. */
+  workloadKey?: (stage: string) => Promise<string>;
 }
 
 const MAX_TEXT = 1000;
@@ -480,13 +482,20 @@ export class FlagService {
       await serving.publish(s, {
         doc: toFlagdDocument(...this.stageInput(snap, s)),
         revision: snap.stages[s]?.revision ?? 0,
-        keyHashes: keys.filter((k) => k.stage === s && k.revokedAt === undefined).map((k) => k.hash),
+        keyHashes: await this.keyHashes(keys, s),
       });
   }
 
   private async republish(stage: string): Promise<void> {
     const snap = await this.o.store.flagSnapshot();
     await this.publish(snap, [stage]);
+  }
+
+  /** The hashes of the keys that may read a stage's flags: its read keys not revoked, and its workloads' key. */
+  private async keyHashes(keys: Array<{ stage: string; hash: string; revokedAt?: number }>, stage: string): Promise<string[]> {
+    const hashes = keys.filter((k) => k.stage === stage && k.revokedAt === undefined).map((k) => k.hash);
+    if (this.o.workloadKey) hashes.push(hashKey(await this.o.workloadKey(stage)));
+    return hashes;
   }
 
   /** Publishes stages from a snapshot, in order of saving; a set older than one already published is not sent. */
@@ -502,7 +511,7 @@ export class FlagService {
           await serving.publish(s, {
             doc: toFlagdDocument(...this.stageInput(snap, s)),
             revision,
-            keyHashes: keys.filter((k) => k.stage === s && k.revokedAt === undefined).map((k) => k.hash),
+            keyHashes: await this.keyHashes(keys, s),
           });
           this.published.set(s, revision);
         } catch (e) {

@@ -180,7 +180,16 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
         return sp ? (sp.secrets ?? []) : undefined;
       },
     });
-    const secrets = (stage: { name: string; secrets?: readonly string[] }) => secretService.valuesFor(stage);
+    // Every workload of a stage can read the stage's flags, and only its stage's: the data plane's address and a key of
+    // the stage's own (minted once, kept encrypted with its secrets).
+    const flagsHost = ['0.0.0.0', '::'].includes(dp.health.flagsHost) ? '127.0.0.1' : dp.health.flagsHost;
+    const flagsUrl = `http://${flagsHost.includes(':') ? `[${flagsHost}]` : flagsHost}:${dp.health.flagsPort}`;
+    const workloadFlagKey = (stage: string) => secretService.sluiceValue(stage, 'SLUICE_FLAGS_KEY', () => `sfk_${randomBytes(24).toString('base64url')}`);
+    const secrets = async (stage: { name: string; secrets?: readonly string[] }) => ({
+      ...(await secretService.valuesFor(stage)),
+      SLUICE_FLAGS_URL: flagsUrl,
+      SLUICE_FLAGS_KEY: await workloadFlagKey(stage.name),
+    });
     const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort: dp.health.port, baseEnv, secrets, notice });
     const command = new CommandTarget({ root: join(dataDir, 'command'), artifacts, baseEnv, secrets, appDir: config.appDir });
     const targets: Record<string, Target> = { local, command };
@@ -265,6 +274,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       // Changing a stage's flags needs what deploying to it needs (ADR 20).
       changeRoles: (stage) => currentPlan().stages.find((s) => s.name === stage)?.protection?.promote ?? DEFAULT_PROMOTERS,
       onError: (e) => notice(`flags were saved but not published to the data plane: ${(e as Error).message}`),
+      workloadKey: workloadFlagKey,
     });
     const flagsFile = join(dirname(config.pipelineFile), FLAGS_FILE);
     if (existsSync(flagsFile)) {

@@ -91,6 +91,20 @@ export class SecretService {
   }
 
   /**
+   * A value Sluice keeps for a stage's workloads itself (its flag key, `SLUICE_FLAGS_KEY`), encrypted and rotated like
+   * the stage's secrets: the one stored, or `mint()`'s, stored first. It is listed among the stage's secrets; unsetting
+   * it makes a new one at the next start.
+   */
+  async sluiceValue(stage: string, name: string, mint: () => string): Promise<string> {
+    const stored = async () => (await this.o.store.listSecrets(stage)).find((r) => r.name === name);
+    const found = await stored();
+    if (found) return this.decrypt(found);
+    await this.o.store.putSecret({ stage, name, setAt: this.o.clock.now(), ...encryptSecret(this.o.keyring.current(), stage, name, mint()) });
+    // Read back: of two replicas minting at once, both go on with the value stored last.
+    return this.decrypt((await stored())!);
+  }
+
+  /**
    * Encrypts every secret under a new key, in one transaction; then the old keys are forgotten. A crash in between
    * leaves both keys in the key file, and every secret readable.
    */

@@ -116,7 +116,7 @@ export class CommandTarget implements Target {
     extra: Record<string, string> = {},
   ): Promise<void> {
     const c = this.plan(req.stage);
-    const secrets = req.stage.secrets?.length && this.o.secrets ? await this.o.secrets(req.stage) : {};
+    const secrets = this.o.secrets ? await this.o.secrets(req.stage) : {};
     const files: Record<string, string> = {};
     const folder = release ? join(this.o.root, req.stage.name, 'releases', releaseFolder(release.digest)) : undefined;
     // Claimed before unpacking starts: a prune between here and the command's end leaves the folder alone.

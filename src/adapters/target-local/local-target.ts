@@ -537,7 +537,7 @@ export class LocalTarget implements Target {
     const moved = !(await portFree(i.port));
     if (moved) i.port = await freePort();
     const appDir = await this.o.artifacts.unpack(d.release.digest, this.releaseDir(stage, d.release));
-    const secrets = d.secrets?.length && this.o.secrets ? await this.o.secrets({ name: stage, secrets: d.secrets }) : {};
+    const secrets = this.o.secrets ? await this.o.secrets({ name: stage, secrets: d.secrets ?? [] }) : {};
     const account = d.plan.user ? lookupAccount(d.plan.user) : undefined;
     if (account) openReleaseTo(account, appDir, [dirname(this.o.root), this.o.root, join(this.o.root, stage), join(this.o.root, stage, 'releases')]);
     const logPath = this.logPath(stage, d, i);
