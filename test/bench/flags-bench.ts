@@ -7,13 +7,16 @@
 //   apply:      the time to take a 1,000-flag change: Sluice parses and compiles the set; flagd-core's
 //               setConfigurations takes the same JSON (it parses, compiles and hashes every flag to find changes).
 // Prints a table and writes bench-results/flags.json (figures, ratios, each target met or not).
-// Sections are named entries of SECTIONS; another measurement (e.g. stream latency) is one more entry.
+//   stream:     change-to-delivery latency of the data plane's flag stream to 1,000 SSE subscribers on loopback
+//               (BENCH_SUBSCRIBERS, BENCH_CHANGES); see flags-stream.ts. Unleash SDKs poll every 15 s, flagd's HTTP sync every 5 s.
+// BENCH_SECTIONS=evaluation,apply,stream runs only those named.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { FlagdCore } from '@openfeature/flagd-core';
 import { InMemStorageProvider, Unleash } from 'unleash-client';
 import { compileFlagSet } from '../../src/flags/flag-compiler.js';
 import type { CompiledFlagSet, FlagdDocument } from '../../src/flags/flag-model.js';
+import { measureStreamLatency } from './flags-stream.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -221,10 +224,19 @@ async function applySection() {
   return { ...result, ratio: result.flagdCoreMs / result.sluiceMs, met: { [`apply <= ${TARGETS.applyMs} ms`]: result.sluiceMs <= TARGETS.applyMs } };
 }
 
+async function streamSection() {
+  const subscribers = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
+  const r = await measureStreamLatency({ subscribers, changes: Number(process.env.BENCH_CHANGES ?? 50) });
+  console.log(`\nstream: ${r.changes} changes to ${subscribers} subscribers: p50 ${r.p50} ms, p95 ${r.p95} ms, p99 ${r.p99} ms, max ${r.max} ms, ` +
+    `${r.missed} of ${r.deliveries} deliveries missed (peers poll: Unleash every 15 s, flagd's HTTP sync every 5 s)`);
+  return { ...r, peersPollMs: { unleash: 15_000, flagdHttpSync: 5_000 }, met: { 'p99 <= 100 ms, none missed': r.p99 <= 100 && r.missed === 0 } };
+}
+
 /** The sections of this bench, run in order; each returns what goes under its name in flags.json. */
 export const SECTIONS: Array<{ name: string; run: () => Promise<unknown> }> = [
   { name: 'evaluation', run: evaluationSection },
   { name: 'apply', run: applySection },
+  { name: 'stream', run: streamSection },
 ];
 
 const results: Record<string, unknown> = {

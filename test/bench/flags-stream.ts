@@ -2,13 +2,12 @@
 // loopback (in this process), and `changes` changes published one after another through the control socket. Each
 // delivery's latency runs from just before the publish is sent (so it includes the check, the compile, the fsync'd
 // save and the fan-out) to the moment the subscriber has the event. Target: p99 <= 100 ms for 1,000 subscribers.
-//   node dist/test/bench/flags-stream.js   (BENCH_SUBSCRIBERS, BENCH_CHANGES) -> bench-results/flags-stream.json
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// It is the `stream` section of npm run bench:flags.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { ensureDataPlane, stopDataPlane } from '../../src/adapters/proxy-http1/data-plane-process.js';
 import type { FlagdDocument } from '../../src/flags/ports/flag-serving.js';
 import { DATA_PLANE_ENTRY, published } from '../helpers/flags.js';
@@ -111,24 +110,4 @@ export async function measureStreamLatency(o: { subscribers: number; changes: nu
     await stopDataPlane(dataDir);
     rmSync(join(dataDir, '..'), { recursive: true, force: true });
   }
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const subscribers = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
-  const changes = Number(process.env.BENCH_CHANGES ?? 50);
-  const r = await measureStreamLatency({ subscribers, changes });
-  const result = {
-    method: {
-      setup: 'a data plane process; SSE subscribers on loopback in the bench process; changes published one at a time through the control socket, 50 ms apart after all deliveries',
-      latency: 'from just before the publish is sent (check, compile, fsync\'d save, fan-out included) to the moment each subscriber has the event',
-      machine: `${cpus().length} cores, Node ${process.version}`,
-    },
-    ...r,
-    target: { p99Ms: 100, met: r.p99 <= 100 && r.missed === 0 },
-    peers: { unleashPollingMs: 15_000, flagdHttpSyncPollingMs: 5_000 },
-  };
-  mkdirSync('bench-results', { recursive: true });
-  writeFileSync('bench-results/flags-stream.json', `${JSON.stringify(result, null, 2)}\n`);
-  console.log(JSON.stringify(result, null, 2));
-  console.log('written to bench-results/flags-stream.json');
 }
