@@ -152,6 +152,13 @@ describe('secrets and workload isolation', { timeout: 240_000 }, () => {
       assert.equal(e.PATH, process.env.PATH);
     }
     assert.deepEqual([commit.DB_PASSWORD, commit.API_KEY, commit.SLUICE_RELEASE_VERSION], [undefined, undefined, '1.0.0']);
+    // Each stage's workloads read its flags with a key of their stage's own: the same in its instances and commands,
+    // another in the other stage, none in commit steps; and, like the secrets, it is found nowhere below.
+    const flagKeys = [beta[0]!, prod[0]!].map((e) => e.SLUICE_FLAGS_KEY!);
+    assert.deepEqual([beta[1]!.SLUICE_FLAGS_KEY, prod[1]!.SLUICE_FLAGS_KEY], flagKeys);
+    assert.ok(flagKeys.every((k) => /^sfk_[A-Za-z0-9_-]{32}$/.test(k)) && flagKeys[0] !== flagKeys[1], flagKeys.join(' '));
+    assert.ok(beta[0]!.SLUICE_FLAGS_URL?.startsWith('http://127.0.0.1:'));
+    assert.equal(commit.SLUICE_FLAGS_KEY, undefined);
 
     // Every API answer: the GET routes, the secrets' own list, the step logs of every stage.
     const answers: [string, string][] = [];
@@ -201,7 +208,7 @@ describe('secrets and workload isolation', { timeout: 240_000 }, () => {
       ['sluice up output', up.output()],
     ];
     for (const [where, text] of places)
-      for (const v of [...SECRET_VALUES, OPERATOR_VALUE]) assert.ok(!text.includes(v), `${v} found in ${where}`);
+      for (const v of [...SECRET_VALUES, OPERATOR_VALUE, ...flagKeys]) assert.ok(!text.includes(v), `${v} found in ${where}`);
   });
 
   it('the data directory and its files are for this user only, the secrets key file included', () => {
@@ -216,7 +223,8 @@ describe('secrets and workload isolation', { timeout: 240_000 }, () => {
     const r = spawnSync(process.execPath, [BIN, 'secret', 'rotate-key', '--dir', app, '--data-dir', data, '--url', up.apiUrl, '--json'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { keyId: string; reencrypted: number };
-    assert.equal(out.reencrypted, 3);
+    // The three secrets set, and each stage's flag key.
+    assert.equal(out.reencrypted, 5);
     const after = readFileSync(join(data, 'secrets.key'), 'utf8');
     assert.notEqual(after, before);
     assert.ok(after.includes(out.keyId));
