@@ -4,40 +4,6 @@
  */
 const encoder = new TextEncoder();
 
-export function murmur3(key: string, seed = 0): number {
-  const bytes = encoder.encode(key);
-  const c1 = 0xcc9e2d51;
-  const c2 = 0x1b873593;
-  let h = seed >>> 0;
-  const blocks = bytes.length - (bytes.length % 4);
-  for (let i = 0; i < blocks; i += 4) {
-    let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
-    k = Math.imul(k, c1);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, c2);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
-  const rest = bytes.length & 3;
-  if (rest > 0) {
-    let k = bytes[blocks]!;
-    if (rest >= 2) k ^= bytes[blocks + 1]! << 8;
-    if (rest === 3) k ^= bytes[blocks + 2]! << 16;
-    k = Math.imul(k, c1);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, c2);
-    h ^= k;
-  }
-  h ^= bytes.length;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 /** The bucket (0 … total − 1) of a key: (hash × total) >> 32, as flagd's fractional computes it. */
 export function bucketOf(key: string, total = 100): number {
   return Math.floor((murmur3(key) * total) / 2 ** 32);
@@ -103,24 +69,15 @@ function feedBytes(bytes: Uint8Array, state: { h: number; tail: number; tailByte
   state.length += bytes.length;
 }
 
+/** MurmurHash3, x86 32-bit, of the UTF-8 bytes of `key`. */
+export function murmur3(key: string, seed = 0): number {
+  const state = { h: seed >>> 0, tail: 0, tailBytes: 0, length: 0 };
+  feedBytes(encoder.encode(key), state);
+  return finish(state.h, state.tail, state.tailBytes, state.length);
+}
+
 /** The state after hashing `prefix` (its UTF-8 bytes), for `murmur3After`. */
 export function murmur3Prefix(prefix: string): Murmur3Prefix {
-  if (/^[\x00-\x7f]*$/.test(prefix)) {
-    const empty = { h: 0, tail: 0, tailBytes: 0, length: 0 };
-    // An ASCII prefix: the same pass as a suffix after an empty prefix, read off the state it would finish from.
-    let h = 0;
-    let tail = 0;
-    let tailBytes = 0;
-    for (let i = 0; i < prefix.length; i++) {
-      tail |= prefix.charCodeAt(i) << (8 * tailBytes);
-      if (++tailBytes === 4) {
-        h = mixBlock(h, tail);
-        tail = 0;
-        tailBytes = 0;
-      }
-    }
-    return prefix.length === 0 ? empty : { h, tail, tailBytes, length: prefix.length };
-  }
   const state = { h: 0, tail: 0, tailBytes: 0, length: 0 };
   feedBytes(encoder.encode(prefix), state);
   return state;
