@@ -1,34 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import pg from 'pg';
 import { openStore } from '../../src/adapters/store-sql/open-store.js';
 import { verifyChain } from '../../src/audit/verify-chain.js';
 import { FlagService } from '../../src/flags/flag-service.js';
+import { pgAdmin, pgUrlOf } from '../helpers/pg-databases.js';
 
 // Two replicas on one PostgreSQL server, each with its own connection and FlagService, toggling the same flag at
 // once: no change is lost, every change has its own revision, event and audit record, and the audit chain holds.
-const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const db = `sluice_test_flags_${process.pid}_${Date.now()}`;
-async function admin(sql: string) {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-const url = () => {
-  const u = new URL(adminUrl);
-  u.pathname = `/${db}`;
-  return u.toString();
-};
+const url = () => pgUrlOf(db);
 
 describe('flags across two replicas on one PostgreSQL', () => {
-  after(() => admin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
+  after(() => pgAdmin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
 
   it('serialises concurrent changes: each sees the one before, none is lost or half-written', async () => {
-    await admin(`CREATE DATABASE ${db}`);
+    await pgAdmin(`CREATE DATABASE ${db}`);
     const [s1, s2] = [await openStore({ dataDir: 'unused', databaseUrl: url() }), await openStore({ dataDir: 'unused', databaseUrl: url() })];
     try {
       const service = (s: typeof s1) =>

@@ -1,28 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import pg from 'pg';
 import { openStore } from '../../src/adapters/store-sql/open-store.js';
 import { TokenService } from '../../src/auth/token-service.js';
 import { isSluiceError } from '../../src/kernel/errors.js';
+import { pgAdmin, pgUrlOf } from '../helpers/pg-databases.js';
 
 // Two replicas on one PostgreSQL server, each with its own connection and its own TokenService: what one revokes or
 // lets expire, the other refuses at its next call; one name goes to one token even when both create it at once.
-const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const db = `sluice_test_tokens_${process.pid}_${Date.now()}`;
-async function admin(sql: string) {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-const url = () => {
-  const u = new URL(adminUrl);
-  u.pathname = `/${db}`;
-  return u.toString();
-};
+const url = () => pgUrlOf(db);
 const refusal = (p: Promise<unknown>) =>
   p.then(
     () => assert.fail('accepted'),
@@ -33,10 +19,10 @@ const refusal = (p: Promise<unknown>) =>
   );
 
 describe('tokens across two replicas on one PostgreSQL', () => {
-  after(() => admin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
+  after(() => pgAdmin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
 
   it('a token revoked or expired through one replica is refused by the other at once', async () => {
-    await admin(`CREATE DATABASE ${db}`);
+    await pgAdmin(`CREATE DATABASE ${db}`);
     const [s1, s2] = [await openStore({ dataDir: 'unused', databaseUrl: url() }), await openStore({ dataDir: 'unused', databaseUrl: url() })];
     try {
       const clock = { t: Date.now(), now() { return this.t; } };
