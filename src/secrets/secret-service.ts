@@ -18,7 +18,12 @@ export interface SecretListing {
   declared: boolean;
   /** When it was set; absent when it is not set. */
   setAt?: number;
+  /** Set for a value Sluice keeps for the stage's workloads itself (`sluiceValue`): what it is for. */
+  keptBySluice?: string;
 }
+
+/** The values Sluice keeps for a stage's workloads itself, and what each is for. */
+export const SLUICE_VALUES: Readonly<Record<string, string>> = { SLUICE_FLAGS_KEY: "the stage's flag key" };
 
 export interface SecretServiceOptions {
   store: SecretStore;
@@ -63,7 +68,8 @@ export class SecretService {
     const names = [...new Set([...(declared ?? []), ...set.map((r) => r.name)])].sort();
     return names.map((name) => {
       const r = set.find((x) => x.name === name);
-      return { name, declared: declared?.includes(name) ?? false, ...(r ? { setAt: r.setAt } : {}) };
+      const kept = SLUICE_VALUES[name];
+      return { name, declared: declared?.includes(name) ?? false, ...(r ? { setAt: r.setAt } : {}), ...(kept ? { keptBySluice: kept } : {}) };
     });
   }
 

@@ -232,6 +232,7 @@ describe('secrets and workload isolation', { timeout: 240_000 }, () => {
     assert.equal(list.status, 0, list.stderr);
     assert.match(list.stdout, /API_KEY\s+set 20/);
     assert.match(list.stdout, /DB_PASSWORD\s+set 20/);
+    assert.match(list.stdout, /SLUICE_FLAGS_KEY\s+set 20.*kept by Sluice: the stage's flag key/);
     rmSync(join(envs, 'verify-beta.env'));
     assert.equal((await api(up.apiUrl, 'POST', '/api/v1/releases', { version: '1.0.1' }, token)).status, 201);
     assert.equal(await journeyEnd(up.apiUrl, '1.0.1', 90_000), 'failed');

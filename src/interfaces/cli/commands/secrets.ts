@@ -69,7 +69,7 @@ export const secretCommands: Command[] = [
       const r = await ctx.client().call(secretsApi.list, { params: { stage: stage! } });
       const lines = r.secrets.map(
         (s) =>
-          `${s.name.padEnd(24)} ${s.setAt !== undefined ? `set ${new Date(s.setAt).toISOString()}` : ctx.st.red(`not set: sluice secret set ${r.stage} ${s.name}`)}${s.declared ? '' : ctx.st.dim('  (not declared by the stage any more)')}`,
+          `${s.name.padEnd(24)} ${s.setAt !== undefined ? `set ${new Date(s.setAt).toISOString()}` : ctx.st.red(`not set: sluice secret set ${r.stage} ${s.name}`)}${s.keptBySluice ? ctx.st.dim(`  (kept by Sluice: ${s.keptBySluice})`) : s.declared ? '' : ctx.st.dim('  (not declared by the stage any more)')}`,
       );
       ctx.print(r, lines.length ? lines.join('\n') : `stage ${r.stage} declares no secrets (list them under the stage's secrets: in sluice.yaml)`);
       return EXIT.ok;

@@ -3,7 +3,7 @@ import { defineRoute } from './route.js';
 
 const stageParam = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a stage name');
 const nameParam = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name (letters, digits, _)');
-const listing = z.object({ name: z.string(), declared: z.boolean(), setAt: z.number().optional() });
+const listing = z.object({ name: z.string(), declared: z.boolean(), setAt: z.number().optional(), keptBySluice: z.string().optional() });
 
 /** Stages' secrets: admin tokens only (`roles: []`). Values go in, never come out. */
 export const secretsApi = {
