@@ -34,7 +34,7 @@ if (files.length === 0) {
   console.error(`no test files for suite ${suite}`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...process.argv.slice(3), ...files], {
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-force-exit', ...process.argv.slice(3), ...files], {
   stdio: 'inherit',
 });
 process.exit(r.status ?? 1);
