@@ -249,6 +249,20 @@ describe('canary rollouts', () => {
     assert.equal(desiredStages(s.all()).get('prod')!.canary, null, 'rolling back takes the canary\'s users away at once');
   });
 
+  it('a promoted canary is the stable release, no longer a canary, while the stage verifies it', () => {
+    const s = new JourneySim(PLAN, holdBackground);
+    s.create('1');
+    s.run();
+    s.create('2');
+    s.settle();
+    s.outcome = (r) => (r.step === 'verify:smoke' ? 'hold' : holdBackground(r));
+    s.command(promoteCommand(s.get('2'), 'prod', person('lead'), s.now, true));
+    s.run();
+    assert.equal(s.get('2').stages.prod!.steps['verify:smoke']?.status, 'running');
+    const d = desiredStages(s.all()).get('prod')!;
+    assert.deepEqual([d.stable?.release.version, d.canary], ['2', null], 'a restart now must not start the canary again');
+  });
+
   it('promote --full skips the remaining steps', () => {
     const s = new JourneySim(PLAN, holdBackground);
     s.create('1');

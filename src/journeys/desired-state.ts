@@ -32,8 +32,9 @@ export function desiredStages(journeys: readonly JourneyState[]): Map<string, De
   for (const j of journeys) {
     for (const sp of j.plan.stages) {
       const s = own(j.stages, sp.name)!;
-      // A canary exists from its deploy until it is promoted; rolling back takes its users away at once.
-      if (!usesCanary(sp, s) || s.steps.deploy?.status !== 'passed' || !ROLLING.has(s.status)) continue;
+      // A canary exists from its deploy until it is promoted (then it is the stable release, even while the stage
+      // goes on verifying it); rolling back takes its users away at once.
+      if (!usesCanary(sp, s) || s.steps.deploy?.status !== 'passed' || s.steps.promote?.status === 'passed' || !ROLLING.has(s.status)) continue;
       let weight = 0;
       if (sp.canary)
         sp.canary.steps.forEach((cs, i) => {
