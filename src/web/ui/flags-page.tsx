@@ -200,11 +200,15 @@ function StaleReport({ stages }: { stages: string[] }) {
       )}
       {report &&
         (report.flags.length === 0 ? (
-          <p>No stale flags over {report.days} days.</p>
+          <p>
+            No stale flags over {report.days} {report.days === '1' ? 'day' : 'days'}.
+          </p>
         ) : (
           <div className="table-wrap">
             <table className="records">
-              <caption className="sr-only">Stale flags over {report.days} days</caption>
+              <caption className="sr-only">
+                Stale flags over {report.days} {report.days === '1' ? 'day' : 'days'}
+              </caption>
               <thead>
                 <tr>
                   <th scope="col">Flag</th>
