@@ -178,7 +178,8 @@ export function FlagPage({ flagKey, role }: { flagKey: string; role: Role }) {
         ) : rows.length === 0 ? (
           <p>No changes recorded.</p>
         ) : (
-          <div className="table-wrap">
+          // It scrolls sideways on a phone, and holds nothing focusable to scroll it with: the wrapper takes the focus.
+          <div className="table-wrap" tabIndex={0} role="region" aria-label={`History of flag ${flag.key}`}>
             <table className="records">
               <caption className="sr-only">Changes of flag {flag.key}, newest first</caption>
               <thead>
