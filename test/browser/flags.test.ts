@@ -186,12 +186,14 @@ describe('the dashboard’s flags in Chromium, against a real sluice up on the e
     await page.goto(`${d.url}/flags/winter-sale`);
     await page.getByRole('region', { name: 'Stage prod' }).waitFor();
     await page.getByRole('table', { name: /Changes of flag winter-sale/ }).waitFor();
+    // The controls wait for the pipeline's protection: every call answered, nothing shows for a viewer.
+    await page.waitForLoadState('networkidle');
     for (const control of editControls(page)) assert.equal(await control.count(), 0, `a viewer sees ${control.toString()}`);
     // The deployer of the first test, on the same page, had them: the check above can fail.
     const other = await (await newContext(browser)).newPage();
     await login(other, d.url, tokens.deployer!);
     await other.goto(`${d.url}/flags/winter-sale`);
-    await other.getByRole('region', { name: 'Stage prod' }).waitFor();
+    await other.getByRole('button', { name: 'Turn on in staging' }).waitFor();
     for (const control of editControls(other)) assert.equal(await control.count(), 3, `a deployer sees ${control.toString()} in each stage`);
     await ctx.close();
     await other.context().close();

@@ -38,7 +38,8 @@ const HISTORY_LIMIT = '200';
 export function FlagPage({ flagKey, role }: { flagKey: string; role: Role }) {
   const [flag, setFlag] = useState<Flag | null>(null);
   const [board, setBoard] = useState<Board | null>(null);
-  const [plan, setPlan] = useState<unknown>(null);
+  // Undefined until the pipeline is read: no control shows before its stages' protection is known.
+  const [plan, setPlan] = useState<{ value: unknown } | undefined>(undefined);
   const [history, setHistory] = useState<History | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [drafts, setDrafts] = useState<Record<string, string>>({});
@@ -59,7 +60,8 @@ export function FlagPage({ flagKey, role }: { flagKey: string; role: Role }) {
       setHistory(h);
       if (b) setBoard(b);
       setLoadError(null);
-      if (plan === null) setPlan(await call(routes.pipeline).catch(() => null));
+      // Not read (the control plane restarting): no controls yet, and the next refresh asks again.
+      if (plan === undefined) await call(routes.pipeline).then((value) => setPlan({ value }), () => {});
     } catch (e) {
       setLoadError((e as Error).message);
     }
@@ -78,7 +80,7 @@ export function FlagPage({ flagKey, role }: { flagKey: string; role: Role }) {
       </section>
     );
 
-  const protection = protectionByStage(plan);
+  const protection = protectionByStage(plan?.value);
   const stages = stageOrderOf([flag], board);
   const setError = (stage: string, field: Field, e: FieldError | null) =>
     setErrors((all) => {
@@ -154,7 +156,7 @@ export function FlagPage({ flagKey, role }: { flagKey: string; role: Role }) {
               stageName={s}
               stage={st}
               now={now}
-              canEdit={mayChangeFlags(role, protection.get(s)?.protection)}
+              canEdit={plan !== undefined && mayChangeFlags(role, protection.get(s)?.protection)}
               busy={busy}
               draft={drafts[s]}
               onDraft={(text) => {
