@@ -213,7 +213,7 @@ describe('the dashboard in Chromium, against a real sluice up on the example', {
     await page.waitForTimeout(500);
     assert.match(new URL(page.url()).pathname, /^\/login/);
     await login(page, d.url, d.admin);
-    for (const name of ['Board', 'Audit', 'Tokens']) await page.getByRole('link', { name }).waitFor();
+    for (const name of ['Board', 'Flags', 'Audit', 'Tokens']) await page.getByRole('link', { name }).waitFor();
     await ctx.close();
   });
 
@@ -318,7 +318,7 @@ describe('the dashboard in Chromium, against a real sluice up on the example', {
       const ctx = await newContext(browser, opts);
       const page = await ctx.newPage();
       await login(page, d.url, d.admin);
-      for (const path of ['/', '/releases/1.0.0', '/audit', '/tokens']) {
+      for (const path of ['/', '/releases/1.0.0', '/flags', '/flags/winter-sale', '/audit', '/tokens']) {
         await page.goto(`${d.url}${path}`);
         await page.waitForLoadState('networkidle');
         await expectNoSeriousA11yViolations(page, `${path} ${JSON.stringify(opts)}`);

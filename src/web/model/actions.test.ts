@@ -2,9 +2,22 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { JourneySim, shopPlan } from '../../../test/helpers/journey-sim.js';
 import { approveCommand, promoteCommand } from '../../journeys/journey-commands.js';
-import { ROLES, type Role, type TokenActor } from '../../kernel/actor.js';
+import { MemoryStore } from '../../adapters/store-memory/memory-store.js';
+import { FlagService } from '../../flags/flag-service.js';
+import { flagsApi } from '../../interfaces/http/contract/flags.js';
+import { mayCall, ROLES, type Role, type TokenActor } from '../../kernel/actor.js';
 import { isSluiceError } from '../../kernel/errors.js';
-import { type ActionName, isProduction, journeyActions, protectionByStage, stageActions, type StageStatus } from './actions.js';
+import {
+  type ActionName,
+  DEFAULT_PROMOTERS,
+  isProduction,
+  journeyActions,
+  mayChangeFlags,
+  protectionByStage,
+  stageActions,
+  type StageProtection,
+  type StageStatus,
+} from './actions.js';
 
 const shown = (role: Role, status: StageStatus | null, more: Partial<Parameters<typeof stageActions>[0]> = {}) =>
   stageActions({ role, stage: 'staging', status, ...more }).map((b) => b.name);
@@ -102,4 +115,34 @@ describe('the buttons agree with what the engine allows', () => {
         assert.equal(ui, engine, `${role}: shown ${ui}, engine allows ${engine}`);
       }
     });
+});
+
+describe('the flag buttons agree with what the flag service allows', () => {
+  const protections: Record<string, StageProtection | undefined> = { staging: undefined, prod: { promote: ['approver'] } };
+  it('each role, in a stage with the default protection and one only approvers may deploy to', async () => {
+    const service = new FlagService({
+      store: new MemoryStore().flags,
+      serving: undefined,
+      clock: { now: () => 1_000_000 },
+      stages: () => Object.keys(protections),
+      changeRoles: (s) => protections[s]?.promote ?? DEFAULT_PROMOTERS,
+    });
+    const admin: TokenActor = { kind: 'token', id: 'a', name: 'a', role: 'admin' };
+    await service.define({ actor: admin, reason: '' }, { key: 'f', type: 'boolean', variants: { on: true, off: false }, description: '', owner: '' });
+    for (const [stage, protection] of Object.entries(protections))
+      for (const role of ROLES) {
+        const actor: TokenActor = { kind: 'token', id: role, name: role, role };
+        // The server: the route's roles first, then the service's check of the stage.
+        let server = mayCall(role, flagsApi.set.roles);
+        if (server)
+          server = await service.set({ actor, reason: 'test' }, stage, 'f', { state: 'ENABLED' }).then(
+            () => true,
+            (e: unknown) => {
+              if (isSluiceError(e) && e.code === 'FORBIDDEN') return false;
+              throw e;
+            },
+          );
+        assert.equal(mayChangeFlags(role, protection), server, `${role} in ${stage}`);
+      }
+  });
 });

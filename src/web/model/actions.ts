@@ -115,3 +115,12 @@ export function protectionByStage(plan: unknown): Map<string, { protection?: Sta
   }
   return out;
 }
+
+/**
+ * Whether a role may change a stage's flags (toggle, default variant, targeting): the flag route's roles, and what
+ * deploying to the stage needs (its protection's `promote`, else deployers; admin always), as the server checks (ADR 20).
+ * Deploy windows and freezes do not hold flag changes, so the stage's status plays no part.
+ */
+export function mayChangeFlags(role: Role, protection?: StageProtection): boolean {
+  return allowed(role, routes.setFlag, protection?.promote ?? DEFAULT_PROMOTERS);
+}

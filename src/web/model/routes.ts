@@ -29,6 +29,8 @@ const route = <D extends RouteDef>(method: D['method'], path: D['path'], auth: D
 
 const DEPLOY: readonly Role[] = ['deployer'];
 const DECIDE: readonly Role[] = ['deployer', 'approver'];
+/** Who may call the flag routes that change things; the server then asks what deploying to the stage needs (ADR 20). */
+const CHANGE_FLAGS: readonly Role[] = ['deployer', 'approver'];
 
 /** The routes of the contract the dashboard uses. */
 export const routes = {
@@ -55,6 +57,11 @@ export const routes = {
   listTokens: route<Api['auth']['listTokens']>('GET', '/api/v1/tokens', 'token', []),
   createToken: route<Api['auth']['createToken']>('POST', '/api/v1/tokens', 'token', []),
   revokeToken: route<Api['auth']['revokeToken']>('POST', '/api/v1/tokens/:token/revoke', 'token', []),
+  flags: route<Api['flags']['list']>('GET', '/api/v1/flags', 'none'),
+  flag: route<Api['flags']['show']>('GET', '/api/v1/flags/:key', 'none'),
+  setFlag: route<Api['flags']['set']>('POST', '/api/v1/stages/:stage/flags/:key', 'token', CHANGE_FLAGS),
+  flagHistory: route<Api['flags']['history']>('GET', '/api/v1/flag-history', 'none'),
+  staleFlags: route<Api['flags']['stale']>('GET', '/api/v1/flag-stale', 'none'),
 };
 
 /** The URL of a call: path parameters filled in (encoded) and the query's defined values appended. */

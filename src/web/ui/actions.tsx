@@ -99,6 +99,10 @@ export function ConfirmDialog(p: {
   text: string;
   commentRequired?: boolean;
   commentNote?: string | undefined;
+  /** The comment field's label (default "Comment"). */
+  commentLabel?: string;
+  /** The longest comment the route takes (default 2000). */
+  commentMaxLength?: number;
   withComment?: boolean;
   busy?: boolean;
   onConfirm: (comment: string) => void;
@@ -139,12 +143,12 @@ export function ConfirmDialog(p: {
         <p id={`${id}-d`}>{p.text}</p>
         {withComment && (
           <div className="field">
-            <label htmlFor={`${id}-c`}>Comment</label>
+            <label htmlFor={`${id}-c`}>{p.commentLabel ?? 'Comment'}</label>
             <textarea
               id={`${id}-c`}
               autoFocus
               rows={3}
-              maxLength={2000}
+              maxLength={p.commentMaxLength ?? 2000}
               required={p.commentRequired}
               value={comment}
               aria-invalid={missing}
@@ -156,7 +160,7 @@ export function ConfirmDialog(p: {
             />
             {(p.commentNote || missing) && (
               <p id={`${id}-n`} className={missing ? 'error' : 'hint'}>
-                {missing ? 'Say why: a comment is required.' : p.commentNote}
+                {missing ? `Say why: a ${(p.commentLabel ?? 'Comment').toLowerCase()} is required.` : p.commentNote}
               </p>
             )}
           </div>

@@ -1,11 +1,13 @@
 import { CSRF_HEADER, type Session, sessionRoutes, urlOf, type WebInput, type WebOutput, type WebRoute } from '../model/routes.js';
 
-/** An answer that is not a success: the API's `{ code, message }`, with the status. */
+/** An answer that is not a success: the API's `{ code, message, details }`, with the status. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    /** What the API says in detail (a refused flag change lists its `problems`, each at its JSON pointer). */
+    readonly details?: unknown,
   ) {
     super(message);
   }
@@ -46,8 +48,8 @@ async function parse(res: Response, what: string): Promise<unknown> {
     parsed = text;
   }
   if (!res.ok) {
-    const e = parsed as { code?: string; message?: string } | undefined;
-    throw new ApiError(res.status, e?.code ?? 'HTTP', e?.message ?? `${what} answered ${res.status}`);
+    const e = parsed as { code?: string; message?: string; details?: unknown } | undefined;
+    throw new ApiError(res.status, e?.code ?? 'HTTP', e?.message ?? `${what} answered ${res.status}`, e?.details);
   }
   return parsed;
 }

@@ -3,6 +3,8 @@ import type { Session } from '../model/routes.js';
 import { getSession, logout, setCsrf, setOnUnauthorized } from './api.js';
 import { AuditPage } from './audit-page.js';
 import { BoardPage } from './board-page.js';
+import { FlagPage } from './flag-page.js';
+import { FlagsPage } from './flags-page.js';
 import { JourneyPage } from './journey-page.js';
 import { useLiveConnection } from './live.js';
 import { LoginPage } from './login-page.js';
@@ -67,7 +69,14 @@ export function App() {
   const live = useLiveConnection(!!session);
 
   useEffect(() => {
-    const page = path === '/login' ? 'Log in' : path === '/audit' ? 'Audit' : path === '/tokens' ? 'Tokens' : path.startsWith('/releases/') ? `Release ${decodeURIComponent(path.slice(10))}` : 'Board';
+    const page =
+      path === '/login' ? 'Log in'
+      : path === '/audit' ? 'Audit'
+      : path === '/tokens' ? 'Tokens'
+      : path === '/flags' ? 'Flags'
+      : path.startsWith('/flags/') ? `Flag ${decodeURIComponent(path.slice(7))}`
+      : path.startsWith('/releases/') ? `Release ${decodeURIComponent(path.slice(10))}`
+      : 'Board';
     document.title = `${page} · Sluice`;
   }, [path]);
 
@@ -84,6 +93,11 @@ export function App() {
   if (path === '/') page = <BoardPage role={role} />;
   else if (path.startsWith('/releases/')) page = <JourneyPage version={decodeURIComponent(path.slice('/releases/'.length))} role={role} />;
   else if (path === '/audit') page = <AuditPage />;
+  else if (path === '/flags') page = <FlagsPage />;
+  else if (path.startsWith('/flags/') && path.length > '/flags/'.length) {
+    const key = decodeURIComponent(path.slice('/flags/'.length));
+    page = <FlagPage key={key} flagKey={key} role={role} />;
+  }
   else if (path === '/tokens' && role === 'admin') page = <TokensPage />;
   else
     page = (
@@ -97,7 +111,7 @@ export function App() {
 
   const navLink = (to: string, label: string) => (
     <li>
-      <Link to={to} aria-current={(to === '/' ? path === '/' || path.startsWith('/releases/') : path === to) ? 'page' : undefined}>
+      <Link to={to} aria-current={(to === '/' ? path === '/' || path.startsWith('/releases/') : path === to || path.startsWith(`${to}/`)) ? 'page' : undefined}>
         {label}
       </Link>
     </li>
@@ -114,6 +128,7 @@ export function App() {
         <nav aria-label="Main">
           <ul>
             {navLink('/', 'Board')}
+            {navLink('/flags', 'Flags')}
             {navLink('/audit', 'Audit')}
             {role === 'admin' && navLink('/tokens', 'Tokens')}
           </ul>

@@ -109,3 +109,27 @@ export function useLiveRefresh(refresh: () => Promise<void>, deps: readonly unkn
     };
   }, deps);
 }
+
+/**
+ * Calls `refresh` when the window gets the focus back or the tab becomes visible again: for views whose changes the
+ * event stream does not carry (flags), so a person coming back sees what others changed meanwhile.
+ */
+export function useFocusRefresh(refresh: () => Promise<void>): void {
+  const latest = useRef(refresh);
+  latest.current = refresh;
+  useEffect(() => {
+    let last = 0;
+    const run = () => {
+      // Focus and visibility often change together: one refresh for both.
+      if (document.visibilityState !== 'visible' || Date.now() - last < 1000) return;
+      last = Date.now();
+      void latest.current().catch(() => {});
+    };
+    addEventListener('focus', run);
+    document.addEventListener('visibilitychange', run);
+    return () => {
+      removeEventListener('focus', run);
+      document.removeEventListener('visibilitychange', run);
+    };
+  }, []);
+}
