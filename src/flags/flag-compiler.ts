@@ -24,6 +24,7 @@ import {
   type FlagValue,
   type Resolution,
 } from './flag-model.js';
+import { parseVariantKey, VARIANT_KEY_METADATA } from './ports/variant-metrics.js';
 import { compileRule, pointer, ruleCompilation, type Rule, type RuleEnv } from './rule-compiler.js';
 
 type Metadata = Record<string, string | number | boolean>;
@@ -194,6 +195,13 @@ function compileFlag(key: string, flag: Record<string, unknown>, path: string, s
     }
   }
   checkMetadata(problems, flag.metadata, pointer(path, 'metadata'));
+  // A misspelt variant key would leave the flag's variants uncounted without a word: it is refused where it is.
+  const variantKey = isObject(flag.metadata) ? (flag.metadata as Metadata)[VARIANT_KEY_METADATA] : undefined;
+  if (variantKey !== undefined && !parseVariantKey(variantKey))
+    problems.push({
+      path: pointer(pointer(path, 'metadata'), VARIANT_KEY_METADATA),
+      message: `${VARIANT_KEY_METADATA} names where the router reads a request's targeting key: "header:<name>" or "cookie:<name>" (got ${JSON.stringify(variantKey).slice(0, 140)})`,
+    });
   const t = flag.targeting;
   let targeting: Rule | undefined;
   if (t !== undefined && t !== null && !(isObject(t) && Object.keys(t).length === 0)) {

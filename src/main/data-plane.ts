@@ -80,13 +80,20 @@ async function main(): Promise<void> {
   const save = () => file.save(router.savedRoutes());
   for (const [host, r] of Object.entries(file.load())) router.setRoute(host, r.spec, r.trip);
   // Flags: the last sets the control plane published, compiled again from the flags file.
-  const flags = new FlagSets({ compile: compileFlagSet, file: new FlagsFile(join(dataPlaneDir(dataDir), 'flags.json'), log), notice: log });
+  // The router counts requests per flag variant for the flags each stage's set names (docs/adr/0021, "Per-variant counters").
+  const flags = new FlagSets({
+    compile: compileFlagSet,
+    file: new FlagsFile(join(dataPlaneDir(dataDir), 'flags.json'), log),
+    notice: log,
+    served: (stage, st) => router.setCountedFlags(stage, st),
+  });
   flags.load();
   const flagServer = new FlagServer({
     sets: flags,
     maxConnections: flagsMaxConnections,
     maxStreams: flagsMaxStreams,
     ratePerSecond: flagsRate,
+    variants: router.metrics,
     notice: log,
   });
   let listening: number;

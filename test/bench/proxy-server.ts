@@ -1,11 +1,15 @@
-// A proxy process for bench:router: `node proxy-server.js <sluice|http-proxy-3> <port> <stablePort> <canaryPort>`.
-// Splits 90/10 between the two upstreams, per request, and prints "ready" once listening.
+// A proxy process for bench:router: `node proxy-server.js <sluice|sluice-variants|http-proxy-3> <port> <stablePort> <canaryPort>`.
+// Splits 90/10 between the two upstreams, per request, and prints "ready" once listening. `sluice-variants` is the same
+// router with the stage's flags counted per variant: a 50/50 flag read from the x-user-id header, evaluated per request.
 import http from 'node:http';
+import { FlagSets } from '../../src/adapters/proxy-http1/flag-sets.js';
 import { Router } from '../../src/adapters/proxy-http1/router.js';
+import { compileFlagSet } from '../../src/flags/flag-compiler.js';
+import { VARIANT_KEY_METADATA } from '../../src/flags/ports/variant-metrics.js';
 import { DEFAULT_GUARD } from '../../src/rollout/rollout-plan.js';
 
 const [kind, port, stablePort, canaryPort] = process.argv.slice(2);
-if (kind === 'sluice') {
+if (kind === 'sluice' || kind === 'sluice-variants') {
   const router = new Router();
   router.setRoute('bench.shop.localhost', {
     stage: 'bench',
@@ -16,6 +20,17 @@ if (kind === 'sluice') {
     // As every canary has by default: the guard watches each of the canary's answers.
     guard: DEFAULT_GUARD,
   });
+  if (kind === 'sluice-variants') {
+    const sets = new FlagSets({ compile: compileFlagSet, notice: (l) => console.error(l), served: (stage, st) => router.setCountedFlags(stage, st) });
+    const checkout = {
+      state: 'ENABLED',
+      variants: { on: true, off: false },
+      defaultVariant: 'off',
+      targeting: { fractional: [['on', 50], ['off', 50]] },
+      metadata: { [VARIANT_KEY_METADATA]: 'header:x-user-id' },
+    };
+    sets.publish('bench', { doc: { flags: { checkout } }, revision: 1, keyHashes: [] });
+  }
   await router.listen(Number(port));
 } else if (kind === 'http-proxy-3') {
   const { createProxyServer } = await import('http-proxy-3');

@@ -7,6 +7,8 @@
 //   before each request, the same pauses for every setup; the connections are as many as make the pauses alone
 //   offer half of what Sluice carried saturated. This is the figure the latency target is held to;
 // - one connection, one request at a time: the latency a proxy adds when nothing queues.
+// Every request carries an `x-user-id` header; `sluice-variants` is Sluice's router with a flag counted per variant
+// from it (docs/adr/0021, "Per-variant counters"): its cost is read against `sluice` in the same run.
 // Installs nginx, HAProxy and wrk from Debian's packages when missing (as root).
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +23,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const DURATION = process.env.BENCH_DURATION ?? '6s';
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const PATH = '/status?code=200';
+/** The user every request names (x-user-id): one evaluation per request, whatever its value. */
+const USER = 'user-4271';
 
 function ensureTools(): void {
   const missing = ['nginx', 'haproxy', 'wrk'].filter((t) => spawnSync('sh', ['-c', `command -v ${t} || test -x /usr/sbin/${t}`]).status !== 0);
@@ -57,7 +61,7 @@ function delay() return math.floor(-math.log(1 - math.random()) * mean + 0.5) en
 
 /** `gapMs`: mean pause before each request on a connection (paced load); none when omitted. */
 function wrk(port: number, host?: string, duration = DURATION, connections = CONNECTIONS, gapMs?: number): WrkResult {
-  const args = ['-t1', `-c${connections}`, `-d${duration}`, '--latency', ...(host ? ['-H', `Host: ${host}`] : [])];
+  const args = ['-t1', `-c${connections}`, `-d${duration}`, '--latency', '-H', `x-user-id: ${USER}`, ...(host ? ['-H', `Host: ${host}`] : [])];
   if (gapMs !== undefined) args.push('-s', join(work, 'poisson.lua'));
   args.push(`http://127.0.0.1:${port}${PATH}`);
   if (gapMs !== undefined) args.push('--', String(gapMs));
@@ -140,6 +144,7 @@ async function startProxy(kind: string): Promise<{ port: number; proc: ChildProc
 }
 const hp = await startProxy('http-proxy-3');
 const sl = await startProxy('sluice');
+const slv = await startProxy('sluice-variants');
 const HOST = 'bench.shop.localhost';
 await sleep(500);
 
@@ -149,6 +154,7 @@ const setups: { name: string; port: number; host?: string }[] = [
   { name: 'haproxy', port: haproxyPort },
   { name: 'http-proxy-3', port: hp.port },
   { name: 'sluice', port: sl.port, host: HOST },
+  { name: 'sluice-variants', port: slv.port, host: HOST },
 ];
 type Rounds = Record<string, WrkResult[]>;
 const fresh = (): Rounds => Object.fromEntries(setups.map((s) => [s.name, []]));
@@ -161,7 +167,7 @@ function measure(label: string, into: Rounds, run: (s: (typeof setups)[number]) 
     for (const s of setups) {
       const x = run(s);
       into[s.name]!.push(x);
-      console.log(`${label} round ${r + 1} ${s.name.padEnd(13)} ${Math.round(x.rps)} req/s  p50 ${x.p50Ms.toFixed(3)} ms  p99 ${x.p99Ms.toFixed(3)} ms  errors ${x.errors}`);
+      console.log(`${label} round ${r + 1} ${s.name.padEnd(15)} ${Math.round(x.rps)} req/s  p50 ${x.p50Ms.toFixed(3)} ms  p99 ${x.p99Ms.toFixed(3)} ms  errors ${x.errors}`);
     }
 }
 // wrk's pauses are whole milliseconds: the rate is set by the number of connections.
@@ -178,6 +184,7 @@ try {
   haproxy.kill('SIGTERM');
   hp.proc.kill('SIGTERM');
   sl.proc.kill('SIGTERM');
+  slv.proc.kill('SIGTERM');
   await stable.stop();
   await canary.stop();
   rmSync(work, { recursive: true, force: true });
@@ -216,6 +223,9 @@ const ratios = {
   nginxAddedP50MsOneConnection: added(one, 'nginx'),
   sluiceAddedP50MsSaturated: added(sat, 'sluice'),
   nginxAddedP50MsSaturated: added(sat, 'nginx'),
+  /** Counting a flag's variants per request, against the same router without: throughput, and p50 added (paced, ms). */
+  sluiceVariantsVsSluiceThroughput: r3(sat['sluice-variants']!.rps / sat.sluice!.rps),
+  sluiceVariantsAddedP50Ms: r3(pace['sluice-variants']!.p50Ms - pace.sluice!.p50Ms),
 };
 const targets = {
   sluiceVsNginxThroughput: { atLeast: 0.5, met: ratios.sluiceVsNginxThroughput >= 0.5 },

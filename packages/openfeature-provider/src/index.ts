@@ -1,1 +1,2 @@
 export { SluiceProvider, type SluiceProviderOptions } from './sluice-provider.js';
+export { VariantReporter, type VariantReportOptions } from './variant-reporter.js';

@@ -3,13 +3,16 @@ import {
   OpenFeatureEventEmitter,
   ProviderEvents,
   type EvaluationContext,
+  type Hook,
   type JsonValue,
   type Provider,
   type ResolutionDetails,
 } from '@openfeature/server-sdk';
 import { compileFlagSet } from '../../../src/flags/flag-compiler.js';
 import type { CompiledFlagSet, FlagType, FlagValue, Resolution } from '../../../src/flags/flag-model.js';
+import { parseVariantKey, VARIANT_KEY_METADATA } from '../../../src/flags/ports/variant-metrics.js';
 import { readServerSentEvents } from './sse-reader.js';
+import { VariantReporter, type VariantReportOptions } from './variant-reporter.js';
 
 export interface SluiceProviderOptions {
   /** The data plane's flag address, e.g. `http://127.0.0.1:7090` (what `SLUICE_FLAGS_URL` holds inside a stage's instances). */
@@ -26,6 +29,12 @@ export interface SluiceProviderOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** For tests and custom transports. Default: the global fetch. */
   fetch?: typeof fetch;
+  /**
+   * Evaluations and errors per flag variant, sent to the data plane (`POST /flags/v1/report`) so that a guarded ramp can
+   * judge each variant; `track('error', context)` counts an app error against the variants that context gets. On by
+   * default (every second); `false` turns it off. Flags the router counts (`sluice.variantKey` metadata) are not reported.
+   */
+  report?: VariantReportOptions | false;
 }
 
 const ERROR_CODES: Record<string, ErrorCode> = {
@@ -56,7 +65,13 @@ export class SluiceProvider implements Provider {
   private gotFirst: () => void = () => {};
   private readonly first = new Promise<void>((resolve) => (this.gotFirst = resolve));
   private readonly fetch: typeof fetch;
-  private readonly o: Required<Omit<SluiceProviderOptions, 'fetch'>>;
+  private readonly o: Required<Omit<SluiceProviderOptions, 'fetch' | 'report'>>;
+  /** Counts evaluations per variant and reports them; undefined when reporting is off. */
+  readonly reporter: VariantReporter | undefined;
+  /** Provider hooks (the SDK runs them on every evaluation): the reporter's counting hook. */
+  readonly hooks: Hook[];
+  /** Flags evaluated since start that the provider reports: `track('error')` counts against these (at most `MAX_TRACKED`). */
+  private readonly evaluated = new Set<string>();
 
   constructor(options: SluiceProviderOptions) {
     if (!/^https?:\/\//.test(options.url)) throw new Error(`SluiceProvider: url must start with http:// or https:// (got ${JSON.stringify(options.url)})`);
@@ -70,6 +85,47 @@ export class SluiceProvider implements Provider {
       silenceMs: options.silenceMs ?? 45_000,
       backoff: options.backoff ?? { initialMs: 250, maxMs: 30_000 },
     };
+    this.reporter =
+      options.report === false
+        ? undefined
+        : new VariantReporter(
+          {
+            url: this.o.url,
+            key: this.o.key,
+            fetch: (...args) => this.fetch(...args),
+            requestTimeoutMs: this.o.requestTimeoutMs,
+            reportable: (flag, variant) => this.reportable(flag, variant),
+            variantFor: (flag, context) => this.variantFor(flag, context),
+            reportableFlags: () => this.evaluated,
+          },
+          options.report,
+        );
+    this.hooks = this.reporter ? [this.reporter.hook] : [];
+  }
+
+  /**
+   * OpenFeature's tracking: `track('error', context)` counts an app error against the variant that context gets of each
+   * flag this provider reports and the app has evaluated. Other events are not counted.
+   */
+  track(eventName: string, context: EvaluationContext): void {
+    if (eventName === 'error') this.reporter?.trackError(context);
+  }
+
+  private reportable(flag: string, variant: string): boolean {
+    const f = this.set && Object.hasOwn(this.set.doc.flags, flag) ? this.set.doc.flags[flag] : undefined;
+    if (!f || !Object.hasOwn(f.variants, variant) || parseVariantKey(f.metadata?.[VARIANT_KEY_METADATA])) return false;
+    if (!this.evaluated.has(flag) && this.evaluated.size < MAX_TRACKED) this.evaluated.add(flag);
+    return true;
+  }
+
+  private variantFor(flag: string, context: EvaluationContext): string | undefined {
+    const f = this.set && Object.hasOwn(this.set.doc.flags, flag) ? this.set.doc.flags[flag] : undefined;
+    if (!f) return undefined;
+    const values = Object.values(f.variants);
+    const sample = f.defaultVariant != null && Object.hasOwn(f.variants, f.defaultVariant) ? f.variants[f.defaultVariant] : values[0];
+    const type: FlagType = typeof sample === 'boolean' ? 'boolean' : typeof sample === 'string' ? 'string' : typeof sample === 'number' ? 'number' : 'object';
+    const r = this.set!.evaluate(flag, type, ZERO[type], context);
+    return r.errorCode ? undefined : r.variant;
   }
 
   /** The ETag of the flag set being served, or undefined before the first one arrived. */
@@ -79,6 +135,7 @@ export class SluiceProvider implements Provider {
 
   async initialize(): Promise<void> {
     this.loop ??= this.follow();
+    this.reporter?.start();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no flag set from ${this.o.url} within ${this.o.initTimeoutMs} ms; still trying`)), this.o.initTimeoutMs);
@@ -91,6 +148,7 @@ export class SluiceProvider implements Provider {
   }
 
   async onClose(): Promise<void> {
+    await this.reporter?.stop();
     this.stop.abort();
     await this.loop;
   }
@@ -204,6 +262,10 @@ export class SluiceProvider implements Provider {
     this.events.emit(ProviderEvents.Stale, { message: `serving the last flag set (${this.set.etag}): ${why}` });
   }
 }
+
+/** Flags `track('error')` counts against: the most an app is expected to evaluate (the data plane's report limit). */
+const MAX_TRACKED = 2000;
+const ZERO: Record<FlagType, FlagValue> = { boolean: false, string: '', number: 0, object: {} };
 
 function details<T extends FlagValue>(r: Resolution<T>): ResolutionDetails<T> {
   return {

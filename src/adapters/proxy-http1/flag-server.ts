@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { EvaluationContext, FlagValue, Resolution } from '../../flags/ports/flag-serving.js';
+import { VARIANT_KEY_METADATA } from '../../flags/ports/variant-metrics.js';
 import { type FlagChange, type FlagSets, keyHash, type ServedStage } from './flag-sets.js';
 
 /** What the flag listener allows by default; each is a setting of the data plane (`--flags-…`). */
@@ -22,7 +23,19 @@ export const FLAG_SERVER_LIMITS = {
   heartbeatMs: 15_000,
   /** Bytes a stream's client may leave unread before it is dropped (it reconnects and is told the current revision). */
   streamBufferBytes: 256 * 1024,
+  /** Bytes of a report's body (`POST /flags/v1/report`); past it, 413. */
+  maxReportBytes: 256 * 1024,
+  /** Entries of one report; past it, 413. */
+  maxReportEntries: 2_000,
 } as const;
+
+/** The most evaluations (or errors) one report entry may carry: far more than a second of any app, far less than float precision. */
+export const MAX_REPORTED_COUNT = 1_000_000_000;
+
+/** Where reported evaluations are counted: the data plane's per-variant counters (RouterMetrics). */
+export interface VariantReports {
+  report(stage: string, flag: string, variant: string, evaluations: number, errors: number): void;
+}
 
 export interface FlagServerOptions {
   sets: FlagSets;
@@ -34,6 +47,10 @@ export interface FlagServerOptions {
   ratePerSecond?: number;
   heartbeatMs?: number;
   streamBufferBytes?: number;
+  maxReportBytes?: number;
+  maxReportEntries?: number;
+  /** Where `POST /flags/v1/report` counts; without it the route answers 404. */
+  variants?: VariantReports;
   notice?: (line: string) => void;
 }
 
@@ -65,13 +82,14 @@ const OVER_CAPACITY = `HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nCon
  *   with the protocol's error bodies, and `GET /ofrep/v1/configuration`;
  * - `GET /flags/v1/stream`: server-sent events (`event: revision`, `id: <revision>`, data `{stage, revision, etag}` with
  *   the set's ETag value unquoted) at connect and on every change;
- * - `GET /flags/v1/sync`: the stage's whole flagd JSON with its ETag, for in-process providers.
+ * - `GET /flags/v1/sync`: the stage's whole flagd JSON with its ETag, for in-process providers;
+ * - `POST /flags/v1/report`: a provider's evaluations and errors per flag variant, counted as they arrive.
  * An API key (`Authorization: Bearer <key>` or `X-API-Key: <key>`) selects the stage; 401 without one, 403 with one
  * no stage lists.
  */
 export class FlagServer {
   private server: Server | undefined;
-  private readonly limits: Required<Omit<FlagServerOptions, 'sets' | 'notice'>>;
+  private readonly limits: Required<Omit<FlagServerOptions, 'sets' | 'notice' | 'variants'>>;
   private readonly streams = new Map<string, Set<Subscriber>>();
   private streamCount = 0;
   private connections = 0;
@@ -89,6 +107,8 @@ export class FlagServer {
       ratePerSecond: o.ratePerSecond ?? FLAG_SERVER_LIMITS.ratePerSecond,
       heartbeatMs: o.heartbeatMs ?? FLAG_SERVER_LIMITS.heartbeatMs,
       streamBufferBytes: o.streamBufferBytes ?? FLAG_SERVER_LIMITS.streamBufferBytes,
+      maxReportBytes: o.maxReportBytes ?? FLAG_SERVER_LIMITS.maxReportBytes,
+      maxReportEntries: o.maxReportEntries ?? FLAG_SERVER_LIMITS.maxReportEntries,
     };
   }
 
@@ -161,9 +181,11 @@ export class FlagServer {
               ? 'sync'
               : path === '/ofrep/v1/configuration'
                 ? 'configuration'
-                : undefined;
+                : path === '/flags/v1/report' && this.o.variants
+                  ? 'report'
+                  : undefined;
     if (!route) return json(res, 404, { errorDetails: `no ${path.slice(0, 200)} here: OFREP is under /ofrep/v1/, the stream at /flags/v1/stream, the sync feed at /flags/v1/sync` });
-    const method = route === 'bulk' || route === 'single' ? 'POST' : 'GET';
+    const method = route === 'bulk' || route === 'single' || route === 'report' ? 'POST' : 'GET';
     if (req.method !== method) {
       res.setHeader('allow', method);
       return json(res, 405, { errorDetails: `${route === 'bulk' || route === 'single' ? 'OFREP evaluation' : path} takes ${method}` });
@@ -175,6 +197,13 @@ export class FlagServer {
     if (route === 'stream') return this.subscribe(req, res, served, who.hash);
     if (route === 'sync') return this.sync(req, res, served);
     if (route === 'configuration') return this.configuration(res);
+    if (route === 'report') {
+      void this.report(req, res, served).catch((e: Error) => {
+        this.o.notice?.(`flag listener: ${e.stack ?? e.message}`);
+        json(res, 500, { errorDetails: 'the report failed inside the data plane; its log says why' });
+      });
+      return;
+    }
     let key: string | undefined;
     if (route === 'single') {
       try {
@@ -287,6 +316,55 @@ export class FlagServer {
     return json(res, 200, { flags });
   }
 
+  /**
+   * A provider's counts: `{ counts: [{ flag, variant, evaluations, errors }] }`. The whole report is checked before
+   * any of it is counted: one wrong entry refuses it all (400 saying which), so a retry never counts twice.
+   */
+  private async report(req: IncomingMessage, res: ServerResponse, served: ServedStage): Promise<void> {
+    const refuse = (status: number, errorDetails: string) => {
+      if (status === 413) res.setHeader('connection', 'close');
+      json(res, status, { errorCode: status === 413 ? 'REPORT_TOO_LARGE' : 'INVALID_REPORT', errorDetails });
+    };
+    let body: string;
+    try {
+      body = await readBody(req, this.limits.maxReportBytes);
+    } catch (e) {
+      if (!(e instanceof OfrepError)) throw e;
+      return refuse(413, `a report takes at most ${this.limits.maxReportBytes} bytes; send a large one in parts`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch (e) {
+      return refuse(400, `the report is not JSON (${(e as Error).message.slice(0, 200)})`);
+    }
+    const counts = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as { counts?: unknown }).counts : undefined;
+    if (!Array.isArray(counts)) return refuse(400, 'a report is { "counts": [{ "flag": string, "variant": string, "evaluations": int, "errors": int }] }');
+    if (counts.length > this.limits.maxReportEntries) return refuse(413, `a report has at most ${this.limits.maxReportEntries} entries (this one has ${counts.length}); send it in parts`);
+    const doc = served.set.doc.flags;
+    const byRouter = new Set(served.counted.map((c) => c.flag));
+    const entries: { flag: string; variant: string; evaluations: number; errors: number }[] = [];
+    for (let i = 0; i < counts.length; i++) {
+      const c: unknown = counts[i];
+      const at = `counts[${i}]`;
+      if (typeof c !== 'object' || c === null || Array.isArray(c)) return refuse(400, `${at}: expected { flag, variant, evaluations, errors }`);
+      const { flag, variant, evaluations, errors } = c as Record<string, unknown>;
+      if (typeof flag !== 'string' || typeof variant !== 'string') return refuse(400, `${at}: flag and variant are strings`);
+      const [ev, er] = [reportedCount(evaluations), reportedCount(errors)];
+      if (ev === undefined || er === undefined) return refuse(400, `${at}: evaluations and errors are whole numbers from 0 to ${MAX_REPORTED_COUNT}`);
+      const f = Object.hasOwn(doc, flag) ? doc[flag] : undefined;
+      if (!f) return refuse(400, `${at}: flag ${JSON.stringify(flag.slice(0, 200))} is not in stage ${served.stage}'s flags`);
+      if (!Object.hasOwn(f.variants, variant))
+        return refuse(400, `${at}: flag ${flag} has no variant ${JSON.stringify(variant.slice(0, 200))} (it has ${Object.keys(f.variants).join(', ')})`);
+      // Its requests are counted by the router already; counting evaluations too would mix two measures in one series.
+      if (byRouter.has(flag)) return refuse(400, `${at}: flag ${flag} is counted by the router (metadata ${JSON.stringify(doc[flag]!.metadata?.[VARIANT_KEY_METADATA])}); a provider does not report it`);
+      entries.push({ flag, variant, evaluations: ev, errors: er });
+    }
+    for (const e of entries) if (e.evaluations > 0 || e.errors > 0) this.o.variants!.report(served.stage, e.flag, e.variant, e.evaluations, e.errors);
+    res.writeHead(204, { 'cache-control': 'no-store' });
+    res.end();
+  }
+
   /** The request's evaluation context, checked against the limits; OfrepError saying what is wrong. */
   private context(body: string): EvaluationContext {
     if (body.trim() === '') return {};
@@ -378,6 +456,12 @@ export class FlagServer {
     s.res.write(text);
     if (s.res.writableLength > this.limits.streamBufferBytes) s.res.destroy();
   }
+}
+
+/** A report entry's count (absent: 0), or undefined when it is not a whole number from 0 to MAX_REPORTED_COUNT. */
+function reportedCount(v: unknown): number | undefined {
+  if (v === undefined) return 0;
+  return Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_REPORTED_COUNT ? (v as number) : undefined;
 }
 
 const ZERO = { boolean: false, string: '', number: 0, object: {} } as const;

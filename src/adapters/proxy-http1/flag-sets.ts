@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { CompiledFlagSet, EvaluationCount, FlagCompiler, FlagType, PublishedFlagSet } from '../../flags/ports/flag-serving.js';
 import { FLAG_LIMITS } from '../../flags/ports/flag-serving.js';
+import { parseVariantKey, VARIANT_KEY_METADATA, type VariantKeySource } from '../../flags/ports/variant-metrics.js';
 import { SluiceError } from '../../kernel/errors.js';
 import type { FlagsFile } from './flags-file.js';
 
@@ -24,6 +25,16 @@ export interface ServedStage {
   /** The strong ETag of the set, quoted. */
   readonly etag: string;
   readonly keyHashes: ReadonlySet<string>;
+  /** The flags the router counts per variant (their `sluice.variantKey` names a header or cookie), found once per publish. */
+  readonly counted: readonly CountedFlag[];
+}
+
+/** A flag whose variants the router counts: where it reads a request's targeting key, and each of its variants. */
+export interface CountedFlag {
+  readonly flag: string;
+  readonly type: FlagType;
+  readonly source: VariantKeySource;
+  readonly variants: readonly string[];
 }
 
 /** A stage's flags changed (`removed`: no longer served). */
@@ -90,7 +101,13 @@ export class FlagSets {
   readonly counts = new EvaluationCounter();
 
   constructor(
-    private readonly o: { compile: FlagCompiler; file?: FlagsFile; notice: (line: string) => void },
+    private readonly o: {
+      compile: FlagCompiler;
+      file?: FlagsFile;
+      notice: (line: string) => void;
+      /** Told of each stage's set as it is served (or `undefined` once it is not): the router follows its counted flags. */
+      served?: (stage: string, st: ServedStage | undefined) => void;
+    },
   ) {}
 
   /** Serves what the flags file holds; a stage that no longer compiles is left out and named in the log. */
@@ -169,6 +186,7 @@ export class FlagSets {
     if (!current) return false;
     this.save(stage, undefined);
     this.uninstall(current);
+    this.o.served?.(stage, undefined);
     this.emit({ stage, revision: current.published.revision, etag: current.set.etag, removed: true });
     return true;
   }
@@ -187,6 +205,7 @@ export class FlagSets {
     if (current) this.uninstall(current);
     this.stages.set(next.stage, next);
     for (const h of next.keyHashes) this.byKeyHash.set(h, next.stage);
+    this.o.served?.(next.stage, next);
   }
 
   private uninstall(st: ServedStage): void {
@@ -220,10 +239,14 @@ export class FlagSets {
       throw new SluiceError('BAD_REQUEST', `stage ${stage}'s flags were refused: ${compiled.problems.slice(0, 10).map((p) => `${p.path || '/'}: ${p.message}`).join('; ')}${compiled.problems.length > 10 ? ` (and ${compiled.problems.length - 10} more)` : ''}`, { problems: compiled.problems });
     const set = compiled.set;
     const types = new Map<string, FlagType>();
+    const counted: CountedFlag[] = [];
     for (const [key, flag] of Object.entries(set.doc.flags)) {
       const values = Object.values(flag.variants);
       const def = flag.defaultVariant != null && Object.hasOwn(flag.variants, flag.defaultVariant) ? flag.variants[flag.defaultVariant] : values[0];
-      types.set(key, typeOfValue(def));
+      const type = typeOfValue(def);
+      types.set(key, type);
+      const source = parseVariantKey(flag.metadata?.[VARIANT_KEY_METADATA]);
+      if (source) counted.push({ flag: key, type, source, variants: Object.keys(flag.variants) });
     }
     return {
       stage,
@@ -233,6 +256,7 @@ export class FlagSets {
       docJson: set.doc === doc ? docJson : JSON.stringify(set.doc),
       etag: `"${set.etag}"`,
       keyHashes: new Set(keyHashes as string[]),
+      counted,
     };
   }
 }

@@ -15,7 +15,9 @@ import {
   VERSION_HEADER,
 } from '../../rollout/ports/traffic-router.js';
 import { type BodyKind, BodyScanner, type Head, HttpError, MAX_HEAD_BYTES, parseHead, requestBody, responseBody } from './http1.js';
-import { RouterMetrics } from './router-metrics.js';
+import type { CompiledFlagSet, FlagType, FlagValue } from '../../flags/ports/flag-serving.js';
+import type { CountedFlag } from './flag-sets.js';
+import { type Recorder, RouterMetrics } from './router-metrics.js';
 
 export { STICKY_COOKIE, VERSION_HEADER };
 
@@ -29,6 +31,28 @@ interface LivePool extends Pool {
   inflight: { n: number }[];
 }
 
+/** A flag whose variants the router counts, ready for the hot path. */
+interface CountedRuntime {
+  flag: string;
+  type: FlagType;
+  /** Lower-cased header that carries the targeting key, or null when a cookie does. */
+  header: string | null;
+  cookie: string;
+  /** Each variant's counters. */
+  recorders: Map<string, Recorder>;
+}
+
+/**
+ * One stage's flags whose variants the router counts. Every route of the stage holds the same object, changed in
+ * place when the stage's flags are published: a request to a stage with none checks one length and does nothing else.
+ */
+interface StageVariants {
+  set: CompiledFlagSet | null;
+  counted: CountedRuntime[];
+}
+
+const ZERO_OF: Record<FlagType, FlagValue> = { boolean: false, string: '', number: 0, object: {} };
+
 interface Route {
   /** The spec as given (with the weight as last set), kept for the routes file and for reports. */
   spec: RouteSpec;
@@ -40,6 +64,7 @@ interface Route {
   stickyHeader: string | null;
   /** Set when the guard cut the canary off: it gets no users while the route keeps it. */
   trip?: GuardTrip;
+  variants: StageVariants;
 }
 
 /** The canary's last answers, as a ring of error flags, for the guard. */
@@ -154,6 +179,8 @@ interface Exchange {
   retryable: boolean;
   host: string;
   pool: LivePool;
+  /** The counters of the flag variants this request counts for (null: none). */
+  variants: Recorder[] | null;
   inflight: { n: number };
   up: Upstream | null;
   tries: number;
@@ -204,6 +231,7 @@ export class Router {
     this.headTimeoutMs = o.headTimeoutMs ?? 60_000;
     this.maxConnections = o.maxConnections ?? 10_000;
     this.maxHeadBytes = o.maxHeadBytes ?? MAX_HEAD_BYTES;
+    this.metrics = new RouterMetrics(o.onNotice);
   }
 
   private readonly routes = new Map<string, Route>();
@@ -224,7 +252,68 @@ export class Router {
   private closed = false;
   /** Stopping: each connection closes after the answer it is on. */
   private draining = false;
-  readonly metrics = new RouterMetrics();
+  readonly metrics: RouterMetrics;
+  private readonly stageVariants = new Map<string, StageVariants>();
+
+  private variantsOf(stage: string): StageVariants {
+    let v = this.stageVariants.get(stage);
+    if (!v) this.stageVariants.set(stage, (v = { set: null, counted: [] }));
+    return v;
+  }
+
+  /**
+   * The stage's flag set as now served, and which of its flags are counted per variant (`undefined`: the stage serves
+   * no flags). Each request to the stage that carries a counted flag's header or cookie is counted for the variant that
+   * targeting key gets (docs/adr/0021, "Per-variant counters").
+   */
+  setCountedFlags(stage: string, served: { set: CompiledFlagSet; counted: readonly CountedFlag[] } | undefined): void {
+    const v = this.variantsOf(stage);
+    if (!served || served.counted.length === 0) {
+      v.counted = [];
+      v.set = null;
+      return;
+    }
+    const counted = served.counted.map((c) => ({
+      flag: c.flag,
+      type: c.type,
+      header: c.source.kind === 'header' ? c.source.name : null,
+      cookie: c.source.name,
+      recorders: new Map(c.variants.map((x) => [x, this.metrics.variantRecorder(stage, c.flag, x)] as const)),
+    }));
+    v.set = served.set;
+    v.counted = counted;
+  }
+
+  /** The counters of the variants this request's targeting keys get; a flag whose evaluation errs or defers to the default counts nothing. */
+  private variantRecorders(v: StageVariants, h: string[], cookie: string | undefined): Recorder[] | null {
+    let out: Recorder[] | null = null;
+    const set = v.set!;
+    const now = Date.now();
+    for (const c of v.counted) {
+      let key: string | undefined;
+      if (c.header !== null) {
+        for (let i = 0; i < h.length; i += 2)
+          if (h[i]!.length === c.header.length && h[i]!.toLowerCase() === c.header) {
+            key = h[i + 1];
+            break;
+          }
+      } else key = cookieValue(cookie, c.cookie);
+      if (!key) continue;
+      const r = set.evaluate(c.flag, c.type, ZERO_OF[c.type], { targetingKey: key }, now);
+      if (r.errorCode !== undefined || r.variant === undefined) continue;
+      const rec = c.recorders.get(r.variant);
+      if (rec) (out ??= []).push(rec);
+    }
+    return out;
+  }
+
+  /** Counts an answered request for its pool and the flag variants it counts for. */
+  private record(ex: Exchange, status: number): void {
+    const ms = performance.now() - ex.start;
+    ex.pool.record(status, ms);
+    const vs = ex.variants;
+    if (vs !== null) for (const r of vs) r(status, ms);
+  }
 
   /** Sets a host's route. A tripped guard stays tripped while the route keeps the same canary. */
   setRoute(host: string, spec: RouteSpec, trip?: GuardTrip): void {
@@ -257,6 +346,7 @@ export class Router {
       canary: live(spec.canary, true),
       weight: stillTripped ? 0 : clampWeight(spec.canaryWeight ?? 0),
       stickyHeader: spec.sticky === 'none' ? null : typeof spec.sticky === 'object' ? spec.sticky.header.toLowerCase() : '',
+      variants: this.variantsOf(spec.stage),
       ...(stillTripped ? { trip: stillTripped } : {}),
     });
   }
@@ -594,10 +684,13 @@ export class Router {
     if (upgrade) out += `connection: upgrade\r\nupgrade: ${upgradeTo}\r\n`;
     out += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${c.addr}` : c.addr}\r\nx-forwarded-host: ${host ?? ''}\r\nx-forwarded-proto: http\r\n\r\n`;
     const { pool, setCookie } = this.choose(route, head, pinned, cookie);
+    const variants = route.variants.counted.length === 0 ? null : this.variantRecorders(route.variants, h, cookie);
     if (!pool || pool.backends.length === 0) {
       if (!reqBody.done) c.closing = true;
       this.answer(c, 503, 'sluice: no healthy instance for this stage\n', 'retry-after: 1\r\n', headOnly);
-      pool?.record(503, performance.now() - start);
+      const ms = performance.now() - start;
+      pool?.record(503, ms);
+      if (variants !== null) for (const r of variants) r(503, ms);
       this.settled(c);
       return;
     }
@@ -612,6 +705,7 @@ export class Router {
       retryable: (head.method === 'GET' || head.method === 'HEAD') && reqBody.done,
       host: key,
       pool,
+      variants,
       inflight: pool.inflight[0]!,
       up: null,
       tries: 0,
@@ -816,7 +910,7 @@ export class Router {
     if (ex.done) return;
     ex.done = true;
     ex.inflight.n--;
-    ex.pool.record(ex.resp?.status ?? 0, performance.now() - ex.start);
+    this.record(ex, ex.resp?.status ?? 0);
     const up = ex.up;
     ex.up = null;
     const c = ex.client;
@@ -887,7 +981,7 @@ export class Router {
     ex.done = true;
     if (!ex.reqBody.done) c.closing = true;
     this.answer(c, err instanceof TimeoutError ? 504 : 502, `sluice: upstream failed: ${err.message}\n`, '', ex.method === 'HEAD');
-    ex.pool.record(0, performance.now() - ex.start);
+    this.record(ex, 0);
     this.settled(c);
   }
 
@@ -895,7 +989,7 @@ export class Router {
   private cut(ex: Exchange): void {
     if (ex.done) return;
     this.abandon(ex);
-    ex.pool.record(0, performance.now() - ex.start);
+    this.record(ex, 0);
     ex.client.sock.destroy();
   }
 
@@ -930,7 +1024,7 @@ export class Router {
     const c = ex.client;
     const up = ex.up!;
     ex.done = true;
-    ex.pool.record(101, performance.now() - ex.start);
+    this.record(ex, 101);
     this.upstreams.delete(up);
     for (const s of [c.sock, up.sock]) {
       s.removeAllListeners('data');
