@@ -3,7 +3,7 @@ import { durationSchema, parseDuration } from '../kernel/duration.js';
 import { closest } from '../kernel/suggest.js';
 import { failWith, type FileIssue, readYamlSource, type YamlReport } from '../kernel/yaml-source.js';
 import { FLAG_KEY, FLAG_LIMITS, type FlagDefinition, type StageFlag } from './flag-model.js';
-import { checkRampPlan, RAMP_LIMITS } from './flag-ramp.js';
+import { checkRampPlan, RAMP_LIMITS, type RampPlanInput } from './flag-ramp.js';
 import type { FlagsFileContent } from './flag-service.js';
 
 /** The flags file's name, beside the pipeline file in the app's repository. */
@@ -28,7 +28,7 @@ const rampMetric = z.strictObject({
     .optional(),
 });
 /** A guarded ramp of the flag in the stage (ADR 23); started with `sluice flags ramp start`. */
-const rampConfig = z.strictObject({
+export const rampConfigSchema = z.strictObject({
   treatment: z.string().min(1).max(FLAG_LIMITS.keyLength),
   control: z.string().min(1).max(FLAG_LIMITS.keyLength),
   steps: z.array(z.number()).min(1).max(RAMP_LIMITS.maxSteps),
@@ -51,7 +51,7 @@ const stageConfig = z.strictObject({
   /** The variant served when targeting matches nothing; default: the first variant. */
   default: z.string().min(1).max(FLAG_LIMITS.keyLength).optional(),
   targeting: rule.optional(),
-  ramp: rampConfig.optional(),
+  ramp: rampConfigSchema.optional(),
 });
 const flagEntry = z.strictObject({
   type: z.enum(['boolean', 'string', 'number', 'object']),
@@ -66,6 +66,17 @@ export const flagsFileSchema = z.strictObject({
   flags: z.record(key, flagEntry).default({}),
   stages: z.record(z.string(), z.strictObject({ segments: z.record(key, rule).default({}) })).default({}),
 });
+
+/** A ramp as the file (or the API, which takes the same shape) writes it → the plan's input: `wait` in ms, each metric named after itself. */
+export function rampInputOf(c: z.output<typeof rampConfigSchema>): RampPlanInput {
+  const { wait, compare, judge, ...r } = c;
+  return {
+    ...r,
+    waitMs: parseDuration(wait),
+    ...(compare ? { compare: compare.map((m) => ({ ...m, name: m.metric })) } : {}),
+    ...(judge ? { judge } : {}),
+  };
+}
 
 const unescape = (t: string) => t.replace(/~1/g, '/').replace(/~0/g, '~');
 
@@ -108,12 +119,7 @@ export function parseFlagsFile(text: string, file: string, stages: readonly stri
         ...(c.targeting !== undefined ? { targeting: c.targeting } : {}),
       };
       if (c.ramp) {
-        const { wait, compare, ...r } = c.ramp;
-        const checked = checkRampPlan(
-          { ...r, waitMs: parseDuration(wait), ...(compare ? { compare: compare.map((m) => ({ ...m, name: m.metric })) } : {}) },
-          Object.keys(e.variants),
-          `flag ${k} in ${s}`,
-        );
+        const checked = checkRampPlan(rampInputOf(c.ramp), Object.keys(e.variants), `flag ${k} in ${s}`);
         if ('problems' in checked) {
           const at = ['flags', k, 'stages', s, 'ramp'];
           for (const p of checked.problems) {

@@ -16,10 +16,12 @@ export interface RampNotice {
   kind: 'regressed' | 'paused';
   reason: string;
   at: number;
+  /** The id of the flags event that recorded it (a notification is filed once per event). */
+  eventId: number;
 }
 
 export interface RampRunnerOptions {
-  flags: Pick<FlagService, 'ramps' | 'rampJudged'>;
+  flags: Pick<FlagService, 'ramps' | 'rampJudged' | 'history'>;
   /** Per-variant counters (`variantSeries(flag, variant)` as the version): the data plane's, through the built-in metrics. */
   metrics: MetricsProvider;
   judge: JudgeRunner;
@@ -87,8 +89,11 @@ export class RampRunner {
     const res = await this.o.flags.rampJudged(r.stage, r.flag, r.revision, judgement);
     const after = res.ramp.run!;
     this.o.log?.(`ramp of ${r.flag} in ${r.stage} at ${run.percent} %: ${judgement.outcome} → ${after.status} at ${after.percent} %`);
-    if (res.notify && this.o.notify)
-      await this.o.notify({ stage: r.stage, flag: r.flag, kind: after.status === 'regressed' || judgement.outcome === 'fail' ? 'regressed' : 'paused', reason: after.reason ?? judgement.reason, at: now });
+    if (res.notify && this.o.notify) {
+      const event = (await this.o.flags.history({ stage: r.stage, flag: r.flag, limit: 1 })).at(-1);
+      const kind = judgement.outcome === 'fail' ? 'regressed' : 'paused';
+      await this.o.notify({ stage: r.stage, flag: r.flag, kind, reason: after.reason ?? judgement.reason, at: now, eventId: event?.id ?? 0 });
+    }
   }
 
   /**
