@@ -238,6 +238,13 @@ export class FlagService {
     return this.change(meta, 'flag.set', { stage, flag: key }, (now, c) => {
       const def = this.defOf(now, key);
       const cur = now.stages[stage]?.flags[key]?.config ?? defaultConfig(def);
+      const ramping = cur.ramp?.run?.status;
+      // Turning the flag off stays possible (the kill switch); its users are the ramp's to move while it runs.
+      if ((ramping === 'running' || ramping === 'paused') && (patch.defaultVariant !== undefined || patch.targeting !== undefined))
+        throw new SluiceError(
+          'INVALID_STATE',
+          `flag ${key} in ${stage} is being ramped (${ramping} at ${cur.ramp!.run!.percent} %): the ramp owns its default variant and targeting; abort it first (sluice flags ramp abort ${key} --stage ${stage})`,
+        );
       const { targeting: _t, ...rest } = cur;
       const next: StageFlag = {
         ...rest,
@@ -285,7 +292,10 @@ export class FlagService {
       const put: Record<string, StageFlagRecord> = {};
       for (const k of names) {
         const def = this.defOf(now, k);
-        put[k] = { config: structuredClone(src?.flags[k]?.config ?? defaultConfig(def)), changedAt: c.at };
+        const config = structuredClone(src?.flags[k]?.config ?? defaultConfig(def));
+        // A ramp runs in one stage: the copy takes its plan (to start there), not its run.
+        if (config.ramp) config.ramp = { plan: config.ramp.plan };
+        put[k] = { config, changedAt: c.at };
       }
       Object.assign(c.stage(to), { put, segments: structuredClone(src?.segments ?? {}), segmentFileHashes: {} });
       c.event({ type: 'stage.copy', stage: to, data: { from, flags: names } });

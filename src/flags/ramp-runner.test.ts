@@ -142,9 +142,15 @@ describe('guarded ramps: the service', () => {
     await refused(service.rampPause(by(admin), 'prod', 'sale'), 'INVALID_STATE', /only a running ramp can be paused; this one is paused/);
     const r = await service.rampResume(by(admin), 'prod', 'sale');
     assert.equal(r.ramp.nextJudgementAt, r.ramp.run!.stepStartedAt + 30_000);
+    await refused(service.set(by(admin), 'prod', 'sale', { targeting: null }), 'INVALID_STATE', /sale in prod is being ramped \(running at 1 %\): the ramp owns its default variant and targeting; abort it first/);
+    await service.set(by(admin, 'kill switch'), 'prod', 'sale', { state: 'DISABLED' });
+    await service.set(by(admin), 'prod', 'sale', { state: 'ENABLED' });
+    await service.copy(by(admin), 'prod', 'staging', ['sale']);
+    const copied = (await service.show('sale')).stages.staging!;
+    assert.deepEqual([copied.ramp?.plan.steps, copied.ramp?.run], [[1, 5, 25, 100], undefined], 'a copy takes the plan, not the run');
     await service.rampAbort(by(admin, 'not today'), 'prod', 'sale');
     assert.deepEqual(serving.sets.get('prod')!.doc.flags.sale?.targeting, { fractional: [['on', 10], ['off', 90]] });
-    assert.deepEqual((await service.history({ flag: 'sale', stage: 'prod' })).map((e) => e.type).slice(-4), ['ramp.started', 'ramp.paused', 'ramp.resumed', 'ramp.aborted']);
+    assert.deepEqual((await service.history({ flag: 'sale', stage: 'prod' })).map((e) => e.type).slice(-6), ['ramp.started', 'ramp.paused', 'ramp.resumed', 'flag.set', 'flag.set', 'ramp.aborted']);
   });
 });
 
