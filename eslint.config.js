@@ -14,7 +14,8 @@ const CONTEXTS = {
   auth: ['audit'],
   audit: [],
   secrets: [],
-  flags: ['audit'],
+  // The ramps judge with the canaries' judge and metrics ports (ADR 23).
+  flags: ['audit', 'rollout'],
 };
 
 export default tseslint.config(

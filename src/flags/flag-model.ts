@@ -7,6 +7,7 @@
  * custom operators (`fractional`, `sem_ver`, `starts_with`, `ends_with`) and `$ref` to shared rules (`$evaluators`,
  * which Sluice calls segments).
  */
+import type { FlagRamp } from './flag-ramp.js';
 
 /** The type a flag's variants all share. */
 export type FlagType = 'boolean' | 'string' | 'number' | 'object';
@@ -115,6 +116,8 @@ export interface StageFlag {
   defaultVariant: string;
   /** flagd JSONLogic; absent: every user gets the default variant. */
   targeting?: unknown;
+  /** A guarded ramp of the flag in this stage: its plan and, once started, its run (see flag-ramp.ts, ADR 23). */
+  ramp?: FlagRamp;
 }
 
 /** One stage's flags: each declared flag's configuration, and the stage's segments (reusable rules, `$evaluators`). */

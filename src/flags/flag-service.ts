@@ -8,6 +8,19 @@ import { compileFlagSet } from './flag-compiler.js';
 import { FLAG_KEY, FLAG_LIMITS, type FlagDefinition, type FlagdDocument, type FlagProblem, type FlagType, type StageFlag, type StageFlags } from './flag-model.js';
 import { fromFlagdDocument, toFlagdDocument } from './flagd-document.js';
 import { parseFlagsFile } from './flags-file.js';
+import {
+  checkRampPlan,
+  decideRamp,
+  type FlagRamp,
+  rampDueAt,
+  type RampInput,
+  rampMayOwn,
+  rampMeasurement,
+  type RampPlan,
+  type RampPlanInput,
+  type RampRun,
+  rampTargeting,
+} from './flag-ramp.js';
 import type { FlagServing } from './ports/flag-serving.js';
 import type {
   AuditDraft,
@@ -72,6 +85,30 @@ export interface FlagStageView extends StageFlag {
   lastEvaluatedAt: number | null;
   /** Evaluations per variant (errors under `(error)`). */
   evaluations: Record<string, number>;
+  /** The ramp's measurement (router by header or cookie, or the provider's reports) and its next judgement, when it has a ramp. */
+  rampInfo?: { measurement: string; nextJudgementAt: number | null };
+}
+
+/** A ramp as the runner and `sluice flags ramp status` see it. */
+export interface RampView {
+  stage: string;
+  flag: string;
+  plan: RampPlan;
+  run?: RampRun;
+  /** The stage's revision it was read at: a judgement is written only if the stage is still there (one replica advances a ramp). */
+  revision: number;
+  measurement: string;
+  nextJudgementAt: number | null;
+}
+
+/** What a ramp's judgement found, as the runner gives it to `rampJudged`. */
+export type RampJudgement = Extract<RampInput, { kind: 'verdict' }>['verdict'] & { figures?: unknown };
+
+/** What a ramp change did: the stage's new revision, the ramp afterwards, and whether people should hear of it. */
+export interface RampChangeResult {
+  revisions: Record<string, number>;
+  ramp: RampView;
+  notify: boolean;
 }
 
 export interface FlagView extends FlagDefinition {
@@ -201,6 +238,13 @@ export class FlagService {
     return this.change(meta, 'flag.set', { stage, flag: key }, (now, c) => {
       const def = this.defOf(now, key);
       const cur = now.stages[stage]?.flags[key]?.config ?? defaultConfig(def);
+      const ramping = cur.ramp?.run?.status;
+      // Turning the flag off stays possible (the kill switch); its users are the ramp's to move while it runs.
+      if ((ramping === 'running' || ramping === 'paused') && (patch.defaultVariant !== undefined || patch.targeting !== undefined))
+        throw new SluiceError(
+          'INVALID_STATE',
+          `flag ${key} in ${stage} is being ramped (${ramping} at ${cur.ramp!.run!.percent} %): the ramp owns its default variant and targeting; abort it first (sluice flags ramp abort ${key} --stage ${stage})`,
+        );
       const { targeting: _t, ...rest } = cur;
       const next: StageFlag = {
         ...rest,
@@ -248,7 +292,10 @@ export class FlagService {
       const put: Record<string, StageFlagRecord> = {};
       for (const k of names) {
         const def = this.defOf(now, k);
-        put[k] = { config: structuredClone(src?.flags[k]?.config ?? defaultConfig(def)), changedAt: c.at };
+        const config = structuredClone(src?.flags[k]?.config ?? defaultConfig(def));
+        // A ramp runs in one stage: the copy takes its plan (to start there), not its run.
+        if (config.ramp) config.ramp = { plan: config.ramp.plan };
+        put[k] = { config, changedAt: c.at };
       }
       Object.assign(c.stage(to), { put, segments: structuredClone(src?.segments ?? {}), segmentFileHashes: {} });
       c.event({ type: 'stage.copy', stage: to, data: { from, flags: names } });
@@ -305,6 +352,9 @@ export class FlagService {
               fromFile: r?.fileHash !== undefined && r.fileHash === entryHash(r.config),
               lastEvaluatedAt: st?.lastAt ?? null,
               evaluations: st?.variants ?? {},
+              ...(r?.config.ramp
+                ? { rampInfo: { measurement: rampMeasurement(r.config.ramp.plan), nextJudgementAt: r.config.ramp.run?.status === 'running' ? rampDueAt(r.config.ramp.plan, r.config.ramp.run) : null } }
+                : {}),
             };
             return [s, view];
           }),
@@ -372,7 +422,19 @@ export class FlagService {
             continue;
           }
           const sc = c.stage(stage);
-          sc.put = { ...sc.put, [k]: { config, changedAt: c.at, fileHash: h } };
+          const running = now.stages[stage]?.flags[k]?.config;
+          const st = running?.ramp?.run?.status;
+          // A ramp under way keeps its users, targeting and plan; the file's entry takes effect for the rest, and its ramp at the next start.
+          const kept: StageFlag =
+            running?.ramp?.run && (st === 'running' || st === 'paused')
+              ? {
+                ...config,
+                defaultVariant: running.defaultVariant,
+                ...(running.targeting !== undefined ? { targeting: running.targeting } : {}),
+                ramp: running.ramp,
+              }
+              : config;
+          sc.put = { ...sc.put, [k]: { config: kept, changedAt: c.at, fileHash: h } };
           changed.push(`${stage}/${k}`);
           c.event({ type: 'flag.set', stage, flag: k, data: { ...config, fromFile: true } });
         }
@@ -431,6 +493,152 @@ export class FlagService {
     if (!(await this.o.store.revokeFlagKey(id, this.o.clock.now(), [this.draft(meta, 'flag-key.revoke', { stage, 'flag-key': k.name })])))
       throw new SluiceError('NOT_FOUND', `read key ${id} was revoked meanwhile`);
     await this.republish(stage);
+  }
+
+  /**
+   * Starts a guarded ramp of a flag in a stage (ADR 23): with `plan` given, that plan; else the one the flags file
+   * declares for the stage. The flag must be on, and its targeting none or a plain fractional split: the ramp owns the
+   * targeting while it runs. Refused (nothing changed) with what is wrong.
+   */
+  async rampStart(meta: ChangeMeta, stage: string, key: string, plan?: RampPlanInput): Promise<RampChangeResult> {
+    return this.rampChange(meta, stage, key, 'flag.ramp.start', (cur, def) => {
+      let p: RampPlan;
+      if (plan) {
+        const checked = checkRampPlan(plan, Object.keys(def.variants), `flag ${key} in ${stage}`);
+        if ('problems' in checked) throw new SluiceError('BAD_REQUEST', `${checked.problems.join('; ')}; nothing changed`, { problems: checked.problems });
+        p = checked.plan;
+      } else if (cur.ramp) p = cur.ramp.plan;
+      else throw new SluiceError('BAD_REQUEST', `flag ${key} declares no ramp in ${stage}: give one (treatment, control, steps, wait) or declare it under stages.${stage}.ramp in ${'sluice.flags.yaml'}`);
+      if (cur.state !== 'ENABLED') throw new SluiceError('INVALID_STATE', `flag ${key} is off in ${stage}: a ramp moves users of an enabled flag; turn it on first (sluice flags set ${key} --stage ${stage} --on --default ${p.control})`);
+      const running = cur.ramp?.run?.status;
+      if (!rampMayOwn(cur.targeting) && running !== 'regressed' && running !== 'completed')
+        throw new SluiceError('INVALID_STATE', `flag ${key} in ${stage} has targeting rules; a ramp owns the flag's targeting while it runs, so it starts only on a flag with no targeting or a plain fractional split. Remove them (sluice flags set ${key} --stage ${stage} --targeting null) or ramp in a stage without them`);
+      return { plan: p, input: { kind: 'start', before: { defaultVariant: cur.defaultVariant, ...(cur.targeting !== undefined ? { targeting: cur.targeting } : {}) } } };
+    });
+  }
+
+  /** Pauses a running ramp: it keeps its percentage and is not judged until resumed. */
+  async rampPause(meta: ChangeMeta, stage: string, key: string): Promise<RampChangeResult> {
+    return this.rampChange(meta, stage, key, 'flag.ramp.pause', (cur) => ({ plan: this.planOf(cur, stage, key), input: { kind: 'pause', reason: meta.reason || 'paused by hand' } }));
+  }
+
+  /** Resumes a paused ramp: its step's wait starts again now. */
+  async rampResume(meta: ChangeMeta, stage: string, key: string): Promise<RampChangeResult> {
+    return this.rampChange(meta, stage, key, 'flag.ramp.resume', (cur) => ({ plan: this.planOf(cur, stage, key), input: { kind: 'resume' } }));
+  }
+
+  /** Aborts a ramp: the flag gets back the default variant and targeting it had before the ramp. */
+  async rampAbort(meta: ChangeMeta, stage: string, key: string): Promise<RampChangeResult> {
+    return this.rampChange(meta, stage, key, 'flag.ramp.abort', (cur) => ({ plan: this.planOf(cur, stage, key), input: { kind: 'abort', reason: meta.reason || 'aborted by hand' } }));
+  }
+
+  /**
+   * Records a judgement of a ramp's step (the ramp runner's): written only if the stage is still at `revision`, so
+   * that of several replicas judging the same step one advances it; the others get CONFLICT and read it again.
+   */
+  async rampJudged(stage: string, key: string, revision: number, judgement: RampJudgement): Promise<RampChangeResult> {
+    const { figures, ...verdict } = judgement;
+    const meta: ChangeMeta = { actor: { kind: 'system', reason: `the ramp of ${key} in ${stage} was judged` }, reason: `${verdict.outcome}: ${verdict.reason}` };
+    return this.rampChange(
+      meta,
+      stage,
+      key,
+      'flag.ramp.judge',
+      (cur) => ({ plan: this.planOf(cur, stage, key), input: { kind: 'verdict', verdict } }),
+      { revision, figures },
+    );
+  }
+
+  /** Every ramp, in each stage: declared ones and those that run or ran. */
+  async ramps(): Promise<RampView[]> {
+    const snap = await this.o.store.flagSnapshot();
+    const out: RampView[] = [];
+    for (const stage of this.stageNames()) {
+      const st = snap.stages[stage];
+      for (const [flag, r] of Object.entries(st?.flags ?? {}))
+        if (r.config.ramp) out.push(this.rampView(stage, flag, r.config.ramp, st?.revision ?? 0));
+    }
+    return out;
+  }
+
+  /** One flag's ramp in one stage. */
+  async ramp(stage: string, key: string): Promise<RampView> {
+    this.checkStage(stage);
+    const snap = await this.o.store.flagSnapshot();
+    this.defOf(snap, key);
+    const r = snap.stages[stage]?.flags[key]?.config.ramp;
+    if (!r) throw new SluiceError('NOT_FOUND', `flag ${key} has no ramp in ${stage}: start one with \`sluice flags ramp start ${key} --stage ${stage}\``);
+    return this.rampView(stage, key, r, snap.stages[stage]?.revision ?? 0);
+  }
+
+  private rampView(stage: string, flag: string, r: FlagRamp, revision: number): RampView {
+    return {
+      stage,
+      flag,
+      plan: r.plan,
+      ...(r.run ? { run: r.run } : {}),
+      revision,
+      measurement: rampMeasurement(r.plan),
+      nextJudgementAt: r.run?.status === 'running' ? rampDueAt(r.plan, r.run) : null,
+    };
+  }
+
+  private planOf(cur: StageFlag, stage: string, key: string): RampPlan {
+    if (!cur.ramp) throw new SluiceError('NOT_FOUND', `flag ${key} has no ramp in ${stage}: start one with \`sluice flags ramp start ${key} --stage ${stage}\``);
+    return cur.ramp.plan;
+  }
+
+  /**
+   * One ramp change: the decider's decision on the stage's flag as it is, written as the flag's new config (its
+   * targeting for the new percentage), a ramp event and the audit record, in one transaction.
+   */
+  private async rampChange(
+    meta: ChangeMeta,
+    stage: string,
+    key: string,
+    action: string,
+    pick: (cur: StageFlag, def: FlagDefinitionRecord) => { plan: RampPlan; input: RampInput },
+    guard?: { revision: number; figures: unknown },
+  ): Promise<RampChangeResult> {
+    this.checkStage(stage);
+    this.checkMay(meta.actor, [stage], `ramp flags of stage ${stage}`);
+    let notify = false;
+    let view: RampView | undefined;
+    const { revisions } = await this.change(meta, action, { stage, flag: key }, (now, c) => {
+      const def = this.defOf(now, key);
+      if (guard && (now.stages[stage]?.revision ?? 0) !== guard.revision)
+        throw new SluiceError('CONFLICT', `stage ${stage}'s flags changed since the ramp of ${key} was read (revision ${now.stages[stage]?.revision ?? 0}, not ${guard.revision}); read it again`);
+      const rec = now.stages[stage]?.flags[key];
+      const cur = rec?.config ?? defaultConfig(def);
+      const { plan, input } = pick(cur, def);
+      const d = decideRamp(plan, cur.ramp?.run, c.at, input);
+      if (!d.ok) throw new SluiceError('INVALID_STATE', `the ramp of ${key} in ${stage}: ${d.refusal}`);
+      const { targeting: _t, ramp: _r, ...rest } = cur;
+      let next: StageFlag;
+      if (d.serve === 'complete') next = { ...rest, defaultVariant: plan.treatment };
+      else if (d.serve === 'restore') next = { ...rest, defaultVariant: d.run.before.defaultVariant, ...(d.run.before.targeting !== undefined ? { targeting: d.run.before.targeting } : {}) };
+      else next = { ...rest, defaultVariant: plan.control, targeting: rampTargeting(key, plan, d.serve.split) };
+      next.ramp = { plan, run: d.run };
+      c.stage(stage).put = { [key]: { config: next, changedAt: c.at, ...(rec?.fileHash ? { fileHash: rec.fileHash } : {}) } };
+      const last = d.run.verdicts.at(-1);
+      c.event({
+        type: d.event,
+        stage,
+        flag: key,
+        data: {
+          status: d.run.status,
+          step: d.run.step,
+          percent: d.run.percent,
+          ...(d.event === 'ramp.started' ? { plan } : {}),
+          ...(input.kind === 'verdict' && last ? { verdict: last } : {}),
+          ...(guard?.figures !== undefined ? { figures: guard.figures } : {}),
+          ...(d.run.reason !== undefined && d.event !== 'ramp.stepped' ? { reason: d.run.reason } : {}),
+        },
+      });
+      notify = d.notify;
+      view = this.rampView(stage, key, next.ramp, (now.stages[stage]?.revision ?? 0) + 1);
+    });
+    return { revisions, ramp: view!, notify };
   }
 
   /** Takes what the data plane counted since the last call and adds it to the stats (run it every few seconds). */

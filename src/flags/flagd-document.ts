@@ -5,6 +5,7 @@
  */
 import { SluiceError } from '../kernel/errors.js';
 import { compileFlagSet } from './flag-compiler.js';
+import { VARIANT_KEY_METADATA } from './ports/variant-metrics.js';
 import type { FlagDefinition, FlagdDocument, FlagdFlag, FlagType, FlagValue, StageFlag, StageFlags } from './flag-model.js';
 
 /** The flagd schema a document names, so editors validate it. */
@@ -27,6 +28,8 @@ export function toFlagdDocument(defs: FlagDefinition[], stage: StageFlags): Flag
       metadata: { description: def.description, owner: def.owner, type: def.type },
     };
     if (config?.targeting !== undefined) flag.targeting = config.targeting;
+    // The router counts requests per variant for a flag that names where it finds the targeting key (ADR 23).
+    if (config?.ramp?.plan.variantKey !== undefined) flag.metadata = { ...flag.metadata, [VARIANT_KEY_METADATA]: config.ramp.plan.variantKey };
     flags[def.key] = flag;
   }
   const doc: FlagdDocument = { $schema: FLAGD_SCHEMA, flags };

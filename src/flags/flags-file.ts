@@ -1,7 +1,9 @@
 import { z } from 'zod';
+import { durationSchema, parseDuration } from '../kernel/duration.js';
 import { closest } from '../kernel/suggest.js';
 import { failWith, type FileIssue, readYamlSource, type YamlReport } from '../kernel/yaml-source.js';
 import { FLAG_KEY, FLAG_LIMITS, type FlagDefinition, type StageFlag } from './flag-model.js';
+import { checkRampPlan, RAMP_LIMITS, type RampPlanInput } from './flag-ramp.js';
 import type { FlagsFileContent } from './flag-service.js';
 
 /** The flags file's name, beside the pipeline file in the app's repository. */
@@ -12,11 +14,44 @@ const LIMITS = { maxBytes: FLAG_LIMITS.documentBytes, maxDepth: FLAG_LIMITS.rule
 
 const key = z.string().regex(FLAG_KEY, 'a key of letters, digits, "-", "_" or ".", starting with a letter or digit');
 const rule = z.unknown();
+const rampMetric = z.strictObject({
+  metric: z.enum(['error-rate', 'latency-mean']),
+  direction: z.enum(['increase', 'decrease', 'either']).default('increase'),
+  critical: z.boolean().default(false),
+  effectSize: z
+    .strictObject({
+      allowedIncrease: z.number().positive().optional(),
+      criticalIncrease: z.number().positive().optional(),
+      allowedDecrease: z.number().positive().optional(),
+      criticalDecrease: z.number().positive().optional(),
+    })
+    .optional(),
+});
+/** A guarded ramp of the flag in the stage (ADR 23); started with `sluice flags ramp start`. */
+export const rampConfigSchema = z.strictObject({
+  treatment: z.string().min(1).max(FLAG_LIMITS.keyLength),
+  control: z.string().min(1).max(FLAG_LIMITS.keyLength),
+  steps: z.array(z.number()).min(1).max(RAMP_LIMITS.maxSteps),
+  wait: durationSchema,
+  compare: z.array(rampMetric).min(1).max(RAMP_LIMITS.maxMetrics).optional(),
+  judge: z
+    .strictObject({
+      confidenceLevel: z.number().gt(0).lt(1).optional(),
+      passThreshold: z.number().min(0).max(100).optional(),
+      marginalThreshold: z.number().min(0).max(100).optional(),
+    })
+    .optional(),
+  bucketBy: z.string().min(1).max(128).optional(),
+  variantKey: z.string().min(1).max(140).optional(),
+  onRegression: z.enum(['zero', 'pause']).optional(),
+  maxHolds: z.number().int().min(0).max(RAMP_LIMITS.maxHolds).optional(),
+});
 const stageConfig = z.strictObject({
   enabled: z.boolean(),
   /** The variant served when targeting matches nothing; default: the first variant. */
   default: z.string().min(1).max(FLAG_LIMITS.keyLength).optional(),
   targeting: rule.optional(),
+  ramp: rampConfigSchema.optional(),
 });
 const flagEntry = z.strictObject({
   type: z.enum(['boolean', 'string', 'number', 'object']),
@@ -31,6 +66,17 @@ export const flagsFileSchema = z.strictObject({
   flags: z.record(key, flagEntry).default({}),
   stages: z.record(z.string(), z.strictObject({ segments: z.record(key, rule).default({}) })).default({}),
 });
+
+/** A ramp as the file (or the API, which takes the same shape) writes it → the plan's input: `wait` in ms, each metric named after itself. */
+export function rampInputOf(c: z.output<typeof rampConfigSchema>): RampPlanInput {
+  const { wait, compare, judge, ...r } = c;
+  return {
+    ...r,
+    waitMs: parseDuration(wait),
+    ...(compare ? { compare: compare.map((m) => ({ ...m, name: m.metric })) } : {}),
+    ...(judge ? { judge } : {}),
+  };
+}
 
 const unescape = (t: string) => t.replace(/~1/g, '/').replace(/~0/g, '~');
 
@@ -72,6 +118,17 @@ export function parseFlagsFile(text: string, file: string, stages: readonly stri
         defaultVariant: c.default ?? Object.keys(e.variants)[0] ?? '',
         ...(c.targeting !== undefined ? { targeting: c.targeting } : {}),
       };
+      if (c.ramp) {
+        const checked = checkRampPlan(rampInputOf(c.ramp), Object.keys(e.variants), `flag ${k} in ${s}`);
+        if ('problems' in checked) {
+          const at = ['flags', k, 'stages', s, 'ramp'];
+          for (const p of checked.problems) {
+            const field = /: ramp (\w+)/.exec(p)?.[1];
+            const name = field === 'waitMs' ? 'wait' : field;
+            issues.push(src.issue(name && name in c.ramp ? [...at, name] : at, p));
+          }
+        } else config.ramp = { plan: checked.plan };
+      }
       (out[s] ??= {})[k] = config;
     }
   }

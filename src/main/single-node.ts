@@ -21,6 +21,7 @@ import { SessionService } from '../auth/session-service.js';
 import { TokenService } from '../auth/token-service.js';
 import { FlagService } from '../flags/flag-service.js';
 import { FLAGS_FILE } from '../flags/flags-file.js';
+import { RampRunner } from '../flags/ramp-runner.js';
 import type { FlagServing } from '../flags/ports/flag-serving.js';
 import { allowedHostName, isLoopbackAddress, isWildcardAddress } from '../interfaces/http/host-check.js';
 import { buildApi } from '../interfaces/http/server.js';
@@ -33,6 +34,7 @@ import { StepRunner } from '../journeys/step-runner.js';
 import { systemActor } from '../kernel/actor.js';
 import { type Clock, systemClock } from '../kernel/clock.js';
 import { isSluiceError, SluiceError } from '../kernel/errors.js';
+import { flagRampNotification, targetWants } from '../notifications/notification.js';
 import { Notifier } from '../notifications/notifier.js';
 import { parsePipeline } from '../pipeline/pipeline.js';
 import { isAlive } from '../platform/durable-run.js';
@@ -295,6 +297,27 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       clearInterval(counting);
       await flags.collectCounts().catch(() => undefined);
     });
+    // Guarded ramps (ADR 23): each step judged on the data plane's per-variant counters, which kept counting while
+    // this control plane was away; what people must hear of goes through the notifications outbox, like a journey's.
+    const ramps = new RampRunner({
+      flags,
+      metrics: new BuiltinMetrics(router),
+      judge,
+      clock,
+      notify: async (n) => {
+        const plan = currentPlan();
+        const body = flagRampNotification({ ...n, app: plan.app }, apiUrl);
+        // Flags events count apart from journey events: negative ids keep the outbox's once-per-event rule for both.
+        const entries = (plan.notify ?? []).filter((t) => targetWants(t, body)).map((target) => ({ eventId: -n.eventId, target, body }));
+        if (entries.length === 0) return;
+        await store.enqueueNotifications(entries, 0, n.at);
+        notifier.handle();
+      },
+      onError: (e) => notice(`a flag ramp was not judged: ${(e as Error).message}`),
+      log: notice,
+    });
+    ramps.start();
+    cleanups.push(() => ramps.stop());
 
     const releases = new ReleaseService({ store, executor, artifacts, clock, appDir: config.appDir, pipeline, buildEnv: baseEnv });
     const tokens = new TokenService(store, clock);

@@ -14,6 +14,8 @@ export { NOTIFICATION_KINDS, type NotificationKind } from '../pipeline/pipeline-
  * - needs-approval: the stage is verified and baked, and waits for `sluice approve` (or reject).
  * - needs-promotion: the stage's parents passed; it waits for `sluice promote` (autoPromote: false).
  * - paused: the rollout reached a pause with no duration (or a blue-green switch that waits), until `sluice resume`.
+ * - ramp-regressed: a flag's guarded ramp found the treatment worse than the control (back to 0 %, or paused).
+ * - ramp-paused: a flag's guarded ramp had no verdict after its holds and waits for a person.
  */
 export interface Notification {
   kind: NotificationKind;
@@ -91,7 +93,26 @@ const SLACK: Record<NotificationKind, [icon: string, what: string]> = {
   'needs-approval': [':raised_hand:', 'needs approval'],
   'needs-promotion': [':raised_hand:', 'needs promotion'],
   paused: [':double_vertical_bar:', 'paused'],
+  'ramp-regressed': [':leftwards_arrow_with_hook:', 'ramp regressed'],
+  'ramp-paused': [':double_vertical_bar:', 'ramp paused'],
 };
+
+/**
+ * The notification of a flag's guarded ramp (ADR 23). `release` names the flag (a ramp moves users of a flag, not a
+ * release); the links lead to the flag and its history.
+ */
+export function flagRampNotification(n: { kind: 'regressed' | 'paused'; app: string; stage: string; flag: string; reason: string; at: number }, apiUrl: string): Notification {
+  const f = encodeURIComponent(n.flag);
+  return {
+    kind: n.kind === 'regressed' ? 'ramp-regressed' : 'ramp-paused',
+    app: n.app,
+    release: `flag ${n.flag}`,
+    stage: n.stage,
+    reason: n.reason,
+    at: new Date(n.at).toISOString(),
+    links: { journey: `${apiUrl}/api/v1/flags/${f}`, logs: `${apiUrl}/api/v1/flag-history?flag=${f}&stage=${encodeURIComponent(n.stage)}` },
+  };
+}
 
 /** Whether a target wants a notification: every one, unless it lists the stages or kinds it wants. */
 export function targetWants(t: NotifyTarget, n: Notification): boolean {

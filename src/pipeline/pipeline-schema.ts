@@ -75,7 +75,7 @@ const approval = z.union([
 ]);
 
 /** The kinds of notification a `notify:` target may keep to (each is described with `Notification` in the notifications context). */
-export const NOTIFICATION_KINDS = ['step-failed', 'needs-decision', 'rolled-back', 'rollback-failed', 'needs-approval', 'needs-promotion', 'paused'] as const;
+export const NOTIFICATION_KINDS = ['step-failed', 'needs-decision', 'rolled-back', 'rollback-failed', 'needs-approval', 'needs-promotion', 'paused', 'ramp-regressed', 'ramp-paused'] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
 /** DNS-safe label: lower-case letters, digits and dashes, at most 63 characters. */

@@ -57,6 +57,7 @@ export const OPTIONS = {
   since: { type: 'string', help: 'only records since then: a duration ago (2h, 7d) or a date (2026-01-31)' },
   limit: { type: 'string', help: 'at most this many, the newest (default 100, at most 1000)' },
   out: { type: 'string', help: 'write to this file instead of stdout' },
+  plan: { type: 'string', help: "a flag ramp's plan as JSON or a file holding it, as under stages.<stage>.ramp in sluice.flags.yaml (default: the one the file declares)" },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
 
 export type OptionName = keyof typeof OPTIONS;

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { FLAG_LIMITS } from '../../../flags/flag-model.js';
@@ -42,6 +43,23 @@ function needStage(ctx: CliContext, cmd: string): string {
 const when = (t: number | null | undefined) => (t === null || t === undefined ? 'never' : new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z'));
 const revs = (r: { revisions: Record<string, number> }) => Object.entries(r.revisions).map(([s, n]) => `${s}@${n}`).join(', ') || 'no stage';
 
+type RampStatus = z.infer<typeof flagsApi.rampStatus.response>;
+
+/** A ramp for people: its steps, where it is, how its variants are measured, its next judgement and last verdicts. */
+function rampLines(r: Pick<RampStatus, 'plan' | 'run'>, info: { measurement: string; nextJudgementAt: number | null } | undefined): string[] {
+  const p = r.plan;
+  const steps = p.steps.map((s, i) => (r.run && r.run.status !== 'regressed' && i === r.run.step ? `[${s}]` : String(s))).join(' → ');
+  const run = r.run;
+  const where = run ? `${run.status} at ${run.percent} % ${p.treatment} (step ${run.step + 1} of ${p.steps.length})` : 'declared, not started';
+  return [
+    `  ramp: ${where}; ${p.treatment} vs ${p.control}, steps ${steps} %, wait ${Math.round(p.waitMs / 1000)}s each, on regression ${p.onRegression === 'zero' ? 'back to 0 %' : 'pause'}`,
+    `  measured by: ${info?.measurement ?? ''}`,
+    ...(info?.nextJudgementAt ? [`  next judgement: ${when(info.nextJudgementAt)}`] : []),
+    ...(run?.reason ? [`  why: ${run.reason}`] : []),
+    ...(run?.verdicts ?? []).slice(-3).map((v) => `  verdict at ${v.percent} % (${when(v.at)}): ${v.outcome}${v.score !== null ? ` score ${v.score}` : ''}: ${v.reason}`),
+  ];
+}
+
 export const flagCommands: Command[] = [
   {
     name: 'flags list',
@@ -76,6 +94,7 @@ export const flagCommands: Command[] = [
           [
             `${s}: ${v.state === 'ENABLED' ? 'on' : 'off'}, default ${v.defaultVariant}${v.fromFile ? ' (as the flags file says)' : ''}, changed ${when(v.changedAt)}, last evaluated ${when(v.lastEvaluatedAt)}`,
             ...(v.targeting !== undefined ? [`  targeting: ${JSON.stringify(v.targeting)}`] : []),
+            ...(v.ramp ? rampLines(v.ramp, v.rampInfo) : []),
             ...(Object.keys(v.evaluations).length ? [`  evaluations: ${Object.entries(v.evaluations).map(([n, c]) => `${n} ${c}`).join(', ')}`] : []),
           ].join('\n'),
         ),
@@ -328,6 +347,32 @@ export const flagCommands: Command[] = [
         return EXIT.ok;
       }
       throw new SluiceError('BAD_REQUEST', `sluice flags keys takes create, list or revoke, not ${verb}`);
+    },
+  },
+  {
+    name: 'flags ramp',
+    args: '<start|pause|resume|abort|status> <key>',
+    summary: 'a guarded ramp of a flag in a stage: start [--plan JSON|FILE], pause, resume, abort, status; --stage S',
+    min: 2,
+    max: 2,
+    options: ['stage', 'plan', ...WHY],
+    async run(ctx, [verb, key]) {
+      const stage = needStage(ctx, 'flags ramp');
+      const params = { stage, key: key! };
+      const show = (r: RampStatus) => rampLines(r, { measurement: r.measurement, nextJudgementAt: r.nextJudgementAt }).map((l) => l.slice(2)).join('\n');
+      if (verb === 'status') {
+        const r = await ctx.client().call(flagsApi.rampStatus, { params });
+        ctx.print(r, `${ctx.st.bold(`${key} in ${stage}`)}\n${show(r)}`);
+        return EXIT.ok;
+      }
+      if (verb !== 'start' && ctx.opts.plan !== undefined) throw new SluiceError('BAD_REQUEST', `--plan goes with sluice flags ramp start, not ${verb}`);
+      const route = verb === 'start' ? flagsApi.rampStart : verb === 'pause' ? flagsApi.rampPause : verb === 'resume' ? flagsApi.rampResume : verb === 'abort' ? flagsApi.rampAbort : undefined;
+      if (!route) throw new SluiceError('BAD_REQUEST', `sluice flags ramp takes start, pause, resume, abort or status, not ${verb}`);
+      const plan = ctx.opts.plan !== undefined ? { plan: jsonArg(ctx, ctx.opts.plan, '--plan') as never } : {};
+      const r = await ctx.client().call(route, { params, body: { ...plan, ...why(ctx) } });
+      const done = { start: 'started', pause: 'paused', resume: 'resumed', abort: 'aborted' }[verb as 'start'];
+      ctx.print(r, `${ctx.st.green('✓')} ramp of ${key} in ${stage} ${done} (${revs(r)})\n${show(r.ramp)}`);
+      return EXIT.ok;
     },
   },
 ];

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { FLAG_LIMITS } from '../../../flags/flag-model.js';
+import { rampConfigSchema } from '../../../flags/flags-file.js';
 import { defineRoute } from './route.js';
 
 const stageParam = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a stage name');
@@ -13,6 +14,53 @@ const why = {
 };
 const variants = z.record(z.string().min(1).max(FLAG_LIMITS.keyLength), json).describe('values by variant name, all of the flag type');
 const flagType = z.enum(['boolean', 'string', 'number', 'object']);
+const rampVerdict = z.object({
+  at: z.number(),
+  step: z.number(),
+  percent: z.number(),
+  outcome: z.enum(['pass', 'fail', 'inconclusive', 'nodata']),
+  score: z.number().nullable(),
+  reason: z.string(),
+});
+const rampRun = z.object({
+  status: z.enum(['running', 'paused', 'regressed', 'completed', 'aborted']),
+  step: z.number().describe('index into the plan\'s steps'),
+  percent: z.number().describe('the treatment percentage served now'),
+  startedAt: z.number(),
+  stepStartedAt: z.number().describe('the wait counts from here'),
+  holds: z.number().describe('judgements of this step without a verdict so far'),
+  verdicts: z.array(rampVerdict).describe('the newest judgements'),
+  reason: z.string().optional().describe('why it is paused, regressed or aborted'),
+  before: z.object({ defaultVariant: z.string(), targeting: json.optional() }),
+});
+const rampPlan = z.object({
+  treatment: z.string(),
+  control: z.string(),
+  steps: z.array(z.number()),
+  waitMs: z.number(),
+  compare: z.array(json).describe('the metrics judged, as an analysis\' compare'),
+  judge: z.object({
+    confidenceLevel: z.number().optional(),
+    tolerance: z.number().optional(),
+    passThreshold: z.number().optional(),
+    marginalThreshold: z.number().optional(),
+    groupWeights: z.record(z.string(), z.number()).optional(),
+  }),
+  bucketBy: z.string(),
+  variantKey: z.string().optional(),
+  onRegression: z.enum(['zero', 'pause']),
+  maxHolds: z.number(),
+});
+const rampView = z.object({
+  stage: z.string(),
+  flag: z.string(),
+  plan: rampPlan,
+  run: rampRun.optional(),
+  revision: z.number(),
+  measurement: z.string().describe('how the variants are measured: the router by header or cookie, or the provider\'s reports'),
+  nextJudgementAt: z.number().nullable(),
+});
+const rampChanged = z.object({ revisions: z.record(z.string(), z.number()), ramp: rampView });
 const stageView = z.object({
   state: z.enum(['ENABLED', 'DISABLED']),
   defaultVariant: z.string(),
@@ -22,6 +70,8 @@ const stageView = z.object({
   fromFile: z.boolean().describe('as the flags file last set it'),
   lastEvaluatedAt: z.number().nullable().describe('the last evaluation the data plane counted (epoch ms); null: never'),
   evaluations: z.record(z.string(), z.number()).describe('evaluations per variant; errors under (error)'),
+  ramp: z.object({ plan: rampPlan, run: rampRun.optional() }).optional().describe('a guarded ramp of the flag in the stage (ADR 23)'),
+  rampInfo: z.object({ measurement: z.string(), nextJudgementAt: z.number().nullable() }).optional(),
 });
 const flagView = z.object({
   key: z.string(),
@@ -252,5 +302,62 @@ export const flagsApi = {
     body: z.strictObject({ ...why }),
     response: z.object({ stage: z.string(), id: z.string() }),
     audit: { action: 'flag-key.revoke', links: { stage: 'params.stage' }, reason: 'body.reason' },
+  }),
+  rampStatus: defineRoute({
+    method: 'GET',
+    path: '/api/v1/stages/:stage/flags/:key/ramp',
+    summary: "A flag's guarded ramp in a stage: its plan, step, percentage, next judgement and last verdicts",
+    tag: 'flags',
+    auth: 'none',
+    params: z.strictObject({ stage: stageParam, key: keyParam }),
+    response: rampView,
+  }),
+  rampStart: defineRoute({
+    method: 'POST',
+    path: '/api/v1/stages/:stage/flags/:key/ramp/start',
+    summary: 'Start a guarded ramp: the plan given, or the one the flags file declares for the stage; the flag must be on, with no targeting or a plain split',
+    tag: 'flags',
+    auth: 'token',
+    roles: CHANGERS,
+    params: z.strictObject({ stage: stageParam, key: keyParam }),
+    body: z.strictObject({ plan: rampConfigSchema.optional().describe('as under stages.<stage>.ramp in sluice.flags.yaml'), ...why }),
+    response: rampChanged,
+    audit: { action: 'flag.ramp.start', links: { stage: 'params.stage', flag: 'params.key', release: 'body.release', journey: 'body.journey' }, reason: 'body.reason' },
+  }),
+  rampPause: defineRoute({
+    method: 'POST',
+    path: '/api/v1/stages/:stage/flags/:key/ramp/pause',
+    summary: 'Pause a running ramp: it keeps its percentage and is not judged until resumed',
+    tag: 'flags',
+    auth: 'token',
+    roles: CHANGERS,
+    params: z.strictObject({ stage: stageParam, key: keyParam }),
+    body: z.strictObject({ ...why }),
+    response: rampChanged,
+    audit: { action: 'flag.ramp.pause', links: { stage: 'params.stage', flag: 'params.key', release: 'body.release', journey: 'body.journey' }, reason: 'body.reason' },
+  }),
+  rampResume: defineRoute({
+    method: 'POST',
+    path: '/api/v1/stages/:stage/flags/:key/ramp/resume',
+    summary: "Resume a paused ramp: its step's wait starts again",
+    tag: 'flags',
+    auth: 'token',
+    roles: CHANGERS,
+    params: z.strictObject({ stage: stageParam, key: keyParam }),
+    body: z.strictObject({ ...why }),
+    response: rampChanged,
+    audit: { action: 'flag.ramp.resume', links: { stage: 'params.stage', flag: 'params.key', release: 'body.release', journey: 'body.journey' }, reason: 'body.reason' },
+  }),
+  rampAbort: defineRoute({
+    method: 'POST',
+    path: '/api/v1/stages/:stage/flags/:key/ramp/abort',
+    summary: 'Abort a ramp: the flag gets back the default variant and targeting it had before',
+    tag: 'flags',
+    auth: 'token',
+    roles: CHANGERS,
+    params: z.strictObject({ stage: stageParam, key: keyParam }),
+    body: z.strictObject({ ...why }),
+    response: rampChanged,
+    audit: { action: 'flag.ramp.abort', links: { stage: 'params.stage', flag: 'params.key', release: 'body.release', journey: 'body.journey' }, reason: 'body.reason' },
   }),
 };

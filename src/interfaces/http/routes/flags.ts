@@ -1,5 +1,6 @@
 import type { ChangeMeta } from '../../../flags/flag-service.js';
 import type { FlagdDocument } from '../../../flags/flag-model.js';
+import { rampInputOf } from '../../../flags/flags-file.js';
 import { flagsApi } from '../contract/flags.js';
 import type { ApiDeps } from '../deps.js';
 import type { AuditSlip, Registrar } from '../registrar.js';
@@ -50,4 +51,15 @@ export function flagsRoutes(r: Registrar, d: ApiDeps): void {
     await f.revokeKey(metaOf(audit, body), params.stage, params.id);
     return { stage: params.stage, id: params.id };
   });
+  r.route(flagsApi.rampStatus, ({ params }) => f.ramp(params.stage, params.key));
+  const changed = async (p: Promise<{ revisions: Record<string, number>; ramp: Awaited<ReturnType<typeof f.ramp>> }>) => {
+    const { revisions, ramp } = await p;
+    return { revisions, ramp };
+  };
+  r.route(flagsApi.rampStart, ({ params, body }, { audit }) =>
+    changed(f.rampStart(metaOf(audit, body), params.stage, params.key, body.plan ? rampInputOf(body.plan) : undefined)),
+  );
+  r.route(flagsApi.rampPause, ({ params, body }, { audit }) => changed(f.rampPause(metaOf(audit, body), params.stage, params.key)));
+  r.route(flagsApi.rampResume, ({ params, body }, { audit }) => changed(f.rampResume(metaOf(audit, body), params.stage, params.key)));
+  r.route(flagsApi.rampAbort, ({ params, body }, { audit }) => changed(f.rampAbort(metaOf(audit, body), params.stage, params.key)));
 }
