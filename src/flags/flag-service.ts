@@ -13,6 +13,7 @@ import {
   decideRamp,
   type FlagRamp,
   rampDueAt,
+  type RampEventType,
   type RampInput,
   rampMayOwn,
   rampMeasurement,
@@ -635,6 +636,7 @@ export class FlagService {
           ...(d.run.reason !== undefined && d.event !== 'ramp.stepped' ? { reason: d.run.reason } : {}),
         },
       });
+      if (input.kind === 'verdict') c.auditReason = judgedReason(d.event, d.run, plan, meta.reason);
       notify = d.notify;
       view = this.rampView(stage, key, next.ramp, (now.stages[stage]?.revision ?? 0) + 1);
     });
@@ -766,7 +768,7 @@ export class FlagService {
         links: this.links(meta),
         ...(c.defs.put.length || c.defs.remove.length ? { defs: c.defs } : {}),
         stages: c.stages,
-        audit: c.events.length > 0 ? [this.draft(meta, action, links)] : [],
+        audit: c.events.length > 0 ? [this.draft(c.auditReason === undefined ? meta : { ...meta, reason: c.auditReason }, action, links)] : [],
       };
       return { change, result: next };
     });
@@ -856,11 +858,23 @@ export class FlagService {
 }
 
 /** A change as it is built: events, declarations and stage changes (each stage listed gets a new revision). */
+/** What a ramp's judgement did, for the audit trail: the verdict, then the step it led to. */
+function judgedReason(event: RampEventType, run: RampRun, plan: RampPlan, verdict: string): string {
+  if (event === 'ramp.regressed')
+    return run.status === 'regressed' ? `${run.reason}; set back to 0 % ${plan.treatment}` : `${run.reason}; paused at ${run.percent} % ${plan.treatment}`;
+  if (event === 'ramp.stepped') return `${verdict}; now ${run.percent} % ${plan.treatment}`;
+  if (event === 'ramp.completed') return `${verdict}; ${plan.treatment} is the default for everyone`;
+  if (event === 'ramp.paused') return `${verdict}; paused at ${run.percent} % ${plan.treatment}: ${run.reason}`;
+  return `${verdict}; held at ${run.percent} % ${plan.treatment}`;
+}
+
 class ChangeBuilder {
   readonly events: FlagEventDraft[] = [];
   readonly defs: { put: FlagDefinitionRecord[]; remove: string[] } = { put: [], remove: [] };
   readonly stages: Record<string, StageChange> = {};
   locate: ((stage: string, pointer: string) => string | undefined) | undefined;
+  /** The audit record's reason, when what was done is known only once decided (a ramp's judgement). */
+  auditReason: string | undefined;
 
   constructor(readonly at: number) {}
 

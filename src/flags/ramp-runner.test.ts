@@ -200,7 +200,7 @@ describe('guarded ramps: the runner', () => {
     const audit = (await store.auditRecords(0, 100)).at(-1)!;
     assert.equal(audit.action, 'flag.ramp.judge');
     assert.equal(audit.actor.kind, 'system');
-    assert.match(audit.reason, /fail: error-rate High: treatment \(on\) mean 0\.4/);
+    assert.match(audit.reason, /^the judge found on worse than off at 5 %: error-rate High: treatment \(on\) mean 0\.4.*; set back to 0 % on$/);
     assert.equal(notices.length, 1);
     assert.deepEqual([notices[0]!.kind, notices[0]!.stage, notices[0]!.flag], ['regressed', 'prod', 'sale']);
     assert.match(notices[0]!.reason, /error-rate High/);

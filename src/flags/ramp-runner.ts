@@ -143,7 +143,7 @@ function figuresOf(m: MetricResult) {
   return { metric: m.name, classification: m.classification, treatmentMean: m.canary.mean, controlMean: m.baseline.mean, ratio: m.ratio };
 }
 
-/** `error-rate High: treatment (on) mean 0.5 vs control (off) mean 0.01, ratio 50`. */
+/** `error-rate High: treatment (on) mean 0.5 vs control (off) mean 0.01, ratio 50` (no ratio to a control mean of 0). */
 function describe(m: MetricResult, treatment: string, control: string): string {
-  return `${m.name} ${m.classification}: treatment (${treatment}) mean ${fmt(m.canary.mean)} vs control (${control}) mean ${fmt(m.baseline.mean)}, ratio ${fmt(m.ratio)}`;
+  return `${m.name} ${m.classification}: treatment (${treatment}) mean ${fmt(m.canary.mean)} vs control (${control}) mean ${fmt(m.baseline.mean)}${m.baseline.mean ? `, ratio ${fmt(m.ratio)}` : ''}`;
 }
