@@ -103,6 +103,22 @@ const DOCUMENT_BODY = FLAG_LIMITS.documentBytes + 64 * 1024;
 const CHANGERS = ['deployer', 'approver'] as const;
 
 /** Feature flags: declarations, per-stage config, segments, history, the flags file, read keys and the stale report. */
+
+/** A ramp's pause, resume or abort: the same route but for its verb. */
+function rampCommand(verb: 'pause' | 'resume' | 'abort', summary: string) {
+  return defineRoute({
+    method: 'POST',
+    path: `/api/v1/stages/:stage/flags/:key/ramp/${verb}`,
+    summary,
+    tag: 'flags',
+    auth: 'token',
+    roles: CHANGERS,
+    params: z.strictObject({ stage: stageParam, key: keyParam }),
+    body: z.strictObject({ ...why }),
+    response: rampChanged,
+    audit: { action: `flag.ramp.${verb}`, links: { stage: 'params.stage', flag: 'params.key', release: 'body.release', journey: 'body.journey' }, reason: 'body.reason' },
+  });
+}
 export const flagsApi = {
   list: defineRoute({
     method: 'GET',
@@ -324,40 +340,7 @@ export const flagsApi = {
     response: rampChanged,
     audit: { action: 'flag.ramp.start', links: { stage: 'params.stage', flag: 'params.key', release: 'body.release', journey: 'body.journey' }, reason: 'body.reason' },
   }),
-  rampPause: defineRoute({
-    method: 'POST',
-    path: '/api/v1/stages/:stage/flags/:key/ramp/pause',
-    summary: 'Pause a running ramp: it keeps its percentage and is not judged until resumed',
-    tag: 'flags',
-    auth: 'token',
-    roles: CHANGERS,
-    params: z.strictObject({ stage: stageParam, key: keyParam }),
-    body: z.strictObject({ ...why }),
-    response: rampChanged,
-    audit: { action: 'flag.ramp.pause', links: { stage: 'params.stage', flag: 'params.key', release: 'body.release', journey: 'body.journey' }, reason: 'body.reason' },
-  }),
-  rampResume: defineRoute({
-    method: 'POST',
-    path: '/api/v1/stages/:stage/flags/:key/ramp/resume',
-    summary: "Resume a paused ramp: its step's wait starts again",
-    tag: 'flags',
-    auth: 'token',
-    roles: CHANGERS,
-    params: z.strictObject({ stage: stageParam, key: keyParam }),
-    body: z.strictObject({ ...why }),
-    response: rampChanged,
-    audit: { action: 'flag.ramp.resume', links: { stage: 'params.stage', flag: 'params.key', release: 'body.release', journey: 'body.journey' }, reason: 'body.reason' },
-  }),
-  rampAbort: defineRoute({
-    method: 'POST',
-    path: '/api/v1/stages/:stage/flags/:key/ramp/abort',
-    summary: 'Abort a ramp: the flag gets back the default variant and targeting it had before',
-    tag: 'flags',
-    auth: 'token',
-    roles: CHANGERS,
-    params: z.strictObject({ stage: stageParam, key: keyParam }),
-    body: z.strictObject({ ...why }),
-    response: rampChanged,
-    audit: { action: 'flag.ramp.abort', links: { stage: 'params.stage', flag: 'params.key', release: 'body.release', journey: 'body.journey' }, reason: 'body.reason' },
-  }),
+  rampPause: rampCommand('pause', 'Pause a running ramp: it keeps its percentage and is not judged until resumed'),
+  rampResume: rampCommand('resume', "Resume a paused ramp: its step's wait starts again"),
+  rampAbort: rampCommand('abort', 'Abort a ramp: the flag gets back the default variant and targeting it had before'),
 };
