@@ -29,6 +29,16 @@ export interface FlagdFlag {
   metadata?: Record<string, string | number | boolean>;
 }
 
+/** A flag's own type: its default variant's value's (its first variant's when it defers to the caller). */
+export function flagTypeOf(flag: FlagdFlag): FlagType {
+  const d = flag.defaultVariant;
+  const v = d != null && Object.hasOwn(flag.variants, d) ? flag.variants[d] : Object.values(flag.variants)[0];
+  return typeof v === 'boolean' ? 'boolean' : typeof v === 'string' ? 'string' : typeof v === 'number' ? 'number' : 'object';
+}
+
+/** A value of each type, as the default of an evaluation whose variant is what is wanted (never served as a value). */
+export const ZERO_OF: Readonly<Record<FlagType, FlagValue>> = { boolean: false, string: '', number: 0, object: {} };
+
 /** A flagd flag set: what one stage serves. */
 export interface FlagdDocument {
   $schema?: string;

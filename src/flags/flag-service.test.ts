@@ -3,35 +3,9 @@ import { describe, it } from 'node:test';
 import { MemoryStore } from '../adapters/store-memory/memory-store.js';
 import type { TokenActor } from '../kernel/actor.js';
 import { isSluiceError } from '../kernel/errors.js';
-import { compileFlagSet } from './flag-compiler.js';
 import { type ChangeMeta, FlagService } from './flag-service.js';
 import { parseFlagsFile } from './flags-file.js';
-import type { EvaluationCount, FlagServing, PublishedFlagSet } from './ports/flag-serving.js';
-
-/** The data plane, as a test sees it: what was published to each stage, in order. */
-class FakeServing implements FlagServing {
-  sets = new Map<string, PublishedFlagSet>();
-  log: string[] = [];
-  async publish(stage: string, set: PublishedFlagSet) {
-    this.sets.set(stage, structuredClone(set));
-    this.log.push(`${stage}@${set.revision}`);
-  }
-  async unpublish(stage: string) {
-    this.sets.delete(stage);
-  }
-  async revisions() {
-    return Object.fromEntries([...this.sets].map(([s, x]) => [s, x.revision]));
-  }
-  async takeCounts(): Promise<EvaluationCount[]> {
-    return [];
-  }
-  /** What an app in `stage` gets for `key` with `context`. */
-  value(stage: string, key: string, context: Record<string, unknown> = {}) {
-    const r = compileFlagSet(this.sets.get(stage)!.doc);
-    assert.ok(r.ok);
-    return r.set.evaluate(key, 'boolean', false, context).value;
-  }
-}
+import { FakeServing } from '../../test/helpers/fake-flag-serving.js';
 
 const token = (role: TokenActor['role'], name = role): TokenActor => ({ kind: 'token', id: name, name, role });
 const by = (actor: TokenActor, reason = 'because', extra: Partial<ChangeMeta> = {}): ChangeMeta => ({ actor, reason, ...extra });

@@ -353,9 +353,7 @@ export class FlagService {
               fromFile: r?.fileHash !== undefined && r.fileHash === entryHash(r.config),
               lastEvaluatedAt: st?.lastAt ?? null,
               evaluations: st?.variants ?? {},
-              ...(r?.config.ramp
-                ? { rampInfo: { measurement: rampMeasurement(r.config.ramp.plan), nextJudgementAt: r.config.ramp.run?.status === 'running' ? rampDueAt(r.config.ramp.plan, r.config.ramp.run) : null } }
-                : {}),
+              ...(r?.config.ramp ? { rampInfo: rampInfo(r.config.ramp) } : {}),
             };
             return [s, view];
           }),
@@ -567,9 +565,7 @@ export class FlagService {
     this.checkStage(stage);
     const snap = await this.o.store.flagSnapshot();
     this.defOf(snap, key);
-    const r = snap.stages[stage]?.flags[key]?.config.ramp;
-    if (!r) throw new SluiceError('NOT_FOUND', `flag ${key} has no ramp in ${stage}: start one with \`sluice flags ramp start ${key} --stage ${stage}\``);
-    return this.rampView(stage, key, r, snap.stages[stage]?.revision ?? 0);
+    return this.rampView(stage, key, rampOf(snap.stages[stage]?.flags[key]?.config, stage, key), snap.stages[stage]?.revision ?? 0);
   }
 
   private rampView(stage: string, flag: string, r: FlagRamp, revision: number): RampView {
@@ -579,14 +575,12 @@ export class FlagService {
       plan: r.plan,
       ...(r.run ? { run: r.run } : {}),
       revision,
-      measurement: rampMeasurement(r.plan),
-      nextJudgementAt: r.run?.status === 'running' ? rampDueAt(r.plan, r.run) : null,
+      ...rampInfo(r),
     };
   }
 
   private planOf(cur: StageFlag, stage: string, key: string): RampPlan {
-    if (!cur.ramp) throw new SluiceError('NOT_FOUND', `flag ${key} has no ramp in ${stage}: start one with \`sluice flags ramp start ${key} --stage ${stage}\``);
-    return cur.ramp.plan;
+    return rampOf(cur, stage, key).plan;
   }
 
   /**
@@ -858,6 +852,17 @@ export class FlagService {
 }
 
 /** A change as it is built: events, declarations and stage changes (each stage listed gets a new revision). */
+/** A ramp's measurement and when its step is judged next (null unless it runs). */
+function rampInfo(r: FlagRamp): { measurement: string; nextJudgementAt: number | null } {
+  return { measurement: rampMeasurement(r.plan), nextJudgementAt: r.run?.status === 'running' ? rampDueAt(r.plan, r.run) : null };
+}
+
+/** The flag's ramp in the stage, or NOT_FOUND saying how to start one. */
+function rampOf(config: StageFlag | undefined, stage: string, key: string): FlagRamp {
+  if (!config?.ramp) throw new SluiceError('NOT_FOUND', `flag ${key} has no ramp in ${stage}: start one with \`sluice flags ramp start ${key} --stage ${stage}\``);
+  return config.ramp;
+}
+
 /** What a ramp's judgement did, for the audit trail: the verdict, then the step it led to. */
 function judgedReason(event: RampEventType, run: RampRun, plan: RampPlan, verdict: string): string {
   if (event === 'ramp.regressed')

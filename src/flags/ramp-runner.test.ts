@@ -5,38 +5,12 @@ import type { TokenActor } from '../kernel/actor.js';
 import { isSluiceError } from '../kernel/errors.js';
 import { inThreadJudge } from '../rollout/ports/judge-runner.js';
 import type { MetricQuery, MetricRef, MetricsProvider } from '../rollout/ports/metrics-provider.js';
-import { compileFlagSet } from './flag-compiler.js';
 import type { RampPlanInput } from './flag-ramp.js';
 import { type ChangeMeta, FlagService } from './flag-service.js';
 import { parseFlagsFile } from './flags-file.js';
-import type { EvaluationCount, FlagServing, PublishedFlagSet } from './ports/flag-serving.js';
+import { FakeServing } from '../../test/helpers/fake-flag-serving.js';
 import { parseVariantSeries, VARIANT_KEY_METADATA } from './ports/variant-metrics.js';
 import { type RampNotice, RampRunner } from './ramp-runner.js';
-
-/** The data plane as the tests see it: the sets published to each stage. */
-class FakeServing implements FlagServing {
-  sets = new Map<string, PublishedFlagSet>();
-  async publish(stage: string, set: PublishedFlagSet) {
-    this.sets.set(stage, structuredClone(set));
-  }
-  async unpublish(stage: string) {
-    this.sets.delete(stage);
-  }
-  async revisions() {
-    return Object.fromEntries([...this.sets].map(([s, x]) => [s, x.revision]));
-  }
-  async takeCounts(): Promise<EvaluationCount[]> {
-    return [];
-  }
-  /** The share of 2000 users the stage serves `true`. */
-  share(stage: string, key: string): number {
-    const r = compileFlagSet(this.sets.get(stage)!.doc);
-    assert.ok(r.ok);
-    let on = 0;
-    for (let i = 0; i < 2000; i++) if (r.set.evaluate<boolean>(key, 'boolean', false as boolean, { targetingKey: `u${i}` }).value) on++;
-    return on / 2000;
-  }
-}
 
 /**
  * The data plane's per-variant counters as a metrics provider: per second of the window, the error rate each variant

@@ -9,7 +9,7 @@ import {
   type ResolutionDetails,
 } from '@openfeature/server-sdk';
 import { compileFlagSet } from '../../../src/flags/flag-compiler.js';
-import type { CompiledFlagSet, FlagType, FlagValue, Resolution } from '../../../src/flags/flag-model.js';
+import { type CompiledFlagSet, type FlagType, type FlagValue, flagTypeOf, type Resolution, ZERO_OF } from '../../../src/flags/flag-model.js';
 import { parseVariantKey, VARIANT_KEY_METADATA } from '../../../src/flags/ports/variant-metrics.js';
 import { readServerSentEvents } from './sse-reader.js';
 import { VariantReporter, type VariantReportOptions } from './variant-reporter.js';
@@ -121,10 +121,8 @@ export class SluiceProvider implements Provider {
   private variantFor(flag: string, context: EvaluationContext): string | undefined {
     const f = this.set && Object.hasOwn(this.set.doc.flags, flag) ? this.set.doc.flags[flag] : undefined;
     if (!f) return undefined;
-    const values = Object.values(f.variants);
-    const sample = f.defaultVariant != null && Object.hasOwn(f.variants, f.defaultVariant) ? f.variants[f.defaultVariant] : values[0];
-    const type: FlagType = typeof sample === 'boolean' ? 'boolean' : typeof sample === 'string' ? 'string' : typeof sample === 'number' ? 'number' : 'object';
-    const r = this.set!.evaluate(flag, type, ZERO[type], context);
+    const type = flagTypeOf(f);
+    const r = this.set!.evaluate(flag, type, ZERO_OF[type], context);
     return r.errorCode ? undefined : r.variant;
   }
 
@@ -265,7 +263,6 @@ export class SluiceProvider implements Provider {
 
 /** Flags `track('error')` counts against: the most an app is expected to evaluate (the data plane's report limit). */
 const MAX_TRACKED = 2000;
-const ZERO: Record<FlagType, FlagValue> = { boolean: false, string: '', number: 0, object: {} };
 
 function details<T extends FlagValue>(r: Resolution<T>): ResolutionDetails<T> {
   return {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { EvaluationContext, FlagValue, Resolution } from '../../flags/ports/flag-serving.js';
+import { ZERO_OF } from '../../flags/ports/flag-serving.js';
 import { VARIANT_KEY_METADATA } from '../../flags/ports/variant-metrics.js';
 import { type FlagChange, type FlagSets, keyHash, type ServedStage } from './flag-sets.js';
 
@@ -280,7 +281,7 @@ export class FlagServer {
       const flag = Object.hasOwn(served.set.doc.flags, key) ? served.set.doc.flags[key] : undefined;
       if (!flag) return json(res, 404, { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `flag ${key.slice(0, 200)} is not in stage ${served.stage}'s flags` });
       const type = served.types.get(key) ?? 'object';
-      const r = served.set.evaluate<FlagValue>(key, type, ZERO[type], context, now);
+      const r = served.set.evaluate<FlagValue>(key, type, ZERO_OF[type], context, now);
       // Counted: each variant served, and errors (null); a disabled flag or one deferring to the app's default is neither.
       if (r.errorCode) counts.add(served.stage, key, null, now);
       else if (r.variant !== undefined) counts.add(served.stage, key, r.variant, now);
@@ -303,7 +304,7 @@ export class FlagServer {
     for (const key of served.set.keys()) {
       if (doc[key]?.state !== 'ENABLED') continue;
       const type = served.types.get(key) ?? 'object';
-      const r = served.set.evaluate<FlagValue>(key, type, ZERO[type], context, now);
+      const r = served.set.evaluate<FlagValue>(key, type, ZERO_OF[type], context, now);
       if (r.errorCode) {
         counts.add(served.stage, key, null, now);
         flags.push({ key, errorCode: ofrepCode(r.errorCode), errorDetails: r.errorMessage ?? r.errorCode });
@@ -463,8 +464,6 @@ function reportedCount(v: unknown): number | undefined {
   if (v === undefined) return 0;
   return Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_REPORTED_COUNT ? (v as number) : undefined;
 }
-
-const ZERO = { boolean: false, string: '', number: 0, object: {} } as const;
 
 function revisionEvent(stage: string, revision: number, etag: string): string {
   return `id: ${revision}\nevent: revision\ndata: ${JSON.stringify({ stage, revision, etag })}\n\n`;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CompiledFlagSet, EvaluationCount, FlagCompiler, FlagType, PublishedFlagSet } from '../../flags/ports/flag-serving.js';
-import { FLAG_LIMITS } from '../../flags/ports/flag-serving.js';
+import { FLAG_LIMITS, flagTypeOf } from '../../flags/ports/flag-serving.js';
 import { parseVariantKey, VARIANT_KEY_METADATA, type VariantKeySource } from '../../flags/ports/variant-metrics.js';
 import { SluiceError } from '../../kernel/errors.js';
 import type { FlagsFile } from './flags-file.js';
@@ -57,10 +57,6 @@ export interface PublishOutcome {
 /** SHA-256 (hex) of an API key, as stages list them. */
 export function keyHash(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
-}
-
-function typeOfValue(v: unknown): FlagType {
-  return typeof v === 'boolean' ? 'boolean' : typeof v === 'string' ? 'string' : typeof v === 'number' ? 'number' : 'object';
 }
 
 /** Evaluations per (stage, flag, variant), cheap to add to: nested maps, no key strings built per evaluation. */
@@ -241,9 +237,7 @@ export class FlagSets {
     const types = new Map<string, FlagType>();
     const counted: CountedFlag[] = [];
     for (const [key, flag] of Object.entries(set.doc.flags)) {
-      const values = Object.values(flag.variants);
-      const def = flag.defaultVariant != null && Object.hasOwn(flag.variants, flag.defaultVariant) ? flag.variants[flag.defaultVariant] : values[0];
-      const type = typeOfValue(def);
+      const type = flagTypeOf(flag);
       types.set(key, type);
       const source = parseVariantKey(flag.metadata?.[VARIANT_KEY_METADATA]);
       if (source) counted.push({ flag: key, type, source, variants: Object.keys(flag.variants) });

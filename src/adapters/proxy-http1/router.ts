@@ -15,7 +15,8 @@ import {
   VERSION_HEADER,
 } from '../../rollout/ports/traffic-router.js';
 import { type BodyKind, BodyScanner, type Head, HttpError, MAX_HEAD_BYTES, parseHead, requestBody, responseBody } from './http1.js';
-import type { CompiledFlagSet, FlagType, FlagValue } from '../../flags/ports/flag-serving.js';
+import type { CompiledFlagSet, FlagType } from '../../flags/ports/flag-serving.js';
+import { ZERO_OF } from '../../flags/ports/flag-serving.js';
 import type { CountedFlag } from './flag-sets.js';
 import { type Recorder, RouterMetrics } from './router-metrics.js';
 
@@ -50,8 +51,6 @@ interface StageVariants {
   set: CompiledFlagSet | null;
   counted: CountedRuntime[];
 }
-
-const ZERO_OF: Record<FlagType, FlagValue> = { boolean: false, string: '', number: 0, object: {} };
 
 interface Route {
   /** The spec as given (with the weight as last set), kept for the routes file and for reports. */
@@ -307,12 +306,11 @@ export class Router {
     return out;
   }
 
-  /** Counts an answered request for its pool and the flag variants it counts for. */
-  private record(ex: Exchange, status: number): void {
-    const ms = performance.now() - ex.start;
-    ex.pool.record(status, ms);
-    const vs = ex.variants;
-    if (vs !== null) for (const r of vs) r(status, ms);
+  /** Counts an answered request, started at `start`, for its pool and the flag variants it counts for. */
+  private record(pool: LivePool | null, variants: Recorder[] | null, start: number, status: number): void {
+    const ms = performance.now() - start;
+    pool?.record(status, ms);
+    if (variants !== null) for (const r of variants) r(status, ms);
   }
 
   /** Sets a host's route. A tripped guard stays tripped while the route keeps the same canary. */
@@ -688,9 +686,7 @@ export class Router {
     if (!pool || pool.backends.length === 0) {
       if (!reqBody.done) c.closing = true;
       this.answer(c, 503, 'sluice: no healthy instance for this stage\n', 'retry-after: 1\r\n', headOnly);
-      const ms = performance.now() - start;
-      pool?.record(503, ms);
-      if (variants !== null) for (const r of variants) r(503, ms);
+      this.record(pool, variants, start, 503);
       this.settled(c);
       return;
     }
@@ -910,7 +906,7 @@ export class Router {
     if (ex.done) return;
     ex.done = true;
     ex.inflight.n--;
-    this.record(ex, ex.resp?.status ?? 0);
+    this.record(ex.pool, ex.variants, ex.start, ex.resp?.status ?? 0);
     const up = ex.up;
     ex.up = null;
     const c = ex.client;
@@ -981,7 +977,7 @@ export class Router {
     ex.done = true;
     if (!ex.reqBody.done) c.closing = true;
     this.answer(c, err instanceof TimeoutError ? 504 : 502, `sluice: upstream failed: ${err.message}\n`, '', ex.method === 'HEAD');
-    this.record(ex, 0);
+    this.record(ex.pool, ex.variants, ex.start, 0);
     this.settled(c);
   }
 
@@ -989,7 +985,7 @@ export class Router {
   private cut(ex: Exchange): void {
     if (ex.done) return;
     this.abandon(ex);
-    this.record(ex, 0);
+    this.record(ex.pool, ex.variants, ex.start, 0);
     ex.client.sock.destroy();
   }
 
@@ -1024,7 +1020,7 @@ export class Router {
     const c = ex.client;
     const up = ex.up!;
     ex.done = true;
-    this.record(ex, 101);
+    this.record(ex.pool, ex.variants, ex.start, 101);
     this.upstreams.delete(up);
     for (const s of [c.sock, up.sock]) {
       s.removeAllListeners('data');

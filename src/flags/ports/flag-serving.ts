@@ -2,7 +2,7 @@ import type { CompileResult, FlagdDocument } from '../flag-model.js';
 
 // The data plane compiles and evaluates what it is given; it sees the flags context only through this port, so these
 // types are re-exported here (an adapter imports ports, never a context's other files).
-export { FLAG_LIMITS } from '../flag-model.js';
+export { FLAG_LIMITS, flagTypeOf, ZERO_OF } from '../flag-model.js';
 export type { CompiledFlagSet, CompileResult, EvaluationContext, FlagdDocument, FlagType, FlagValue, Resolution } from '../flag-model.js';
 
 /** Compiles a flagd flag set once per change (the flags context's `compileFlagSet`, wired in by main/). */
