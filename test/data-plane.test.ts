@@ -137,7 +137,7 @@ describe('the data plane process', { timeout: 120_000 }, () => {
     const dataDir = join(root, 'emfile');
     const port = await freePort();
     // A data plane with room for very few files, started directly (its supervisor passes no ulimit).
-    const proc = spawn('/bin/sh', ['-c', `ulimit -n 40; exec "${process.execPath}" "${ENTRY}" --data-dir "${dataDir}" --port ${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn('/bin/sh', ['-c', `ulimit -n 40; exec "${process.execPath}" "${ENTRY}" --data-dir "${dataDir}" --port ${port} --flags-port 0`], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     const sockets: Socket[] = [];
@@ -162,8 +162,11 @@ describe('the data plane process', { timeout: 120_000 }, () => {
       client.close();
     } finally {
       for (const s of sockets) s.destroy();
-      proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
+      // A process that has exited already (it could not start) fires no second 'exit'.
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        await new Promise((r) => proc.once('exit', r));
+      }
     }
   });
 

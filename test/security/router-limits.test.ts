@@ -208,7 +208,7 @@ describe('router limits', { timeout: 120_000 }, () => {
       const root = mkdtempSync(join(tmpdir(), 'sluice-router-limits-'));
       const dataDir = join(root, 'd');
       const p = await freePort();
-      const proc = spawn('/bin/sh', ['-c', `ulimit -n 64; exec "${process.execPath}" "${ENTRY}" --data-dir "${dataDir}" --port ${p}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const proc = spawn('/bin/sh', ['-c', `ulimit -n 64; exec "${process.execPath}" "${ENTRY}" --data-dir "${dataDir}" --port ${p} --flags-port 0`], { stdio: ['ignore', 'ignore', 'pipe'] });
       let log = '';
       proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
       const sockets: Socket[] = [];
@@ -237,8 +237,11 @@ describe('router limits', { timeout: 120_000 }, () => {
       } finally {
         for (const s of sockets) s.destroy();
         client.close();
-        proc.kill('SIGTERM');
-        await new Promise((r) => proc.once('exit', r));
+        // A process that has exited already (it could not start) fires no second 'exit'.
+        if (proc.exitCode === null && proc.signalCode === null) {
+          proc.kill('SIGTERM');
+          await new Promise((r) => proc.once('exit', r));
+        }
         rmSync(root, { recursive: true, force: true });
       }
     });
