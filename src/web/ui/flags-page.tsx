@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import { flagStageOrder, formatPercent, rolloutOf } from '../model/flags-model.js';
 import { formatAgo, formatTime } from '../model/format.js';
 import { routes, type WebOutput } from '../model/routes.js';
@@ -141,18 +141,25 @@ function StaleReport({ stages }: { stages: string[] }) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
+  // The days last asked for, and that request's number: a refresh on reconnect asks for the same days, and an answer
+  // that arrives after a newer request was made is dropped (the table always shows what was asked last).
+  const asked = useRef({ days, seq: 0 });
   const load = async (d: string) => {
+    const seq = ++asked.current.seq;
+    asked.current.days = d;
     setBusy(true);
     try {
-      setReport({ days: d, flags: await call(routes.staleFlags, { query: { days: d } }) });
+      const flags = await call(routes.staleFlags, { query: { days: d } });
+      if (seq !== asked.current.seq) return;
+      setReport({ days: d, flags });
       setError(null);
     } catch (e) {
-      setError((e as Error).message);
+      if (seq === asked.current.seq) setError((e as Error).message);
     } finally {
-      setBusy(false);
+      if (seq === asked.current.seq) setBusy(false);
     }
   };
-  useLiveRefresh(() => load(report?.days ?? days), [], () => false);
+  useLiveRefresh(() => load(asked.current.days), [], () => false);
 
   return (
     <section aria-labelledby="stale-h" className="card stale">
