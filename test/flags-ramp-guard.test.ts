@@ -84,7 +84,7 @@ describe('a guarded ramp on real traffic', { timeout: 240_000 }, () => {
     const plan = '{"treatment":"on","control":"off","steps":[25,50,100],"wait":"5s","variantKey":"header:x-user-id"}';
     const started = await run('flags', 'ramp', 'start', 'winter-sale', '--stage', 'prod', '--plan', plan, '--reason', 'the sale for everyone');
     assert.equal(started.code, 0, started.stderr);
-    assert.match((await run('flags', 'show', 'winter-sale')).stdout, /router counts requests by header x-user-id/);
+    assert.match((await run('flags', 'show', 'winter-sale')).stdout, /the router, counting requests by header x-user-id/);
 
     // Users 0..999 keep coming (4 at a time) until the ramp has decided, or 90 s.
     const statuses = new Map<number, number>();
@@ -109,6 +109,14 @@ describe('a guarded ramp on real traffic', { timeout: 240_000 }, () => {
     const doc = JSON.parse((await run('flags', 'export', '--stage', 'prod')).stdout) as { flags: Record<string, { targeting: unknown }> };
     assert.deepEqual(doc.flags['winter-sale']?.targeting, { fractional: [['on', 0], ['off', 100]] });
     for (let u = 0; u < 200; u++) assert.equal(await get(`user-${u}`), 200, `user-${u} still gets the treatment`);
+
+    // What the dashboard charts: the treatment's users failed every request, the control's none.
+    type Series = { metrics: { name: string; canary: number[]; baseline: number[] }[] };
+    const series = (await api<Series>(up.apiUrl, 'GET', '/api/v1/stages/prod/flags/winter-sale/ramp/series', undefined, token)).json;
+    assert.deepEqual(series.metrics.map((m) => m.name), ['error-rate']);
+    const [m] = series.metrics;
+    assert.ok(m!.canary.length >= 3 && m!.canary.every((v) => v === 1), `treatment: ${JSON.stringify(m!.canary)}`);
+    assert.ok(m!.baseline.length >= 3 && m!.baseline.every((v) => v === 0), `control: ${JSON.stringify(m!.baseline)}`);
 
     // The audit trail: the ramp's regression, by Sluice, with the judge's reason.
     const audit = (await api<{ action: string; actor: { kind: string }; reason: string }[]>(up.apiUrl, 'GET', '/api/v1/audit?stage=prod&limit=1000', undefined, token)).json;

@@ -58,8 +58,9 @@ describe('flag ramps: the CLI and the API against sluice up', { timeout: 180_000
     assert.deepEqual(doc.flags['winter-sale']?.targeting, { fractional: [['on', 1], ['off', 99]] });
     assert.equal(doc.flags['winter-sale']?.metadata['sluice.variantKey'], 'header:x-user-id');
     const shown = await run('flags', 'show', 'winter-sale');
-    assert.match(shown.stdout, /measured by: router counts requests by header x-user-id/);
+    assert.match(shown.stdout, /measured by: the router, counting requests by header x-user-id/);
     assert.match(shown.stdout, /next judgement: \d{4}-/);
+    assert.match((await run('flags', 'list')).stdout, /winter-sale .* prod: on off\+rules \(ramp 1% on, running\)/);
 
     // The runner judges the step after its 5 s wait; with no traffic per variant it holds the step.
     let r: Ramp | undefined;

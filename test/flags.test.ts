@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { api, cli, copyExample, startUp, type UpProcess } from './helpers/sluice-process.js';
 
 // Feature flags through the CLI and the API of a real `sluice up`, with the example shop's sluice.flags.yaml.
@@ -60,6 +62,37 @@ describe('flags in the control plane: the CLI against sluice up', { timeout: 180
     assert.match(hist.stdout, /flag\.set\s+prod\/new-checkout\s+by admin: ramp to 25%/);
     const audit = await api<{ action: string; reason: string; links: Record<string, string> }[]>(up.apiUrl, 'GET', '/api/v1/audit?stage=prod', undefined, readFileSync(join(app, '.sluice', 'admin-token'), 'utf8').trim());
     assert.ok(audit.json.some((r) => r.action === 'flag.set' && r.reason === 'checkout errors' && r.links.release === '1.0.0' && r.links.flag === 'new-checkout'));
+  });
+
+  it('the API\'s event stream carries each saved change as a flags.changed frame without an id, naming its stages and flags', async () => {
+    const frames: string[] = [];
+    let buffered = '';
+    const req = request(`${up.apiUrl}/api/v1/events`, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffered += chunk;
+        const parts = buffered.split('\n\n');
+        buffered = parts.pop()!;
+        frames.push(...parts);
+      });
+    });
+    req.on('error', () => undefined);
+    req.end();
+    try {
+      const until = async (what: string, check: () => boolean) => {
+        for (const end = Date.now() + 10_000; Date.now() < end; await sleep(50)) if (check()) return;
+        assert.fail(`timed out waiting for ${what}; frames: ${JSON.stringify(frames)}`);
+      };
+      await until('the stream to connect', () => frames.includes(': connected'));
+      const off = await run('flags', 'set', 'winter-sale', '--stage', 'staging', '--off', '--reason', 'the stream test');
+      assert.equal(off.code, 0, off.stderr);
+      await until('a flags.changed frame', () => frames.some((f) => f.startsWith('event: flags.changed')));
+      assert.deepEqual(frames.filter((f) => f.startsWith('event: flags.changed')), ['event: flags.changed\ndata: {"stages":["staging"],"flags":["winter-sale"]}']);
+      const on = await run('flags', 'set', 'winter-sale', '--stage', 'staging', '--on', '--reason', 'the stream test is over');
+      assert.equal(on.code, 0, on.stderr);
+    } finally {
+      req.destroy();
+    }
   });
 
   it('refuses bad rules with a clear error saying where, and the stage keeps its last good flags', async () => {

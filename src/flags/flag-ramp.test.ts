@@ -63,13 +63,13 @@ describe('ramp decider', () => {
     }
   });
 
-  it('start serves the first step; pass moves to the next step and restarts the wait; the last step passing completes', () => {
+  it('start serves the first step; pass moves to the next step and restarts the wait; the step before 100 % passing completes', () => {
     const p = plan();
     const s = decideRamp(p, undefined, 500, { kind: 'start', before: { defaultVariant: 'off', targeting: { fractional: [['on', 10], ['off', 90]] } } });
     assert.ok(s.ok);
     assert.deepEqual([s.run.status, s.run.step, s.run.percent, s.run.stepStartedAt, s.serve], ['running', 0, 1, 500, { split: 1 }]);
     let r = s.run;
-    for (const [i, pct] of [5, 25, 100].entries()) {
+    for (const [i, pct] of [5, 25].entries()) {
       const at = rampDueAt(p, r);
       const d = decideRamp(p, r, at, verdict('pass'));
       assert.ok(d.ok);
@@ -78,8 +78,9 @@ describe('ramp decider', () => {
     }
     const done = decideRamp(p, r, rampDueAt(p, r), verdict('pass'));
     assert.ok(done.ok);
-    assert.deepEqual([done.event, done.run.status, done.serve], ['ramp.completed', 'completed', 'complete']);
-    assert.equal(done.run.verdicts.length, 4);
+    // 100 % is never judged: nobody would be left on the control to compare with.
+    assert.deepEqual([done.event, done.run.status, done.run.step, done.run.percent, done.serve], ['ramp.completed', 'completed', 3, 100, 'complete']);
+    assert.equal(done.run.verdicts.length, 3);
   });
 
   it('fail with zero goes back to 0 % and notifies; with pause it holds the percentage, paused, and notifies; the reason carries the judge\'s', () => {
@@ -141,7 +142,8 @@ describe('ramp plan', () => {
     bad({ steps: [1, 5, 5, 100] }, /strictly increasing/);
     bad({ steps: [1, 5, 50] }, /must end at 100/);
     bad({ steps: [0, 100] }, /whole percentage from 1 to 100/);
-    bad({ steps: [] }, /give 1 to 20 percentages/);
+    bad({ steps: [] }, /give 2 to 20 percentages/);
+    bad({ steps: [100] }, /give 2 to 20 percentages, the last 100/);
     bad({ waitMs: 1_000 }, /wait: 1000 ms is out of bounds: from 5 s to 7 days/);
     bad({ waitMs: 8 * 86_400_000 }, /out of bounds/);
     bad({ variantKey: 'query:uid' }, /not header:<name> or cookie:<name>/);
@@ -153,7 +155,7 @@ describe('ramp plan', () => {
     assert.deepEqual([p.bucketBy, p.onRegression, p.maxHolds], ['targetingKey', 'zero', 3]);
   });
   it('says which measurement applies', () => {
-    assert.equal(rampMeasurement({ variantKey: 'header:X-User-Id' }), 'router counts requests by header x-user-id');
+    assert.equal(rampMeasurement({ variantKey: 'header:X-User-Id' }), 'the router, counting requests by header x-user-id');
     assert.equal(rampMeasurement({}), "the provider's reports (Sluice's OpenFeature provider with its hook)");
   });
   it('may own no targeting or a plain fractional, nothing else', () => {

@@ -18,7 +18,7 @@ export type RampMetric = MetricSpec & { metric: Extract<BuiltinMetric, 'error-ra
 export interface RampPlan {
   treatment: string;
   control: string;
-  /** Treatment percentages, strictly increasing, the last one 100. */
+  /** Treatment percentages, strictly increasing, the last one 100 (reached when the step before it passes; never judged). */
   steps: number[];
   /** How long each step runs before it is judged (ms). */
   waitMs: number;
@@ -163,9 +163,10 @@ export function decideRamp(plan: RampPlan, run: RampRun | undefined, now: number
         return { ok: true, run: { ...run, status: 'regressed', percent: 0, verdicts, holds: 0, reason }, event: 'ramp.regressed', serve: { split: 0 }, notify: true };
       }
       if (v.outcome === 'pass') {
-        const last = run.step === plan.steps.length - 1;
-        if (last) return { ok: true, run: { ...run, status: 'completed', verdicts, holds: 0 }, event: 'ramp.completed', serve: 'complete', notify: false };
         const step = run.step + 1;
+        // The last step serves everyone: no user is left on the control to judge it against, so reaching it completes the ramp.
+        if (step >= plan.steps.length - 1)
+          return { ok: true, run: { ...run, status: 'completed', step: plan.steps.length - 1, percent: 100, verdicts, holds: 0 }, event: 'ramp.completed', serve: 'complete', notify: false };
         const percent = plan.steps[step]!;
         return { ok: true, run: { ...run, step, percent, stepStartedAt: now, holds: 0, verdicts }, event: 'ramp.stepped', serve: { split: percent }, notify: false };
       }
@@ -225,8 +226,8 @@ export function checkRampPlan(input: RampPlanInput, variants: readonly string[],
   if (!variants.includes(input.control)) problems.push(`control: ${JSON.stringify(input.control)} is not a variant of the flag (${known})`);
   if (input.treatment === input.control) problems.push(`treatment and control are both ${input.treatment}: name two different variants`);
   const steps = input.steps;
-  if (!Array.isArray(steps) || steps.length === 0 || steps.length > RAMP_LIMITS.maxSteps)
-    problems.push(`steps: give 1 to ${RAMP_LIMITS.maxSteps} percentages, e.g. [1, 5, 25, 100]`);
+  if (!Array.isArray(steps) || steps.length < 2 || steps.length > RAMP_LIMITS.maxSteps)
+    problems.push(`steps: give 2 to ${RAMP_LIMITS.maxSteps} percentages, the last 100, e.g. [1, 5, 25, 100] (a step below 100 is what gets judged)`);
   else {
     if (steps.some((s) => !Number.isInteger(s) || s < 1 || s > 100)) problems.push(`steps: each is a whole percentage from 1 to 100, not ${JSON.stringify(steps)}`);
     else if (steps.some((s, i) => i > 0 && s <= steps[i - 1]!)) problems.push(`steps: ${JSON.stringify(steps)} must be strictly increasing`);
@@ -265,6 +266,6 @@ export function checkRampPlan(input: RampPlanInput, variants: readonly string[],
 /** How a ramp's variants are measured, for people: the router by header or cookie, or the provider's reports. */
 export function rampMeasurement(plan: Pick<RampPlan, 'variantKey'>): string {
   const src = parseVariantKey(plan.variantKey);
-  if (src) return `router counts requests by ${src.kind} ${src.name}`;
+  if (src) return `the router, counting requests by ${src.kind} ${src.name}`;
   return "the provider's reports (Sluice's OpenFeature provider with its hook)";
 }

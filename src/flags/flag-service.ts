@@ -158,6 +158,14 @@ export interface FlagServiceOptions {
   onError?: (e: unknown) => void;
   /** The key a stage's own instances and commands read its flags with (`SLUICE_FLAGS_KEY`); published with its read keys. */
   workloadKey?: (stage: string) => Promise<string>;
+  /** Told of each saved change (the dashboard's event stream carries it, so open flag views refresh). */
+  changed?: (c: FlagsChanged) => void;
+}
+
+/** What a saved change touched: the stages whose revision it raised and the flags its events name. */
+export interface FlagsChanged {
+  stages: string[];
+  flags: string[];
 }
 
 const MAX_TEXT = 1000;
@@ -764,9 +772,10 @@ export class FlagService {
         stages: c.stages,
         audit: c.events.length > 0 ? [this.draft(c.auditReason === undefined ? meta : { ...meta, reason: c.auditReason }, action, links)] : [],
       };
-      return { change, result: next };
+      return { change, result: { next, flags: [...new Set(c.events.flatMap((e) => (e.flag ? [e.flag] : [])))] } };
     });
-    await this.publish(result, Object.keys(revisions));
+    await this.publish(result.next, Object.keys(revisions));
+    this.o.changed?.({ stages: Object.keys(revisions), flags: result.flags });
     return { revisions };
   }
 

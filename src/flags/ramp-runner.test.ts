@@ -80,7 +80,7 @@ describe('guarded ramps: the service', () => {
     const audit = (await store.auditRecords(0, 100)).at(-1)!;
     assert.deepEqual([audit.action, audit.reason, audit.links.flag, audit.links.stage], ['flag.ramp.start', 'ship the sale', 'sale', 'prod']);
     const view = (await service.show('sale')).stages.prod!;
-    assert.equal(view.rampInfo?.measurement, 'router counts requests by header x-user-id');
+    assert.equal(view.rampInfo?.measurement, 'the router, counting requests by header x-user-id');
     assert.equal(view.rampInfo?.nextJudgementAt, r.ramp.run!.stepStartedAt + 30_000);
   });
 
@@ -137,7 +137,8 @@ describe('guarded ramps: the runner', () => {
     await rr.tick();
     assert.equal(metrics.asked.length, 0, 'not due yet');
     const shares: number[] = [serving.share('prod', 'sale')];
-    for (let i = 0; i < 4; i++) {
+    // Three judgements: 1 %, 5 % and 25 %; the last passing gives everyone the treatment (100 % is never judged).
+    for (let i = 0; i < 3; i++) {
       advance(30_000);
       await rr.tick();
       shares.push(serving.share('prod', 'sale'));
@@ -146,13 +147,13 @@ describe('guarded ramps: the runner', () => {
     assert.deepEqual(metrics.asked.slice(0, 2).map((q) => q.variant), ['on', 'off']);
     const near = (x: number | undefined, want: number, by: number) => Math.abs(x! - want) <= by;
     const steps = near(shares[0], 0.01, 0.02) && near(shares[1], 0.05, 0.02) && near(shares[2], 0.25, 0.03);
-    assert.ok(steps && shares[3] === 1 && shares[4] === 1, String(shares));
+    assert.ok(steps && shares[3] === 1, String(shares));
     const f = serving.sets.get('prod')!.doc.flags.sale!;
     assert.deepEqual([f.defaultVariant, f.targeting], ['on', undefined]);
     const r = await service.ramp('prod', 'sale');
     assert.equal(r.run?.status, 'completed');
-    assert.equal(r.run?.verdicts.length, 4);
-    assert.deepEqual((await service.history({ flag: 'sale', stage: 'prod' })).map((e) => e.type).slice(-5), ['ramp.started', 'ramp.stepped', 'ramp.stepped', 'ramp.stepped', 'ramp.completed']);
+    assert.equal(r.run?.verdicts.length, 3);
+    assert.deepEqual((await service.history({ flag: 'sale', stage: 'prod' })).map((e) => e.type).slice(-4), ['ramp.started', 'ramp.stepped', 'ramp.stepped', 'ramp.completed']);
   });
 
   it('end to end: the treatment\'s error rate is high, the ramp goes back to 0 % by itself, the served set shows it, the audit says why, people are told', async () => {

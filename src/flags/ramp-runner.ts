@@ -1,10 +1,10 @@
 import type { Clock } from '../kernel/clock.js';
 import { isSluiceError } from '../kernel/errors.js';
 import type { JudgeRequest, JudgeResponse } from '../rollout/judge-request.js';
-import type { MetricResult } from '../rollout/judge.js';
+import type { MetricResult, MetricSpec } from '../rollout/judge.js';
 import type { JudgeRunner } from '../rollout/ports/judge-runner.js';
 import type { MetricsProvider } from '../rollout/ports/metrics-provider.js';
-import { RAMP_LIMITS, rampDueAt } from './flag-ramp.js';
+import { RAMP_LIMITS, type RampMetric, rampDueAt } from './flag-ramp.js';
 import type { FlagService, RampJudgement, RampView } from './flag-service.js';
 import { variantSeries } from './ports/variant-metrics.js';
 
@@ -31,6 +31,13 @@ export interface RampRunnerOptions {
   onError?: (e: unknown) => void;
   /** One line for people about what a ramp did. */
   log?: (line: string) => void;
+}
+
+/** A ramp's metrics, treatment against control, over a window. */
+export interface RampSeries {
+  fromMs: number;
+  toMs: number;
+  metrics: Array<MetricSpec & { metric: RampMetric['metric']; canary: number[]; baseline: number[] }>;
 }
 
 /** How often the runner looks for a judgement that is due. */
@@ -97,12 +104,14 @@ export class RampRunner {
   }
 
   /**
-   * The step's window runs from its start (the counters remember the last 600 s, so no further back) to now. Too few
-   * seconds with traffic on either side is no data; otherwise the judge's verdict, with the deciding metric's figures.
+   * Each compared metric's series for the treatment's users (`canary`) and the control's (`baseline`), one value a
+   * second with traffic: over the current step for a running or paused ramp, else over what the counters remember
+   * (the last 600 s, so never further back).
    */
-  private async judgeStep(r: RampView, now: number): Promise<RampJudgement> {
-    const run = r.run!;
-    const fromMs = Math.max(run.stepStartedAt, now - RAMP_LIMITS.countersKeepMs);
+  async series(r: Pick<RampView, 'stage' | 'flag' | 'plan' | 'run'>, now: number): Promise<RampSeries> {
+    const oldest = now - RAMP_LIMITS.countersKeepMs;
+    const inStep = r.run?.status === 'running' || r.run?.status === 'paused';
+    const fromMs = inStep ? Math.max(r.run!.stepStartedAt, oldest) : oldest;
     const q = (variant: string) => ({ stage: r.stage, version: variantSeries(r.flag, variant), fromMs, toMs: now });
     const metrics = await Promise.all(
       r.plan.compare.map(async ({ metric, ...spec }) => {
@@ -110,9 +119,18 @@ export class RampRunner {
           this.o.metrics.series(metric, q(r.plan.treatment)),
           this.o.metrics.series(metric, q(r.plan.control)),
         ]);
-        return { ...spec, canary, baseline };
+        return { ...spec, metric, canary, baseline };
       }),
     );
+    return { fromMs, toMs: now, metrics };
+  }
+
+  /**
+   * The step's window runs from its start to now. Too few seconds with traffic on either side is no data; otherwise
+   * the judge's verdict, with the deciding metric's figures.
+   */
+  private async judgeStep(r: RampView, now: number): Promise<RampJudgement> {
+    const metrics = (await this.series(r, now)).metrics.map(({ metric: _m, ...m }) => m);
     const thin = metrics.find((m) => m.canary.length < RAMP_LIMITS.minSeconds || m.baseline.length < RAMP_LIMITS.minSeconds);
     if (thin)
       return {

@@ -19,7 +19,7 @@ import { openKeyring } from '../adapters/secrets-keyfile/keyring.js';
 import { postJson } from '../adapters/webhook-http/post-json.js';
 import { SessionService } from '../auth/session-service.js';
 import { TokenService } from '../auth/token-service.js';
-import { FlagService } from '../flags/flag-service.js';
+import { FlagService, type FlagsChanged } from '../flags/flag-service.js';
 import { FLAGS_FILE } from '../flags/flags-file.js';
 import { RampRunner } from '../flags/ramp-runner.js';
 import type { FlagServing } from '../flags/ports/flag-serving.js';
@@ -34,6 +34,7 @@ import { StepRunner } from '../journeys/step-runner.js';
 import { systemActor } from '../kernel/actor.js';
 import { type Clock, systemClock } from '../kernel/clock.js';
 import { isSluiceError, SluiceError } from '../kernel/errors.js';
+import { Fanout } from '../kernel/fanout.js';
 import { flagRampNotification, targetWants } from '../notifications/notification.js';
 import { Notifier } from '../notifications/notifier.js';
 import { parsePipeline } from '../pipeline/pipeline.js';
@@ -268,7 +269,9 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
         throw e;
       }
     };
+    const flagChanges = new Fanout<FlagsChanged>();
     const flags = new FlagService({
+      changed: (c) => flagChanges.publish(c),
       store: store.flags,
       serving: flagServing,
       clock,
@@ -357,6 +360,8 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       secrets: secretService,
       flags,
       bus,
+      flagChanges,
+      rampSeries: (r) => ramps.series(r, clock.now()),
       logs: workspace,
       audit: store,
       clock,

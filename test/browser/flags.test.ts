@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { OpenFeature } from '@openfeature/server-sdk';
 import type { Browser, Page } from 'playwright-core';
+import type { SluiceProvider as SluiceProviderType, SluiceProviderOptions } from '../../packages/openfeature-provider/src/index.js';
 import { ofrep } from '../helpers/flags.js';
 import { browserMissing, type Dashboard, expectNoSeriousA11yViolations, launchBrowser, login, newContext, screenshot, startDashboard, uiMissing } from './harness.js';
 
@@ -31,6 +35,9 @@ const editControls = (page: Page) => [
 ];
 
 const skipAll = browserMissing();
+// Sluice's OpenFeature provider as users install it: the bundle `npm run build` writes.
+const BUNDLE = fileURLToPath(new URL('../../../packages/openfeature-provider/dist/index.js', import.meta.url));
+const { SluiceProvider } = (await import(BUNDLE)) as { SluiceProvider: new (o: SluiceProviderOptions) => SluiceProviderType };
 
 describe('the dashboard’s flags in Chromium, against a real sluice up on the example shop', { skip: skipAll, timeout: 600_000 }, () => {
   let browser: Browser;
@@ -197,5 +204,73 @@ describe('the dashboard’s flags in Chromium, against a real sluice up on the e
     for (const control of editControls(other)) assert.equal(await control.count(), 3, `a deployer sees ${control.toString()} in each stage`);
     await ctx.close();
     await other.context().close();
+  });
+
+  it('[needs UI] a deployer watches a guarded ramp of new-checkout in staging step up live, with its charts and verdicts, pauses and resumes it, and sees it complete', { skip: uiMissing() }, async () => {
+    // Staging's app side: Sluice's provider evaluates new-checkout for a stream of shoppers and reports each variant's
+    // evaluations to the data plane (its hook), which is what the ramp's judge reads. It stops by itself.
+    const provider = new SluiceProvider({ url: `http://127.0.0.1:${flagsPort}`, key: keys.staging!, report: { intervalMs: 250 } });
+    await OpenFeature.setProviderAndWait('ramp-watch', provider);
+    const client = OpenFeature.getClient('ramp-watch');
+    let stop = false;
+    const shoppers = (async () => {
+      for (let n = 0, end = Date.now() + 150_000; !stop && Date.now() < end; await sleep(50))
+        for (let i = 0; i < 10; i++, n++) await client.getBooleanValue('new-checkout', false, { targetingKey: `shopper-${n % 5000}` });
+    })();
+    const ctx = await newContext(browser);
+    try {
+      const page = await ctx.newPage();
+      await login(page, d.url, tokens.deployer!);
+      await page.goto(`${d.url}/flags/new-checkout`);
+      const staging = page.getByRole('region', { name: 'Stage staging' });
+      const ramp = staging.getByRole('region', { name: 'Guarded ramp in staging' });
+      await staging.waitFor();
+      assert.equal(await ramp.count(), 0, 'no ramp before one starts');
+      // Everything below arrives over the event stream and the charts' polling: the page is never reloaded.
+      await page.evaluate('window.sameDocument = true');
+
+      // Started as `sluice flags ramp start` starts it: 10 %, 50 %, then everyone, each step judged after 5 s.
+      const started = await d.call('POST', '/api/v1/stages/staging/flags/new-checkout/ramp/start', {
+        plan: { treatment: 'on', control: 'off', steps: [10, 50, 100], wait: '5s' },
+        reason: 'the one-page checkout to every shopper, judged',
+      });
+      assert.equal(started.status, 200, JSON.stringify(started.json));
+      await ramp.getByText(/^Running: 10% on \(step 1 of 3\)/).waitFor({ timeout: 10_000 });
+      assert.equal(await ramp.getByRole('progressbar').getAttribute('value'), '10');
+      // The treatment's users against the control's, charted as the counts come in.
+      await ramp.getByRole('img', { name: /^error-rate in staging: on against off\. on \(treatment\): [1-9]\d* points; off \(control\): [1-9]\d* points/ }).waitFor({ timeout: 15_000 });
+
+      await ramp.getByText(/^Running: 50% on \(step 2 of 3\)/).waitFor({ timeout: 30_000 });
+      const steps = ramp.getByRole('list', { name: 'Steps of the ramp in staging' }).getByRole('listitem');
+      assert.deepEqual((await steps.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim()), ['10% passed', '50% now', '100% to come']);
+      const verdicts = ramp.getByRole('list', { name: /Verdicts of the ramp in staging/ }).getByRole('listitem');
+      assert.match((await verdicts.first().innerText()).replace(/\s+/g, ' '), /at 10%: pass \(score \d+\) comparison Pass/);
+
+      await ramp.getByRole('button', { name: 'Pause the ramp in staging' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByRole('textbox', { name: 'Reason' }).fill('support asks for a look first');
+      await dialog.getByRole('button', { name: 'Confirm' }).click();
+      await ramp.getByText(/^Paused at 50% on \(step 2 of 3\): support asks for a look first\.$/).waitFor({ timeout: 10_000 });
+      const { run } = (await d.call<{ run: { status: string; percent: number } }>('GET', '/api/v1/stages/staging/flags/new-checkout/ramp')).json;
+      assert.deepEqual([run.status, run.percent], ['paused', 50], 'the API says what the page says');
+      await screenshot(page, 'flag-ramp');
+      await expectNoSeriousA11yViolations(page, 'a flag’s page with a paused ramp');
+
+      await ramp.getByRole('button', { name: 'Resume the ramp in staging' }).click();
+      await dialog.getByRole('textbox', { name: 'Reason' }).fill('looked fine');
+      await dialog.getByRole('button', { name: 'Confirm' }).click();
+      await ramp.getByText('Completed: on for everyone.').waitFor({ timeout: 40_000 });
+      assert.deepEqual((await steps.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim()), ['10% passed', '50% passed', '100% passed']);
+      assert.equal(await page.evaluate('window.sameDocument === true'), true, 'the page was not reloaded');
+      // The stage's apps now get the treatment, whoever they are; the history tells each step.
+      assert.equal((await ofrep(flagsPort, keys.staging, 'new-checkout', { targetingKey: 'shopper-new' })).json?.value, true);
+      const history = page.getByRole('table', { name: /Changes of flag new-checkout/ });
+      assert.match((await history.getByRole('row').nth(1).innerText()).replace(/\s+/g, ' '), /staging ramp completed, now 100%/);
+    } finally {
+      stop = true;
+      await shoppers;
+      await OpenFeature.clearProviders();
+      await ctx.close();
+    }
   });
 });

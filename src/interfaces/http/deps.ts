@@ -9,7 +9,9 @@ import type { StepWorkspace } from '../../journeys/ports/step-workspace.js';
 import type { NotificationOutbox } from '../../notifications/ports/outbox.js';
 import type { ReleaseStore } from '../../releases/ports/release-store.js';
 import type { ReleaseService } from '../../releases/release-service.js';
-import type { FlagService } from '../../flags/flag-service.js';
+import type { FlagService, FlagsChanged, RampView } from '../../flags/flag-service.js';
+import type { RampSeries } from '../../flags/ramp-runner.js';
+import type { Fanout } from '../../kernel/fanout.js';
 import type { SecretService } from '../../secrets/secret-service.js';
 import type { JudgeRunner } from '../../rollout/ports/judge-runner.js';
 import type { StreamLimits } from './streams.js';
@@ -26,6 +28,10 @@ export interface ApiDeps {
   secrets: Pick<SecretService, 'list' | 'set' | 'unset' | 'rotateKey'>;
   /** Feature flags. */
   flags: FlagService;
+  /** A ramp's metrics, treatment against control (RampRunner.series, now). */
+  rampSeries: (r: RampView) => Promise<RampSeries>;
+  /** Each saved flag change, for the event stream (`flags.changed` frames). */
+  flagChanges: Pick<Fanout<FlagsChanged>, 'subscribe'>;
   bus: EventBus;
   store: ReleaseStore & Pick<JourneyLog, 'loadEvents' | 'eventsAfter'> & Pick<NotificationOutbox, 'listNotifications'>;
   logs: Pick<StepWorkspace, 'readLog'>;

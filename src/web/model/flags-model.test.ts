@@ -1,7 +1,21 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compileFlagSet } from '../../flags/flag-compiler.js';
-import { flagStageOrder, formatPercent, fractionalOf, historyRows, jsonErrorOffset, parseTargeting, problemsOf, rolloutOf, targetingText, treatmentVariants } from './flags-model.js';
+import {
+  flagStageOrder,
+  formatPercent,
+  fractionalOf,
+  historyRows,
+  jsonErrorOffset,
+  parseTargeting,
+  problemsOf,
+  type RampShape,
+  rampStatusText,
+  rampSteps,
+  rolloutOf,
+  targetingText,
+  treatmentVariants,
+} from './flags-model.js';
 
 const bool = { type: 'boolean' as const, variants: { on: true, off: false } };
 const colour = { type: 'string' as const, variants: { red: '#f00', green: '#0f0', blue: '#00f' } };
@@ -122,5 +136,44 @@ describe('the flag’s history', () => {
         [1, 'sluice (sluice up)', 'every stage', 'declared: boolean, variants {"on":true,"off":false} (from the flags file)', 'sluice up applied sluice.flags.yaml'],
       ],
     );
+  });
+});
+
+describe('a guarded ramp on the flag’s page', () => {
+  const plan = { treatment: 'on', control: 'off', steps: [1, 5, 25, 100], waitMs: 30_000 };
+  const run = (over: Partial<NonNullable<RampShape['run']>>): RampShape => ({ plan, run: { status: 'running', step: 0, percent: 1, verdicts: [], ...over } });
+  const states = (r: RampShape) => rampSteps(r).map((s) => `${s.percent}:${s.state}`).join(' ');
+
+  it('marks each step passed, current, failed, stopped or still to come', () => {
+    assert.equal(states({ plan }), '1:pending 5:pending 25:pending 100:pending');
+    assert.equal(states(run({ step: 2, percent: 25, verdicts: [{ step: 0, outcome: 'pass' }, { step: 1, outcome: 'pass' }] })), '1:passed 5:passed 25:current 100:pending');
+    assert.equal(states(run({ status: 'paused', step: 1, percent: 5, verdicts: [{ step: 1, outcome: 'nodata' }] })), '1:passed 5:current 25:pending 100:pending');
+    // Regressed (back to 0 %) or paused by the policy `pause`: the step whose verdict failed shows it.
+    assert.equal(states(run({ status: 'regressed', step: 2, percent: 0, verdicts: [{ step: 2, outcome: 'fail' }] })), '1:passed 5:passed 25:failed 100:pending');
+    assert.equal(states(run({ status: 'paused', step: 1, percent: 5, verdicts: [{ step: 1, outcome: 'fail' }] })), '1:passed 5:failed 25:pending 100:pending');
+    // A ramp paused on a failed verdict, then resumed: the step is current again.
+    assert.equal(states(run({ step: 1, percent: 5, verdicts: [{ step: 1, outcome: 'fail' }] })), '1:passed 5:current 25:pending 100:pending');
+    assert.equal(states(run({ status: 'aborted', step: 1, percent: 5 })), '1:passed 5:stopped 25:pending 100:pending');
+    assert.equal(states(run({ status: 'completed', step: 3, percent: 100 })), '1:passed 5:passed 25:passed 100:passed');
+  });
+
+  it('says where the ramp is and when it is judged next', () => {
+    assert.equal(rampStatusText({ plan }, null, 0), 'Declared, not started: 1% → 5% → 25% → 100% of on, each step judged after 30.0 s.');
+    assert.equal(rampStatusText(run({ step: 2, percent: 25 }), 12_400, 1_000), 'Running: 25% on (step 3 of 4); next judgement in 12.0 s.');
+    assert.equal(rampStatusText(run({}), 1_000, 1_000), 'Running: 1% on (step 1 of 4); judging now.');
+    assert.equal(rampStatusText(run({ status: 'regressed', percent: 0, reason: 'the judge found on worse' }), null, 0), 'Regressed, back to 0% on: the judge found on worse.');
+    assert.equal(rampStatusText(run({ status: 'paused', reason: 'by hand' }), null, 0), 'Paused at 1% on (step 1 of 4): by hand.');
+    assert.equal(rampStatusText(run({ status: 'completed', step: 3, percent: 100 }), null, 0), 'Completed: on for everyone.');
+    assert.match(rampStatusText(run({ status: 'aborted', reason: 'wrong flag' }), null, 0), /^Aborted at 1% on \(step 1 of 4\): wrong flag\. The targeting from before the ramp is back\.$/);
+  });
+
+  it('tells each ramp event in the history', () => {
+    const base = { flag: 'new-checkout', stage: 'prod', links: {}, revisions: {}, actor: { kind: 'system', reason: 'ramp' }, reason: '' };
+    const rows = historyRows([
+      { ...base, id: 1, at: 1, type: 'ramp.started', data: { status: 'running', step: 0, percent: 1, plan } },
+      { ...base, id: 2, at: 2, type: 'ramp.held', data: { status: 'running', step: 0, percent: 1, verdict: { outcome: 'nodata', reason: 'too little traffic' } } },
+      { ...base, id: 3, at: 3, type: 'ramp.regressed', data: { status: 'regressed', step: 0, percent: 0, reason: 'the judge found on worse than off at 1 %' } },
+    ]);
+    assert.deepEqual(rows.map((r) => r.what), ['ramp regressed, now 0%: the judge found on worse than off at 1 %', 'ramp held at 1%: nodata, too little traffic', 'ramp started, now 1%']);
   });
 });

@@ -1,4 +1,5 @@
 import { dagColumns, type DagNode } from './dag-layout.js';
+import { formatDuration } from './format.js';
 
 /** One bucket of a `fractional` split: the variant it serves and its share of the traffic, in percent. */
 export interface RolloutBucket {
@@ -304,6 +305,14 @@ function describeSet(cur: StageConfig, prev: StageConfig | undefined): string {
   return `${parts.length ? parts.join(', ') : 'saved unchanged'}${fromFile}`;
 }
 
+/** `ramp stepped, now 25%`, `ramp regressed, now 0%: the judge found …`, `ramp held at 5%: nodata, too little traffic …`. */
+function describeRampEvent(verb: string, data: Record<string, unknown>): string {
+  const percent = typeof data.percent === 'number' ? `${formatPercent(data.percent)}` : '?';
+  const verdict = isRecord(data.verdict) ? data.verdict : undefined;
+  const why = typeof data.reason === 'string' ? `: ${data.reason}` : verdict ? `: ${String(verdict.outcome)}, ${String(verdict.reason)}` : '';
+  return verb === 'held' ? `ramp held at ${percent}${why}` : `ramp ${verb}, now ${percent}${why}`;
+}
+
 /**
  * The flag history as rows, newest first. A stage's change says what it changed against the one before it in the
  * history (turned off, default on → off, targeting changed); the oldest shown says the whole config.
@@ -331,10 +340,70 @@ export function historyRows(events: readonly HistoryEvent[]): HistoryRow[] {
       case 'flag.remove':
         what = 'removed from every stage';
         break;
+      case 'ramp.started':
+      case 'ramp.stepped':
+      case 'ramp.held':
+      case 'ramp.regressed':
+      case 'ramp.paused':
+      case 'ramp.resumed':
+      case 'ramp.completed':
+      case 'ramp.aborted':
+        what = describeRampEvent(e.type.slice(5), data);
+        break;
       default:
         what = `${e.type}${e.data === null || e.data === undefined ? '' : ` ${json(e.data)}`}`;
     }
     rows.push({ id: e.id, at: e.at, who: actorName(e.actor), why: e.reason, where: e.stage ?? 'every stage', what, links: e.links });
   }
   return rows.reverse();
+}
+
+/** A guarded ramp as the flags page reads it (the API's `ramp` of a flag in a stage). */
+export interface RampShape {
+  plan: { treatment: string; control: string; steps: number[]; waitMs: number };
+  run?: {
+    status: 'running' | 'paused' | 'regressed' | 'completed' | 'aborted';
+    step: number;
+    percent: number;
+    reason?: string;
+    verdicts: Array<{ step: number; outcome: 'pass' | 'fail' | 'inconclusive' | 'nodata' }>;
+  };
+}
+
+/** Where one step of a ramp is: judged and passed, serving now, found worse, stopped by a person, or still to come. */
+export type RampStepState = 'passed' | 'current' | 'failed' | 'stopped' | 'pending';
+
+/** Each step of a ramp with where it is. The step a run stopped at failed when it regressed, or paused on a failed verdict. */
+export function rampSteps(r: RampShape): Array<{ percent: number; state: RampStepState }> {
+  const run = r.run;
+  const last = run?.verdicts.at(-1);
+  const failedAt = (run?.status === 'regressed' || run?.status === 'paused') && last?.outcome === 'fail' ? last.step : -1;
+  return r.plan.steps.map((percent, i) => {
+    if (!run || i > run.step) return { percent, state: 'pending' };
+    if (i < run.step || run.status === 'completed') return { percent, state: 'passed' };
+    if (i === failedAt) return { percent, state: 'failed' };
+    return { percent, state: run.status === 'aborted' ? 'stopped' : 'current' };
+  });
+}
+
+/** One line for people on where a ramp is and what comes next. */
+export function rampStatusText(r: RampShape, nextJudgementAt: number | null, now: number): string {
+  const { plan, run } = r;
+  const t = plan.treatment;
+  if (!run) return `Declared, not started: ${plan.steps.map((p) => `${p}%`).join(' → ')} of ${t}, each step judged after ${formatDuration(plan.waitMs)}.`;
+  const at = `${formatPercent(run.percent)} ${t} (step ${run.step + 1} of ${plan.steps.length})`;
+  switch (run.status) {
+    case 'running': {
+      const due = nextJudgementAt === null ? '' : nextJudgementAt <= now ? '; judging now' : `; next judgement in ${formatDuration(Math.ceil((nextJudgementAt - now) / 1000) * 1000)}`;
+      return `Running: ${at}${due}.`;
+    }
+    case 'paused':
+      return `Paused at ${at}: ${run.reason ?? 'no reason given'}.`;
+    case 'regressed':
+      return `Regressed, back to 0% ${t}: ${run.reason ?? 'the judge found it worse'}.`;
+    case 'completed':
+      return `Completed: ${t} for everyone.`;
+    case 'aborted':
+      return `Aborted at ${at}: ${run.reason ?? 'no reason given'}. The targeting from before the ramp is back.`;
+  }
 }

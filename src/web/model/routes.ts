@@ -62,6 +62,11 @@ export const routes = {
   setFlag: route<Api['flags']['set']>('POST', '/api/v1/stages/:stage/flags/:key', 'token', CHANGE_FLAGS),
   flagHistory: route<Api['flags']['history']>('GET', '/api/v1/flag-history', 'none'),
   staleFlags: route<Api['flags']['stale']>('GET', '/api/v1/flag-stale', 'none'),
+  rampSeries: route<Api['flags']['rampSeries']>('GET', '/api/v1/stages/:stage/flags/:key/ramp/series', 'none'),
+  rampStart: route<Api['flags']['rampStart']>('POST', '/api/v1/stages/:stage/flags/:key/ramp/start', 'token', CHANGE_FLAGS),
+  rampPause: route<Api['flags']['rampPause']>('POST', '/api/v1/stages/:stage/flags/:key/ramp/pause', 'token', CHANGE_FLAGS),
+  rampResume: route<Api['flags']['rampResume']>('POST', '/api/v1/stages/:stage/flags/:key/ramp/resume', 'token', CHANGE_FLAGS),
+  rampAbort: route<Api['flags']['rampAbort']>('POST', '/api/v1/stages/:stage/flags/:key/ramp/abort', 'token', CHANGE_FLAGS),
 };
 
 /** The URL of a call: path parameters filled in (encoded) and the query's defined values appended. */

@@ -9,12 +9,13 @@ import { ApiError, call } from './api.js';
 import { useNow } from './board-page.js';
 import { type Flag, type FlagStage, stageOrderOf, StageSummary } from './flags-page.js';
 import { useFocusRefresh, useLiveRefresh } from './live.js';
+import { RampPanel, type RampVerb } from './ramp-panel.js';
 import { Link } from './router.js';
 
 type Board = WebOutput<typeof routes.status>;
 type History = WebOutput<typeof routes.flagHistory>;
 /** The parts of a flag in a stage that the page changes, each with its own control and its own error. */
-type Field = 'state' | 'defaultVariant' | 'targeting';
+type Field = 'state' | 'defaultVariant' | 'targeting' | 'ramp';
 type Body = { state?: 'ENABLED' | 'DISABLED'; defaultVariant?: string; targeting?: unknown };
 /** A change waiting for its reason. */
 interface Pending {
@@ -23,6 +24,8 @@ interface Pending {
   body: Body;
   title: string;
   describe: string;
+  /** A ramp's verb instead of a change of the flag's config. */
+  ramp?: RampVerb;
 }
 /** Why a change was refused: the server's message and each problem it names, or the client's own check. */
 interface FieldError {
@@ -33,6 +36,7 @@ const errorKey = (stage: string, field: Field) => `${stage}/${field}`;
 /** The reason a flag route keeps (its contract's limit). */
 const REASON_MAX = 1000;
 const HISTORY_LIMIT = '200';
+const RAMP_ROUTES = { start: routes.rampStart, pause: routes.rampPause, resume: routes.rampResume, abort: routes.rampAbort } as const;
 
 /** One flag: each stage's state, default variant and targeting, changed in place by those allowed, and its history. */
 export function FlagPage({ flagKey, role }: { flagKey: string; role: Role }) {
@@ -66,7 +70,7 @@ export function FlagPage({ flagKey, role }: { flagKey: string; role: Role }) {
       setLoadError((e as Error).message);
     }
   };
-  useLiveRefresh(refresh, [flagKey], () => false);
+  useLiveRefresh(refresh, [flagKey], () => false, (e) => e.flags.includes(flagKey) || e.flags.length === 0);
   useFocusRefresh(refresh);
 
   if (!flag)
@@ -93,7 +97,9 @@ export function FlagPage({ flagKey, role }: { flagKey: string; role: Role }) {
   const send = async (p: Pending, reason: string) => {
     setBusy(true);
     try {
-      await call(routes.setFlag, { params: { stage: p.stage, key: flag.key }, body: { ...p.body, reason: reason.trim() } });
+      const params = { stage: p.stage, key: flag.key };
+      if (p.ramp) await call(RAMP_ROUTES[p.ramp], { params, body: { reason: reason.trim() } });
+      else await call(routes.setFlag, { params, body: { ...p.body, reason: reason.trim() } });
       setError(p.stage, p.field, null);
       if (p.field === 'targeting')
         setDrafts((d) => {
@@ -281,6 +287,19 @@ function StageEditor(p: {
           </>
         )}
       </dl>
+      {stage.ramp && (
+        <RampPanel
+          flag={flag.key}
+          stage={s}
+          ramp={stage.ramp}
+          info={stage.rampInfo}
+          now={p.now}
+          canEdit={p.canEdit}
+          busy={p.busy}
+          onVerb={(verb, title, describe) => p.onChange({ stage: s, field: 'ramp', body: {}, title, describe, ramp: verb })}
+        />
+      )}
+      <FieldErrorText id={`${idBase}-ramp-err`} error={p.errorOf('ramp')} />
       {!p.canEdit ? (
         <>
           <h3 className="small">Targeting</h3>

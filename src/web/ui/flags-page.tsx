@@ -66,8 +66,8 @@ export function FlagsPage() {
       setError((e as Error).message);
     }
   };
-  // The event stream carries journeys, not flag changes: refetch on every reconnect and whenever the page is back in view.
-  useLiveRefresh(refresh, [], () => false);
+  // Every saved flag change, and every reconnect; and whenever the page is back in view (a change through another replica).
+  useLiveRefresh(refresh, [], () => false, () => true);
   useFocusRefresh(refresh);
 
   const stages = flags ? stageOrderOf(flags, board) : [];

@@ -15,6 +15,13 @@ export interface LiveEvent {
 type Listener = (e: LiveEvent | null) => void;
 const listeners = new Set<Listener>();
 
+/** A saved flag change, as the stream's `flags.changed` frames carry it. */
+export interface FlagsEvent {
+  stages: string[];
+  flags: string[];
+}
+const flagListeners = new Set<(e: FlagsEvent) => void>();
+
 /**
  * Subscribes to journey events: `f(event)` for each, and `f(null)` on every (re)connect, when events may have been
  * missed and views should refetch.
@@ -53,6 +60,15 @@ export function useLiveConnection(enabled: boolean): boolean {
         for (const l of listeners) l(e);
       };
       for (const t of EVENT_TYPES) es.addEventListener(t, deliver);
+      es.addEventListener('flags.changed', (m: MessageEvent<string>) => {
+        let e: FlagsEvent;
+        try {
+          e = JSON.parse(m.data) as FlagsEvent;
+        } catch {
+          return;
+        }
+        for (const l of flagListeners) l(e);
+      });
       es.onmessage = deliver;
       es.onerror = () => {
         // Our own backoff instead of EventSource's: it gives up for good on an HTTP error (a 503 while restarting).
@@ -74,12 +90,18 @@ export function useLiveConnection(enabled: boolean): boolean {
 }
 
 /**
- * Calls `refresh` now and again after every event that `matters` (all, by default) and on every reconnect,
- * coalescing bursts: at most one refresh in flight, and one more after it if events came meanwhile.
+ * Calls `refresh` now and again after every journey event that `matters` (all, by default), every flag change that
+ * `flagsMatter` (none, by default), and on every reconnect, coalescing bursts: at most one refresh in flight, and one
+ * more after it if events came meanwhile.
  */
-export function useLiveRefresh(refresh: () => Promise<void>, deps: readonly unknown[], matters: (e: LiveEvent) => boolean = () => true): void {
-  const latest = useRef({ refresh, matters });
-  latest.current = { refresh, matters };
+export function useLiveRefresh(
+  refresh: () => Promise<void>,
+  deps: readonly unknown[],
+  matters: (e: LiveEvent) => boolean = () => true,
+  flagsMatter: (e: FlagsEvent) => boolean = () => false,
+): void {
+  const latest = useRef({ refresh, matters, flagsMatter });
+  latest.current = { refresh, matters, flagsMatter };
   useEffect(() => {
     let running = false;
     let again = false;
@@ -103,16 +125,21 @@ export function useLiveRefresh(refresh: () => Promise<void>, deps: readonly unkn
     const off = onLive((e) => {
       if (e === null || latest.current.matters(e)) void run();
     });
+    const flagsListener = (e: FlagsEvent) => {
+      if (latest.current.flagsMatter(e)) void run();
+    };
+    flagListeners.add(flagsListener);
     return () => {
       alive = false;
       off();
+      flagListeners.delete(flagsListener);
     };
   }, deps);
 }
 
 /**
- * Calls `refresh` when the window gets the focus back or the tab becomes visible again: for views whose changes the
- * event stream does not carry (flags), so a person coming back sees what others changed meanwhile.
+ * Calls `refresh` when the window gets the focus back or the tab becomes visible again: for views of changes the event
+ * stream may not carry (flags changed through another replica), so a person coming back sees what others changed.
  */
 export function useFocusRefresh(refresh: () => Promise<void>): void {
   const latest = useRef(refresh);

@@ -64,15 +64,18 @@ export const flagCommands: Command[] = [
   {
     name: 'flags list',
     args: '',
-    summary: 'every flag, on or off in each stage, with its default variant and when it was last evaluated',
+    summary: 'every flag, on or off in each stage, with its default variant, rules and a ramp in progress',
     min: 0,
     max: 0,
     async run(ctx) {
       const r = await ctx.client().call(flagsApi.list);
       const lines = r.map((f) => {
-        const stages = Object.entries(f.stages).map(
-          ([s, v]) => `${s}: ${v.state === 'ENABLED' ? ctx.st.green('on') : ctx.st.dim('off')}${v.state === 'ENABLED' ? ` ${v.defaultVariant}${v.targeting !== undefined ? '+rules' : ''}` : ''}`,
-        );
+        const stages = Object.entries(f.stages).map(([s, v]) => {
+          const run = v.ramp?.run;
+          // A ramp that still decides what the stage serves: where it is.
+          const ramp = run && run.status !== 'completed' && run.status !== 'aborted' ? ` (ramp ${run.percent}% ${v.ramp!.plan.treatment}, ${run.status})` : '';
+          return `${s}: ${v.state === 'ENABLED' ? ctx.st.green('on') : ctx.st.dim('off')}${v.state === 'ENABLED' ? ` ${v.defaultVariant}${v.targeting !== undefined ? '+rules' : ''}` : ''}${ramp}`;
+        });
         return `${f.key.padEnd(28)} ${f.type.padEnd(8)} ${stages.join('  ')}`;
       });
       ctx.print(r, lines.length ? lines.join('\n') : 'no flags yet: declare one with `sluice flags create KEY --type boolean --variants \'{"on":true,"off":false}\'` or in sluice.flags.yaml');

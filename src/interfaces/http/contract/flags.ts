@@ -328,6 +328,29 @@ export const flagsApi = {
     params: z.strictObject({ stage: stageParam, key: keyParam }),
     response: rampView,
   }),
+  rampSeries: defineRoute({
+    method: 'GET',
+    path: '/api/v1/stages/:stage/flags/:key/ramp/series',
+    summary:
+      "A guarded ramp's metrics, one value a second with traffic, for the treatment's users (canary) and the control's (baseline): over the current step while it runs or is paused, else over the last 600 s",
+    tag: 'flags',
+    auth: 'none',
+    params: z.strictObject({ stage: stageParam, key: keyParam }),
+    response: z.object({
+      fromMs: z.number(),
+      toMs: z.number(),
+      metrics: z.array(
+        z.object({
+          name: z.string(),
+          metric: z.enum(['error-rate', 'latency-mean']),
+          direction: z.enum(['increase', 'decrease', 'either']).optional(),
+          critical: z.boolean().optional(),
+          canary: z.array(z.number()),
+          baseline: z.array(z.number()),
+        }),
+      ),
+    }),
+  }),
   rampStart: defineRoute({
     method: 'POST',
     path: '/api/v1/stages/:stage/flags/:key/ramp/start',

@@ -52,6 +52,7 @@ export function flagsRoutes(r: Registrar, d: ApiDeps): void {
     return { stage: params.stage, id: params.id };
   });
   r.route(flagsApi.rampStatus, ({ params }) => f.ramp(params.stage, params.key));
+  r.route(flagsApi.rampSeries, async ({ params }) => d.rampSeries(await f.ramp(params.stage, params.key)));
   const changed = async (p: Promise<{ revisions: Record<string, number>; ramp: Awaited<ReturnType<typeof f.ramp>> }>) => {
     const { revisions, ramp } = await p;
     return { revisions, ramp };

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { buildBoard } from '../../../journeys/board.js';
 import { abortCommand, approveCommand, type CommandResult, pauseCommand, promoteCommand, rejectCommand, resumeCommand, retryCommand, rollbackCommand } from '../../../journeys/journey-commands.js';
 import { BACKGROUND_ANALYSIS, canaryStepName, type JourneyState, type StageState } from '../../../journeys/journey-reducer.js';
+import type { FlagsChanged } from '../../../flags/flag-service.js';
 import type { StoredEvent } from '../../../journeys/journey-events.js';
 import { SluiceError } from '../../../kernel/errors.js';
 import { closest } from '../../../kernel/suggest.js';
@@ -164,10 +165,23 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
         out.write(frame(e));
       }
     });
+    // A saved flag change, as a frame with no id (the flags' events count apart from the journeys'; a client that
+    // reconnects refetches its flag views anyway). Those during the replay are sent, merged, after it.
+    const flagsFrame = (c: FlagsChanged) => `event: flags.changed\ndata: ${JSON.stringify(c)}\n\n`;
+    const heldFlags: FlagsChanged = { stages: [], flags: [] };
+    const unsubscribeFlags = d.flagChanges.subscribe((c) => {
+      if (!replaying) out.write(flagsFrame(c));
+      else {
+        // Bounded by the pipeline's stages and the flags there are.
+        heldFlags.stages = [...new Set([...heldFlags.stages, ...c.stages])];
+        heldFlags.flags = [...new Set([...heldFlags.flags, ...c.flags])];
+      }
+    });
     let ping: NodeJS.Timeout | undefined = undefined;
     res.on('close', () => {
       clearInterval(ping);
       unsubscribe();
+      unsubscribeFlags();
       leave();
     });
     if (from !== undefined) {
@@ -188,6 +202,7 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     replaying = false;
     for (const e of buffered) if (e.id > sentUpTo) out.write(frame(e));
     buffered.length = 0;
+    if (heldFlags.stages.length > 0) out.write(flagsFrame(heldFlags));
     out.write(': connected\n\n');
     ping = setInterval(() => out.write(': ping\n\n'), 15_000);
   });
