@@ -1,5 +1,5 @@
 import { own } from '../kernel/own.js';
-import { liveReleases } from './journey-decider.js';
+import { laneWait, liveReleases } from './journey-decider.js';
 import type { ApprovalGate, ReleaseRef } from './journey-events.js';
 import { approvalCount, approvalsRequired, type JourneyState, type JourneyStatus, pendingGate, type StageState, type StageStatus, type StepStatus } from './journey-reducer.js';
 import type { Plan, StagePlan } from '../pipeline/pipeline.js';
@@ -48,6 +48,8 @@ export interface JourneySummary {
   failure?: { stage: string; reason: string };
   commit: StageJourneyView;
   stages: Record<string, StageStatus>;
+  /** Waiting for a stage with a lane: the releases in it that have not reached the last stages, and those queued before. */
+  lane?: { stage: string; ahead: string[]; before: string[] };
 }
 
 export interface Board {
@@ -87,7 +89,10 @@ export function stageView(version: string, s: StageState, sp?: StagePlan, now?: 
   };
 }
 
-export function journeySummary(j: JourneyState): JourneySummary {
+/** A journey's headline; given every journey, also the lane it waits in, if any. */
+export function journeySummary(j: JourneyState, journeys?: readonly JourneyState[]): JourneySummary {
+  const laneStage = journeys && j.status === 'running' ? j.plan.stages.find((sp) => sp.lane && own(j.stages, sp.name)?.status === 'ready') : undefined;
+  const waits = laneStage && laneWait(j, laneStage, journeys!);
   return {
     id: j.id,
     version: j.release.version,
@@ -98,6 +103,7 @@ export function journeySummary(j: JourneyState): JourneySummary {
     ...(j.failure ? { failure: j.failure } : {}),
     commit: stageView(j.release.version, j.commit),
     stages: Object.fromEntries(Object.values(j.stages).map((s) => [s.name, s.status])),
+    ...(waits ? { lane: { stage: laneStage!.name, ...waits } } : {}),
   };
 }
 
@@ -119,6 +125,6 @@ export function buildBoard(plan: Plan, journeys: readonly JourneyState[], now?: 
         latest: j ? stageView(j.release.version, own(j.stages, sp.name)!, j.plan.stages.find((p) => p.name === sp.name), now) : null,
       };
     }),
-    journeys: newestFirst.map(journeySummary),
+    journeys: newestFirst.map((j) => journeySummary(j, journeys)),
   };
 }

@@ -88,6 +88,12 @@ export function decide(j: JourneyState, ctx: DecideContext): Decision {
         if (j.supersededBy !== undefined || j.failure) break;
         const others = ctx.journeys.filter((o) => o.id !== j.id);
         if (others.some((o) => HOLDING_STATUSES.has(own(o.stages, sp.name)?.status ?? 'waiting'))) break;
+        // A stage with a lane takes its releases in order, none superseded, while fewer than maxAhead are ahead.
+        if (sp.lane) {
+          if (laneWait(j, sp, ctx.journeys)) break;
+          d.append.push({ type: 'stage.entered', stage: sp.name, previous: live.get(sp.name)?.release ?? null });
+          return d;
+        }
         const newer = others.find((o) => o.ordinal > j.ordinal && takesStage(own(o.stages, sp.name)));
         if (newer) {
           d.append.push({ type: 'journey.superseded', by: newer.release.version });
@@ -171,6 +177,25 @@ export function decide(j: JourneyState, ctx: DecideContext): Decision {
 }
 
 /** A stage counts as taken by a journey that holds it, passed it, or is about to enter it. */
+/**
+ * Why a release waits for a stage with a lane, or undefined when it may enter: an older release waits for the stage
+ * too (they go in order), or `maxAhead` releases are already in it without having passed the pipeline's last stages
+ * (a journey that ended, however, no longer counts). Pure; the board shows the same answer.
+ */
+export function laneWait(j: JourneyState, sp: StagePlan, journeys: readonly JourneyState[]): { ahead: string[]; before: string[] } | undefined {
+  if (!sp.lane) return undefined;
+  const others = journeys.filter((o) => o.id !== j.id && o.status === 'running');
+  const before = others.filter((o) => o.ordinal < j.ordinal && own(o.stages, sp.name)?.status === 'ready').map((o) => o.release.version);
+  const ahead = others.filter((o) => own(o.stages, sp.name)?.entered === true && !reachedLast(o)).map((o) => o.release.version);
+  return before.length > 0 || ahead.length >= sp.lane.maxAhead ? { ahead, before } : undefined;
+}
+
+/** Whether a journey has passed every last stage of its pipeline (those no stage comes after). */
+function reachedLast(j: JourneyState): boolean {
+  const inner = new Set(j.plan.stages.flatMap((s) => s.after));
+  return j.plan.stages.filter((s) => !inner.has(s.name)).every((s) => own(j.stages, s.name)?.status === 'passed');
+}
+
 function takesStage(s: StageState | undefined): boolean {
   if (!s) return false;
   return (

@@ -4,7 +4,7 @@ import { JourneySim, shopPlan } from '../../test/helpers/journey-sim.js';
 import { buildBoard } from './board.js';
 import { isSluiceError } from '../kernel/errors.js';
 import { approveCommand, promoteCommand, rejectCommand, retryCommand, rollbackCommand } from './journey-commands.js';
-import { decide, liveReleases } from './journey-decider.js';
+import { decide, laneWait, liveReleases } from './journey-decider.js';
 import { reduceJourney } from './journey-reducer.js';
 import type { TokenActor } from '../kernel/actor.js';
 
@@ -227,6 +227,56 @@ describe('journey reducer and decider', () => {
     assert.equal(s.get('3').status, 'succeeded');
     assert.ok(!s.executed.includes('2/staging/deploy'));
     assert.equal(liveReleases([...s.states.values()]).get('prod')?.release?.version, '3');
+  });
+
+  it('a stage with lane maxAhead 1 takes the next release, in order and none superseded, only once the one ahead has reached the last stage', () => {
+    const LANE = plan(`  integ:
+    verify: { integration: t1 }
+  staging:
+    after: integ
+    lane: { maxAhead: 1 }
+    verify: { acceptance: t2 }
+  prod:
+    after: staging
+    verify: { smoke: t3 }
+`);
+    // Release 1 stays in prod's smoke test until told; 2 and 3 come meanwhile.
+    const held = new Set(['1/prod/verify:smoke']);
+    const s = new JourneySim(LANE, (r) => (held.has(r.key) ? 'hold' : { ok: true }));
+    s.create('1');
+    s.settle();
+    // Each passes integ (which has no lane) before the next comes, and waits for staging.
+    s.create('2');
+    s.settle();
+    s.create('3');
+    s.settle();
+    assert.equal(s.get('1').stages.prod!.status, 'verifying');
+    const staging = LANE.stages.find((x) => x.name === 'staging')!;
+    for (const v of ['2', '3']) {
+      assert.equal(s.get(v).status, 'running', `${v} waits, not superseded`);
+      assert.equal(s.get(v).stages.staging!.status, 'ready');
+    }
+    assert.deepEqual(laneWait(s.get('2'), staging, [...s.states.values()]), { ahead: ['1'], before: [] });
+    assert.deepEqual(laneWait(s.get('3'), staging, [...s.states.values()]), { ahead: ['1'], before: ['2'] });
+
+    // 1 reaches prod: 2 enters staging, and 3 waits for 2 to reach prod in turn.
+    held.delete('1/prod/verify:smoke');
+    held.add('2/prod/verify:smoke');
+    s.settle();
+    assert.equal(s.get('1').status, 'succeeded');
+    assert.equal(s.get('2').stages.prod!.status, 'verifying');
+    assert.equal(s.get('3').stages.staging!.status, 'ready');
+    assert.deepEqual(laneWait(s.get('3'), staging, [...s.states.values()]), { ahead: ['2'], before: [] });
+
+    // A release ahead that fails frees its place too.
+    s.outcome = (r) => (r.key === '2/prod/verify:smoke' ? { ok: false, reason: 'smoke failed' } : { ok: true });
+    s.run();
+    assert.equal(s.get('2').status, 'failed');
+    assert.equal(s.get('3').status, 'succeeded');
+    assert.deepEqual(
+      s.executed.filter((k) => k.endsWith('/staging/deploy')),
+      ['1/staging/deploy', '2/staging/deploy', '3/staging/deploy'],
+    );
   });
 
   /** Releases 1 and 2, both through every stage. */

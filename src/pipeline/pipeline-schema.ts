@@ -143,6 +143,11 @@ const stageFields = {
   bake: duration.optional(),
   autoPromote: z.boolean().optional(),
   strategy: strategySchema.optional(),
+  /**
+   * At most `maxAhead` releases in the stage that have not reached the pipeline's last stages; the next wait, in
+   * order, until one gets there (or its journey ends).
+   */
+  lane: z.strictObject({ maxAhead: z.number().int().min(1).max(20) }).optional(),
 };
 
 export const stageDefaultsSchema = z.strictObject(stageFields);

@@ -94,6 +94,8 @@ export interface StagePlan {
   autoPromote: boolean;
   /** Present when the stage rolls out as a canary; absent for all-at-once. */
   canary?: CanaryPlan;
+  /** At most `maxAhead` releases may be in the stage without having reached the pipeline's last stages (ADR 24). */
+  lane?: { maxAhead: number };
 }
 
 /** The resolved pipeline. A journey keeps the plan it started with, so editing the file never changes a running journey. */
@@ -260,6 +262,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml', options: Parse
       autoPromote: fields.autoPromote ?? true,
       ...(typeof fields.approval === 'object' && fields.approval.before === 'deploy' ? { approvalBeforeDeploy: true } : {}),
       ...(fields.protection ? { protection: protectionPlan(fields.protection) } : {}),
+      ...(fields.lane ? { lane: { maxAhead: fields.lane.maxAhead } } : {}),
     };
     if (fields.secrets?.length) {
       plan.secrets = [...new Set(fields.secrets)];

@@ -22,7 +22,7 @@ import {
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 const ACTIONS = ['Promote', 'Approve', 'Reject', 'Pause', 'Resume', 'Abort', 'Retry', 'Rollback'];
 
-/** The example with one instance a stage (quicker), and prod behind an approval only approvers may give. */
+/** The example with one instance a stage (quicker), staging's lane one release ahead of prod, and prod behind an approval only approvers may give. */
 const GATED = `app: shop
 artifact: { build: node build.js, output: dist }
 defaults:
@@ -34,6 +34,7 @@ stages:
   staging:
     after: integ
     verify: { acceptance: node tests/acceptance.js }
+    lane: { maxAhead: 1 }
   prod:
     after: staging
     approval: true
@@ -365,6 +366,19 @@ describe('the dashboard in Chromium: roles and a gated prod', { skip: skipAll, t
     assert.equal(await prod.getByRole('button', { name: 'Reject', exact: true }).count(), 0);
   });
 
+  it('[needs UI] a second release queues in staging’s lane behind the one awaiting approval in prod, and the board says so live', { skip: uiMissing() }, async () => {
+    const page = await (await newContext(browser)).newPage();
+    await login(page, d.url, tokens.viewer!);
+    const lane = page.getByRole('region', { name: 'Lane' });
+    await lane.getByRole('listitem', { name: 'Release 1.0.0' }).waitFor();
+    assert.equal((await d.call('POST', '/api/v1/releases', { version: '1.1.0' }, tokens.deployer)).status, 201);
+    // No reload: the release appears and, once through integ, waits for staging behind 1.0.0.
+    const queued = lane.getByRole('listitem', { name: 'Release 1.1.0' });
+    await queued.getByText(/staging: queued in its lane behind 1\.0\.0 \(on its way to the end\)/).waitFor({ timeout: 60_000 });
+    assert.equal((await journeyOf(d, '1.1.0')).json.journey?.stages.staging, 'ready');
+    await screenshot(page, 'board-lane');
+  });
+
   it('[needs UI] an approver approves the gated stage with a comment, after confirming', { skip: uiMissing() }, async () => {
     const page = await (await newContext(browser)).newPage();
     await login(page, d.url, tokens.approver!);
@@ -375,6 +389,8 @@ describe('the dashboard in Chromium: roles and a gated prod', { skip: skipAll, t
     const events = (await d.call<{ type: string; comment?: string; by?: string }[]>('GET', '/api/v1/releases/1.0.0/events')).json;
     const approved = events.find((e) => e.type === 'stage.approved');
     assert.deepEqual([approved?.by, approved?.comment], ['gate-approver', 'looks good in staging']);
+    // 1.0.0 is through: the release queued in staging's lane goes on.
+    await until('1.1.0 to enter staging', async () => (await journeyOf(d, '1.1.0')).json.journey?.stages.staging !== 'ready');
   });
 });
 

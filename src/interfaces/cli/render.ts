@@ -102,8 +102,9 @@ export function renderBoard(st: Style, board: Board, extras: StatusExtras, now: 
     for (const j of board.journeys.slice(0, 8)) {
       const why = j.failure ? st.red(`  ${j.failure.stage}: ${j.failure.reason}`) : '';
       const commitWarn = j.commit.warnings.length ? st.yellow(`  ⚠ ${j.commit.warnings.join('; ')}`) : '';
+      const queued = j.lane ? st.yellow(`  ⧗ queued for ${j.lane.stage} behind ${[...j.lane.ahead, ...j.lane.before].join(', ')}`) : '';
       lines.push(
-        `${pad(j.version, widths[0]!)}${pad(colourStatus(st, j.status), 16)}${st.dim(j.digest.slice(0, 19))}${why}${commitWarn}`,
+        `${pad(j.version, widths[0]!)}${pad(colourStatus(st, j.status), 16)}${st.dim(j.digest.slice(0, 19))}${why}${commitWarn}${queued}`,
       );
       const log = j === board.journeys[0] && j.failure?.stage === 'commit' ? extras.failureLogs.commit : undefined;
       if (log) for (const l of log.split('\n')) lines.push(' '.repeat(widths[0]! + 2) + st.dim('│ ') + l);

@@ -76,6 +76,21 @@ describe('a stage on the board', () => {
     assert.deepEqual(l.map((j) => [j.version, j.at]), [['2', 'staging: awaiting approval'], ['3', 'queued']]);
     assert.deepEqual([l[0]!.stage, l[0]!.stageStatus, l[1]!.stage], ['staging', 'awaiting-approval', undefined]);
   });
+
+  it('says behind whom a release waits in a stage’s lane', () => {
+    const waiting = { status: 'running' as const, stages: { integ: 'passed' as const, staging: 'ready' as const, prod: 'waiting' as const } };
+    const l = lane(
+      [
+        { ...waiting, version: '4', createdAt: 4, lane: { stage: 'staging', ahead: ['2'], before: ['3'] } },
+        { ...waiting, version: '3', createdAt: 3, lane: { stage: 'staging', ahead: ['2'], before: [] } },
+      ],
+      ['integ', 'staging', 'prod'],
+    );
+    assert.deepEqual(l.map((j) => [j.version, j.at]), [
+      ['3', 'staging: queued in its lane behind 2 (on its way to the end)'],
+      ['4', 'staging: queued in its lane behind 2 (on its way to the end), 3 (queued)'],
+    ]);
+  });
 });
 
 describe('analysis charts', () => {

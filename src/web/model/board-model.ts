@@ -94,13 +94,15 @@ export interface LaneJourney {
   status: 'running' | 'succeeded' | 'failed' | 'superseded';
   stages: Record<string, StageStatus>;
   createdAt: number;
+  /** Waiting for a stage with a lane (see `lane` in sluice.yaml). */
+  lane?: { stage: string; ahead: string[]; before: string[] };
 }
 
 const SETTLED: ReadonlySet<StageStatus> = new Set(['passed', 'skipped', 'waiting']);
 
 /**
  * The lane: running journeys, oldest first, each with where it is (the first stage, in pipeline order, that is
- * neither waiting, passed nor skipped; "queued" before it reaches any).
+ * neither waiting, passed nor skipped; "queued" before it reaches any), and behind whom when a stage's lane holds it.
  */
 export function lane(
   journeys: readonly LaneJourney[],
@@ -112,7 +114,11 @@ export function lane(
     .map((j) => {
       const here = stageOrder.find((s) => j.stages[s] !== undefined && !SETTLED.has(j.stages[s]!));
       if (!here) return { ...j, at: 'queued' };
-      return { ...j, at: `${here}: ${j.stages[here]!.replace(/-/g, ' ')}`, stage: here, stageStatus: j.stages[here]! };
+      const l = j.lane?.stage === here ? j.lane : undefined;
+      const at = l
+        ? `${here}: queued in its lane behind ${[...l.ahead.map((v) => `${v} (on its way to the end)`), ...l.before.map((v) => `${v} (queued)`)].join(', ')}`
+        : `${here}: ${j.stages[here]!.replace(/-/g, ' ')}`;
+      return { ...j, at, stage: here, stageStatus: j.stages[here]! };
     });
 }
 

@@ -47,6 +47,10 @@ export const journeySummary = z.object({
   failure: z.object({ stage: z.string(), reason: z.string() }).optional(),
   commit: stageJourneyView,
   stages: z.record(z.string(), stageStatus),
+  lane: z
+    .object({ stage: z.string(), ahead: z.array(z.string()), before: z.array(z.string()) })
+    .optional()
+    .describe('waiting for a stage with a lane: the releases in it that have not reached the last stages (ahead), and those queued before it'),
 }) satisfies z.ZodType<JourneySummary>;
 
 /** A journey with every stage's steps, as `GET /releases/:version` and the decisions answer. */
