@@ -328,6 +328,13 @@ export class FlagService {
           for (const s of this.stageNames()) c.touch(s);
         }
       }
+      // flagd's format has no ramps: a flag being ramped here keeps its ramp, and the document may not replace it.
+      const ramped = Object.keys(flags.flags).filter((k) => ['running', 'paused'].includes(now.stages[stage]?.flags[k]?.config.ramp?.run?.status ?? ''));
+      if (ramped.length > 0)
+        throw new SluiceError(
+          'INVALID_STATE',
+          `stage ${stage} is ramping ${ramped.join(', ')}: a ramp owns its flag's default variant and targeting, so the import would undo it; abort the ramp first (sluice flags ramp abort ${ramped[0]} --stage ${stage}) or leave ${ramped.length === 1 ? 'that flag' : 'those flags'} out of the document`,
+        );
       const put: Record<string, StageFlagRecord> = {};
       for (const [k, f] of Object.entries(flags.flags)) put[k] = { config: f, changedAt: c.at };
       Object.assign(c.stage(stage), { put, segments: flags.segments, segmentFileHashes: {} });

@@ -117,6 +117,11 @@ describe('guarded ramps: the service', () => {
     const r = await service.rampResume(by(admin), 'prod', 'sale');
     assert.equal(r.ramp.nextJudgementAt, r.ramp.run!.stepStartedAt + 30_000);
     await refused(service.set(by(admin), 'prod', 'sale', { targeting: null }), 'INVALID_STATE', /sale in prod is being ramped \(running at 1 %\): the ramp owns its default variant and targeting; abort it first/);
+    // flagd's format has no ramps: an import that would replace the ramped flag is refused, and changes nothing.
+    const exported = await service.exportFlagd('prod');
+    const before = JSON.stringify(await service.show('sale'));
+    await refused(service.importFlagd(by(admin), 'prod', exported), 'INVALID_STATE', /stage prod is ramping sale: .* abort the ramp first \(sluice flags ramp abort sale --stage prod\) or leave that flag out of the document/);
+    assert.equal(JSON.stringify(await service.show('sale')), before);
     await service.set(by(admin, 'kill switch'), 'prod', 'sale', { state: 'DISABLED' });
     await service.set(by(admin), 'prod', 'sale', { state: 'ENABLED' });
     await service.copy(by(admin), 'prod', 'staging', ['sale']);
