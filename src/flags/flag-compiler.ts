@@ -52,6 +52,12 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** Whether an object has no own enumerable keys, found without listing them (as Object.keys would, once per flag). */
+function isEmpty(o: Record<string, unknown>): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return false;
+  return true;
+}
+
 function typeOfValue(v: unknown): FlagType | undefined {
   const t = typeof v;
   if (t === 'boolean' || t === 'string' || t === 'number') return t;
@@ -156,14 +162,14 @@ export function compileFlagSet(doc: unknown): CompileResult {
 function compileFlag(key: string, flag: Record<string, unknown>, path: string, setMetadata: Metadata, problems: FlagProblem[],
   c: ReturnType<typeof ruleCompilation>): CompiledFlag | undefined {
   const before = problems.length + c.problems.length;
-  for (const field of Object.keys(flag)) if (!FLAG_FIELDS.includes(field)) unknownField(problems, path, field, FLAG_FIELDS);
+  for (const field in flag) if (Object.hasOwn(flag, field) && !FLAG_FIELDS.includes(field)) unknownField(problems, path, field, FLAG_FIELDS);
   const state = flag.state;
   if (state !== 'ENABLED' && state !== 'DISABLED') {
     problems.push({ path: pointer(path, 'state'), message: `state is "ENABLED" or "DISABLED", not ${JSON.stringify(state) ?? 'missing'}` });
   }
   const variants = flag.variants;
   let type: FlagType | undefined;
-  // Keys are unique, so the names as a list hold what a Set would; a Set is built only for targeting to check against.
+  // A list, not a Set: there are at most 100, and what is looked up in them is a literal in a rule or the default variant.
   const names = isObject(variants) ? Object.keys(variants) : [];
   if (names.length === 0) {
     problems.push({ path: pointer(path, 'variants'), message: 'variants is a non-empty object of values by variant name' });
@@ -205,11 +211,11 @@ function compileFlag(key: string, flag: Record<string, unknown>, path: string, s
     });
   const t = flag.targeting;
   let targeting: Rule | undefined;
-  if (t !== undefined && t !== null && !(isObject(t) && Object.keys(t).length === 0)) {
+  if (t !== undefined && t !== null && !(isObject(t) && isEmpty(t))) {
     if (!isObject(t)) {
       problems.push({ path: pointer(path, 'targeting'), message: 'targeting is a JSONLogic rule object, e.g. {"if": [...]}' });
     } else {
-      targeting = compileRule(c, t, pointer(path, 'targeting'), new Set(names)).rule;
+      targeting = compileRule(c, t, pointer(path, 'targeting'), names).rule;
     }
   }
   if (problems.length + c.problems.length > before || !type) return undefined;

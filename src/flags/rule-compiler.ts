@@ -233,7 +233,7 @@ interface Site {
   path: string;
   depth: number;
   /** The flag's variant names when this node's value is the targeting result (checked when literal), else undefined. */
-  variants: ReadonlySet<string> | undefined;
+  variants: readonly string[] | undefined;
   /** `$ref` names being compiled, to report cycles. */
   refs: readonly string[];
 }
@@ -257,9 +257,9 @@ function checkVariant(c: RuleCompilation, site: Site, value: unknown): void {
     return;
   }
   const name = String(value);
-  if (!site.variants.has(name)) {
+  if (!site.variants.includes(name)) {
     const hint = closest(name, site.variants);
-    problem(c, site.path, `targeting returns "${name}", which is not one of the flag's variants (${[...site.variants].join(', ')})` +
+    problem(c, site.path, `targeting returns "${name}", which is not one of the flag's variants (${site.variants.join(', ')})` +
       (hint ? `; did you mean "${hint}"?` : ''));
   }
 }
@@ -268,7 +268,7 @@ function checkVariant(c: RuleCompilation, site: Site, value: unknown): void {
  * Compiles one targeting rule (or any JSONLogic value) at `path`. Problems go to `c.problems`; the closure is only
  * meaningful when there are none.
  */
-export function compileRule(c: RuleCompilation, logic: unknown, path: string, variants?: ReadonlySet<string>): { rule: Rule; depth: number } {
+export function compileRule(c: RuleCompilation, logic: unknown, path: string, variants?: readonly string[]): { rule: Rule; depth: number } {
   const depth = { max: 0 };
   const node = compileNode(c, logic, { path, depth: 0, variants, refs: NO_REFS }, depth);
   return { rule: node.ev, depth: depth.max };
@@ -321,7 +321,7 @@ function compileList(c: RuleCompilation, logic: unknown[], site: Site, depth: { 
 }
 
 /** Argument `i` of the operator at `inner`; `variants` when its value is the flag's variant. */
-function compileArg(c: RuleCompilation, args: unknown[], i: number, inner: Site, depth: { max: number }, variants?: ReadonlySet<string>): Node {
+function compileArg(c: RuleCompilation, args: unknown[], i: number, inner: Site, depth: { max: number }, variants?: readonly string[]): Node {
   return compileNode(c, args[i], { path: pointer(inner.path, i), depth: inner.depth, variants, refs: inner.refs }, depth);
 }
 
@@ -336,13 +336,16 @@ function compileArgs(c: RuleCompilation, args: unknown[], inner: Site, depth: { 
  * functions above rather than by closures here, which would give every operator a context to allocate.
  */
 function compileOperator(c: RuleCompilation, logic: object, site: Site, depth: { max: number }): Node {
-  const keys = Object.keys(logic);
-  if (keys.length === 0) return constant(logic);
-  if (keys.length > 1) {
+  // The own keys are counted, not listed (Object.keys would allocate a list for every object of every rule).
+  let op = '';
+  let count = 0;
+  for (const k in logic) if (Object.hasOwn(logic, k) && count++ === 0) op = k;
+  if (count === 0) return constant(logic);
+  if (count > 1) {
+    const keys = Object.keys(logic);
     problem(c, site.path, `a rule has exactly one operator; this object has ${keys.length} keys (${keys.slice(0, 5).join(', ')})`);
     return FAILED;
   }
-  const op = keys[0]!;
   const args = (logic as Record<string, unknown>)[op];
   const at = pointer(site.path, op);
   if (op === '$ref') return compileRef(c, args, site, at, depth);
@@ -811,7 +814,7 @@ function pick(buckets: readonly Bucket[], total: number, hash: number): Bucket['
 }
 
 function compileFractional(c: RuleCompilation, args: unknown, at: string, inner: Site, depth: { max: number },
-  variants: ReadonlySet<string> | undefined): Node {
+  variants: readonly string[] | undefined): Node {
   if (!Array.isArray(args) || args.length === 0) {
     problem(c, at, '"fractional" takes a list of [variant, weight] buckets, optionally after a bucketing value');
     return FAILED;
@@ -825,28 +828,28 @@ function compileFractional(c: RuleCompilation, args: unknown, at: string, inner:
   let total = 0;
   for (let i = explicitBy ? 1 : 0; i < args.length; i++) {
     const entry = args[i];
-    const p = pointer(at, i);
+    // The bucket's path is built only for a problem: most buckets have none.
     if (!Array.isArray(entry) || entry.length === 0 || entry.length > 2) {
-      problem(c, p, 'a fractional bucket is [variant] or [variant, weight]');
+      problem(c, pointer(at, i), 'a fractional bucket is [variant] or [variant, weight]');
       continue;
     }
     const v = entry[0];
     if (v !== null && typeof v === 'object' && (Array.isArray(v) || Object.keys(v).length !== 1)) {
-      problem(c, pointer(p, 0), 'a bucket\'s variant is a variant name (or a rule that gives one)');
-    } else if (v !== null && typeof v !== 'object' && variants && !variants.has(String(v))) {
-      checkVariant(c, { path: pointer(p, 0), depth: 0, variants, refs: NO_REFS }, v);
+      problem(c, pointer(pointer(at, i), 0), 'a bucket\'s variant is a variant name (or a rule that gives one)');
+    } else if (v !== null && typeof v !== 'object' && variants && !variants.includes(String(v))) {
+      checkVariant(c, { path: pointer(pointer(at, i), 0), depth: 0, variants, refs: NO_REFS }, v);
     }
     if (entry.length === 2) {
       const w = entry[1];
       if (typeof w === 'number') {
-        if (!Number.isInteger(w)) problem(c, pointer(p, 1), `a bucket's weight is a whole number, not ${w}`);
+        if (!Number.isInteger(w)) problem(c, pointer(pointer(at, i), 1), `a bucket's weight is a whole number, not ${w}`);
         else total += Math.max(0, w);
-      } else if (w === null || typeof w !== 'object' || Array.isArray(w)) problem(c, pointer(p, 1), 'a bucket\'s weight is a whole number');
+      } else if (w === null || typeof w !== 'object' || Array.isArray(w)) problem(c, pointer(pointer(at, i), 1), 'a bucket\'s weight is a whole number');
     } else total += 1;
   }
   if (total > MAX_WEIGHT) problem(c, at, `the weights add up to ${total}, more than ${MAX_WEIGHT}`);
   if (explicitBy && args.length < 2) problem(c, at, '"fractional" needs at least one bucket after its bucketing value');
-  const parts = args.map((a, i) => compileNode(c, a, { path: pointer(at, i), depth: inner.depth, variants: undefined, refs: inner.refs }, depth));
+  const parts = compileArgs(c, args, inner, depth);
   const rest = parts.slice(explicitBy ? 1 : 0);
   if (rest.every((p) => p.constant)) {
     const list = bucketsOf(rest.map((p) => p.value), 0);
