@@ -39,16 +39,23 @@ interface CompiledFlag {
   targeting: Rule | undefined;
   /** STATIC (no targeting) or DEFAULT (targeting gave nothing): the default variant, or the caller's default if none. */
   fallback: Resolution | undefined;
-  /** TARGETING_MATCH answers by variant name. */
-  matches: Map<string, Resolution>;
+  /** TARGETING_MATCH answers by variant name (none without targeting, which never matches). */
+  matches: ReadonlyMap<string, Resolution>;
 }
 
 const TOP_LEVEL = ['$schema', 'flags', '$evaluators', 'metadata'];
 const FLAG_FIELDS = ['state', 'variants', 'defaultVariant', 'targeting', 'metadata'];
 const EMPTY: EvaluationContext = Object.freeze({});
+const NO_MATCHES: ReadonlyMap<string, Resolution> = new Map();
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Whether an object has no own enumerable keys, found without listing them (as Object.keys would, once per flag). */
+function isEmpty(o: Record<string, unknown>): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return false;
+  return true;
 }
 
 function typeOfValue(v: unknown): FlagType | undefined {
@@ -155,41 +162,41 @@ export function compileFlagSet(doc: unknown): CompileResult {
 function compileFlag(key: string, flag: Record<string, unknown>, path: string, setMetadata: Metadata, problems: FlagProblem[],
   c: ReturnType<typeof ruleCompilation>): CompiledFlag | undefined {
   const before = problems.length + c.problems.length;
-  for (const field of Object.keys(flag)) if (!FLAG_FIELDS.includes(field)) unknownField(problems, path, field, FLAG_FIELDS);
+  for (const field in flag) if (Object.hasOwn(flag, field) && !FLAG_FIELDS.includes(field)) unknownField(problems, path, field, FLAG_FIELDS);
   const state = flag.state;
   if (state !== 'ENABLED' && state !== 'DISABLED') {
     problems.push({ path: pointer(path, 'state'), message: `state is "ENABLED" or "DISABLED", not ${JSON.stringify(state) ?? 'missing'}` });
   }
   const variants = flag.variants;
   let type: FlagType | undefined;
-  const names = new Set<string>();
-  if (!isObject(variants) || Object.keys(variants).length === 0) {
+  // A list, not a Set: there are at most 100, and what is looked up in them is a literal in a rule or the default variant.
+  const names = isObject(variants) ? Object.keys(variants) : [];
+  if (names.length === 0) {
     problems.push({ path: pointer(path, 'variants'), message: 'variants is a non-empty object of values by variant name' });
   } else {
-    const entries = Object.entries(variants);
-    if (entries.length > FLAG_LIMITS.variantsPerFlag) {
-      problems.push({ path: pointer(path, 'variants'), message: `${entries.length} variants, more than the limit of ${FLAG_LIMITS.variantsPerFlag}` });
+    if (names.length > FLAG_LIMITS.variantsPerFlag) {
+      problems.push({ path: pointer(path, 'variants'), message: `${names.length} variants, more than the limit of ${FLAG_LIMITS.variantsPerFlag}` });
     }
-    for (const [name, value] of entries) {
-      const at = () => pointer(pointer(path, 'variants'), name);
-      names.add(name);
-      if (name.length === 0 || name.length > FLAG_LIMITS.keyLength) problems.push({ path: at(), message: `a variant's name is 1 to ${FLAG_LIMITS.keyLength} characters` });
-      const t = typeOfValue(value);
+    for (const name of names) {
+      const t = typeOfValue((variants as Record<string, unknown>)[name]);
+      if (name.length === 0 || name.length > FLAG_LIMITS.keyLength) {
+        problems.push({ path: variantPath(path, name), message: `a variant's name is 1 to ${FLAG_LIMITS.keyLength} characters` });
+      }
       if (!t) {
-        problems.push({ path: at(), message: 'a variant\'s value is a boolean, string, number or object, not null' });
+        problems.push({ path: variantPath(path, name), message: 'a variant\'s value is a boolean, string, number or object, not null' });
       } else if (!type) type = t;
       else if (t !== type) {
-        problems.push({ path: at(), message: `variants all have one type: this one is ${t}, the first is ${type}` });
+        problems.push({ path: variantPath(path, name), message: `variants all have one type: this one is ${t}, the first is ${type}` });
       }
     }
   }
   const dv = flag.defaultVariant;
   if (dv !== undefined && dv !== null) {
-    if (typeof dv !== 'string' || !names.has(dv)) {
+    if (typeof dv !== 'string' || !names.includes(dv)) {
       const hint = typeof dv === 'string' ? closest(dv, names) : undefined;
       problems.push({
         path: pointer(path, 'defaultVariant'),
-        message: `defaultVariant ${JSON.stringify(dv)} is not one of the variants (${[...names].join(', ')})` + (hint ? `; did you mean "${hint}"?` : '') +
+        message: `defaultVariant ${JSON.stringify(dv)} is not one of the variants (${names.join(', ')})` + (hint ? `; did you mean "${hint}"?` : '') +
           '; use null to answer with the caller\'s default',
       });
     }
@@ -204,7 +211,7 @@ function compileFlag(key: string, flag: Record<string, unknown>, path: string, s
     });
   const t = flag.targeting;
   let targeting: Rule | undefined;
-  if (t !== undefined && t !== null && !(isObject(t) && Object.keys(t).length === 0)) {
+  if (t !== undefined && t !== null && !(isObject(t) && isEmpty(t))) {
     if (!isObject(t)) {
       problems.push({ path: pointer(path, 'targeting'), message: 'targeting is a JSONLogic rule object, e.g. {"if": [...]}' });
     } else {
@@ -215,12 +222,14 @@ function compileFlag(key: string, flag: Record<string, unknown>, path: string, s
   const metadata = Object.freeze({ ...setMetadata, ...(flag.metadata as Metadata | undefined) });
   const defaultVariant = typeof dv === 'string' && dv !== '' ? dv : undefined;
   const values = variants as Record<string, FlagValue>;
-  const answer = (variant: string, reason: Resolution['reason']): Resolution =>
-    Object.freeze({ value: values[variant]!, reason, variant, flagMetadata: metadata });
-  const matches = new Map<string, Resolution>();
-  for (const name of names) matches.set(name, answer(name, REASONS.TARGETING_MATCH));
+  let matches = NO_MATCHES;
+  if (targeting) {
+    const byName = new Map<string, Resolution>();
+    for (const name of names) byName.set(name, answer(values, name, REASONS.TARGETING_MATCH, metadata));
+    matches = byName;
+  }
   const fallbackReason = targeting ? REASONS.DEFAULT : REASONS.STATIC;
-  const fallback = defaultVariant !== undefined ? answer(defaultVariant, fallbackReason) : undefined;
+  const fallback = defaultVariant !== undefined ? answer(values, defaultVariant, fallbackReason, metadata) : undefined;
   return {
     key,
     enabled: state === 'ENABLED',
@@ -231,6 +240,15 @@ function compileFlag(key: string, flag: Record<string, unknown>, path: string, s
     fallback,
     matches,
   };
+}
+
+function variantPath(path: string, name: string): string {
+  return pointer(pointer(path, 'variants'), name);
+}
+
+/** One of a flag's answers, shared by every evaluation that gives it: frozen, so no caller can change it for the others. */
+function answer(values: Record<string, FlagValue>, variant: string, reason: Resolution['reason'], metadata: Readonly<Metadata>): Resolution {
+  return Object.freeze({ value: values[variant]!, reason, variant, flagMetadata: metadata });
 }
 
 function failure<T>(value: T, code: NonNullable<Resolution['errorCode']>, message: string, metadata: Readonly<Metadata>): Resolution<T> {
@@ -249,7 +267,8 @@ class FlagSet implements CompiledFlagSet {
     this.doc = doc;
     this.json = json;
     this.order = flags;
-    this.flags = new Map(flags.map((f) => [f.key, f]));
+    this.flags = new Map();
+    for (const f of flags) this.flags.set(f.key, f);
     this.metadata = metadata;
   }
 

@@ -122,6 +122,8 @@ function interpretedCompare(op: string, values: unknown[]): boolean {
 
 /** json-logic-engine's path syntax: `a.b`, with `\.` for a literal dot. */
 export function splitPath(str: string): string[] {
+  // Most paths are one attribute (`targetingKey`): with nothing to split or unescape, the loop below would give it whole.
+  if (!str.includes('.') && !str.includes('\\')) return str.length === 0 ? [] : [str];
   const parts: string[] = [];
   let current = '';
   for (let i = 0; i < str.length; i++) {
@@ -231,9 +233,9 @@ interface Site {
   path: string;
   depth: number;
   /** The flag's variant names when this node's value is the targeting result (checked when literal), else undefined. */
-  variants: ReadonlySet<string> | undefined;
+  variants: readonly string[] | undefined;
   /** `$ref` names being compiled, to report cycles. */
-  refs: string[];
+  refs: readonly string[];
 }
 
 function problem(c: RuleCompilation, path: string, message: string): void {
@@ -244,6 +246,9 @@ function problem(c: RuleCompilation, path: string, message: string): void {
 }
 
 const FAILED: Node = constant(null);
+/** A `var` without a default: its default is null. */
+const NO_DEFAULT: Node = constant(null);
+const NO_REFS: readonly string[] = [];
 
 function checkVariant(c: RuleCompilation, site: Site, value: unknown): void {
   if (!site.variants || value === null || value === undefined) return;
@@ -252,9 +257,9 @@ function checkVariant(c: RuleCompilation, site: Site, value: unknown): void {
     return;
   }
   const name = String(value);
-  if (!site.variants.has(name)) {
+  if (!site.variants.includes(name)) {
     const hint = closest(name, site.variants);
-    problem(c, site.path, `targeting returns "${name}", which is not one of the flag's variants (${[...site.variants].join(', ')})` +
+    problem(c, site.path, `targeting returns "${name}", which is not one of the flag's variants (${site.variants.join(', ')})` +
       (hint ? `; did you mean "${hint}"?` : ''));
   }
 }
@@ -263,9 +268,9 @@ function checkVariant(c: RuleCompilation, site: Site, value: unknown): void {
  * Compiles one targeting rule (or any JSONLogic value) at `path`. Problems go to `c.problems`; the closure is only
  * meaningful when there are none.
  */
-export function compileRule(c: RuleCompilation, logic: unknown, path: string, variants?: ReadonlySet<string>): { rule: Rule; depth: number } {
+export function compileRule(c: RuleCompilation, logic: unknown, path: string, variants?: readonly string[]): { rule: Rule; depth: number } {
   const depth = { max: 0 };
-  const node = compileNode(c, logic, { path, depth: 0, variants, refs: [] }, depth);
+  const node = compileNode(c, logic, { path, depth: 0, variants, refs: NO_REFS }, depth);
   return { rule: node.ev, depth: depth.max };
 }
 
@@ -275,6 +280,8 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
     problem(c, site.path, `rules are nested more than ${c.maxDepth} deep (counting through $ref)`);
     return FAILED;
   }
+  // Leaves (plain values and lists of them) are most nodes: they are compiled here, and what holds closures over this
+  // compilation (lists of rules, operators) in functions of their own, so a leaf allocates no closure context.
   if (Array.isArray(logic)) {
     // A list of plain values (the usual "in" list) is a constant as it stands.
     let plain = true;
@@ -284,34 +291,61 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
       checkVariant(c, site, logic);
       return constant(logic);
     }
-    const items = logic.map((item, i) =>
-      compileNode(c, item, { path: pointer(site.path, i), depth: site.depth + 1, variants: undefined, refs: site.refs }, depth));
-    if (items.every((n) => n.constant)) {
-      const value = items.map((n) => n.value);
-      checkVariant(c, site, value);
-      return constant(value);
-    }
-    const evs = items.map((n) => n.ev);
-    return {
-      ev: (ctx, env) => {
-        const out = new Array<unknown>(evs.length);
-        for (let i = 0; i < evs.length; i++) out[i] = evs[i]!(ctx, env);
-        return out;
-      },
-      constant: false,
-    };
+    return compileList(c, logic, site, depth);
   }
   if (logic === null || typeof logic !== 'object') {
     checkVariant(c, site, logic);
     return constant(logic);
   }
-  const keys = Object.keys(logic);
-  if (keys.length === 0) return constant(logic);
-  if (keys.length > 1) {
+  return compileOperator(c, logic, site, depth);
+}
+
+/** A list holding rules: each item compiled, and the list a constant if they all are. */
+function compileList(c: RuleCompilation, logic: unknown[], site: Site, depth: { max: number }): Node {
+  const items = logic.map((item, i) =>
+    compileNode(c, item, { path: pointer(site.path, i), depth: site.depth + 1, variants: undefined, refs: site.refs }, depth));
+  if (items.every((n) => n.constant)) {
+    const value = items.map((n) => n.value);
+    checkVariant(c, site, value);
+    return constant(value);
+  }
+  const evs = items.map((n) => n.ev);
+  return {
+    ev: (ctx, env) => {
+      const out = new Array<unknown>(evs.length);
+      for (let i = 0; i < evs.length; i++) out[i] = evs[i]!(ctx, env);
+      return out;
+    },
+    constant: false,
+  };
+}
+
+/** Argument `i` of the operator at `inner`; `variants` when its value is the flag's variant. */
+function compileArg(c: RuleCompilation, args: unknown[], i: number, inner: Site, depth: { max: number }, variants?: readonly string[]): Node {
+  return compileNode(c, args[i], { path: pointer(inner.path, i), depth: inner.depth, variants, refs: inner.refs }, depth);
+}
+
+function compileArgs(c: RuleCompilation, args: unknown[], inner: Site, depth: { max: number }): Node[] {
+  const parts = new Array<Node>(args.length);
+  for (let i = 0; i < args.length; i++) parts[i] = compileArg(c, args, i, inner, depth);
+  return parts;
+}
+
+/**
+ * An object: one operator and its arguments (or a `$ref`), checked and compiled. Arguments are compiled by the
+ * functions above rather than by closures here, which would give every operator a context to allocate.
+ */
+function compileOperator(c: RuleCompilation, logic: object, site: Site, depth: { max: number }): Node {
+  // The own keys are counted, not listed (Object.keys would allocate a list for every object of every rule).
+  let op = '';
+  let count = 0;
+  for (const k in logic) if (Object.hasOwn(logic, k) && count++ === 0) op = k;
+  if (count === 0) return constant(logic);
+  if (count > 1) {
+    const keys = Object.keys(logic);
     problem(c, site.path, `a rule has exactly one operator; this object has ${keys.length} keys (${keys.slice(0, 5).join(', ')})`);
     return FAILED;
   }
-  const op = keys[0]!;
   const args = (logic as Record<string, unknown>)[op];
   const at = pointer(site.path, op);
   if (op === '$ref') return compileRef(c, args, site, at, depth);
@@ -325,8 +359,6 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
     return FAILED;
   }
   const inner: Site = { path: at, depth: site.depth + 1, variants: undefined, refs: site.refs };
-  const arg = (value: unknown, i: number, variantsHere?: ReadonlySet<string>): Node =>
-    compileNode(c, value, { path: pointer(at, i), depth: inner.depth, variants: variantsHere, refs: inner.refs }, depth);
   const before = c.problems.length;
   let node: Node;
   switch (op) {
@@ -343,7 +375,11 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
         problem(c, at, `"${op}" takes a list of at least 3: a condition, the value when true, and the value otherwise (null for none)`);
         return FAILED;
       }
-      const parts = args.map((a, i) => arg(a, i, i % 2 === 1 || i === args.length - 1 ? site.variants : undefined));
+      const parts: Node[] = [];
+      for (let i = 0; i < args.length; i++) {
+        const isResult = i % 2 === 1 || i === args.length - 1;
+        parts.push(compileArg(c, args, i, inner, depth, isResult ? site.variants : undefined));
+      }
       if (args.length % 2 === 0) parts.push(constant(null));
       node = compileIf(parts);
       break;
@@ -360,7 +396,7 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
         problem(c, at, `"${op}" compares at least 2 values: give it a list, e.g. {"${op}": [{"var": "plan"}, "pro"]}`);
         return FAILED;
       }
-      node = compileComparison(op, args.map((a, i) => arg(a, i)));
+      node = compileComparison(op, compileArgs(c, args, inner, depth));
       break;
     }
     case '!':
@@ -369,7 +405,7 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
         problem(c, at, `"${op}" takes one value`);
         return FAILED;
       }
-      const x = Array.isArray(args) ? arg(args[0], 0) : compileNode(c, args, inner, depth);
+      const x = Array.isArray(args) ? compileArg(c, args, 0, inner, depth) : compileNode(c, args, inner, depth);
       const negate = op === '!';
       node = { ev: negate ? (ctx, env) => !truthy(x.ev(ctx, env)) : (ctx, env) => truthy(x.ev(ctx, env)), constant: x.constant };
       break;
@@ -380,7 +416,7 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
         problem(c, at, `"${op}" takes a non-empty list of conditions`);
         return FAILED;
       }
-      node = compileAndOr(op === 'and', args.map((a, i) => arg(a, i)));
+      node = compileAndOr(op === 'and', compileArgs(c, args, inner, depth));
       break;
     }
     case 'in': {
@@ -388,7 +424,7 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
         problem(c, at, '"in" takes 2 values: the item and a list (or a string to search), e.g. {"in": [{"var": "region"}, ["eu-west", "eu-north"]]}');
         return FAILED;
       }
-      node = compileIn(arg(args[0], 0), arg(args[1], 1));
+      node = compileIn(compileArg(c, args, 0, inner, depth), compileArg(c, args, 1, inner, depth));
       break;
     }
     case 'cat': {
@@ -397,7 +433,7 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
         problem(c, at, '"cat" takes a list of values to join');
         return FAILED;
       }
-      node = compileCat(args.map((a, i) => arg(a, i)));
+      node = compileCat(compileArgs(c, args, inner, depth));
       break;
     }
     case 'starts_with':
@@ -406,7 +442,7 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
         problem(c, at, `"${op}" takes 2 values: the string and the ${op === 'starts_with' ? 'prefix' : 'suffix'}`);
         return FAILED;
       }
-      const [s, p] = [arg(args[0], 0), arg(args[1], 1)];
+      const [s, p] = compileArgs(c, args, inner, depth) as [Node, Node];
       const starts = op === 'starts_with';
       node = {
         ev: (ctx, env) => {
@@ -428,7 +464,7 @@ function compileNode(c: RuleCompilation, logic: unknown, site: Site, depth: { ma
         problem(c, pointer(at, 1), `"sem_ver" operator must be one of ${SEM_VER_OPERATORS.join(' ')}`);
         return FAILED;
       }
-      const [l, o, r] = args.map((a, i) => arg(a, i)) as [Node, Node, Node];
+      const [l, o, r] = compileArgs(c, args, inner, depth) as [Node, Node, Node];
       node = { ev: (ctx, env) => semVerMatch(l.ev(ctx, env), o.ev(ctx, env), r.ev(ctx, env)), constant: false };
       break;
     }
@@ -512,7 +548,7 @@ function compileRef(c: RuleCompilation, name: unknown, site: Site, at: string, d
 
 function compileVar(c: RuleCompilation, args: unknown, at: string, inner: Site, depth: { max: number }): Node {
   let key: unknown = args;
-  let fallback: Node = constant(null);
+  let fallback = NO_DEFAULT;
   if (Array.isArray(args)) {
     if (args.length > 2) {
       problem(c, at, '"var" takes an attribute path and, optionally, a default: ["plan", "free"]');
@@ -778,7 +814,7 @@ function pick(buckets: readonly Bucket[], total: number, hash: number): Bucket['
 }
 
 function compileFractional(c: RuleCompilation, args: unknown, at: string, inner: Site, depth: { max: number },
-  variants: ReadonlySet<string> | undefined): Node {
+  variants: readonly string[] | undefined): Node {
   if (!Array.isArray(args) || args.length === 0) {
     problem(c, at, '"fractional" takes a list of [variant, weight] buckets, optionally after a bucketing value');
     return FAILED;
@@ -792,26 +828,28 @@ function compileFractional(c: RuleCompilation, args: unknown, at: string, inner:
   let total = 0;
   for (let i = explicitBy ? 1 : 0; i < args.length; i++) {
     const entry = args[i];
-    const p = pointer(at, i);
+    // The bucket's path is built only for a problem: most buckets have none.
     if (!Array.isArray(entry) || entry.length === 0 || entry.length > 2) {
-      problem(c, p, 'a fractional bucket is [variant] or [variant, weight]');
+      problem(c, pointer(at, i), 'a fractional bucket is [variant] or [variant, weight]');
       continue;
     }
     const v = entry[0];
     if (v !== null && typeof v === 'object' && (Array.isArray(v) || Object.keys(v).length !== 1)) {
-      problem(c, pointer(p, 0), 'a bucket\'s variant is a variant name (or a rule that gives one)');
-    } else if (v !== null && typeof v !== 'object' && variants) checkVariant(c, { path: pointer(p, 0), depth: 0, variants, refs: [] }, v);
+      problem(c, pointer(pointer(at, i), 0), 'a bucket\'s variant is a variant name (or a rule that gives one)');
+    } else if (v !== null && typeof v !== 'object' && variants && !variants.includes(String(v))) {
+      checkVariant(c, { path: pointer(pointer(at, i), 0), depth: 0, variants, refs: NO_REFS }, v);
+    }
     if (entry.length === 2) {
       const w = entry[1];
       if (typeof w === 'number') {
-        if (!Number.isInteger(w)) problem(c, pointer(p, 1), `a bucket's weight is a whole number, not ${w}`);
+        if (!Number.isInteger(w)) problem(c, pointer(pointer(at, i), 1), `a bucket's weight is a whole number, not ${w}`);
         else total += Math.max(0, w);
-      } else if (w === null || typeof w !== 'object' || Array.isArray(w)) problem(c, pointer(p, 1), 'a bucket\'s weight is a whole number');
+      } else if (w === null || typeof w !== 'object' || Array.isArray(w)) problem(c, pointer(pointer(at, i), 1), 'a bucket\'s weight is a whole number');
     } else total += 1;
   }
   if (total > MAX_WEIGHT) problem(c, at, `the weights add up to ${total}, more than ${MAX_WEIGHT}`);
   if (explicitBy && args.length < 2) problem(c, at, '"fractional" needs at least one bucket after its bucketing value');
-  const parts = args.map((a, i) => compileNode(c, a, { path: pointer(at, i), depth: inner.depth, variants: undefined, refs: inner.refs }, depth));
+  const parts = compileArgs(c, args, inner, depth);
   const rest = parts.slice(explicitBy ? 1 : 0);
   if (rest.every((p) => p.constant)) {
     const list = bucketsOf(rest.map((p) => p.value), 0);

@@ -15,6 +15,13 @@ it('murmur3 x86_32 matches the reference vectors', () => {
   assert.equal(murmur3('ππππππππ', 0x9747b28c), 0xd58063c1);
 });
 
+it('a key with ASCII before other characters hashes as its UTF-8 bytes', () => {
+  // Figures from hashing each whole string's UTF-8 encoding.
+  assert.equal(murmur3('abcπ'), 0xc5973096);
+  assert.equal(murmur3('flag.ü.x', 0x9747b28c), 0x1d104e31);
+  assert.equal(murmur3('new-checkout-😀'), 0xa10c1aa5);
+});
+
 it('buckets are uniform enough and stable', () => {
   const counts = new Array(10).fill(0);
   for (let i = 0; i < 20_000; i++) counts[bucketOf(`user-${i}`, 10)]++;

@@ -52,8 +52,10 @@ function finish(h: number, tail: number, tailBytes: number, length: number): num
   return h >>> 0;
 }
 
+type State = { h: number; tail: number; tailBytes: number; length: number };
+
 /** Feeds UTF-8 bytes into a running state (updated in place). */
-function feedBytes(bytes: Uint8Array, state: { h: number; tail: number; tailBytes: number; length: number }): void {
+function feedBytes(bytes: Uint8Array, state: State): void {
   let { h, tail, tailBytes } = state;
   for (let i = 0; i < bytes.length; i++) {
     tail |= bytes[i]! << (8 * tailBytes);
@@ -72,15 +74,46 @@ function feedBytes(bytes: Uint8Array, state: { h: number; tail: number; tailByte
 /** MurmurHash3, x86 32-bit, of the UTF-8 bytes of `key`. */
 export function murmur3(key: string, seed = 0): number {
   const state = { h: seed >>> 0, tail: 0, tailBytes: 0, length: 0 };
-  feedBytes(encoder.encode(key), state);
+  feedString(key, state);
   return finish(state.h, state.tail, state.tailBytes, state.length);
 }
 
 /** The state after hashing `prefix` (its UTF-8 bytes), for `murmur3After`. */
 export function murmur3Prefix(prefix: string): Murmur3Prefix {
   const state = { h: 0, tail: 0, tailBytes: 0, length: 0 };
-  feedBytes(encoder.encode(prefix), state);
+  feedString(prefix, state);
   return state;
+}
+
+/**
+ * Feeds the UTF-8 bytes of a string into a running state. Keys are mostly ASCII, whose char codes are their bytes:
+ * those are read straight from the string, as encoding would allocate a buffer per key (a flag set hashes every key
+ * it compiles). The rest, from the first other character, is UTF-8 encoded.
+ */
+function feedString(s: string, state: State): void {
+  let { h, tail, tailBytes } = state;
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) {
+      state.h = h;
+      state.tail = tail;
+      state.tailBytes = tailBytes;
+      state.length += i;
+      feedBytes(encoder.encode(s.slice(i)), state);
+      return;
+    }
+    tail |= c << (8 * tailBytes);
+    if (++tailBytes === 4) {
+      h = mixBlock(h, tail);
+      tail = 0;
+      tailBytes = 0;
+    }
+  }
+  state.h = h;
+  state.tail = tail;
+  state.tailBytes = tailBytes;
+  state.length += n;
 }
 
 /**
