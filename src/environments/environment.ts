@@ -23,8 +23,11 @@ export const ENV_LIMITS = {
   envValueLength: 4096,
 } as const;
 
-/** Where an environment is: its build deploying, serving, or its last deploy failed (it serves what it served before, if anything). */
-export type EnvironmentStatus = 'deploying' | 'ready' | 'failed';
+/**
+ * Where an environment is: its build deploying, serving, its last deploy failed (it serves what it served before, if
+ * anything), or being destroyed (nothing of it is wanted any more; a restart finishes the job).
+ */
+export type EnvironmentStatus = 'deploying' | 'ready' | 'failed' | 'destroying';
 
 /** An environment as kept: the desired state it is deployed to, and its lifecycle. */
 export interface EnvironmentRecord {
