@@ -230,7 +230,8 @@ export class EnvironmentService {
   /** A deploy the control plane's stop interrupted: the target has brought the release back at start; is it healthy? */
   private async settleInterrupted(e: EnvironmentRecord): Promise<void> {
     const plan = this.planOf(e);
-    const h = plan ? await this.o.target.health({ stage: plan, key: deployKey(e.name, e.deploys), io: this.o.workspace.open(deployKey(e.name, e.deploys)), release: e.release }) : undefined;
+    const key = deployKey(e.name, e.deploys);
+    const h = plan ? await this.o.target.health({ stage: plan, key, io: this.o.workspace.open(key), release: e.release }) : undefined;
     if (h?.ok) await this.write({ ...e, status: 'ready' }, e, [], this.o.clock.now());
     else await this.fail(e, `the control plane stopped during the deploy, and the environment is not healthy since: ${h?.detail ?? `its source stage ${e.source} is gone`}`);
   }

@@ -55,7 +55,7 @@ describe('environments: names, expiry and plan', () => {
     lane: { maxAhead: 1 }
     protection: { promote: [deployer] }
     strategy:
-      canary: { steps: [{ setWeight: 10 }, { pause: 1s }] }
+      canary: { steps: [{ setWeight: 10 }, { pause: { duration: 1s } }] }
 `);
     const staging = plan.stages.find((s) => s.name === 'staging')!;
     const p = envStagePlan(staging, { name: 'pr-7', env: { GREETING: 'Hello PR' } });
@@ -63,6 +63,7 @@ describe('environments: names, expiry and plan', () => {
     assert.deepEqual(p.env, { GREETING: 'Hello PR', REGION: 'eu' });
     assert.deepEqual(p.secrets, ['DB_PASSWORD'], 'its source’s secrets, by name');
     assert.deepEqual(p.local, staging.local);
-    assert.deepEqual([p.after, p.verify, p.approval, p.bakeMs, p.approvalBeforeDeploy, p.canary, p.lane, p.protection], [[], [], false, 0, undefined, undefined, undefined, undefined]);
+    const gates = [p.after, p.verify, p.approval, p.bakeMs, p.approvalBeforeDeploy, p.canary, p.lane, p.protection];
+    assert.deepEqual(gates, [[], [], false, 0, undefined, undefined, undefined, undefined]);
   });
 });

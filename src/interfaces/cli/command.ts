@@ -57,7 +57,7 @@ export const OPTIONS = {
   since: { type: 'string', help: 'only records since then: a duration ago (2h, 7d) or a date (2026-01-31)' },
   limit: { type: 'string', help: 'at most this many, the newest (default 100, at most 1000)' },
   out: { type: 'string', help: 'write to this file instead of stdout' },
-  ref: { type: 'string', help: "the release an environment runs (env create, env redeploy)" },
+  ref: { type: 'string', help: 'the release an environment runs (env create, env redeploy)' },
   branch: { type: 'string', help: 'the branch an environment is for: its name when none is given (env create)' },
   pr: { type: 'string', help: 'the pull request an environment is for: named pr-<number> when no name is given (env create)' },
   ttl: { type: 'string', help: "an environment's sliding TTL, reset by each deploy, e.g. 3d or 12h (env create; default 3d)" },

@@ -51,7 +51,7 @@ export const environmentsApi = {
   create: defineRoute({
     method: 'POST',
     path: '/api/v1/environments',
-    summary: "Make an environment from a stage (its config, target settings, secrets and flags) and deploy a release to it; answers once it serves, or failed to",
+    summary: 'Make an environment from a stage (its config, target settings, secrets and flags) and deploy a release to it; answers once it serves, or failed to',
     tag: 'environments',
     auth: 'token',
     roles: CHANGERS,

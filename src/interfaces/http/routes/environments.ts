@@ -10,11 +10,16 @@ export function environmentsRoutes(r: Registrar, d: ApiDeps): void {
   r.route(environmentsApi.create, ({ body }, { audit }) => {
     const draft = audit.take();
     const { name, branch, pr, from, ref, env, ttl } = body;
-    return envs.create(
-      draft.actor,
-      { from, ref, ...(name ? { name } : {}), ...(branch ? { branch } : {}), ...(pr !== undefined ? { pr } : {}), ...(env ? { env } : {}), ...(ttl !== undefined ? { ttlMs: parseDuration(ttl) } : {}) },
-      [draft],
-    );
+    const input = {
+      from,
+      ref,
+      ...(name ? { name } : {}),
+      ...(branch ? { branch } : {}),
+      ...(pr !== undefined ? { pr } : {}),
+      ...(env ? { env } : {}),
+      ...(ttl !== undefined ? { ttlMs: parseDuration(ttl) } : {}),
+    };
+    return envs.create(draft.actor, input, [draft]);
   });
   r.route(environmentsApi.redeploy, ({ params, body }, { audit }) => envs.redeploy(params.name, body.ref, [audit.take()]));
   r.route(environmentsApi.pin, ({ params, body }, { audit }) => envs.pin(params.name, body.pinned, [audit.take()]));
