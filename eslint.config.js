@@ -16,6 +16,8 @@ const CONTEXTS = {
   secrets: [],
   // The ramps judge with the canaries' judge and metrics ports (ADR 23).
   flags: ['audit', 'rollout'],
+  // An environment clones a stage's plan and runs a release (ADR 25).
+  environments: ['journeys', 'pipeline', 'audit'],
 };
 
 export default tseslint.config(

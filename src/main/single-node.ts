@@ -19,6 +19,7 @@ import { openKeyring } from '../adapters/secrets-keyfile/keyring.js';
 import { postJson } from '../adapters/webhook-http/post-json.js';
 import { SessionService } from '../auth/session-service.js';
 import { TokenService } from '../auth/token-service.js';
+import { ENV_SWEEP_MS, EnvironmentService } from '../environments/environment-service.js';
 import { FlagService, type FlagsChanged } from '../flags/flag-service.js';
 import { FLAGS_FILE } from '../flags/flags-file.js';
 import { RampRunner } from '../flags/ramp-runner.js';
@@ -188,11 +189,16 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     const flagsHost = ['0.0.0.0', '::'].includes(dp.health.flagsHost) ? '127.0.0.1' : dp.health.flagsHost;
     const flagsUrl = `http://${flagsHost.includes(':') ? `[${flagsHost}]` : flagsHost}:${dp.health.flagsPort}`;
     const workloadFlagKey = (stage: string) => secretService.sluiceValue(stage, 'SLUICE_FLAGS_KEY', () => `sfk_${randomBytes(24).toString('base64url')}`);
-    const secrets = async (stage: { name: string; secrets?: readonly string[] }) => ({
-      ...(await secretService.valuesFor(stage)),
-      SLUICE_FLAGS_URL: flagsUrl,
-      SLUICE_FLAGS_KEY: await workloadFlagKey(stage.name),
-    });
+    // An environment's workloads get its source stage's secrets and flags (ADR 25): the source is never production.
+    let sourceOf = (_name: string): string | undefined => undefined;
+    const secrets = async (stage: { name: string; secrets?: readonly string[] }) => {
+      const owner = sourceOf(stage.name) ?? stage.name;
+      return {
+        ...(await secretService.valuesFor({ ...stage, name: owner })),
+        SLUICE_FLAGS_URL: flagsUrl,
+        SLUICE_FLAGS_KEY: await workloadFlagKey(owner),
+      };
+    };
     const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort: dp.health.port, baseEnv, secrets, notice });
     const command = new CommandTarget({ root: join(dataDir, 'command'), artifacts, baseEnv, secrets, appDir: config.appDir });
     const targets: Record<string, Target> = { local, command };
@@ -236,6 +242,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       // It compares with file times, which follow the system's clock whatever clock the engine is given.
       clock: systemClock,
       notice,
+      alsoKeep: () => environments.kept(),
     });
     bus.subscribe((e) => retention.observe(e));
     cleanups.push(() => retention.stop());
@@ -244,9 +251,40 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     bus.subscribe(() => notifier.handle());
     cleanups.push(() => notifier.stop());
     await executor.load();
-    // Bring every stage to what the log says it should serve, adopting what survived (instances, routes).
+    // The stages and their protection come from the pipeline file as it is; a broken file falls back to the plan of
+    // the newest journey, so flags and environments stay usable while the file is being fixed.
+    const currentPlan = () => {
+      try {
+        return parsePipeline(pipeline.read(), pipeline.path, { limits: config.pipelineLimits });
+      } catch (e) {
+        const plan = executor.list().at(-1)?.plan;
+        if (plan) return plan;
+        throw e;
+      }
+    };
+    // Environments (ADR 25): their records are their desired state, restored with the stages'.
+    const environments = new EnvironmentService({
+      store: store.environments,
+      target: local,
+      release: async (version) => {
+        const r = await store.getRelease(version);
+        return r && { version: r.version, digest: r.digest };
+      },
+      workspace,
+      clock,
+      plan: currentPlan,
+      onError: (e) => notice(`environments: ${(e as Error).message}`),
+    });
+    sourceOf = (name) => environments.sourceOf(name);
+    // Bring every stage and environment to what the log and the records say, adopting what survived (instances,
+    // routes); a stage or environment nobody wants any more is stopped.
     const resuming = executor.runningKeys();
-    for (const t of Object.values(targets)) await t.restore(executor.desiredStages(), resuming);
+    const desired = [...executor.desiredStages(), ...(await environments.desired())];
+    for (const t of Object.values(targets)) await t.restore(desired, resuming);
+    await environments.start();
+    const sweeping = setInterval(() => void environments.sweep().catch((e: unknown) => opts.onError?.(e)), ENV_SWEEP_MS);
+    sweeping.unref();
+    cleanups.push(() => clearInterval(sweeping));
     cleanups.push(() => executor.stop());
     await executor.resume();
     // At start-up too: releases kept under a larger setting, or left by passes a stop cut short, go now.
@@ -258,17 +296,6 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     });
     cleanups.push(unfollow);
 
-    // The stages and their protection come from the pipeline file as it is; a broken file falls back to the plan of
-    // the newest journey, so flags stay changeable while the file is being fixed.
-    const currentPlan = () => {
-      try {
-        return parsePipeline(pipeline.read(), pipeline.path, { limits: config.pipelineLimits });
-      } catch (e) {
-        const plan = executor.list().at(-1)?.plan;
-        if (plan) return plan;
-        throw e;
-      }
-    };
     const flagChanges = new Fanout<FlagsChanged>();
     const flags = new FlagService({
       changed: (c) => flagChanges.publish(c),
@@ -361,6 +388,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       flags,
       bus,
       flagChanges,
+      environments,
       rampSeries: (r) => ramps.series(r, clock.now()),
       logs: workspace,
       audit: store,

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SluiceError } from '../kernel/errors.js';
 
@@ -102,4 +102,14 @@ export function makePrivate(dir: string): number {
   };
   visit(dir);
   return changed;
+}
+
+/**
+ * Deletes a target's folder of a stage that no longer exists, with the releases unpacked in its `releases/` (through
+ * the artifact store's `removeUnpacked`, which can delete files a workload's account made read-only to others).
+ */
+export async function removeStageFolder(removeUnpacked: (dest: string, unusedSince: number) => Promise<boolean>, dir: string): Promise<void> {
+  const releases = join(dir, 'releases');
+  if (existsSync(releases)) for (const name of readdirSync(releases)) await removeUnpacked(join(releases, name), Number.POSITIVE_INFINITY);
+  rmSync(dir, { recursive: true, force: true });
 }

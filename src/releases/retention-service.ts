@@ -25,6 +25,8 @@ export interface RetentionServiceOptions {
   delayMs?: number;
   /** One line for people: what a pass removed, or why it failed. */
   notice: (line: string) => void;
+  /** What runs besides the pipeline's stages and must stay: the digests by stage name (environments: ADR 25). */
+  alsoKeep?: () => Promise<ReadonlyMap<string, ReadonlySet<string>>>;
 }
 
 /** What one pass removed. */
@@ -102,6 +104,11 @@ export class RetentionService {
     const unusedSince = snapshotAt - this.recentMs;
     const report: RetentionReport = { folders: [], artifacts: [], deferred: 0 };
     const keepByStage = new Map([...plan.stages].map(([stage, kept]) => [stage, new Set(kept.keys())]));
+    const keepArtifacts = new Set(plan.artifacts.keys());
+    for (const [stage, digests] of (await this.o.alsoKeep?.()) ?? []) {
+      keepByStage.set(stage, new Set([...(keepByStage.get(stage) ?? []), ...digests]));
+      for (const d of digests) keepArtifacts.add(d);
+    }
     for (const t of this.o.targets) {
       const r = await t.pruneReleases(keepByStage, unusedSince);
       report.folders.push(...r.removed);
@@ -109,7 +116,7 @@ export class RetentionService {
     }
     const why = `retention: not among the newest ${this.o.keep} release(s) of any stage, and not served, a canary, a rollback target or in flight`;
     for (const a of this.o.artifacts.list()) {
-      if (plan.artifacts.has(a.digest)) continue;
+      if (keepArtifacts.has(a.digest)) continue;
       if (this.o.artifacts.remove(a.digest, unusedSince, why)) report.artifacts.push({ digest: a.digest, bytes: a.bytes });
       else report.deferred++;
     }

@@ -6,6 +6,7 @@ import { tokenStoreContract } from '../../src/auth/ports/token-store.contract.js
 import { journeyLogContract } from '../../src/journeys/ports/journey-log.contract.js';
 import { outboxContract } from '../../src/notifications/ports/outbox.contract.js';
 import { releaseStoreContract } from '../../src/releases/ports/release-store.contract.js';
+import { environmentStoreContract } from '../../src/environments/ports/environment-store.contract.js';
 import { flagStoreContract } from '../../src/flags/ports/flag-store.contract.js';
 import { secretStoreContract } from '../../src/secrets/ports/secret-store.contract.js';
 
@@ -34,6 +35,10 @@ export function storeContracts(name: string, open: (part: string) => Promise<Sql
   flagStoreContract(name, async () => {
     const s = await open('flags');
     return { flags: s.flags, audit: s, close: () => s.close() };
+  });
+  environmentStoreContract(name, async () => {
+    const s = await open('environments');
+    return { environments: s.environments, audit: s, close: () => s.close() };
   });
 }
 

@@ -4,6 +4,7 @@ import type { TokenRecord, TokenStore } from '../../auth/ports/token-store.js';
 import { type Actor, conflict, type DesiredStage, type JourneyEvent, type JourneyLog, type StoredEvent } from '../../journeys/ports/journey-log.js';
 import type { DeliveryOutcome, NotificationOutbox, NotificationRecord, OutboxEntry } from '../../notifications/ports/outbox.js';
 import type { ReleaseRecord, ReleaseStore } from '../../releases/ports/release-store.js';
+import { MemoryEnvironmentStore } from './memory-environment-store.js';
 import { MemoryFlagStore } from './memory-flag-store.js';
 import { MemorySecretStore } from './memory-secret-store.js';
 
@@ -13,6 +14,8 @@ export class MemoryStore implements JourneyLog, ReleaseStore, TokenStore, Sessio
   readonly secrets = new MemorySecretStore();
   /** Feature flags (the FlagStore port); their audit records join this store's chain. */
   readonly flags: MemoryFlagStore = new MemoryFlagStore((drafts, at) => this.chain(drafts, at));
+  /** On-demand environments (the EnvironmentStore port); their audit records join this store's chain. */
+  readonly environments: MemoryEnvironmentStore = new MemoryEnvironmentStore((drafts, at) => this.chain(drafts, at));
   private releases = new Map<string, ReleaseRecord>();
   private events: StoredEvent[] = [];
   private desired = new Map<string, DesiredStage>();

@@ -6,6 +6,7 @@ import type { DeliveryOutcome, NotificationOutbox, NotificationRecord, OutboxEnt
 import type { ReleaseRecord, ReleaseStore } from '../../releases/ports/release-store.js';
 import { appendAuditTx, auditHead, auditRecords, listAudit } from './audit-sql.js';
 import { migrate } from './migrate.js';
+import { SqlEnvironmentStore } from './sql-environment-store.js';
 import { SqlFlagStore } from './sql-flag-store.js';
 import { SqlSecretStore } from './sql-secret-store.js';
 import type { SqlDriver, SqlExecutor } from './sql-driver.js';
@@ -129,6 +130,11 @@ export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, SessionSt
   /** Feature flags (the FlagStore port), in the same database and audit chain. */
   get flags(): SqlFlagStore {
     return new SqlFlagStore(this.db);
+  }
+
+  /** On-demand environments (the EnvironmentStore port), in the same database and audit chain. */
+  get environments(): SqlEnvironmentStore {
+    return new SqlEnvironmentStore(this.db);
   }
 
   get driverKind() {

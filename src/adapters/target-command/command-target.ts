@@ -14,7 +14,7 @@ import {
   type TargetRequest,
 } from '../../journeys/ports/target.js';
 import { runOnce } from '../../platform/durable-run.js';
-import { tail } from '../../platform/files.js';
+import { removeStageFolder, tail } from '../../platform/files.js';
 import { type ArtifactStore, REMOVING_PREFIX } from '../../releases/ports/artifact-store.js';
 
 export interface CommandTargetOptions {
@@ -80,6 +80,10 @@ export class CommandTarget implements Target {
 
   async restore(): Promise<void> {}
   async close(): Promise<void> {}
+
+  async forgetStage(stage: string): Promise<void> {
+    await removeStageFolder((dest, since) => this.o.artifacts.removeUnpacked(dest, since), join(this.o.root, stage));
+  }
 
   async pruneReleases(keep: ReadonlyMap<string, ReadonlySet<string>>, unusedSince: number): Promise<PruneResult> {
     const result: PruneResult = { removed: [], deferred: 0 };

@@ -18,7 +18,7 @@ import {
 import { type ArtifactStore, REMOVING_PREFIX } from '../../releases/ports/artifact-store.js';
 import { type Backend, type Pool, type TrafficRouter, verifyRoute } from '../../rollout/ports/traffic-router.js';
 import { isAlive, launch, readPid, terminate } from '../../platform/durable-run.js';
-import { tail, writeFileAtomic } from '../../platform/files.js';
+import { removeStageFolder, tail, writeFileAtomic } from '../../platform/files.js';
 import { freePort, httpStatus, portFree } from '../../platform/net.js';
 import { asAccount, lookupAccount, openReleaseTo } from './workload-user.js';
 
@@ -300,6 +300,15 @@ export class LocalTarget implements Target {
         }
       }),
     );
+  }
+
+  async forgetStage(stage: string): Promise<void> {
+    await this.serial(stage, async () => {
+      await this.o.router.removeRoute(this.host(stage));
+      await this.o.router.removeRoute(this.previewHost(stage));
+      await this.stopOrphans(stage, new Set());
+      await removeStageFolder((dest, since) => this.o.artifacts.removeUnpacked(dest, since), join(this.o.root, stage));
+    });
   }
 
   async pruneReleases(keep: ReadonlyMap<string, ReadonlySet<string>>, unusedSince: number): Promise<PruneResult> {

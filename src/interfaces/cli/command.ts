@@ -51,12 +51,17 @@ export const OPTIONS = {
   targeting: { type: 'string', help: 'targeting rules (flagd JSONLogic): JSON, a file holding it, or null to remove them' },
   rule: { type: 'string', help: 'a segment\'s rule (flagd JSONLogic): JSON, a file holding it, or null to remove the segment' },
   journey: { type: 'string', help: 'the journey a change relates to' },
-  from: { type: 'string', help: 'the stage to copy from' },
+  from: { type: 'string', help: 'the stage to copy from (flags copy); the stage an environment clones (env create)' },
   to: { type: 'string', help: 'the stage to copy to' },
   days: { type: 'string', help: 'how many days (default 30)' },
   since: { type: 'string', help: 'only records since then: a duration ago (2h, 7d) or a date (2026-01-31)' },
   limit: { type: 'string', help: 'at most this many, the newest (default 100, at most 1000)' },
   out: { type: 'string', help: 'write to this file instead of stdout' },
+  ref: { type: 'string', help: 'the release an environment runs (env create, env redeploy)' },
+  branch: { type: 'string', help: 'the branch an environment is for: its name when none is given (env create)' },
+  pr: { type: 'string', help: 'the pull request an environment is for: named pr-<number> when no name is given (env create)' },
+  ttl: { type: 'string', help: "an environment's sliding TTL, reset by each deploy, e.g. 3d or 12h (env create; default 3d)" },
+  set: { type: 'string', help: "overrides of the cloned stage's env, as K=V,K2=V2 (env create)" },
   plan: { type: 'string', help: "a flag ramp's plan as JSON or a file holding it, as under stages.<stage>.ramp in sluice.flags.yaml (default: the one the file declares)" },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
 

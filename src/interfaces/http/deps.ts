@@ -9,6 +9,7 @@ import type { StepWorkspace } from '../../journeys/ports/step-workspace.js';
 import type { NotificationOutbox } from '../../notifications/ports/outbox.js';
 import type { ReleaseStore } from '../../releases/ports/release-store.js';
 import type { ReleaseService } from '../../releases/release-service.js';
+import type { EnvironmentService } from '../../environments/environment-service.js';
 import type { FlagService, FlagsChanged, RampView } from '../../flags/flag-service.js';
 import type { RampSeries } from '../../flags/ramp-runner.js';
 import type { Fanout } from '../../kernel/fanout.js';
@@ -28,6 +29,8 @@ export interface ApiDeps {
   secrets: Pick<SecretService, 'list' | 'set' | 'unset' | 'rotateKey'>;
   /** Feature flags. */
   flags: FlagService;
+  /** On-demand environments. */
+  environments: Pick<EnvironmentService, 'list' | 'show' | 'create' | 'redeploy' | 'pin' | 'destroy' | 'logs'>;
   /** A ramp's metrics, treatment against control (RampRunner.series, now). */
   rampSeries: (r: RampView) => Promise<RampSeries>;
   /** Each saved flag change, for the event stream (`flags.changed` frames). */

@@ -15,6 +15,7 @@ import { journeysRoutes } from './routes/journeys.js';
 import { notificationsRoutes } from './routes/notifications.js';
 import { releasesRoutes } from './routes/releases.js';
 import { rolloutRoutes } from './routes/rollout.js';
+import { environmentsRoutes } from './routes/environments.js';
 import { flagsRoutes } from './routes/flags.js';
 import { secretsRoutes } from './routes/secrets.js';
 import { sessionRoutes } from './routes/session.js';
@@ -133,6 +134,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   auditRoutes(r, d);
   secretsRoutes(r, d);
   flagsRoutes(r, d);
+  environmentsRoutes(r, d);
   sessionRoutes(r, d);
   webAppRoutes(app, d.webDir);
   return app;

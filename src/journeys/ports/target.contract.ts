@@ -23,7 +23,7 @@ export interface TargetHarness {
 
 /**
  * The contract every Target passes: deploy, idempotency by key, health, a failing deploy that leaves the previous
- * release serving, rollback, and pruning unpacked releases. A new target runs it in a few lines: `targetContract('mine', async () => harness)`.
+ * release serving, rollback, pruning unpacked releases, and forgetting a stage. A new target runs it in a few lines: `targetContract('mine', async () => harness)`.
  */
 export function targetContract(name: string, make: () => Promise<TargetHarness>) {
   describe(`target contract: ${name}`, { timeout: 60_000 }, () => {
@@ -89,6 +89,15 @@ export function targetContract(name: string, make: () => Promise<TargetHarness>)
       await h.target.rollback({ stage: h.stage, key: 'p4', io: h.io(), from: a, to: b });
       assert.equal(await h.served(), b.version, 'b was unpacked again from its artifact');
       assert.deepEqual(await h.unpacked(), [a.digest, b.digest].sort());
+    });
+
+    it('forgets a stage taken down: its unpacked releases go, and a deploy later starts afresh', async () => {
+      await h.target.rollback({ stage: h.stage, key: 'f1', io: h.io(), from: b, to: null });
+      await h.target.forgetStage(h.stage.name);
+      assert.deepEqual(await h.unpacked(), []);
+      assert.equal(await h.served(), null);
+      await h.target.deploy({ stage: h.stage, key: 'f2', io: h.io(), release: a });
+      assert.equal(await h.served(), a.version);
     });
   });
 }

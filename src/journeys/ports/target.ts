@@ -67,6 +67,11 @@ export interface Target {
    * again.
    */
   pruneReleases(keep: ReadonlyMap<string, ReadonlySet<string>>, unusedSince: number): Promise<PruneResult>;
+  /**
+   * Removes every trace of a stage that no longer exists (a destroyed environment): its routes, anything of it still
+   * running, and its folder with the releases unpacked there. Call it after taking the stage down (`rollback` to null).
+   */
+  forgetStage(stage: string): Promise<void>;
   /** The control plane stops: stop watching. What runs keeps running and serving. */
   close(): Promise<void>;
   /** Present on targets that can run canaries. */

@@ -1,6 +1,7 @@
 import type { Command } from '../command.js';
 import { auditCommands } from './audit.js';
 import { authCommands } from './auth.js';
+import { environmentCommands } from './environments.js';
 import { eventCommands } from './events.js';
 import { flagCommands } from './flags.js';
 import { journeyCommands } from './journeys.js';
@@ -21,5 +22,6 @@ export const contextCommands: Command[] = [
   ...auditCommands,
   ...secretCommands,
   ...flagCommands,
+  ...environmentCommands,
   ...rolloutCommands,
 ];

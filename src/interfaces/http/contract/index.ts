@@ -1,5 +1,6 @@
 import { auditApi } from './audit.js';
 import { authApi } from './auth.js';
+import { environmentsApi } from './environments.js';
 import { flagsApi } from './flags.js';
 import { journeysApi } from './journeys.js';
 import { notificationsApi } from './notifications.js';
@@ -20,5 +21,6 @@ export const api = {
   audit: auditApi,
   secrets: secretsApi,
   flags: flagsApi,
+  environments: environmentsApi,
   session: sessionApi,
 };

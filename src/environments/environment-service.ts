@@ -1,0 +1,326 @@
+import type { AuditDraft } from '../audit/ports/audit-trail.js';
+import type { DesiredStage } from '../journeys/desired-state.js';
+import type { ReleaseRef } from '../journeys/journey-events.js';
+import type { StepWorkspace } from '../journeys/ports/step-workspace.js';
+import type { Target } from '../journeys/ports/target.js';
+import { type Actor, actorLabel, systemActor } from '../kernel/actor.js';
+import type { Clock } from '../kernel/clock.js';
+import { SluiceError } from '../kernel/errors.js';
+import type { Plan, StagePlan } from '../pipeline/pipeline.js';
+import { ENV_LIMITS, type EnvironmentRecord, envExpiresAt, envNameFor, envNameProblem, envStagePlan } from './environment.js';
+import type { EnvironmentStore } from './ports/environment-store.js';
+
+export interface EnvironmentServiceOptions {
+  store: EnvironmentStore;
+  /** The target an environment runs on (the local target: the only one that gives each its own address). */
+  target: Pick<Target, 'deploy' | 'rollback' | 'health' | 'url' | 'forgetStage'>;
+  /** A release by version, as kept. */
+  release: (version: string) => Promise<ReleaseRef | undefined>;
+  workspace: Pick<StepWorkspace, 'open' | 'readLog'>;
+  clock: Clock;
+  /** The pipeline now. */
+  plan: () => Plan;
+  onError?: (e: unknown) => void;
+}
+
+/** What `create` takes: the name (or what to derive it from), the stage to clone and the build to run. */
+export interface CreateEnvironmentInput {
+  name?: string;
+  branch?: string;
+  pr?: number;
+  from: string;
+  /** A release's version. */
+  ref: string;
+  env?: Record<string, string>;
+  ttlMs?: number;
+}
+
+/** An environment for people: its record, where it answers and when it expires. */
+export interface EnvironmentView extends EnvironmentRecord {
+  url: string | undefined;
+  expiresAt: number | null;
+}
+
+/** How often expired environments are looked for. */
+export const ENV_SWEEP_MS = 5_000;
+
+/** The step key of an environment's nth deploy (its log is kept under it). */
+const deployKey = (name: string, n: number) => `env-${name}/deploy-${n}`;
+
+/**
+ * Makes, deploys and destroys environments (ADR 25). An environment's record is its desired state: the target
+ * converges to it at start (`desired`), so instances outlive the control plane as a stage's do. Work on one
+ * environment runs one thing at a time; of several replicas, the store's conditional writes let one win.
+ */
+export class EnvironmentService {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Each environment's source stage, for the workloads' secrets and flags (kept current by every read and write). */
+  private readonly sources = new Map<string, string>();
+
+  constructor(private readonly o: EnvironmentServiceOptions) {}
+
+  /** Reads every environment and finishes what a stop interrupted: a deploy's outcome, a destroy. */
+  async start(): Promise<void> {
+    for (const e of await this.o.store.listEnvironments()) {
+      this.sources.set(e.name, e.source);
+      if (e.status === 'destroying') await this.serial(e.name, () => this.finishDestroy(e, [])).catch((err: unknown) => this.o.onError?.(err));
+      else if (e.status === 'deploying') await this.serial(e.name, () => this.settleInterrupted(e)).catch((err: unknown) => this.o.onError?.(err));
+    }
+  }
+
+  /** What each environment should serve: given to the target with the stages' desired state at start. */
+  async desired(): Promise<DesiredStage[]> {
+    const out: DesiredStage[] = [];
+    for (const e of await this.o.store.listEnvironments()) {
+      if (e.status === 'destroying') continue;
+      // A failed deploy serves what it served before (nothing, for a first deploy).
+      const serves = e.status === 'failed' ? e.previous : e.release;
+      const plan = this.planOf(e);
+      if (plan) out.push({ stage: e.name, stable: serves ? { release: serves, journeyId: `env-${e.name}` } : null, canary: null, plan });
+    }
+    return out;
+  }
+
+  /** The builds each environment needs kept on disk (what it runs, and what a failed deploy goes back to), by name. */
+  async kept(): Promise<Map<string, Set<string>>> {
+    const out = new Map<string, Set<string>>();
+    for (const e of await this.o.store.listEnvironments()) out.set(e.name, new Set([e.release.digest, ...(e.previous ? [e.previous.digest] : [])]));
+    return out;
+  }
+
+  /** The stage whose secrets and flags an environment's workloads get, or undefined when `name` is no environment. */
+  sourceOf(name: string): string | undefined {
+    return this.sources.get(name);
+  }
+
+  async list(): Promise<EnvironmentView[]> {
+    return (await this.o.store.listEnvironments()).map((e) => this.view(e));
+  }
+
+  async show(name: string): Promise<EnvironmentView> {
+    return this.view(await this.get(name));
+  }
+
+  /** Makes an environment from a stage and deploys the given build to it; answers once it serves (or failed to). */
+  async create(actor: Actor, input: CreateEnvironmentInput, audit: readonly AuditDraft[] = []): Promise<EnvironmentView> {
+    const name = input.name ?? envNameFor(input);
+    if (!name) throw new SluiceError('BAD_REQUEST', 'name the environment, or give the branch or pull request it is for');
+    const plan = this.o.plan();
+    const problem = envNameProblem(name, plan.stages.map((s) => s.name));
+    if (problem) throw new SluiceError('BAD_REQUEST', problem);
+    this.sourcePlan(plan, input.from);
+    const env = checkEnv(input.env ?? {});
+    const ttlMs = checkTtl(input.ttlMs);
+    const release = await this.releaseOf(input.ref);
+    return this.serial(name, async () => {
+      const all = await this.o.store.listEnvironments();
+      if (all.some((e) => e.name === name)) throw new SluiceError('CONFLICT', `environment ${name} exists already: redeploy it (sluice env redeploy ${name} --ref ${input.ref}) or pick another name`);
+      if (all.length >= ENV_LIMITS.count) throw new SluiceError('TOO_LARGE', `${all.length} environments exist, the most Sluice keeps at once; destroy one first`);
+      const now = this.o.clock.now();
+      const rec: EnvironmentRecord = {
+        name,
+        source: input.from,
+        release,
+        previous: null,
+        env,
+        status: 'deploying',
+        deploys: 1,
+        createdAt: now,
+        createdBy: actorLabel(actor),
+        deployedAt: now,
+        ttlMs,
+        maxAgeMs: ENV_LIMITS.maxAgeMs,
+        pinned: false,
+        ...(input.branch !== undefined ? { branch: input.branch } : {}),
+        ...(input.pr !== undefined ? { pr: input.pr } : {}),
+      };
+      if (!(await this.o.store.putEnvironment(rec, undefined, this.drafts(audit, rec), now)))
+        throw new SluiceError('CONFLICT', `environment ${name} was made by another request meanwhile`);
+      this.sources.set(name, rec.source);
+      return this.view(await this.deploy(rec));
+    });
+  }
+
+  /** Deploys a build (the same one, by default) to an environment again; the TTL starts again. */
+  async redeploy(name: string, ref: string | undefined, audit: readonly AuditDraft[] = []): Promise<EnvironmentView> {
+    return this.serial(name, async () => {
+      const cur = await this.get(name);
+      if (cur.status === 'destroying') throw new SluiceError('INVALID_STATE', `environment ${name} is being destroyed`);
+      const release = ref === undefined ? cur.release : await this.releaseOf(ref);
+      const now = this.o.clock.now();
+      const next: EnvironmentRecord = { ...cur, release, previous: cur.status === 'failed' ? cur.previous : cur.release, status: 'deploying', deploys: cur.deploys + 1, deployedAt: now };
+      delete next.reason;
+      await this.write(next, cur, this.drafts(audit, next), now);
+      return this.view(await this.deploy(next));
+    });
+  }
+
+  /** Pins an environment (it never expires) or unpins it (its TTL counts again from its last deploy). */
+  async pin(name: string, pinned: boolean, audit: readonly AuditDraft[] = []): Promise<EnvironmentView> {
+    return this.serial(name, async () => {
+      const cur = await this.get(name);
+      const next = { ...cur, pinned };
+      await this.write(next, cur, this.drafts(audit, next), this.o.clock.now());
+      return this.view(next);
+    });
+  }
+
+  /** Takes an environment down and removes everything it made: instances, route, folders, record. */
+  async destroy(name: string, audit: readonly AuditDraft[] = []): Promise<void> {
+    await this.serial(name, async () => {
+      const cur = await this.get(name);
+      const next: EnvironmentRecord = { ...cur, status: 'destroying' };
+      if (cur.status !== 'destroying') await this.write(next, cur, [], this.o.clock.now());
+      await this.finishDestroy(next, this.drafts(audit, next));
+    });
+  }
+
+  /** The log of an environment's last deploy: up to `max` bytes from `offset`. */
+  async logs(name: string, offset = 0, max = 1 << 20): Promise<string> {
+    const e = await this.get(name);
+    return this.o.workspace.readLog(deployKey(e.name, e.deploys), offset, max)?.data.toString('utf8') ?? '';
+  }
+
+  /** Destroys every environment whose TTL (or maximum age) is over; answers their names. */
+  async sweep(): Promise<string[]> {
+    const now = this.o.clock.now();
+    const gone: string[] = [];
+    for (const e of await this.o.store.listEnvironments()) {
+      const at = envExpiresAt(e);
+      if (at === null || at > now || e.status === 'destroying') continue;
+      const actor = systemActor(`environment ${e.name} expired`);
+      const why = at === e.createdAt + e.maxAgeMs ? 'its maximum age is reached' : `no deploy for ${Math.round(e.ttlMs / 3_600_000)} h`;
+      try {
+        await this.destroy(e.name, [{ actor, action: 'environment.expire', reason: `${why} (expired at ${new Date(at).toISOString()})`, links: { environment: e.name }, outcome: 'done' }]);
+        gone.push(e.name);
+      } catch (err) {
+        this.o.onError?.(err);
+      }
+    }
+    return gone;
+  }
+
+  private async deploy(rec: EnvironmentRecord): Promise<EnvironmentRecord> {
+    const plan = this.planOf(rec);
+    if (!plan) return this.fail(rec, `its source stage ${rec.source} is no longer in the pipeline`);
+    const key = deployKey(rec.name, rec.deploys);
+    const io = this.o.workspace.open(key);
+    io.log(`deploying ${rec.release.version} to environment ${rec.name} (a clone of ${rec.source})`);
+    try {
+      await this.o.target.deploy({ stage: plan, key, io, release: rec.release });
+    } catch (e) {
+      const reason = (e as Error).message.split('\n')[0]!;
+      io.log(`the deploy failed: ${reason}`);
+      // What it served before comes back (a first deploy leaves nothing running).
+      await this.o.target.rollback({ stage: plan, key: `${key}/rollback`, io, from: rec.release, to: rec.previous }).catch((err: Error) => io.log(`the rollback failed too: ${err.message}`));
+      return this.fail(rec, reason);
+    }
+    io.log(`environment ${rec.name} serves ${rec.release.version} at ${this.o.target.url(plan) ?? '(no address)'}`);
+    const ready: EnvironmentRecord = { ...rec, status: 'ready' };
+    await this.write(ready, rec, [], this.o.clock.now());
+    return ready;
+  }
+
+  private async fail(rec: EnvironmentRecord, reason: string): Promise<EnvironmentRecord> {
+    const failed: EnvironmentRecord = { ...rec, status: 'failed', reason };
+    await this.write(failed, rec, [], this.o.clock.now());
+    return failed;
+  }
+
+  /** A deploy the control plane's stop interrupted: the target has brought the release back at start; is it healthy? */
+  private async settleInterrupted(e: EnvironmentRecord): Promise<void> {
+    const plan = this.planOf(e);
+    const key = deployKey(e.name, e.deploys);
+    const h = plan ? await this.o.target.health({ stage: plan, key, io: this.o.workspace.open(key), release: e.release }) : undefined;
+    if (h?.ok) await this.write({ ...e, status: 'ready' }, e, [], this.o.clock.now());
+    else await this.fail(e, `the control plane stopped during the deploy, and the environment is not healthy since: ${h?.detail ?? `its source stage ${e.source} is gone`}`);
+  }
+
+  private async finishDestroy(e: EnvironmentRecord, audit: readonly AuditDraft[]): Promise<void> {
+    const plan = this.planOf(e) ?? ({ ...fallbackPlan, name: e.name } satisfies StagePlan);
+    const key = `env-${e.name}/destroy`;
+    await this.o.target.rollback({ stage: plan, key, io: this.o.workspace.open(key), from: e.release, to: null });
+    await this.o.target.forgetStage(e.name);
+    await this.o.store.deleteEnvironment(e.name, audit, this.o.clock.now());
+    this.sources.delete(e.name);
+  }
+
+  private async write(next: EnvironmentRecord, cur: EnvironmentRecord, audit: readonly AuditDraft[], at: number): Promise<void> {
+    if (!(await this.o.store.putEnvironment(next, { deploys: cur.deploys, status: cur.status }, audit, at)))
+      throw new SluiceError('CONFLICT', `environment ${cur.name} was changed by another request meanwhile; read it again`);
+  }
+
+  private async get(name: string): Promise<EnvironmentRecord> {
+    const e = await this.o.store.getEnvironment(name);
+    if (!e) throw new SluiceError('NOT_FOUND', `there is no environment ${name} (sluice env list shows them)`);
+    this.sources.set(name, e.source);
+    return e;
+  }
+
+  private async releaseOf(version: string): Promise<ReleaseRef> {
+    const r = await this.o.release(version);
+    if (!r) throw new SluiceError('NOT_FOUND', `there is no release ${version}: create it first (sluice release create ${version})`);
+    return r;
+  }
+
+  /** The source stage's plan, checked: it exists, runs on the local target and is not one of the pipeline's last stages. */
+  private sourcePlan(plan: Plan, from: string): StagePlan {
+    const sp = plan.stages.find((s) => s.name === from);
+    if (!sp) throw new SluiceError('BAD_REQUEST', `--from ${from}: the pipeline has no such stage (it has ${plan.stages.map((s) => s.name).join(', ')})`);
+    if (sp.target !== 'local') throw new SluiceError('BAD_REQUEST', `--from ${from}: stage ${from} runs on the ${sp.target} target; environments run on the local target, which gives each its own address`);
+    const last = new Set(plan.stages.map((s) => s.name));
+    for (const s of plan.stages) for (const a of s.after) last.delete(a);
+    // Production's secrets never reach an environment: it is cloned from a stage before the last ones.
+    if (last.has(from) && plan.stages.length > 1)
+      throw new SluiceError('BAD_REQUEST', `--from ${from}: ${from} is a last stage of the pipeline (production); environments are cloned from a stage before it, such as ${plan.stages.find((s) => !last.has(s.name))?.name}, and production's secrets never reach one`);
+    return sp;
+  }
+
+  /** The plan an environment deploys with now, or undefined when its source stage is gone from the pipeline. */
+  private planOf(e: Pick<EnvironmentRecord, 'name' | 'env' | 'source'>): StagePlan | undefined {
+    const sp = this.o.plan().stages.find((s) => s.name === e.source);
+    return sp && envStagePlan(sp, e);
+  }
+
+  private view(e: EnvironmentRecord): EnvironmentView {
+    const plan = this.planOf(e);
+    return { ...e, url: plan ? this.o.target.url(plan) : undefined, expiresAt: envExpiresAt(e) };
+  }
+
+  /** The route's audit records, linked to the environment. */
+  private drafts(audit: readonly AuditDraft[], e: EnvironmentRecord): AuditDraft[] {
+    return audit.map((d) => ({ ...d, links: { ...d.links, environment: e.name, release: e.release.version, stage: e.source } }));
+  }
+
+  private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(name) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    this.locks.set(
+      name,
+      next.catch(() => undefined),
+    );
+    return next;
+  }
+}
+
+/** Enough of a plan to take down an environment whose source stage left the pipeline. */
+const fallbackPlan: Omit<StagePlan, 'name'> = { after: [], target: 'local', env: {}, config: {}, verify: [], approval: false, bakeMs: 0, autoPromote: true };
+
+function checkEnv(env: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(env);
+  if (entries.length > ENV_LIMITS.envVars) throw new SluiceError('TOO_LARGE', `${entries.length} env overrides; at most ${ENV_LIMITS.envVars}`);
+  for (const [k, v] of entries) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(k) || k.startsWith('SLUICE_') || k === 'PORT')
+      throw new SluiceError('BAD_REQUEST', `env override ${JSON.stringify(k.slice(0, 80))} is not a variable an environment may set (a name of letters, digits and _, not SLUICE_* or PORT)`);
+    if (typeof v !== 'string' || v.length > ENV_LIMITS.envValueLength || v.includes('\0'))
+      throw new SluiceError('BAD_REQUEST', `env override ${k}: a string of at most ${ENV_LIMITS.envValueLength} characters without NUL`);
+  }
+  return Object.fromEntries(entries);
+}
+
+function checkTtl(ttlMs: number | undefined): number {
+  if (ttlMs === undefined) return ENV_LIMITS.ttlMs;
+  if (!Number.isInteger(ttlMs) || ttlMs < 10_000 || ttlMs > ENV_LIMITS.maxTtlMs)
+    throw new SluiceError('BAD_REQUEST', `ttl: from 10 s to ${ENV_LIMITS.maxTtlMs / 86_400_000} days, not ${ttlMs} ms`);
+  return ttlMs;
+}
