@@ -31,6 +31,19 @@ export function onLive(f: Listener): () => void {
   return () => listeners.delete(f);
 }
 
+/** Hands each frame's data, read as JSON, to every listener of `to`; a frame that is not JSON is dropped. */
+function relay<T>(to: ReadonlySet<(e: T) => void>) {
+  return (m: MessageEvent<string>) => {
+    let e: T;
+    try {
+      e = JSON.parse(m.data) as T;
+    } catch {
+      return;
+    }
+    for (const l of to) l(e);
+  };
+}
+
 /**
  * Keeps one EventSource on the API's event stream while logged in, reconnecting with backoff when it drops (the
  * control plane restarting); says whether it is connected.
@@ -50,25 +63,9 @@ export function useLiveConnection(enabled: boolean): boolean {
         setConnected(true);
         for (const l of listeners) l(null);
       };
-      const deliver = (m: MessageEvent<string>) => {
-        let e: LiveEvent;
-        try {
-          e = JSON.parse(m.data) as LiveEvent;
-        } catch {
-          return;
-        }
-        for (const l of listeners) l(e);
-      };
+      const deliver = relay<LiveEvent>(listeners);
       for (const t of EVENT_TYPES) es.addEventListener(t, deliver);
-      es.addEventListener('flags.changed', (m: MessageEvent<string>) => {
-        let e: FlagsEvent;
-        try {
-          e = JSON.parse(m.data) as FlagsEvent;
-        } catch {
-          return;
-        }
-        for (const l of flagListeners) l(e);
-      });
+      es.addEventListener('flags.changed', relay<FlagsEvent>(flagListeners));
       es.onmessage = deliver;
       es.onerror = () => {
         // Our own backoff instead of EventSource's: it gives up for good on an HTTP error (a 503 while restarting).
