@@ -6,6 +6,8 @@ import type { Target } from '../journeys/ports/target.js';
 import { type Actor, actorLabel, systemActor } from '../kernel/actor.js';
 import type { Clock } from '../kernel/clock.js';
 import { SluiceError } from '../kernel/errors.js';
+import { KeyedQueue } from '../kernel/keyed-queue.js';
+import { secretName } from '../pipeline/pipeline-schema.js';
 import type { Plan, StagePlan } from '../pipeline/pipeline.js';
 import { ENV_LIMITS, type EnvironmentRecord, envExpiresAt, envNameFor, envNameProblem, envStagePlan } from './environment.js';
 import type { EnvironmentStore } from './ports/environment-store.js';
@@ -53,16 +55,13 @@ const deployKey = (name: string, n: number) => `env-${name}/deploy-${n}`;
  * environment runs one thing at a time; of several replicas, the store's conditional writes let one win.
  */
 export class EnvironmentService {
-  private readonly locks = new Map<string, Promise<unknown>>();
-  /** Each environment's source stage, for the workloads' secrets and flags (kept current by every read and write). */
-  private readonly sources = new Map<string, string>();
+  private readonly queue = new KeyedQueue();
 
   constructor(private readonly o: EnvironmentServiceOptions) {}
 
   /** Reads every environment and finishes what a stop interrupted: a deploy's outcome, a destroy. */
   async start(): Promise<void> {
     for (const e of await this.o.store.listEnvironments()) {
-      this.sources.set(e.name, e.source);
       if (e.status === 'destroying') await this.serial(e.name, () => this.finishDestroy(e, [])).catch((err: unknown) => this.o.onError?.(err));
       else if (e.status === 'deploying') await this.serial(e.name, () => this.settleInterrupted(e)).catch((err: unknown) => this.o.onError?.(err));
     }
@@ -89,8 +88,8 @@ export class EnvironmentService {
   }
 
   /** The stage whose secrets and flags an environment's workloads get, or undefined when `name` is no environment. */
-  sourceOf(name: string): string | undefined {
-    return this.sources.get(name);
+  async sourceOf(name: string): Promise<string | undefined> {
+    return (await this.o.store.getEnvironment(name))?.source;
   }
 
   async list(): Promise<EnvironmentView[]> {
@@ -136,7 +135,6 @@ export class EnvironmentService {
       };
       if (!(await this.o.store.putEnvironment(rec, undefined, this.drafts(audit, rec), now)))
         throw new SluiceError('CONFLICT', `environment ${name} was made by another request meanwhile`);
-      this.sources.set(name, rec.source);
       return this.view(await this.deploy(rec));
     });
   }
@@ -242,7 +240,6 @@ export class EnvironmentService {
     await this.o.target.rollback({ stage: plan, key, io: this.o.workspace.open(key), from: e.release, to: null });
     await this.o.target.forgetStage(e.name);
     await this.o.store.deleteEnvironment(e.name, audit, this.o.clock.now());
-    this.sources.delete(e.name);
   }
 
   private async write(next: EnvironmentRecord, cur: EnvironmentRecord, audit: readonly AuditDraft[], at: number): Promise<void> {
@@ -253,7 +250,6 @@ export class EnvironmentService {
   private async get(name: string): Promise<EnvironmentRecord> {
     const e = await this.o.store.getEnvironment(name);
     if (!e) throw new SluiceError('NOT_FOUND', `there is no environment ${name} (sluice env list shows them)`);
-    this.sources.set(name, e.source);
     return e;
   }
 
@@ -293,13 +289,7 @@ export class EnvironmentService {
   }
 
   private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(name) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    this.locks.set(
-      name,
-      next.catch(() => undefined),
-    );
-    return next;
+    return this.queue.run(name, fn);
   }
 }
 
@@ -310,7 +300,7 @@ function checkEnv(env: Record<string, string>): Record<string, string> {
   const entries = Object.entries(env);
   if (entries.length > ENV_LIMITS.envVars) throw new SluiceError('TOO_LARGE', `${entries.length} env overrides; at most ${ENV_LIMITS.envVars}`);
   for (const [k, v] of entries) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(k) || k.startsWith('SLUICE_') || k === 'PORT')
+    if (!secretName.safeParse(k).success)
       throw new SluiceError('BAD_REQUEST', `env override ${JSON.stringify(k.slice(0, 80))} is not a variable an environment may set (a name of letters, digits and _, not SLUICE_* or PORT)`);
     if (typeof v !== 'string' || v.length > ENV_LIMITS.envValueLength || v.includes('\0'))
       throw new SluiceError('BAD_REQUEST', `env override ${k}: a string of at most ${ENV_LIMITS.envValueLength} characters without NUL`);

@@ -190,9 +190,9 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     const flagsUrl = `http://${flagsHost.includes(':') ? `[${flagsHost}]` : flagsHost}:${dp.health.flagsPort}`;
     const workloadFlagKey = (stage: string) => secretService.sluiceValue(stage, 'SLUICE_FLAGS_KEY', () => `sfk_${randomBytes(24).toString('base64url')}`);
     // An environment's workloads get its source stage's secrets and flags (ADR 25): the source is never production.
-    let sourceOf = (_name: string): string | undefined => undefined;
+    let sourceOf = async (_name: string): Promise<string | undefined> => undefined;
     const secrets = async (stage: { name: string; secrets?: readonly string[] }) => {
-      const owner = sourceOf(stage.name) ?? stage.name;
+      const owner = (await sourceOf(stage.name)) ?? stage.name;
       return {
         ...(await secretService.valuesFor({ ...stage, name: owner })),
         SLUICE_FLAGS_URL: flagsUrl,

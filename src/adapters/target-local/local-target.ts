@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renam
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError } from '../../kernel/errors.js';
+import { KeyedQueue } from '../../kernel/keyed-queue.js';
 import {
   type CanaryOps,
   type DesiredStage,
@@ -121,15 +122,9 @@ export class LocalTarget implements Target {
   }
 
   /** Stage-level lock: deploy, rollback and restarts of one stage never interleave. */
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
   private serial<T>(stage: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(stage) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    this.locks.set(
-      stage,
-      next.catch(() => {}),
-    );
-    return next;
+    return this.queue.run(stage, fn);
   }
 
   async deploy(req: TargetRequest & { release: ReleaseRef }): Promise<void> {
