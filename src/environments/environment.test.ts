@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { shopPlan } from '../../test/helpers/journey-sim.js';
+import { parsePipeline } from '../pipeline/pipeline.js';
 import { ENV_LIMITS, envExpiresAt, envNameFor, envNameProblem, envStagePlan } from './environment.js';
 
 describe('environments: names, expiry and plan', () => {
@@ -65,5 +66,12 @@ describe('environments: names, expiry and plan', () => {
     assert.deepEqual(p.local, staging.local);
     const gates = [p.after, p.verify, p.approval, p.bakeMs, p.approvalBeforeDeploy, p.canary, p.lane, p.protection];
     assert.deepEqual(gates, [[], [], false, 0, undefined, undefined, undefined, undefined]);
+  });
+
+  it('calls the source stage\'s dependencies unless its overrides say otherwise', () => {
+    const plan = parsePipeline('app: shop\nartifact: { output: dist }\ndefaults: { local: { start: node s.js } }\nservices: { payments: { app: payments } }\nstages:\n  staging: {}\n  prod: { after: staging }\n');
+    const staging = plan.stages[0]!;
+    assert.equal(envStagePlan(staging, { name: 'pr-7', env: {} }).env.PAYMENTS_URL, 'http://staging.payments.localhost:7080');
+    assert.equal(envStagePlan(staging, { name: 'pr-7', env: { PAYMENTS_URL: 'http://pr-3.payments.localhost:7080' } }).env.PAYMENTS_URL, 'http://pr-3.payments.localhost:7080');
   });
 });

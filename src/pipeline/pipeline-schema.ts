@@ -174,6 +174,21 @@ const notifyTarget = z
   })
   .refine((t) => (t.webhook === undefined) !== (t.slack === undefined), { message: 'give one address: webhook: or slack:' });
 
+/**
+ * An app this one depends on, deployed by Sluice too: each stage gets the URL of the dependency's stage of the same
+ * name (or the one `stages` maps it to) in a variable; an environment gets its source stage's.
+ */
+const serviceSchema = z.strictObject({
+  /** The dependency's app name (its sluice.yaml's `app`). */
+  app: dnsLabel,
+  /** The variable the URL is given in (default: the service's name upper-cased, with _URL). */
+  env: secretName.optional(),
+  /** The dependency's address, with {stage} and {app} filled in (default: its stage on Sluice's router, port 7080). */
+  url: z.string().min(1).max(2048).optional(),
+  /** This app's stage → the dependency's stage, where their names differ. */
+  stages: z.record(z.string(), dnsLabel).optional(),
+});
+
 export const pipelineSchema = z.strictObject({
   $schema: z.string().optional(),
   app: dnsLabel,
@@ -214,6 +229,8 @@ export const pipelineSchema = z.strictObject({
     .optional(),
   /** Named analyses that canary steps refer to. */
   analyses: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/), analysisSchema).optional(),
+  /** Apps this one calls: each stage gets the URL of the dependency's matching stage (`services.<name>`). */
+  services: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'a service name: lower-case letters, digits, "-" and "_"'), serviceSchema).optional(),
   defaults: stageDefaultsSchema.optional(),
   stages: z.record(dnsLabel, stageSchema),
 });

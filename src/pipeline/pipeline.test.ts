@@ -165,6 +165,53 @@ stages:
     assert.deepEqual([both!.line, both!.path, both!.message], [8, 'notify.0', 'give one address: webhook: or slack:']);
   });
 
+  it('gives each stage the URL of the dependency\'s matching stage, which a stage\'s own env may replace', () => {
+    const plan = parsePipeline(`app: shop
+artifact: { output: dist }
+defaults: { local: { start: node server.js } }
+services:
+  payments: { app: payments }
+  fraud-check:
+    app: fraud
+    env: FRAUD_API
+    url: https://{stage}-{app}.example.com/v2
+    stages: { prod-eu: prod }
+stages:
+  staging: {}
+  prod-eu: { after: staging }
+  prod-us: { after: staging, env: { PAYMENTS_URL: http://payments.internal } }
+`);
+    const env = (s: string) => plan.stages.find((x) => x.name === s)!.env;
+    assert.equal(env('staging').PAYMENTS_URL, 'http://staging.payments.localhost:7080');
+    assert.equal(env('staging').FRAUD_API, 'https://staging-fraud.example.com/v2');
+    assert.equal(env('prod-eu').FRAUD_API, 'https://prod-fraud.example.com/v2');
+    assert.equal(env('prod-eu').PAYMENTS_URL, 'http://prod-eu.payments.localhost:7080');
+    assert.equal(env('prod-us').PAYMENTS_URL, 'http://payments.internal');
+    assert.deepEqual(plan.services?.map((s) => [s.name, s.env]), [['payments', 'PAYMENTS_URL'], ['fraud-check', 'FRAUD_API']]);
+  });
+
+  it('locates what is wrong in services: an unknown stage, a URL that is none, a shared variable, a secret of the same name', () => {
+    const issues = issuesOf(`app: shop
+artifact: { output: dist }
+defaults: { local: { start: node server.js } }
+services:
+  payments:
+    app: payments
+    stages: { stagin: staging }
+  ledger: { app: ledger, env: PAYMENTS_URL }
+  fraud: { app: fraud, url: "ftp://{stage}.fraud" }
+stages:
+  staging: {}
+`);
+    const text = issues.map((i) => `${i.line}:${i.col} ${i.message}`);
+    assert.ok(text.some((t) => t.startsWith('7:') && t.includes('stagin') && t.includes('did you mean')), text.join('\n'));
+    assert.ok(text.some((t) => t.startsWith('8:') && t.includes('both set PAYMENTS_URL')), text.join('\n'));
+    assert.ok(text.some((t) => t.startsWith('9:') && t.includes('not an http(s) URL')), text.join('\n'));
+    const secret = issuesOf(base('  staging: { secrets: [FRAUD_URL] }').replace('stages:', 'services: { fraud: { app: fraud } }\nstages:'));
+    assert.match(`${secret[0]?.line}:${secret[0]?.col} ${secret[0]?.message}`, /^9:24 FRAUD_URL is the variable service fraud sets/);
+    assert.ok(issuesOf(base('  staging: {}').replace('stages:', 'services: { payments: { app: Payments } }\nstages:')).length > 0);
+  });
+
   it('reports cycles', () => {
     const [i] = issuesOf(base(`  a:\n    after: c\n  b:\n    after: a\n  c:\n    after: b\n`));
     assert.match(i!.message, /cycle: a → c → b → a/);

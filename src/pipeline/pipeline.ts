@@ -108,8 +108,30 @@ export interface NotifyTarget {
   on?: NotificationKind[];
 }
 
+/** An app this one depends on (`services.<name>`): the variable each stage gets its URL in. */
+export interface ServicePlan {
+  name: string;
+  app: string;
+  env: string;
+  /** With {stage} and {app} still in it. */
+  url: string;
+  /** This app's stage → the dependency's stage, where their names differ. */
+  stages: Record<string, string>;
+}
+
+/** Where a dependency is when sluice.yaml does not say: its stage on Sluice's router, at the router's default port. */
+export const DEFAULT_SERVICE_URL = 'http://{stage}.{app}.localhost:7080';
+
+/** The URL of `svc` that `stage` of this app calls: the dependency's stage of the same name, or the one mapped to it. */
+export function serviceUrl(svc: Pick<ServicePlan, 'app' | 'url' | 'stages'>, stage: string): string {
+  const theirs = Object.hasOwn(svc.stages, stage) ? svc.stages[stage]! : stage;
+  return svc.url.replaceAll('{stage}', theirs).replaceAll('{app}', svc.app);
+}
+
 export interface Plan {
   app: string;
+  /** Apps this one calls; absent when it has none (and in plans recorded before services existed). */
+  services?: ServicePlan[];
   /** Absent in plans recorded before notifications existed. */
   notify?: NotifyTarget[];
   /** The Prometheus server that `{ prometheus: query }` metrics ask. */
@@ -216,6 +238,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml', options: Parse
         report(['notify', i, 'stages', j], () => unknownName('stage', stage, [...names, ...RESERVED_STAGE_NAMES]));
     }),
   );
+  const services = servicePlans(pf, names, report);
   const scrapeInterval = pf.metrics?.prometheus?.scrapeInterval;
   const scrapeIntervalMs = scrapeInterval === undefined ? DEFAULT_SCRAPE_INTERVAL_MS : parseDuration(scrapeInterval);
   // A literal range under rate() cannot be widened the way {{window}} is: one shorter than four scrapes is refused.
@@ -268,8 +291,12 @@ export function parsePipeline(text: string, file = 'sluice.yaml', options: Parse
       plan.secrets = [...new Set(fields.secrets)];
       fields.secrets.forEach((n, i) => {
         if (n in plan.env) issues.push(issue([...stagePath, 'secrets', i], `${n} is both in env and in secrets; keep it in one`));
+        const svc = services.find((x) => x.env === n);
+        if (svc) issues.push(issue([...stagePath, 'secrets', i], `${n} is the variable service ${svc.name} sets; rename the secret or give the service another env:`));
       });
     }
+    // A stage's own env: entry for a service's variable wins: that is how one stage calls another address.
+    for (const svc of services) if (!Object.hasOwn(plan.env, svc.env)) plan.env[svc.env] = serviceUrl(svc, name);
     const strategy = fields.strategy;
     if (strategy?.canary) {
       const c = strategy.canary;
@@ -343,6 +370,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml', options: Parse
 
   return {
     app: pf.app,
+    ...(services.length > 0 ? { services } : {}),
     ...(pf.metrics?.prometheus ? { prometheusUrl: pf.metrics.prometheus.url, prometheusScrapeIntervalMs: scrapeIntervalMs } : {}),
     notify: (pf.notify ?? []).map((n) => ({
       ...(n.webhook !== undefined ? { kind: 'webhook' as const, url: n.webhook } : { kind: 'slack' as const, url: n.slack! }),
@@ -359,6 +387,30 @@ export function parsePipeline(text: string, file = 'sluice.yaml', options: Parse
 }
 
 type StageFields = Omit<StageInput, 'after' | 'extends'>;
+
+/** `services:` resolved and checked: stages it maps exist, its URL is an http(s) URL, no two share a variable. */
+type Report = (path: readonly PropertyKey[], message: string | (() => string), key?: string) => void;
+
+function servicePlans(pf: PipelineFile, stages: string[], report: Report): ServicePlan[] {
+  const out: ServicePlan[] = [];
+  for (const [name, s] of Object.entries(pf.services ?? {})) {
+    const path = ['services', name];
+    const svc: ServicePlan = { name, app: s.app, env: s.env ?? `${name.toUpperCase().replaceAll('-', '_')}_URL`, url: s.url ?? DEFAULT_SERVICE_URL, stages: { ...s.stages } };
+    for (const ours of Object.keys(svc.stages)) if (!stages.includes(ours)) report([...path, 'stages'], () => unknownName('stage', ours, stages), ours);
+    let url: URL | undefined;
+    try {
+      url = new URL(serviceUrl(svc, stages[0] ?? 'staging'));
+    } catch {
+      url = undefined;
+    }
+    if (!url || !['http:', 'https:'].includes(url.protocol))
+      report([...path, 'url'], `not an http(s) URL once {stage} and {app} are filled in: ${JSON.stringify(svc.url.slice(0, 200))}`);
+    const twin = out.find((o) => o.env === svc.env);
+    if (twin) report(s.env === undefined ? path : [...path, 'env'], `services ${twin.name} and ${name} both set ${svc.env}; give one another env:`);
+    out.push(svc);
+  }
+  return out;
+}
 
 function protectionPlan(p: NonNullable<StageInput['protection']>): ProtectionPlan {
   return {
