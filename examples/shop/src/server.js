@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import { cartTotal, products } from './catalog.js';
 import { flag } from './flags.js';
+import { feeLine } from './payments.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const version = process.env.SLUICE_RELEASE_VERSION ?? 'dev';
@@ -40,11 +41,12 @@ const server = createServer(async (req, res) => {
     const rows = products.map((p) => `<li>${p.name}: ${(p.price / 100).toFixed(2)}</li>`).join('');
     const context = { targetingKey: shopperOf(req), marketplace: url.searchParams.get('marketplace') ?? 'US' };
     const banner = (await flag('winter-sale', false, context)) ? '<p id="banner">Winter sale: 20% off tea</p>' : '';
+    const fee = await feeLine(process.env.PAYMENTS_URL, cartTotal([{ sku: products[0].sku, qty: 2 }]));
     return send(
       res,
       200,
       'text/html; charset=utf-8',
-      `<!doctype html><title>Shop ${version}</title><h1>${greeting} to the shop</h1><p>Release <b id="version">${version}</b> on ${stage}</p>${banner}<ul>${rows}</ul>`,
+      `<!doctype html><title>Shop ${version}</title><h1>${greeting} to the shop</h1><p>Release <b id="version">${version}</b> on ${stage}</p>${banner}<ul>${rows}</ul>${fee}`,
     );
   }
   send(res, 404, 'text/plain', 'not found');
