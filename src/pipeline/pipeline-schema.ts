@@ -174,6 +174,11 @@ const notifyTarget = z
   })
   .refine((t) => (t.webhook === undefined) !== (t.slack === undefined), { message: 'give one address: webhook: or slack:' });
 
+/** Scale to zero (docs/adr/0029): an environment with no request for this long has its instances stopped. */
+const environmentSleepFields = {
+  idleAfter: boundedDuration({ ms: 1000, message: 'at least 1s' }, { ms: 30 * 86_400_000, message: 'at most 30d' }).optional(),
+};
+
 export const pipelineSchema = z.strictObject({
   $schema: z.string().optional(),
   app: dnsLabel,
@@ -216,6 +221,8 @@ export const pipelineSchema = z.strictObject({
   analyses: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/), analysisSchema).optional(),
   defaults: stageDefaultsSchema.optional(),
   stages: z.record(dnsLabel, stageSchema),
+  /** On-demand environments. */
+  environments: z.strictObject({ ...environmentSleepFields }).optional(),
 });
 
 /** The pipeline file as written (before layering). */
