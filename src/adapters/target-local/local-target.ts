@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError } from '../../kernel/errors.js';
@@ -231,6 +231,7 @@ export class LocalTarget implements Target, EnvironmentSleeper {
     if (d.asleep && !inFlight && st.current && want && sameRelease(st.current.release, want)) {
       // Asleep (docs/adr/0029): nothing of it runs, and its route holds requests until it is woken.
       await this.stopDeployment(stage, st.current, false);
+      this.forgetRuns(stage, st.current);
       st.asleepSince ??= Date.now();
     } else if (st.current && (inFlight || (want && sameRelease(st.current.release, want)))) {
       delete st.asleepSince;
@@ -277,6 +278,7 @@ export class LocalTarget implements Target, EnvironmentSleeper {
     if (d.asleep && st.current && st.asleepSince === undefined && !inFlight) {
       // Started again above from a state file that named something else: it goes back to sleep as it should be.
       await this.stopDeployment(stage, st.current);
+      this.forgetRuns(stage, st.current);
       st.asleepSince = Date.now();
     }
     this.save(stage, st);
@@ -304,10 +306,18 @@ export class LocalTarget implements Target, EnvironmentSleeper {
       // The route first: from now on the router holds new requests; those under way finish before the instances stop.
       await this.route(stage, st);
       await this.stopDeployment(stage.name, d);
-      const pids = d.instances.length;
-      io.log(`asleep: ${pids} instance(s) of ${d.release.version} stopped; the router holds the next request and asks to wake it`);
+      this.forgetRuns(stage.name, d);
+      io.log(`asleep: ${d.instances.length} instance(s) of ${d.release.version} stopped; the router holds the next request and asks to wake it`);
       return true;
     });
+  }
+
+  /**
+   * Removes the run directories of a deployment's stopped instances: an asleep stage keeps no pid that the system may
+   * give to another process meanwhile (nothing would stop that one at the next start), and each wake starts afresh.
+   */
+  private forgetRuns(stage: string, d: Deployment): void {
+    for (const i of d.instances) if (!this.instanceAlive(stage, d, i)) rmSync(this.runDir(stage, d, i), { recursive: true, force: true });
   }
 
   async wake(stage: StagePlan, io: StepIO): Promise<void> {
@@ -329,6 +339,7 @@ export class LocalTarget implements Target, EnvironmentSleeper {
       } catch (e) {
         // Not healthy: it stays asleep (held requests time out with 503), and the next request tries again.
         await this.stopDeployment(stage.name, d, false);
+        this.forgetRuns(stage.name, d);
         throw e;
       }
       delete st.asleepSince;
