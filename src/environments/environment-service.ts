@@ -6,10 +6,12 @@ import type { Target } from '../journeys/ports/target.js';
 import { type Actor, actorLabel, systemActor } from '../kernel/actor.js';
 import type { Clock } from '../kernel/clock.js';
 import { SluiceError } from '../kernel/errors.js';
+import { formatDuration } from '../kernel/duration.js';
 import { KeyedQueue } from '../kernel/keyed-queue.js';
 import { secretName } from '../pipeline/pipeline-schema.js';
 import type { Plan, StagePlan } from '../pipeline/pipeline.js';
-import { ENV_LIMITS, type EnvironmentRecord, envExpiresAt, envNameFor, envNameProblem, envStagePlan } from './environment.js';
+import { ENV_IDLE_AFTER_MS, ENV_LIMITS, type EnvironmentRecord, envExpiresAt, envIdleSince, envNameFor, envNameProblem, envStagePlan } from './environment.js';
+import type { EnvironmentSleeper } from './ports/environment-sleeper.js';
 import type { EnvironmentStore } from './ports/environment-store.js';
 
 export interface EnvironmentServiceOptions {
@@ -23,6 +25,8 @@ export interface EnvironmentServiceOptions {
   /** The pipeline now. */
   plan: () => Plan;
   onError?: (e: unknown) => void;
+  /** Scales idle environments to zero and wakes them (docs/adr/0029); without it environments never sleep. */
+  sleeper?: EnvironmentSleeper;
 }
 
 /** What `create` takes: the name (or what to derive it from), the stage to clone and the build to run. */
@@ -41,6 +45,8 @@ export interface CreateEnvironmentInput {
 export interface EnvironmentView extends EnvironmentRecord {
   url: string | undefined;
   expiresAt: number | null;
+  /** Scaled to zero (docs/adr/0029): the next request wakes it. */
+  asleep: boolean;
 }
 
 /** How often expired environments are looked for. */
@@ -75,7 +81,8 @@ export class EnvironmentService {
       // A failed deploy serves what it served before (nothing, for a first deploy).
       const serves = e.status === 'failed' ? e.previous : e.release;
       const plan = this.planOf(e);
-      if (plan) out.push({ stage: e.name, stable: serves ? { release: serves, journeyId: `env-${e.name}` } : null, canary: null, plan });
+      const asleep = e.asleepSince !== undefined && e.status === 'ready' ? { asleep: true } : {};
+      if (plan) out.push({ stage: e.name, stable: serves ? { release: serves, journeyId: `env-${e.name}` } : null, canary: null, plan, ...asleep });
     }
     return out;
   }
@@ -148,6 +155,8 @@ export class EnvironmentService {
       const now = this.o.clock.now();
       const next: EnvironmentRecord = { ...cur, release, previous: cur.status === 'failed' ? cur.previous : cur.release, status: 'deploying', deploys: cur.deploys + 1, deployedAt: now };
       delete next.reason;
+      // A deploy starts its instances: an asleep environment is awake again.
+      delete next.asleepSince;
       await this.write(next, cur, this.drafts(audit, next), now);
       return this.view(await this.deploy(next));
     });
@@ -196,6 +205,78 @@ export class EnvironmentService {
       }
     }
     return gone;
+  }
+
+  // ---- scale to zero (docs/adr/0029) ----------------------------------------------------------------------------
+
+  /** How long an environment may go without a request before it sleeps, as the pipeline says now. */
+  idleAfterMs(): number {
+    return this.o.plan().envIdleAfterMs ?? ENV_IDLE_AFTER_MS;
+  }
+
+  /**
+   * Puts every environment that got no request for `environments.idleAfter` to sleep: its record says so first (the
+   * desired state: a restart does not start it), then its instances stop. Answers their names.
+   */
+  async sleepIdle(): Promise<string[]> {
+    const sleeper = this.o.sleeper;
+    if (!sleeper) return [];
+    const idleAfter = this.idleAfterMs();
+    const slept: string[] = [];
+    for (const e of await this.o.store.listEnvironments()) {
+      if (e.status !== 'ready' || e.asleepSince !== undefined) continue;
+      try {
+        const done = await this.serial(e.name, async () => {
+          const cur = await this.o.store.getEnvironment(e.name);
+          const plan = cur && this.planOf(cur);
+          if (!cur || !plan || cur.status !== 'ready' || cur.asleepSince !== undefined) return false;
+          const last = await sleeper.lastRequestAt(plan);
+          const now = this.o.clock.now();
+          if (last === undefined || now - envIdleSince(cur, last) < idleAfter) return false;
+          await this.write({ ...cur, asleepSince: now }, cur, [], now);
+          const io = this.o.workspace.open(deployKey(cur.name, cur.deploys));
+          io.log(`${new Date(now).toISOString()} no request for ${formatDuration(now - envIdleSince(cur, last))} (environments.idleAfter: ${formatDuration(idleAfter)}): going to sleep`);
+          await sleeper.sleep(plan, io);
+          return true;
+        });
+        if (done) slept.push(e.name);
+      } catch (err) {
+        this.o.onError?.(err);
+      }
+    }
+    return slept;
+  }
+
+  /**
+   * A request waits for an environment (the router holds it): its record says awake, its instances start, and once
+   * they are healthy its route takes the held requests. An environment that is awake only has its route set again.
+   */
+  async wake(name: string): Promise<void> {
+    const sleeper = this.o.sleeper;
+    if (!sleeper) return;
+    await this.serial(name, async () => {
+      const cur = await this.o.store.getEnvironment(name);
+      const plan = cur && this.planOf(cur);
+      if (!cur || !plan || cur.status === 'destroying') return;
+      const io = this.o.workspace.open(deployKey(cur.name, cur.deploys));
+      const began = this.o.clock.now();
+      const next: EnvironmentRecord = { ...cur, wokeAt: began };
+      delete next.asleepSince;
+      if (cur.asleepSince !== undefined) {
+        await this.write(next, cur, [], began);
+        io.log(`${new Date(began).toISOString()} a request came after ${formatDuration(began - cur.asleepSince)} asleep: waking up`);
+      }
+      try {
+        await sleeper.wake(plan, io);
+      } catch (e) {
+        // It did not come up: it stays asleep (the held requests get 503 when their time is up), and the next request
+        // tries again.
+        io.log(`it could not wake: ${(e as Error).message.split('\n')[0]}`);
+        if (cur.asleepSince !== undefined) await this.write(cur, next, [], this.o.clock.now());
+        throw e;
+      }
+      if (cur.asleepSince !== undefined) io.log(`awake: ${cur.release.version} serves again, ${formatDuration(this.o.clock.now() - began)} after the request came`);
+    });
   }
 
   private async deploy(rec: EnvironmentRecord): Promise<EnvironmentRecord> {
@@ -280,7 +361,7 @@ export class EnvironmentService {
 
   private view(e: EnvironmentRecord): EnvironmentView {
     const plan = this.planOf(e);
-    return { ...e, url: plan ? this.o.target.url(plan) : undefined, expiresAt: envExpiresAt(e) };
+    return { ...e, url: plan ? this.o.target.url(plan) : undefined, expiresAt: envExpiresAt(e), asleep: e.asleepSince !== undefined };
   }
 
   /** The route's audit records, linked to the environment. */

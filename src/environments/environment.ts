@@ -58,6 +58,21 @@ export interface EnvironmentRecord {
   /** Where it came from, when made for a branch or a pull request. */
   branch?: string;
   pr?: number;
+  /**
+   * Scaled to zero since then (docs/adr/0029): no request came for `environments.idleAfter`, so its instances are
+   * stopped and its route holds requests until it wakes. Absent: awake. The TTL does not care.
+   */
+  asleepSince?: number;
+  /** When a request last woke it: its idle time counts from here at the earliest. */
+  wokeAt?: number;
+}
+
+/** How long an environment may go without a request before it sleeps, unless sluice.yaml says (`environments.idleAfter`). */
+export const ENV_IDLE_AFTER_MS = 15 * 60_000;
+
+/** Since when an environment is idle: its last request, its last deploy or its last wake, whichever came last. */
+export function envIdleSince(e: Pick<EnvironmentRecord, 'deployedAt' | 'wokeAt'>, lastRequestAt: number): number {
+  return Math.max(lastRequestAt, e.deployedAt, e.wokeAt ?? 0);
 }
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;

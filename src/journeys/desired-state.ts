@@ -16,6 +16,11 @@ export interface DesiredStage {
   canary: { release: ReleaseRef; journeyId: string; weight: number } | null;
   /** The stage as planned by the journey that last changed it: instances, environment, stickiness, guard. */
   plan: StagePlan;
+  /**
+   * Scaled to zero (an idle environment, docs/adr/0029): its instances should not run, and its route holds requests
+   * until it is woken. Absent: awake.
+   */
+  asleep?: boolean;
 }
 
 const ROLLING: ReadonlySet<string> = new Set(['rolling-out', 'paused', 'verifying']);

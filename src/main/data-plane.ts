@@ -76,7 +76,10 @@ async function main(): Promise<void> {
     save();
     log(`guard tripped at ${t.stage}: ${t.version}'s users are back on stable: ${t.reason}`);
     control?.tripped(t);
-  }, onNotice: log });
+  }, onNotice: log, onWake: (w) => {
+    log(`a request for ${w.host} waits: ${w.stage} is asleep; asking the control plane to wake it`);
+    control?.wake(w);
+  } });
   const save = () => file.save(router.savedRoutes());
   for (const [host, r] of Object.entries(file.load())) router.setRoute(host, r.spec, r.trip);
   // Flags: the last sets the control plane published, compiled again from the flags file.

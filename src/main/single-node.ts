@@ -274,6 +274,8 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       clock,
       plan: currentPlan,
       onError: (e) => notice(`environments: ${(e as Error).message}`),
+      // Scale to zero (docs/adr/0029): the local target stops an idle environment's instances and starts them again.
+      sleeper: local,
     });
     sourceOf = (name) => environments.sourceOf(name);
     // Bring every stage and environment to what the log and the records say, adopting what survived (instances,
@@ -285,6 +287,13 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     const sweeping = setInterval(() => void environments.sweep().catch((e: unknown) => opts.onError?.(e)), ENV_SWEEP_MS);
     sweeping.unref();
     cleanups.push(() => clearInterval(sweeping));
+    // ---- scale to zero (docs/adr/0029): idle environments sleep; a request the router holds wakes its environment.
+    const sleeping = setInterval(() => void environments.sleepIdle().catch((e: unknown) => opts.onError?.(e)), ENV_SWEEP_MS);
+    sleeping.unref();
+    cleanups.push(() => clearInterval(sleeping));
+    const unfollowWakes = router.onWake((w) => void environments.wake(w.stage).catch((e: unknown) => notice(`environments: ${w.stage} could not wake: ${(e as Error).message.split('\n')[0]}`)));
+    cleanups.push(unfollowWakes);
+    // ---- end of scale to zero
     cleanups.push(() => executor.stop());
     await executor.resume();
     // At start-up too: releases kept under a larger setting, or left by passes a stop cut short, go now.

@@ -189,6 +189,11 @@ const serviceSchema = z.strictObject({
   stages: z.record(z.string(), dnsLabel).optional(),
 });
 
+/** Scale to zero (docs/adr/0029): an environment with no request for this long has its instances stopped. */
+const environmentSleepFields = {
+  idleAfter: boundedDuration({ ms: 1000, message: 'at least 1s' }, { ms: 30 * 86_400_000, message: 'at most 30d' }).optional(),
+};
+
 export const pipelineSchema = z.strictObject({
   $schema: z.string().optional(),
   app: dnsLabel,
@@ -233,6 +238,8 @@ export const pipelineSchema = z.strictObject({
   services: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'a service name: lower-case letters, digits, "-" and "_"'), serviceSchema).optional(),
   defaults: stageDefaultsSchema.optional(),
   stages: z.record(dnsLabel, stageSchema),
+  /** On-demand environments. */
+  environments: z.strictObject({ ...environmentSleepFields }).optional(),
 });
 
 /** The pipeline file as written (before layering). */

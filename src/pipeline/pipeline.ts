@@ -142,6 +142,8 @@ export interface Plan {
   commit: { budgetMs: number; steps: CommandSpec[] };
   /** In a topological order of `after`, ties kept in file order. */
   stages: StagePlan[];
+  /** `environments.idleAfter` (ms): an environment with no request for this long sleeps (docs/adr/0029); absent: the default. */
+  envIdleAfterMs?: number;
 }
 
 /** One problem in a pipeline file, located by line and column (1-based). */
@@ -383,6 +385,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml', options: Parse
       steps: commandSpecs(pf.commit?.steps),
     },
     stages,
+    ...(pf.environments?.idleAfter !== undefined ? { envIdleAfterMs: parseDuration(pf.environments.idleAfter) } : {}),
   };
 }
 

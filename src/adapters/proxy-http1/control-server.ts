@@ -2,7 +2,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { FLAG_LIMITS } from '../../flags/ports/flag-serving.js';
 import { isSluiceError } from '../../kernel/errors.js';
-import type { GuardTrip } from '../../rollout/ports/traffic-router.js';
+import type { GuardTrip, WakeCall } from '../../rollout/ports/traffic-router.js';
 import type { FlagSets } from './flag-sets.js';
 import { parseBackends, parseRouteSpec } from './route-spec.js';
 import type { Router } from './router.js';
@@ -10,8 +10,10 @@ import type { Router } from './router.js';
 /**
  * The version of the control protocol; a control plane adopts a data plane only when they speak the same one.
  * 2: flag serving (/v1/flags). A data plane of protocol 1 serves no flags, so it is not adopted silently.
+ * 3: asleep routes (scale to zero, docs/adr/0029): `asleep` in a route spec, GET /v1/activity/{host}, and the wake
+ *    stream GET /v1/wakes?follow=1. A data plane of protocol 2 would serve an asleep route's dead ports.
  */
-export const CONTROL_PROTOCOL = 2;
+export const CONTROL_PROTOCOL = 3;
 const MAX_BODY = 1024 * 1024;
 /** The control API's answer to an error with this code (400 for any other). */
 const STATUS_OF: Partial<Record<string, number>> = { CONFLICT: 409, TOO_LARGE: 413, NOT_FOUND: 404, INTERNAL: 500 };
@@ -56,9 +58,15 @@ export interface ControlServerOptions {
 export class ControlServer {
   private server: Server | undefined;
   private readonly followers = new Set<ServerResponse>();
+  private readonly wakeFollowers = new Set<ServerResponse>();
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ControlServerOptions) {}
+
+  /** Tells every follower of the wake stream: a request waits for an asleep stage. */
+  wake(w: WakeCall): void {
+    for (const res of this.wakeFollowers) res.write(`${JSON.stringify(w)}\n`);
+  }
 
   /** Tells every follower of the trip stream. */
   tripped(t: GuardTrip): void {
@@ -80,6 +88,7 @@ export class ControlServer {
     chmodSync(this.o.socketPath, 0o600);
     this.heartbeat = setInterval(() => {
       for (const res of this.followers) res.write('\n');
+      for (const res of this.wakeFollowers) res.write('\n');
     }, 10_000);
     this.heartbeat.unref();
   }
@@ -88,6 +97,8 @@ export class ControlServer {
     clearInterval(this.heartbeat);
     for (const res of this.followers) res.end();
     this.followers.clear();
+    for (const res of this.wakeFollowers) res.end();
+    this.wakeFollowers.clear();
     const s = this.server;
     this.server = undefined;
     if (s) {
@@ -162,6 +173,21 @@ export class ControlServer {
         for (const t of r.trips()) res.write(`${JSON.stringify(t)}\n`);
         this.followers.add(res);
         res.on('close', () => this.followers.delete(res));
+        return;
+      }
+      // Scale to zero (docs/adr/0029): the control plane reads each route's last request, and follows the calls to wake.
+      const activityHost = /^\/v1\/activity\/([^/]+)$/.exec(url.pathname);
+      if (req.method === 'GET' && activityHost) {
+        const a = r.activity(decodeURIComponent(activityHost[1]!));
+        return a ? send(res, 200, a) : send(res, 404, { error: `no route for ${activityHost[1]!}` });
+      }
+      if (req.method === 'GET' && url.pathname === '/v1/wakes') {
+        if (url.searchParams.get('follow') !== '1') return send(res, 200, r.wakeCalls());
+        // Every asleep route holding requests now (a call made while the control plane was away), then each new call.
+        res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
+        for (const w of r.wakeCalls()) res.write(`${JSON.stringify(w)}\n`);
+        this.wakeFollowers.add(res);
+        res.on('close', () => this.wakeFollowers.delete(res));
         return;
       }
       const flagStage = /^\/v1\/flags\/([^/]+)$/.exec(url.pathname);

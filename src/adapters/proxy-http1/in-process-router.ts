@@ -1,4 +1,4 @@
-import type { Backend, CounterSeries, GuardTrip, RouteSpec, RouteState, TrafficRouter } from '../../rollout/ports/traffic-router.js';
+import type { Backend, CounterSeries, GuardTrip, RouteActivity, RouteSpec, RouteState, TrafficRouter, WakeCall } from '../../rollout/ports/traffic-router.js';
 import { Router, type RouterOptions } from './router.js';
 
 /**
@@ -8,9 +8,20 @@ import { Router, type RouterOptions } from './router.js';
 export class InProcessRouter implements TrafficRouter {
   readonly router: Router;
   private readonly listeners = new Set<(t: GuardTrip) => void>();
+  private readonly wakeListeners = new Set<(w: WakeCall) => void>();
 
-  constructor(o: Omit<RouterOptions, 'onTrip'> = {}) {
-    this.router = new Router({ ...o, onTrip: (t) => this.listeners.forEach((l) => l(t)) });
+  constructor(o: Omit<RouterOptions, 'onTrip' | 'onWake'> = {}) {
+    this.router = new Router({ ...o, onTrip: (t) => this.listeners.forEach((l) => l(t)), onWake: (w) => this.wakeListeners.forEach((l) => l(w)) });
+  }
+
+  async activity(host: string): Promise<RouteActivity | undefined> {
+    return this.router.activity(host);
+  }
+
+  onWake(listener: (w: WakeCall) => void): () => void {
+    this.wakeListeners.add(listener);
+    for (const w of this.router.wakeCalls()) listener(w);
+    return () => this.wakeListeners.delete(listener);
   }
 
   listen(port: number, host?: string): Promise<number> {

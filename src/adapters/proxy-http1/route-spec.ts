@@ -11,6 +11,10 @@ export function parseRouteSpec(x: unknown, where: string): RouteSpec {
     else spec.sticky = { header: str(obj(o.sticky, `${where}.sticky`).header, `${where}.sticky.header`) };
   }
   if (o.guard != null) spec.guard = guard(o.guard, `${where}.guard`);
+  if (o.asleep !== undefined && o.asleep !== false) {
+    if (o.asleep !== true) throw new Error(`${where}.asleep: expected true or false`);
+    spec.asleep = true;
+  }
   return spec;
 }
 

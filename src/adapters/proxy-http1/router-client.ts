@@ -1,7 +1,7 @@
 import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EvaluationCount, FlagServing, PublishedFlagSet } from '../../flags/ports/flag-serving.js';
-import type { Backend, CounterSeries, GuardTrip, RouteSpec, RouteState, TrafficRouter } from '../../rollout/ports/traffic-router.js';
+import type { Backend, CounterSeries, GuardTrip, RouteActivity, RouteSpec, RouteState, TrafficRouter, WakeCall } from '../../rollout/ports/traffic-router.js';
 import type { DataPlaneHealth } from './control-server.js';
 
 /** A call to the data plane that did not succeed; `status` 0 when it could not be reached. */
@@ -22,6 +22,8 @@ export class RouterClient implements TrafficRouter, FlagServing {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
   private readonly listeners = new Set<(t: GuardTrip) => void>();
   private following: AbortController | undefined;
+  private readonly wakeListeners = new Set<(w: WakeCall) => void>();
+  private followingWakes: AbortController | undefined;
   private closed = false;
 
   constructor(
@@ -105,21 +107,72 @@ export class RouterClient implements TrafficRouter, FlagServing {
     return () => this.listeners.delete(listener);
   }
 
+  async activity(host: string): Promise<RouteActivity | undefined> {
+    try {
+      return await this.call<RouteActivity>('GET', `/v1/activity/${encodeURIComponent(host)}`);
+    } catch (e) {
+      if (e instanceof ControlError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Follows the calls to wake asleep stages (docs/adr/0029), reconnecting with backoff while the data plane is away;
+   * on each connection the data plane repeats the calls still waiting.
+   */
+  onWake(listener: (w: WakeCall) => void): () => void {
+    this.wakeListeners.add(listener);
+    // A listener that comes to a stream already followed hears the calls still waiting, as the first one did.
+    if (this.followingWakes)
+      void this.call<WakeCall[]>('GET', '/v1/wakes').then(
+        (calls) => calls.forEach((w) => this.wakeListeners.has(listener) && listener(w)),
+        () => {},
+      );
+    else
+      void this.followLines(
+        '/v1/wakes?follow=1',
+        () => this.wakeListeners.size > 0,
+        (c) => (this.followingWakes = c),
+        (line) => {
+          for (const l of this.wakeListeners) l(JSON.parse(line) as WakeCall);
+        },
+      );
+    return () => this.wakeListeners.delete(listener);
+  }
+
   close(): void {
     this.closed = true;
     this.following?.abort();
+    this.followingWakes?.abort();
     this.agent.destroy();
   }
 
   /** Follows the trip stream, reconnecting with backoff while the data plane is away. */
   private async follow(): Promise<void> {
+    await this.followLines(
+      '/v1/trips?follow=1',
+      () => this.listeners.size > 0,
+      (c) => (this.following = c),
+      (line) => {
+        for (const l of this.listeners) l(JSON.parse(line) as GuardTrip);
+      },
+    );
+  }
+
+  /** Follows a stream of JSON lines, reconnecting with backoff while the data plane is away, while `wanted()`. */
+  private async followLines(
+    path: string,
+    wanted: () => boolean,
+    track: (c: AbortController | undefined) => void,
+    onLine: (line: string) => void,
+  ): Promise<void> {
     let backoff = 100;
-    while (!this.closed && this.listeners.size > 0) {
+    while (!this.closed && wanted()) {
       const ctrl = new AbortController();
-      this.following = ctrl;
+      track(ctrl);
       try {
         await new Promise<void>((resolve, reject) => {
-          const req = request({ socketPath: this.socketPath, path: '/v1/trips?follow=1', method: 'GET', signal: ctrl.signal }, (res) => {
+          const req = request({ socketPath: this.socketPath, path, method: 'GET', signal: ctrl.signal }, (res) => {
             backoff = 100;
             let buf = '';
             res.setEncoding('utf8');
@@ -128,7 +181,7 @@ export class RouterClient implements TrafficRouter, FlagServing {
               for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
                 const line = buf.slice(0, nl).trim();
                 buf = buf.slice(nl + 1);
-                if (line) for (const l of this.listeners) l(JSON.parse(line) as GuardTrip);
+                if (line) onLine(line);
               }
             });
             res.on('end', resolve);
@@ -144,7 +197,7 @@ export class RouterClient implements TrafficRouter, FlagServing {
       await sleep(backoff);
       backoff = Math.min(backoff * 2, 2000);
     }
-    this.following = undefined;
+    track(undefined);
   }
 
   private async call<T>(method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<T> {

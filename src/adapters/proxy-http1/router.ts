@@ -9,10 +9,12 @@ import {
   type GuardPlan,
   type GuardTrip,
   type Pool,
+  type RouteActivity,
   type RouteSpec,
   type RouteState,
   STICKY_COOKIE,
   VERSION_HEADER,
+  type WakeCall,
 } from '../../rollout/ports/traffic-router.js';
 import { type BodyKind, BodyScanner, type Head, HttpError, MAX_HEAD_BYTES, parseHead, requestBody, responseBody } from './http1.js';
 import type { CompiledFlagSet, FlagType } from '../../flags/ports/flag-serving.js';
@@ -64,6 +66,35 @@ interface Route {
   /** Set when the guard cut the canary off: it gets no users while the route keeps it. */
   trip?: GuardTrip;
   variants: StageVariants;
+  /** Scaled to zero: requests are held until the route is set awake (docs/adr/0029). */
+  asleep: boolean;
+  /** The last request (ms since the epoch), or when the route first came to this router. */
+  lastAt: number;
+  /** Requests waiting for the stage to wake, oldest first; the same list across route changes of the host. */
+  held: Held[];
+}
+
+/** What a request needs to go on once its stage is awake: what `begin` read from its head. */
+interface Pending {
+  head: Head;
+  out: string;
+  reqBody: BodyScanner;
+  firstBody: Buffer | null;
+  upgrade: boolean;
+  pinned: string | undefined;
+  cookie: string | undefined;
+  start: number;
+}
+
+/** A request held while its stage wakes. */
+interface Held {
+  c: Client;
+  /** The route key of its host. */
+  key: string;
+  p: Pending;
+  /** When it came (ms since the epoch). */
+  at: number;
+  timer: NodeJS.Timeout;
 }
 
 /** The canary's last answers, as a ring of error flags, for the guard. */
@@ -114,6 +145,12 @@ export interface RouterOptions {
   onTrip?: (t: GuardTrip) => void;
   /** Called for something worth one log line (accept failing for want of file descriptors, say). */
   onNotice?: (line: string) => void;
+  /** Called when a request comes for an asleep route that held none: the control plane should wake its stage. */
+  onWake?: (w: WakeCall) => void;
+  /** How long a request waits for an asleep stage to wake before it gets 503 with Retry-After. Default 30 s. */
+  holdTimeoutMs?: number;
+  /** Requests one asleep route may hold at once; past it a request gets 503 at once. Default 100. */
+  maxHeldPerRoute?: number;
 }
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
@@ -151,6 +188,8 @@ interface Client {
   blank: number;
   /** Where in `buf` the search for the end of the head goes on (what came before holds no end). */
   scanned: number;
+  /** Its request is held while its stage wakes: nothing more is read meanwhile. */
+  held: Held | null;
 }
 
 /** A keep-alive connection to an instance. */
@@ -202,6 +241,8 @@ const UPSTREAM_IDLE_MS = 4_000;
 /** An absolute-form request target (RFC 9112 §3.2.2): http or https, an authority without user info, then path and query. */
 const ABSOLUTE_FORM = /^https?:\/\/((?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::\d{1,5})?)([/?][^#]*)?$/i;
 const MAX_IDLE_PER_INSTANCE = 256;
+/** The most of a held request's body the router keeps while its stage wakes; past it, reading that client pauses. */
+const HELD_BODY_BYTES = 1024 * 1024;
 const noop = () => {};
 
 class TimeoutError extends Error {}
@@ -221,6 +262,8 @@ export class Router {
   private readonly maxConnections: number;
   private readonly maxHeadBytes: number;
   private readonly maxRefusing: number;
+  private readonly holdTimeoutMs: number;
+  private readonly maxHeld: number;
   /** Connections past the cap still being answered 503. */
   private refusing = 0;
 
@@ -230,6 +273,8 @@ export class Router {
     this.headTimeoutMs = o.headTimeoutMs ?? 60_000;
     this.maxConnections = o.maxConnections ?? 10_000;
     this.maxHeadBytes = o.maxHeadBytes ?? MAX_HEAD_BYTES;
+    this.holdTimeoutMs = o.holdTimeoutMs ?? 30_000;
+    this.maxHeld = o.maxHeldPerRoute ?? 100;
     this.metrics = new RouterMetrics(o.onNotice);
   }
 
@@ -337,7 +382,7 @@ export class Router {
         inflight: p.backends.map((b) => this.counter(b.id)),
       };
     };
-    this.routes.set(key, {
+    const route: Route = {
       spec: { ...spec },
       stage: spec.stage,
       stable: live(spec.stable, false),
@@ -346,7 +391,13 @@ export class Router {
       stickyHeader: spec.sticky === 'none' ? null : typeof spec.sticky === 'object' ? spec.sticky.header.toLowerCase() : '',
       variants: this.variantsOf(spec.stage),
       ...(stillTripped ? { trip: stillTripped } : {}),
-    });
+      asleep: spec.asleep === true,
+      lastAt: before?.lastAt ?? Date.now(),
+      held: before?.held ?? [],
+    };
+    this.routes.set(key, route);
+    // Awake again: what waited goes on, in the order it came.
+    if (!route.asleep && route.held.length > 0) this.releaseHeld(route.held);
   }
 
   /** Moves the split; a tripped guard keeps the canary at 0. */
@@ -358,7 +409,22 @@ export class Router {
   }
 
   removeRoute(host: string): void {
-    this.routes.delete(host.toLowerCase());
+    const key = host.toLowerCase();
+    const r = this.routes.get(key);
+    this.routes.delete(key);
+    // Requests waiting for a stage that is gone get what any request for it gets now (404).
+    if (r && r.held.length > 0) this.releaseHeld(r.held);
+  }
+
+  /** When the host last got a request, whether it sleeps and how many requests wait for it; undefined: no route. */
+  activity(host: string): RouteActivity | undefined {
+    const r = this.routes.get(host.toLowerCase());
+    return r && { lastRequestAt: r.lastAt, asleep: r.asleep, held: r.held.length };
+  }
+
+  /** The asleep routes that hold requests now: each is a call to wake its stage not yet answered. */
+  wakeCalls(): WakeCall[] {
+    return [...this.routes].flatMap(([host, r]) => (r.asleep && r.held.length > 0 ? [{ host, stage: r.stage, at: r.held[0]!.at }] : []));
   }
 
   /** What the router serves for a host now. */
@@ -366,6 +432,7 @@ export class Router {
     const r = this.routes.get(host.toLowerCase());
     if (!r) return undefined;
     const state: RouteState = { stage: r.stage, stable: r.stable?.version ?? null, canary: r.canary?.version ?? null, weight: r.weight };
+    if (r.asleep) state.asleep = true;
     return r.trip ? { ...state, trip: r.trip } : state;
   }
 
@@ -432,6 +499,7 @@ export class Router {
     const busy = () => [...this.upstreams].some((u) => u.ex);
     for (const until = Date.now() + graceMs; busy() && Date.now() < until; ) await sleep(20);
     this.closed = true;
+    for (const r of this.routes.values()) for (const h of r.held.splice(0)) clearTimeout(h.timer);
     for (const c of this.clients) c.destroy();
     for (const up of this.upstreams) up.sock.destroy();
     this.idle.clear();
@@ -455,7 +523,7 @@ export class Router {
       sock.end(OVER_CAPACITY);
       return;
     }
-    const c: Client = { sock, addr: sock.remoteAddress ?? '', buf: null, ex: null, closing: false, ended: false, reading: false, headSince: 0, blank: 0, scanned: 0 };
+    const c: Client = { sock, addr: sock.remoteAddress ?? '', buf: null, ex: null, closing: false, ended: false, reading: false, headSince: 0, blank: 0, scanned: 0, held: null };
     this.clients.add(sock);
     // Armed once: activity re-arms it, and it closes only a connection with no exchange in flight.
     sock.setTimeout(CLIENT_IDLE_MS);
@@ -463,8 +531,12 @@ export class Router {
     sock.on('end', () => {
       c.ended = true;
       const ex = c.ex;
-      if (!ex) sock.end();
-      else if (!ex.reqBody.done && !ex.resp) {
+      if (!ex) {
+        // A held request is answered once its stage wakes, unless its body can never be complete now.
+        const held = c.held;
+        if (!held) sock.end();
+        else if (!held.p.reqBody.done && this.unhold(held)) this.refuse(c, new HttpError(400, 'bad request: the request body ended before its declared length'));
+      } else if (!ex.reqBody.done && !ex.resp) {
         // The client stopped sending in the middle of its request's body: it can never be complete. Nothing has been
         // answered yet, so say why, and drop the instance's side (not counted: the instance did nothing wrong).
         this.abandon(ex);
@@ -474,17 +546,22 @@ export class Router {
     });
     sock.on('drain', () => c.ex?.up?.sock.resume());
     sock.on('timeout', () => {
-      if (!c.ex) sock.destroy();
+      if (!c.ex && !c.held) sock.destroy();
     });
     sock.on('error', noop);
     sock.on('close', () => {
       this.clients.delete(sock);
       if (c.ex) this.abandon(c.ex);
+      if (c.held) this.unhold(c.held);
     });
   }
 
   private clientData(c: Client, d: Buffer): void {
     const ex = c.ex;
+    if (!ex && c.held) {
+      this.heldData(c, c.held.p, d);
+      return;
+    }
     if (!ex && c.closing) {
       // Answered and closing: what else it sends is read (so that closing does not reset the connection under the
       // answer) and dropped, but only up to a head's worth; a client that goes on sending is cut off.
@@ -506,7 +583,7 @@ export class Router {
     }
     c.buf = c.buf ? Buffer.concat([c.buf, d]) : d;
     // One request at a time: what a pipelining client sends next waits here, and reading stops until it is its turn.
-    if (c.ex) c.sock.pause();
+    if (c.ex || c.held) c.sock.pause();
     else this.nextRequest(c);
   }
 
@@ -522,7 +599,7 @@ export class Router {
   }
 
   private readRequests(c: Client): void {
-    while (!c.ex && c.buf && !c.sock.destroyed) {
+    while (!c.ex && !c.held && c.buf && !c.sock.destroyed) {
       let buf = c.buf;
       let skip = 0;
       while (skip + 1 < buf.length && buf[skip] === 13 && buf[skip + 1] === 10) skip += 2;
@@ -677,12 +754,22 @@ export class Router {
       this.settled(c);
       return;
     }
+    route.lastAt = Date.now();
     if (head.chunked) out += 'transfer-encoding: chunked\r\n';
     const upgrade = upgradeTo !== undefined && conn.includes('upgrade');
     if (upgrade) out += `connection: upgrade\r\nupgrade: ${upgradeTo}\r\n`;
     out += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${c.addr}` : c.addr}\r\nx-forwarded-host: ${host ?? ''}\r\nx-forwarded-proto: http\r\n\r\n`;
-    const { pool, setCookie } = this.choose(route, head, pinned, cookie);
-    const variants = route.variants.counted.length === 0 ? null : this.variantRecorders(route.variants, h, cookie);
+    const p: Pending = { head, out, reqBody, firstBody, upgrade, pinned, cookie, start };
+    if (route.asleep) this.hold(c, key, route, p);
+    else this.dispatch(c, key, route, p);
+  }
+
+  /** Sends a request whose head is read to the route's instances (or answers 503 when it has none). */
+  private dispatch(c: Client, key: string, route: Route, p: Pending): void {
+    const { head, reqBody, start } = p;
+    const headOnly = head.method === 'HEAD';
+    const { pool, setCookie } = this.choose(route, head, p.pinned, p.cookie);
+    const variants = route.variants.counted.length === 0 ? null : this.variantRecorders(route.variants, head.headers, p.cookie);
     if (!pool || pool.backends.length === 0) {
       if (!reqBody.done) c.closing = true;
       this.answer(c, 503, 'sluice: no healthy instance for this stage\n', 'retry-after: 1\r\n', headOnly);
@@ -693,10 +780,10 @@ export class Router {
     const ex: Exchange = {
       client: c,
       method: head.method,
-      upHead: out,
+      upHead: p.out,
       reqBody,
-      firstBody,
-      upgrade,
+      firstBody: p.firstBody,
+      upgrade: p.upgrade,
       http10: head.minor === 0,
       retryable: (head.method === 'GET' || head.method === 'HEAD') && reqBody.done,
       host: key,
@@ -715,8 +802,97 @@ export class Router {
       done: false,
     };
     c.ex = ex;
+    // A pipelined next request waits its turn; the rest of this one's body (a held request's too) flows on.
     if (c.buf) c.sock.pause();
+    else c.sock.resume();
     this.send(ex);
+  }
+
+  // ---- asleep routes: hold, wake, time out (docs/adr/0029) -----------------------------------------------------
+
+  /** Holds a request for an asleep route; the first one held asks the control plane to wake the stage. */
+  private hold(c: Client, key: string, route: Route, p: Pending): void {
+    const headOnly = p.head.method === 'HEAD';
+    if (route.held.length >= this.maxHeld) {
+      if (!p.reqBody.done) c.closing = true;
+      this.answer(c, 503, `sluice: ${route.stage} is asleep and waking; ${this.maxHeld} requests wait for it already, the most it holds; try again\n`, 'retry-after: 5\r\n', headOnly);
+      this.settled(c);
+      return;
+    }
+    const list = route.held;
+    const held: Held = {
+      c,
+      key,
+      p,
+      at: Date.now(),
+      timer: setTimeout(() => {
+        if (!this.unhold(held)) return;
+        if (!p.reqBody.done) c.closing = true;
+        this.answer(c, 503, `sluice: ${route.stage} is asleep (scaled to zero) and did not wake within ${Math.round(this.holdTimeoutMs / 1000)} s; try again shortly\n`, 'retry-after: 5\r\n', headOnly);
+        this.settled(c);
+      }, this.holdTimeoutMs),
+    };
+    c.held = held;
+    list.push(held);
+    if (list.length === 1) this.o.onWake?.({ host: key, stage: route.stage, at: held.at });
+  }
+
+  /**
+   * Bytes from a client whose request is held. Its body is kept (up to HELD_BODY_BYTES, then reading pauses until the
+   * stage wakes); reading goes on so that a client hanging up is seen and its request let go. What comes after the
+   * body (a pipelined request) waits, and reading pauses.
+   */
+  private heldData(c: Client, p: Pending, d: Buffer): void {
+    if (!p.reqBody.done) {
+      let n: number;
+      try {
+        n = p.reqBody.feed(d);
+      } catch (e) {
+        c.sock.destroy(e as Error);
+        return;
+      }
+      const part = n === d.length ? d : d.subarray(0, n);
+      p.firstBody = p.firstBody ? Buffer.concat([p.firstBody, part]) : part;
+      if (p.firstBody.length >= HELD_BODY_BYTES) c.sock.pause();
+      if (n === d.length) return;
+      d = d.subarray(n);
+    }
+    c.buf = c.buf ? Buffer.concat([c.buf, d]) : d;
+    c.sock.pause();
+  }
+
+  /** Takes a held request off its route's list; false when it was not held any more. */
+  private unhold(h: Held): boolean {
+    if (h.c.held !== h) return false;
+    h.c.held = null;
+    clearTimeout(h.timer);
+    for (const r of this.routes.values()) {
+      const at = r.held.indexOf(h);
+      if (at >= 0) {
+        r.held.splice(at, 1);
+        break;
+      }
+    }
+    return true;
+  }
+
+  /** The held requests of a route that woke or went: each goes on with the route as it is now. */
+  private releaseHeld(list: Held[]): void {
+    for (const h of list.splice(0)) {
+      const c = h.c;
+      if (c.held !== h) continue;
+      c.held = null;
+      clearTimeout(h.timer);
+      if (c.sock.destroyed) continue;
+      const key = h.key;
+      const route = this.routes.get(key);
+      if (route && !route.asleep) this.dispatch(c, key, route, h.p);
+      else {
+        if (!h.p.reqBody.done) c.closing = true;
+        this.answer(c, 404, `sluice: no stage answers at ${key} any more\n`, '', h.p.head.method === 'HEAD');
+        this.settled(c);
+      }
+    }
   }
 
   /** Picks the pool for a request, and the cookie to set when the user had no key yet. */

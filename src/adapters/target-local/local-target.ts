@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError } from '../../kernel/errors.js';
@@ -21,6 +21,8 @@ import { type Backend, type Pool, type TrafficRouter, verifyRoute } from '../../
 import { isAlive, launch, readPid, terminate } from '../../platform/durable-run.js';
 import { removeStageFolder, tail, writeFileAtomic } from '../../platform/files.js';
 import { freePort, httpStatus, portFree } from '../../platform/net.js';
+import type { EnvironmentSleeper } from '../../environments/ports/environment-sleeper.js';
+import type { StepIO } from '../../journeys/ports/step-workspace.js';
 import { asAccount, lookupAccount, openReleaseTo } from './workload-user.js';
 
 type LocalTargetPlan = NonNullable<StagePlan['local']>;
@@ -53,6 +55,8 @@ interface StageFile {
   draining: Deployment[];
   /** A canary beside `current`, with its share of the traffic. */
   canary?: Deployment & { weight: number };
+  /** Scaled to zero since then (docs/adr/0029): `current`'s instances are stopped, and its route holds requests. */
+  asleepSince?: number;
 }
 
 export interface LocalTargetOptions {
@@ -79,7 +83,7 @@ const RESTART_BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 16000, 30000];
  * then the old instances drain and stop (SIGTERM, then SIGKILL after stopTimeout).
  * Instances outlive a crash of Sluice: on restart they are adopted, not restarted.
  */
-export class LocalTarget implements Target {
+export class LocalTarget implements Target, EnvironmentSleeper {
   readonly kind = 'local' as const;
   readonly canary: CanaryOps = {
     deployCanary: (req) => this.serial(req.stage.name, () => this.deployCanaryLocked(req.stage, req.release, req.key, req.io.log)),
@@ -150,6 +154,7 @@ export class LocalTarget implements Target {
           await this.o.router.removeRoute(this.host(req.stage.name));
           await this.stopDeployment(req.stage.name, st.current);
           st.current = undefined;
+          delete st.asleepSince;
           this.save(req.stage.name, st);
         }
         return;
@@ -223,7 +228,13 @@ export class LocalTarget implements Target {
     const want = d.stable?.release;
     // A deployment whose step the engine resumes is its to finish: the log catches up when that step ends.
     const inFlight = st.current !== undefined && resuming.has(st.current.key);
-    if (st.current && (inFlight || (want && sameRelease(st.current.release, want)))) {
+    if (d.asleep && !inFlight && st.current && want && sameRelease(st.current.release, want)) {
+      // Asleep (docs/adr/0029): nothing of it runs, and its route holds requests until it is woken.
+      await this.stopDeployment(stage, st.current, false);
+      this.forgetRuns(stage, st.current);
+      st.asleepSince ??= Date.now();
+    } else if (st.current && (inFlight || (want && sameRelease(st.current.release, want)))) {
+      delete st.asleepSince;
       for (const i of st.current.instances) await this.ensureInstance(stage, st.current, i);
       this.save(stage, st);
       // A stage that does not come back healthy still gets its route and its supervisor, which keeps restarting it;
@@ -264,12 +275,78 @@ export class LocalTarget implements Target {
       await this.stopDeployment(stage, st.canary);
       st.canary = undefined;
     }
+    if (d.asleep && st.current && st.asleepSince === undefined && !inFlight) {
+      // Started again above from a state file that named something else: it goes back to sleep as it should be.
+      await this.stopDeployment(stage, st.current);
+      this.forgetRuns(stage, st.current);
+      st.asleepSince = Date.now();
+    }
     this.save(stage, st);
     if (st.current) {
       await this.route(d.plan, st);
-      for (const dep of [st.current, st.canary]) if (dep) for (const i of dep.instances) this.watch(stage, dep.key, i);
+      const watched = st.asleepSince === undefined ? [st.current, st.canary] : [];
+      for (const dep of watched) if (dep) for (const i of dep.instances) this.watch(stage, dep.key, i);
     }
     await this.stopOrphans(stage, this.ownedRunDirs(stage, st));
+  }
+
+  // ---- scale to zero (docs/adr/0029) --------------------------------------------------------------------------
+
+  async lastRequestAt(stage: StagePlan): Promise<number | undefined> {
+    return (await this.o.router.activity(this.host(stage.name)))?.lastRequestAt;
+  }
+
+  async sleep(stage: StagePlan, io: StepIO): Promise<boolean> {
+    return this.serial(stage.name, async () => {
+      const st = this.load(stage.name);
+      const d = st.current;
+      if (!d || st.asleepSince !== undefined || st.canary || st.pending) return false;
+      st.asleepSince = Date.now();
+      this.save(stage.name, st);
+      // The route first: from now on the router holds new requests; those under way finish before the instances stop.
+      await this.route(stage, st);
+      await this.stopDeployment(stage.name, d);
+      this.forgetRuns(stage.name, d);
+      io.log(`asleep: ${d.instances.length} instance(s) of ${d.release.version} stopped; the router holds the next request and asks to wake it`);
+      return true;
+    });
+  }
+
+  /**
+   * Removes the run directories of a deployment's stopped instances: an asleep stage keeps no pid that the system may
+   * give to another process meanwhile (nothing would stop that one at the next start), and each wake starts afresh.
+   */
+  private forgetRuns(stage: string, d: Deployment): void {
+    for (const i of d.instances) if (!this.instanceAlive(stage, d, i)) rmSync(this.runDir(stage, d, i), { recursive: true, force: true });
+  }
+
+  async wake(stage: StagePlan, io: StepIO): Promise<void> {
+    await this.serial(stage.name, async () => {
+      const st = this.load(stage.name);
+      const d = st.current;
+      if (!d) throw new SluiceError('INVALID_STATE', `${stage.name} runs nothing to wake`);
+      if (st.asleepSince === undefined && d.instances.every((i) => this.instanceAlive(stage.name, d, i))) {
+        // Awake already (a second call for one wake): the route is set again, which lets any held request go on.
+        await this.route(stage, st);
+        return;
+      }
+      for (const i of d.instances) {
+        await this.ensureInstance(stage.name, d, i);
+        this.save(stage.name, st);
+      }
+      try {
+        await this.waitHealthy(stage.name, d, io.log);
+      } catch (e) {
+        // Not healthy: it stays asleep (held requests time out with 503), and the next request tries again.
+        await this.stopDeployment(stage.name, d, false);
+        this.forgetRuns(stage.name, d);
+        throw e;
+      }
+      delete st.asleepSince;
+      this.save(stage.name, st);
+      await this.route(stage, st);
+      for (const i of d.instances) this.watch(stage.name, d.key, i);
+    });
   }
 
   /** Run directories the stage's state names (instances of its deployments, and the runs a promotion keeps). */
@@ -402,6 +479,7 @@ export class LocalTarget implements Target {
     const old = st.current;
     st.current = pending;
     st.pending = undefined;
+    delete st.asleepSince;
     await this.route(stage, st);
     if (old) st.draining.push(old);
     this.save(stage.name, st);
@@ -618,6 +696,7 @@ export class LocalTarget implements Target {
       canaryWeight: canary?.weight ?? 0,
       ...(stage.canary?.sticky ? { sticky: stage.canary.sticky } : {}),
       ...(canary && stage.canary?.guard ? { guard: stage.canary.guard } : {}),
+      ...(st.asleepSince !== undefined ? { asleep: true } : {}),
     });
     if (st.canary) await this.o.router.setRoute(this.previewHost(name), { stage: name, stable: this.pool(name, st.canary) });
     else await this.o.router.removeRoute(this.previewHost(name));
@@ -663,7 +742,8 @@ export class LocalTarget implements Target {
           const cur = this.load(stage);
           const cd = [cur.current, cur.canary].find((x) => x?.key === key);
           const ci = cd?.instances.find((x) => x.slot === i.slot);
-          if (!cd || !ci || this.instanceAlive(stage, cd, ci)) return;
+          // (Stopped, or put to sleep, while this restart waited its turn: nothing to restart.)
+          if (stopped || cur.asleepSince !== undefined || !cd || !ci || this.instanceAlive(stage, cd, ci)) return;
           const moved = await this.ensureInstance(stage, cd, ci);
           this.save(stage, cur);
           const plan = this.routed.get(stage);

@@ -33,6 +33,28 @@ export interface RouteSpec {
   sticky?: { header: string } | 'cookie' | 'none';
   /** The canary's hard limits, enforced by the router on every answer with no round trip (never on a stage's only version). */
   guard?: GuardPlan;
+  /**
+   * The stage is asleep (scaled to zero, docs/adr/0029): its instances are stopped, and the router holds each request
+   * for it, asks the control plane to wake it, and forwards the held requests once the route is set awake again.
+   */
+  asleep?: boolean;
+}
+
+/** Asks the control plane to wake an asleep stage: a request for it is being held. */
+export interface WakeCall {
+  host: string;
+  stage: string;
+  /** When the first request now held arrived (ms since the epoch). */
+  at: number;
+}
+
+/** A route's traffic as the router saw it: for scaling an idle stage to zero. */
+export interface RouteActivity {
+  /** The last request for the host (ms since the epoch); the route's creation in this router process when none came since. */
+  lastRequestAt: number;
+  asleep: boolean;
+  /** Requests held now, waiting for the stage to wake. */
+  held: number;
 }
 
 /**
@@ -55,6 +77,8 @@ export interface RouteState {
   canary: string | null;
   weight: number;
   trip?: GuardTrip;
+  /** Present (true) only while the route is asleep. */
+  asleep?: true;
 }
 
 /** One second of traffic for one stage and version, as the router counted it. */
@@ -94,6 +118,10 @@ export interface TrafficRouter {
   prometheus(): Promise<string>;
   /** Guard trips not yet dropped from a route, and each new one as it happens; returns an unsubscribe function. */
   onTrip(listener: (t: GuardTrip) => void): () => void;
+  /** When the host last got a request, whether it is asleep, and how many requests wait for it; undefined: no route. */
+  activity(host: string): Promise<RouteActivity | undefined>;
+  /** Every call to wake an asleep stage that holds requests now, and each new one as it comes; returns an unsubscribe function. */
+  onWake(listener: (w: WakeCall) => void): () => void;
 }
 
 /** Checks that the router serves what it was told (VerifyWeight); throws saying what differs. */

@@ -11,7 +11,13 @@ const why = (ctx: CliContext) => (ctx.opts.reason ? { reason: ctx.opts.reason } 
 /** One environment on one line: name, status, build, address, expiry. */
 function line(ctx: CliContext, e: Env): string {
   const status = e.status === 'ready' ? ctx.st.green(e.status) : e.status === 'failed' ? ctx.st.red(e.status) : ctx.st.yellow(e.status);
-  return `${e.name.padEnd(24)} ${status.padEnd(10)} ${e.release.version.padEnd(12)} ${e.url ?? ''}  from ${e.source}, expires ${when(e.expiresAt)}`;
+  return `${e.name.padEnd(24)} ${status.padEnd(10)} ${e.release.version.padEnd(12)} ${e.url ?? ''}  from ${e.source}, expires ${when(e.expiresAt)}${awake(ctx, e)}`;
+}
+
+/** Scale to zero (docs/adr/0029): "asleep since …" or "awake", for a ready environment. */
+function awake(ctx: CliContext, e: Env): string {
+  if (e.status !== 'ready') return '';
+  return e.asleep && e.asleepSince !== undefined ? `, ${ctx.st.dim(`asleep since ${when(e.asleepSince)}`)}` : ', awake';
 }
 
 /** `K=V,K2=V2` → the env overrides. */

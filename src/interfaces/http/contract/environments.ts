@@ -24,6 +24,9 @@ const environment = z.object({
   pr: z.number().optional(),
   url: z.string().optional().describe('where it answers'),
   expiresAt: z.number().nullable().describe('null: pinned'),
+  asleep: z.boolean().describe('scaled to zero: its instances are stopped, and the next request wakes it (docs/adr/0029)'),
+  asleepSince: z.number().optional().describe('when it went to sleep'),
+  wokeAt: z.number().optional().describe('when a request last woke it'),
 });
 /** Those who may make, change and destroy environments: deployers (admins always may). */
 const CHANGERS = ['deployer'] as const;
