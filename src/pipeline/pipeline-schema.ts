@@ -194,6 +194,15 @@ export const pipelineSchema = z.strictObject({
    * Slack-compatible incoming webhook; each may keep to some stages and some kinds.
    */
   notify: z.array(notifyTarget).optional(),
+  /** On-demand environments (ADR 25, 27): what a delivery lead's approve does. */
+  environments: z
+    .strictObject({
+      /** promote: the approved build goes to the environment's source stage through its journey; record: the verdict only. */
+      onApprove: z.enum(['promote', 'record'], { error: (i) => `onApprove is promote or record, not ${JSON.stringify(i.input)}` }).optional(),
+      /** Destroy an environment once its build is promoted (default true). */
+      destroyOnPromote: z.boolean().optional(),
+    })
+    .optional(),
   /** Metric sources besides the built-in router metrics. */
   metrics: z
     .strictObject({

@@ -120,6 +120,8 @@ export interface Plan {
   commit: { budgetMs: number; steps: CommandSpec[] };
   /** In a topological order of `after`, ties kept in file order. */
   stages: StagePlan[];
+  /** What a review's approve does with an environment (ADR 27); absent: promote, then destroy. */
+  environments?: { onApprove: 'promote' | 'record'; destroyOnPromote: boolean };
 }
 
 /** One problem in a pipeline file, located by line and column (1-based). */
@@ -355,6 +357,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml', options: Parse
       steps: commandSpecs(pf.commit?.steps),
     },
     stages,
+    ...(pf.environments ? { environments: { onApprove: pf.environments.onApprove ?? 'promote', destroyOnPromote: pf.environments.destroyOnPromote ?? true } } : {}),
   };
 }
 
