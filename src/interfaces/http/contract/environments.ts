@@ -5,6 +5,15 @@ import { defineRoute } from './route.js';
 
 const nameParam = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'an environment name (a DNS label)');
 const release = z.object({ version: z.string(), digest: z.string() });
+/** A delivery lead's verdict (ADR 27). */
+const review = z.object({
+  verdict: z.enum(REVIEW_VERDICTS),
+  version: z.string().describe('the build reviewed'),
+  by: z.string(),
+  byId: z.string().optional(),
+  at: z.number(),
+  comment: z.string().optional(),
+});
 const environment = z.object({
   name: z.string(),
   source: z.string().describe('the stage it clones'),
@@ -22,17 +31,7 @@ const environment = z.object({
   pinned: z.boolean(),
   branch: z.string().optional(),
   pr: z.number().optional(),
-  review: z
-    .object({
-      verdict: z.enum(REVIEW_VERDICTS),
-      version: z.string().describe('the build reviewed'),
-      by: z.string(),
-      byId: z.string().optional(),
-      at: z.number(),
-      comment: z.string().optional(),
-    })
-    .optional()
-    .describe("the delivery lead's verdict on the build it runs; a deploy of another build clears it"),
+  review: review.optional().describe("the delivery lead's verdict on the build it runs; a deploy of another build clears it"),
   url: z.string().optional().describe('where it answers'),
   expiresAt: z.number().nullable().describe('null: pinned'),
 });
@@ -133,7 +132,7 @@ export const environmentsApi = {
     }),
     response: z.object({
       name: z.string(),
-      review: z.object({ verdict: z.enum(REVIEW_VERDICTS), version: z.string(), by: z.string(), byId: z.string().optional(), at: z.number(), comment: z.string().optional() }),
+      review,
       promotion: z
         .object({
           journeyId: z.string(),
