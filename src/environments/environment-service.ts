@@ -232,7 +232,14 @@ export class EnvironmentService {
       const config = { ...ENV_REVIEW_DEFAULTS, ...this.o.plan().environments };
       const promote = approved && (input.promote ?? config.onApprove === 'promote');
       const now = this.o.clock.now();
-      const review: EnvironmentReview = { verdict: input.verdict, version: cur.release.version, by: actor.name, byId: actor.id, at: now, ...(comment ? { comment } : {}) };
+      const review: EnvironmentReview = {
+        verdict: input.verdict,
+        version: cur.release.version,
+        by: actor.name,
+        byId: actor.id,
+        at: now,
+        ...(comment ? { comment } : {}),
+      };
       let promotion: PromotionOutcome | null = null;
       if (promote) {
         if (!this.o.promoter) throw new SluiceError('INVALID_STATE', 'this server cannot promote from an environment; record the verdict only (--no-promote)');
