@@ -86,6 +86,23 @@ async function setup(plan: Plan, opts: { promoter?: boolean } = {}) {
 
 const refused = (code: string, message: RegExp) => (e: unknown) => isSluiceError(e) && e.code === code && message.test(e.message);
 
+describe("the pipeline's environments: section", () => {
+  const parse = (extra: string) => parsePipeline(`app: shop\nartifact: { output: dist }\n${extra}\nstages:\n  staging: { target: command, command: { deploy: 'true' } }\n`);
+  const invalid = (extra: string, message: RegExp) => assert.throws(() => parse(extra), (e: unknown) => isSluiceError(e) && e.code === 'PIPELINE_INVALID' && message.test(e.message));
+
+  it('sets what an approve does; absent, it promotes and destroys', () => {
+    assert.equal(parse('').environments, undefined);
+    assert.deepEqual(parse('environments: { onApprove: record }').environments, { onApprove: 'record', destroyOnPromote: true });
+    assert.deepEqual(parse('environments: { destroyOnPromote: false }').environments, { onApprove: 'promote', destroyOnPromote: false });
+  });
+
+  it('says what is wrong and where, by file:line:col', () => {
+    invalid('environments: { onApprove: merge }', /sluice\.yaml:3:28: environments\.onApprove: onApprove is promote or record, not "merge"/);
+    invalid('environments:\n  destroyOnPromote: yes please', /sluice\.yaml:4:21: environments\.destroyOnPromote: expected boolean/);
+    invalid('environments:\n  keep: 1', /sluice\.yaml:4:3: environments\.keep: unknown key "keep"; allowed: onApprove, destroyOnPromote/);
+  });
+});
+
 describe('reviewing an environment', () => {
   it('approves: the build goes to staging through its journey (stage.promoted by the lead), then the environment is destroyed', async () => {
     const t = await setup(pipeline());
