@@ -87,6 +87,9 @@ describe('reviewing an environment on sluice up', { timeout: 240_000 }, () => {
     assert.deepEqual({ ...shown.review, at: undefined, byId: undefined }, { verdict: 'changes-requested', version: '1.0.0', by: 'lead', comment: 'the basket total is wrong', at: undefined, byId: undefined });
     assert.match((await admin('env', 'show', 'pr-9')).stdout, /review: changes-requested \(1\.0\.0\) by lead/);
     assert.equal(await stageOf('1.0.0', 'staging'), 'awaiting-promotion', 'staging is untouched');
+    const extended = await run(dev, 'env', 'extend', 'pr-9');
+    assert.equal(extended.code, 0, extended.stderr);
+    assert.match(extended.stdout, /environment pr-9 expires \d{4}-\d\d-\d\dT/);
 
     // A deployer may not review; neither flag, or both, is a usage error; none of it changes anything.
     const refused = await run(dev, 'env', 'review', 'pr-9', '--approve');

@@ -45,6 +45,9 @@ async function setup(plan: Plan, opts: { promoter?: boolean } = {}) {
   };
   /** Versions whose deploys fail. */
   const failing = new Set<string>();
+  /** The environments' clock: still, but for `advance` (the journeys keep the wall clock). */
+  const start = Date.now();
+  let skew = 0;
   const store = new MemoryStore();
   const executor = new Executor({ store, clock: { now: () => Date.now() }, runner });
   const removed: string[] = [];
@@ -64,7 +67,7 @@ async function setup(plan: Plan, opts: { promoter?: boolean } = {}) {
     },
     release: async (v) => releases.get(v),
     workspace: { open: () => ({ log: () => {}, logPath: '', runDir: '' }), readLog: () => undefined },
-    clock: { now: () => Date.now() },
+    clock: { now: () => start + skew },
     plan: () => plan,
     ...(opts.promoter === false ? {} : { promoter: releasePromoter(executor) }),
     changed: (c) => changes.push(c),
@@ -81,7 +84,8 @@ async function setup(plan: Plan, opts: { promoter?: boolean } = {}) {
     assert.ok(check(), `timed out waiting for ${what}`);
   };
   const audit = async () => (await store.auditRecords(0, 1000)).map((r) => [r.action, r.actor.kind === 'token' ? r.actor.name : 'sluice', r.links.environment ?? '', r.links.stage ?? '']);
-  return { store, executor, envs, deployed, failing, removed, changes, release, stageOf, until, audit };
+  const advance = (ms: number) => void (skew += ms);
+  return { advance, store, executor, envs, deployed, failing, removed, changes, release, stageOf, until, audit };
 }
 
 const refused = (code: string, message: RegExp) => (e: unknown) => isSluiceError(e) && e.code === code && message.test(e.message);
@@ -241,6 +245,25 @@ describe('reviewing an environment', () => {
     assert.equal(t.stageOf('1.0.0', 'staging'), 'awaiting-promotion');
     // The verdict alone is still the lead's to give.
     assert.equal((await t.envs.review(lead, 'd', { verdict: 'approved', promote: false })).review.verdict, 'approved');
+    await t.executor.stop();
+  });
+
+  it('extends: the TTL starts again from now without a deploy, audited, and the sweep counts from there', async () => {
+    const t = await setup(pipeline());
+    await t.release('1.0.0');
+    const made = await t.envs.create(dev, { name: 'x', from: 'staging', ref: '1.0.0', ttlMs: 3_600_000 });
+    t.advance(3_000_000);
+    const draft = { actor: dev, action: 'environment.extend', reason: 'still testing', links: {}, outcome: 'done' as const };
+    const extended = await t.envs.extend('x', [draft]);
+    assert.equal(extended.expiresAt, made.expiresAt! + 3_000_000, 'an hour from now again');
+    assert.equal(extended.deploys, 1, 'no deploy');
+    assert.deepEqual(t.deployed, ['x@1.0.0']);
+    assert.deepEqual((await t.audit()).filter((a) => a[0] === 'environment.extend'), [['environment.extend', 'dev', 'x', 'staging']]);
+    t.advance(3_599_000);
+    assert.deepEqual(await t.envs.sweep(), [], 'not expired: the TTL counts from the extend');
+    t.advance(2_000);
+    assert.deepEqual(await t.envs.sweep(), ['x']);
+    await assert.rejects(t.envs.extend('x'), refused('NOT_FOUND', /there is no environment x/));
     await t.executor.stop();
   });
 
