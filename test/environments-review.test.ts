@@ -139,4 +139,33 @@ describe('reviewing an environment on sluice up', { timeout: 240_000 }, () => {
     await until('staging to pass 2.0.0', async () => (await stageOf('2.0.0', 'staging')) === 'passed');
     assert.equal(await served('staging.shop.localhost'), '2.0.0');
   });
+
+  it('the event stream names each environment written, made or removed in an environments.changed frame without an id', async () => {
+    const frames: string[] = [];
+    let buffered = '';
+    const req = request(`${up.apiUrl}/api/v1/events`, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffered += chunk;
+        const parts = buffered.split('\n\n');
+        buffered = parts.pop()!;
+        frames.push(...parts);
+      });
+    });
+    req.on('error', () => undefined);
+    req.end();
+    const envFrames = () => frames.filter((f) => f.includes('event: environments.changed'));
+    try {
+      await until('the stream to connect', async () => frames.includes(': connected'));
+      assert.deepEqual(envFrames(), []);
+      assert.equal((await run(dev, 'env', 'create', 'pr-11', '--from', 'staging', '--ref', '2.0.0')).code, 0);
+      await until('frames for pr-11', async () => envFrames().length >= 2);
+      assert.equal((await run(dev, 'env', 'destroy', 'pr-11')).code, 0);
+      await until('the frames of its destroy', async () => envFrames().length >= 4);
+      // Made (deploying, then ready), then destroying, then gone: each a frame naming it, none with an id.
+      assert.deepEqual([...new Set(envFrames())], ['event: environments.changed\ndata: {"names":["pr-11"]}']);
+    } finally {
+      req.destroy();
+    }
+  });
 });
