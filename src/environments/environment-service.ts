@@ -3,16 +3,18 @@ import type { DesiredStage } from '../journeys/desired-state.js';
 import type { ReleaseRef } from '../journeys/journey-events.js';
 import type { StepWorkspace } from '../journeys/ports/step-workspace.js';
 import type { Target } from '../journeys/ports/target.js';
-import { type Actor, actorLabel, systemActor } from '../kernel/actor.js';
+import { type Actor, actorLabel, systemActor, type TokenActor } from '../kernel/actor.js';
 import type { Clock } from '../kernel/clock.js';
 import { SluiceError } from '../kernel/errors.js';
 import { formatDuration } from '../kernel/duration.js';
 import { KeyedQueue } from '../kernel/keyed-queue.js';
 import { secretName } from '../pipeline/pipeline-schema.js';
 import type { Plan, StagePlan } from '../pipeline/pipeline.js';
-import { ENV_IDLE_AFTER_MS, ENV_LIMITS, type EnvironmentRecord, envExpiresAt, envIdleSince, envNameFor, envNameProblem, envStagePlan } from './environment.js';
+import { DEFAULT_PROMOTERS } from '../journeys/protection.js';
+import { ENV_IDLE_AFTER_MS, ENV_LIMITS, type EnvironmentRecord, type EnvironmentReview, envExpiresAt, envIdleSince, envNameFor, envNameProblem, envStagePlan, REVIEW_LIMITS, REVIEW_VERDICTS, REVIEWERS, type ReviewVerdict } from './environment.js';
 import type { EnvironmentSleeper } from './ports/environment-sleeper.js';
 import type { EnvironmentStore } from './ports/environment-store.js';
+import type { PromotionOutcome, SourcePromoter } from './ports/source-promoter.js';
 
 export interface EnvironmentServiceOptions {
   store: EnvironmentStore;
@@ -27,6 +29,35 @@ export interface EnvironmentServiceOptions {
   onError?: (e: unknown) => void;
   /** Scales idle environments to zero and wakes them (docs/adr/0029); without it environments never sleep. */
   sleeper?: EnvironmentSleeper;
+  /** Brings an approved environment's build to its source stage (ADR 27); without it, an approve only records the verdict. */
+  promoter?: SourcePromoter;
+  /** Told the names of the environments each write changed, made or removed (the dashboard's event stream). */
+  changed?: (c: EnvironmentsChanged) => void;
+}
+
+/** Environments written, made or removed: the event stream's `environments.changed` frames. */
+export interface EnvironmentsChanged {
+  names: string[];
+}
+
+/** What `review` takes: the verdict, why, and what an approve does besides recording (the pipeline's `environments:` by default). */
+export interface ReviewInput {
+  verdict: ReviewVerdict;
+  comment?: string;
+  /** Bring the build to the source stage (default: `environments.onApprove` is promote). Only with approved. */
+  promote?: boolean;
+  /** Keep the environment after promoting it (default: not `environments.destroyOnPromote`). */
+  keep?: boolean;
+}
+
+/** What a review did: the verdict kept, the promotion (when asked), and whether the environment is gone. */
+export interface ReviewResult {
+  name: string;
+  review: EnvironmentReview;
+  promotion: PromotionOutcome | null;
+  destroyed: boolean;
+  /** The environment now; null once destroyed. */
+  environment: EnvironmentView | null;
 }
 
 /** What `create` takes: the name (or what to derive it from), the stage to clone and the build to run. */
@@ -142,6 +173,7 @@ export class EnvironmentService {
       };
       if (!(await this.o.store.putEnvironment(rec, undefined, this.drafts(audit, rec), now)))
         throw new SluiceError('CONFLICT', `environment ${name} was made by another request meanwhile`);
+      this.announce(name);
       return this.view(await this.deploy(rec));
     });
   }
@@ -157,6 +189,8 @@ export class EnvironmentService {
       delete next.reason;
       // A deploy starts its instances: an asleep environment is awake again.
       delete next.asleepSince;
+      // A verdict is about a build: another build needs a review of its own.
+      if (release.digest !== cur.release.digest) delete next.review;
       await this.write(next, cur, this.drafts(audit, next), now);
       return this.view(await this.deploy(next));
     });
@@ -172,13 +206,65 @@ export class EnvironmentService {
     });
   }
 
+  /** Starts an environment's sliding TTL again from now, without a deploy (what a deploy does to it too). */
+  async extend(name: string, audit: readonly AuditDraft[] = []): Promise<EnvironmentView> {
+    return this.serial(name, async () => {
+      const cur = await this.get(name);
+      if (cur.status === 'destroying') throw new SluiceError('INVALID_STATE', `environment ${name} is being destroyed`);
+      const now = this.o.clock.now();
+      const next = { ...cur, deployedAt: now };
+      await this.write(next, cur, this.drafts(audit, next), now);
+      return this.view(next);
+    });
+  }
+
   /** Takes an environment down and removes everything it made: instances, route, folders, record. */
   async destroy(name: string, audit: readonly AuditDraft[] = []): Promise<void> {
-    await this.serial(name, async () => {
+    await this.serial(name, async () => this.destroyNow(await this.get(name), audit));
+  }
+
+  /**
+   * Records a delivery lead's verdict on the build an environment runs (ADR 27). An approve, unless told otherwise
+   * (the pipeline's `environments:`, or `promote`/`keep`), then brings the build to the source stage through its
+   * journey, as `sluice promote` does, and destroys the environment. Nothing is written when the promotion is refused.
+   */
+  async review(actor: TokenActor, name: string, input: ReviewInput, audit: readonly AuditDraft[] = []): Promise<ReviewResult> {
+    const comment = checkComment(input);
+    const approved = input.verdict === 'approved';
+    if (!approved && (input.promote !== undefined || input.keep !== undefined))
+      throw new SluiceError('BAD_REQUEST', 'promote and keep go with an approve only; a request for changes records the verdict and its comment');
+    return this.serial(name, async () => {
       const cur = await this.get(name);
-      const next: EnvironmentRecord = { ...cur, status: 'destroying' };
-      if (cur.status !== 'destroying') await this.write(next, cur, [], this.o.clock.now());
-      await this.finishDestroy(next, this.drafts(audit, next));
+      if (cur.status === 'destroying') throw new SluiceError('INVALID_STATE', `environment ${name} is being destroyed`);
+      if (approved && cur.status !== 'ready')
+        throw new SluiceError('INVALID_STATE', `environment ${name} is ${cur.status}, so its build ${cur.release.version} cannot be approved: approve once it is ready (sluice env show ${name})`, { status: cur.status });
+      const config = { ...ENV_REVIEW_DEFAULTS, ...this.o.plan().environments };
+      const promote = approved && (input.promote ?? config.onApprove === 'promote');
+      const now = this.o.clock.now();
+      const review: EnvironmentReview = {
+        verdict: input.verdict,
+        version: cur.release.version,
+        by: actor.name,
+        byId: actor.id,
+        at: now,
+        ...(comment ? { comment } : {}),
+      };
+      let promotion: PromotionOutcome | null = null;
+      if (promote) {
+        if (!this.o.promoter) throw new SluiceError('INVALID_STATE', 'this server cannot promote from an environment; record the verdict only (--no-promote)');
+        const why = `environment ${name} approved by ${actor.name}${comment ? `: ${comment}` : ''}`;
+        const draft: AuditDraft = { actor, action: 'stage.promote', reason: why.slice(0, 1000), links: { environment: name, release: cur.release.version, stage: cur.source }, outcome: 'done' };
+        // The journey is asked first: a promotion it refuses leaves the verdict unwritten, so nothing changes.
+        promotion = await this.o.promoter.promote(actor, cur.release, cur.source, [...DEFAULT_PROMOTERS, ...REVIEWERS], [draft]);
+      }
+      const next: EnvironmentRecord = { ...cur, review };
+      await this.write(next, cur, this.drafts(audit, next), now);
+      const destroyed = promotion !== null && !(input.keep ?? !config.destroyOnPromote);
+      if (destroyed) {
+        const reason = `approved and ${promotion!.outcome === 'promoted' ? 'promoted' : 'on its way'} to ${cur.source}`;
+        await this.destroyNow(next, [{ actor, action: 'environment.destroy', reason, links: {}, outcome: 'done' }]);
+      }
+      return { name, review, promotion, destroyed, environment: destroyed ? null : this.view(next) };
     });
   }
 
@@ -315,17 +401,33 @@ export class EnvironmentService {
     else await this.fail(e, `the control plane stopped during the deploy, and the environment is not healthy since: ${h?.detail ?? `its source stage ${e.source} is gone`}`);
   }
 
+  private async destroyNow(cur: EnvironmentRecord, audit: readonly AuditDraft[]): Promise<void> {
+    const next: EnvironmentRecord = { ...cur, status: 'destroying' };
+    if (cur.status !== 'destroying') await this.write(next, cur, [], this.o.clock.now());
+    await this.finishDestroy(next, this.drafts(audit, next));
+  }
+
   private async finishDestroy(e: EnvironmentRecord, audit: readonly AuditDraft[]): Promise<void> {
     const plan = this.planOf(e) ?? ({ ...fallbackPlan, name: e.name } satisfies StagePlan);
     const key = `env-${e.name}/destroy`;
     await this.o.target.rollback({ stage: plan, key, io: this.o.workspace.open(key), from: e.release, to: null });
     await this.o.target.forgetStage(e.name);
     await this.o.store.deleteEnvironment(e.name, audit, this.o.clock.now());
+    this.announce(e.name);
+  }
+
+  private announce(name: string): void {
+    try {
+      this.o.changed?.({ names: [name] });
+    } catch (e) {
+      this.o.onError?.(e);
+    }
   }
 
   private async write(next: EnvironmentRecord, cur: EnvironmentRecord, audit: readonly AuditDraft[], at: number): Promise<void> {
     if (!(await this.o.store.putEnvironment(next, { deploys: cur.deploys, status: cur.status }, audit, at)))
       throw new SluiceError('CONFLICT', `environment ${cur.name} was changed by another request meanwhile; read it again`);
+    this.announce(next.name);
   }
 
   private async get(name: string): Promise<EnvironmentRecord> {
@@ -388,6 +490,22 @@ function checkEnv(env: Record<string, string>): Record<string, string> {
   }
   return Object.fromEntries(entries);
 }
+
+/** What an approve does when the pipeline's `environments:` does not say: promote to the source stage, then destroy. */
+const ENV_REVIEW_DEFAULTS = { onApprove: 'promote', destroyOnPromote: true } as const;
+
+function checkComment(input: ReviewInput): string | undefined {
+  if (!(REVIEW_VERDICTS_SET as ReadonlySet<string>).has(input.verdict))
+    throw new SluiceError('BAD_REQUEST', `verdict ${JSON.stringify(String(input.verdict).slice(0, 40))}: approved or changes-requested`);
+  const text = input.comment?.trim() ?? '';
+  if (text.length > REVIEW_LIMITS.commentLength || text.includes('\0'))
+    throw new SluiceError('BAD_REQUEST', `comment: at most ${REVIEW_LIMITS.commentLength} characters without NUL, not ${text.length}`);
+  if (input.verdict === 'changes-requested' && text.length === 0)
+    throw new SluiceError('BAD_REQUEST', 'a request for changes needs a comment that says which (--comment "...")');
+  return text || undefined;
+}
+
+const REVIEW_VERDICTS_SET: ReadonlySet<ReviewVerdict> = new Set(REVIEW_VERDICTS);
 
 function checkTtl(ttlMs: number | undefined): number {
   if (ttlMs === undefined) return ENV_LIMITS.ttlMs;

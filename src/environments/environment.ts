@@ -4,6 +4,7 @@
  * the plan an environment deploys with, and when it expires.
  */
 import type { ReleaseRef } from '../journeys/journey-events.js';
+import type { Role } from '../kernel/actor.js';
 import type { StagePlan } from '../pipeline/pipeline.js';
 
 /** Bounds of environments; past them a request is refused. */
@@ -49,7 +50,7 @@ export interface EnvironmentRecord {
   createdAt: number;
   /** Who made it: a token's name, or what Sluice did it for. */
   createdBy: string;
-  /** The last deploy's start: the sliding TTL counts from here. */
+  /** The last deploy's start (or the last `extend`): the sliding TTL counts from here. */
   deployedAt: number;
   ttlMs: number;
   /** Counted from creation; pinned environments have none. */
@@ -65,6 +66,30 @@ export interface EnvironmentRecord {
   asleepSince?: number;
   /** When a request last woke it: its idle time counts from here at the earliest. */
   wokeAt?: number;
+  /** The delivery lead's verdict on the build it runs (ADR 27); a deploy of another build clears it. */
+  review?: EnvironmentReview;
+}
+
+/** A delivery lead's verdicts on an environment's build: accept it, or send it back with feedback. */
+export const REVIEW_VERDICTS = ['approved', 'changes-requested'] as const;
+export type ReviewVerdict = (typeof REVIEW_VERDICTS)[number];
+
+/** Who may review an environment: the role that approves stages (the delivery lead's; admins always may). */
+export const REVIEWERS: readonly Role[] = ['approver'];
+
+/** Bounds of a review: its comment. */
+export const REVIEW_LIMITS = { commentLength: 2000 } as const;
+
+/** Who gave which verdict on which build, when, and why. */
+export interface EnvironmentReview {
+  verdict: ReviewVerdict;
+  /** The build reviewed: a verdict holds for this version only. */
+  version: string;
+  /** The reviewer's token name, and its id (tells two tokens of one name apart). */
+  by: string;
+  byId?: string;
+  at: number;
+  comment?: string;
 }
 
 /** How long an environment may go without a request before it sleeps, unless sluice.yaml says (`environments.idleAfter`). */

@@ -1,5 +1,5 @@
 import { own } from '../kernel/own.js';
-import type { TokenActor } from '../kernel/actor.js';
+import type { Role, TokenActor } from '../kernel/actor.js';
 import { SluiceError } from '../kernel/errors.js';
 import { liveReleases } from './journey-decider.js';
 import type { JourneyEvent } from './journey-events.js';
@@ -47,7 +47,14 @@ function pickStage(j: JourneyState, stage: string | undefined, wanted: StageStat
  * with `full`, skips a canary's remaining steps and promotes it to all traffic now. The stage's protection decides
  * who may (FORBIDDEN), and a promotion outside its deploy windows or inside a freeze is refused, naming the next opening.
  */
-export function promoteCommand(j: JourneyState, stage: string | undefined, actor: TokenActor, now: number, full = false): CommandResult {
+export function promoteCommand(
+  j: JourneyState,
+  stage: string | undefined,
+  actor: TokenActor,
+  now: number,
+  full = false,
+  defaultPromoters: readonly Role[] = DEFAULT_PROMOTERS,
+): CommandResult {
   const by = actor.name;
   if (full) {
     const s = pickStage(j, stage, ['rolling-out', 'paused'], 'promote in full');
@@ -56,7 +63,8 @@ export function promoteCommand(j: JourneyState, stage: string | undefined, actor
   }
   const s = pickStage(j, stage, ['awaiting-promotion'], 'promote');
   const sp = planOf(j, s);
-  requireRole(actor, sp.protection?.promote ?? DEFAULT_PROMOTERS, `promote ${j.release.version} into ${s.name}`);
+  // `defaultPromoters`: who promotes where the stage's protection names nobody (an environment's review adds its reviewers, ADR 27).
+  requireRole(actor, sp.protection?.promote ?? defaultPromoters, `promote ${j.release.version} into ${s.name}`);
   const hold = deployHold(sp.protection, now);
   if (hold)
     throw new SluiceError('INVALID_STATE', `cannot promote ${j.release.version} into ${s.name} now: ${hold.message}`, {

@@ -19,7 +19,8 @@ import { openKeyring } from '../adapters/secrets-keyfile/keyring.js';
 import { postJson } from '../adapters/webhook-http/post-json.js';
 import { SessionService } from '../auth/session-service.js';
 import { TokenService } from '../auth/token-service.js';
-import { ENV_SWEEP_MS, EnvironmentService } from '../environments/environment-service.js';
+import { ENV_SWEEP_MS, EnvironmentService, type EnvironmentsChanged } from '../environments/environment-service.js';
+import { releasePromoter } from '../journeys/promote-release.js';
 import { FlagService, type FlagsChanged } from '../flags/flag-service.js';
 import { FLAGS_FILE } from '../flags/flags-file.js';
 import { RampRunner } from '../flags/ramp-runner.js';
@@ -263,6 +264,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       }
     };
     // Environments (ADR 25): their records are their desired state, restored with the stages'.
+    const environmentChanges = new Fanout<EnvironmentsChanged>();
     const environments = new EnvironmentService({
       store: store.environments,
       target: local,
@@ -276,6 +278,9 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       onError: (e) => notice(`environments: ${(e as Error).message}`),
       // Scale to zero (docs/adr/0029): the local target stops an idle environment's instances and starts them again.
       sleeper: local,
+      // Review (ADR 27): an approve brings the build to the source stage through its journey; each write is announced.
+      promoter: releasePromoter(executor),
+      changed: (c) => environmentChanges.publish(c),
     });
     sourceOf = (name) => environments.sourceOf(name);
     // Bring every stage and environment to what the log and the records say, adopting what survived (instances,
@@ -398,6 +403,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       bus,
       flagChanges,
       environments,
+      environmentChanges,
       rampSeries: (r) => ramps.series(r, clock.now()),
       logs: workspace,
       audit: store,

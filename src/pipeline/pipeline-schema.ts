@@ -214,6 +214,16 @@ export const pipelineSchema = z.strictObject({
    * Slack-compatible incoming webhook; each may keep to some stages and some kinds.
    */
   notify: z.array(notifyTarget).optional(),
+  /** On-demand environments (ADR 25, 27, 29): what a delivery lead's approve does, and when an idle one sleeps. */
+  environments: z
+    .strictObject({
+      ...environmentSleepFields,
+      /** promote: the approved build goes to the environment's source stage through its journey; record: the verdict only. */
+      onApprove: z.enum(['promote', 'record'], { error: (i) => `onApprove is promote or record, not ${JSON.stringify(i.input)}` }).optional(),
+      /** Destroy an environment once its build is promoted (default true). */
+      destroyOnPromote: z.boolean().optional(),
+    })
+    .optional(),
   /** Metric sources besides the built-in router metrics. */
   metrics: z
     .strictObject({
@@ -238,8 +248,6 @@ export const pipelineSchema = z.strictObject({
   services: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'a service name: lower-case letters, digits, "-" and "_"'), serviceSchema).optional(),
   defaults: stageDefaultsSchema.optional(),
   stages: z.record(dnsLabel, stageSchema),
-  /** On-demand environments. */
-  environments: z.strictObject({ ...environmentSleepFields }).optional(),
 });
 
 /** The pipeline file as written (before layering). */

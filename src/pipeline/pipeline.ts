@@ -144,6 +144,8 @@ export interface Plan {
   stages: StagePlan[];
   /** `environments.idleAfter` (ms): an environment with no request for this long sleeps (docs/adr/0029); absent: the default. */
   envIdleAfterMs?: number;
+  /** What a review's approve does with an environment (ADR 27); absent: promote, then destroy. */
+  environments?: { onApprove: 'promote' | 'record'; destroyOnPromote: boolean };
 }
 
 /** One problem in a pipeline file, located by line and column (1-based). */
@@ -386,6 +388,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml', options: Parse
     },
     stages,
     ...(pf.environments?.idleAfter !== undefined ? { envIdleAfterMs: parseDuration(pf.environments.idleAfter) } : {}),
+    ...(pf.environments ? { environments: { onApprove: pf.environments.onApprove ?? 'promote', destroyOnPromote: pf.environments.destroyOnPromote ?? true } } : {}),
   };
 }
 

@@ -120,6 +120,24 @@ export function environmentStoreContract(
       assert.deepEqual(await s.environments.getEnvironment('pr-42'), rest, 'a field written as undefined reads back absent');
     });
 
+    it('keeps a review with the record, and forgets it when a write leaves it out (ADR 27)', async () => {
+      const reviewed = env('rev', {
+        review: { verdict: 'changes-requested', version: '1.0.0', by: 'lead', byId: 't-lead', at: 1_700_000_000_999, comment: 'the total is wrong: "12,00 €" ≠ 12.00\n' },
+      });
+      assert.equal(await s.environments.putEnvironment(reviewed, undefined, [], 80), true);
+      assert.deepEqual(await s.environments.getEnvironment('rev'), reviewed);
+      const approved = { ...reviewed, review: { verdict: 'approved' as const, version: '1.0.0', by: 'lead', at: 81 } };
+      assert.equal(await s.environments.putEnvironment(approved, { deploys: 1, status: 'ready' }, [], 81), true);
+      const got = await s.environments.getEnvironment('rev');
+      assert.deepEqual(got, approved);
+      assert.deepEqual(Object.keys(got!.review!).sort(), ['at', 'by', 'verdict', 'version'], 'no comment or byId left from the verdict before');
+      const { review: _r, ...cleared } = approved;
+      assert.equal(await s.environments.putEnvironment({ ...cleared, deploys: 2, status: 'deploying' }, { deploys: 1, status: 'ready' }, [], 82), true);
+      assert.equal((await s.environments.getEnvironment('rev'))?.review, undefined, 'a new build: no verdict');
+      assert.ok(!('review' in (await s.environments.getEnvironment('rev'))!));
+      assert.equal(await s.environments.deleteEnvironment('rev', [], 83), true);
+    });
+
     it('lets exactly one of two writers with the same expectation win, creating or replacing', async () => {
       const seen = (await actions()).length;
       const created = await Promise.all(

@@ -62,6 +62,11 @@ export const OPTIONS = {
   pr: { type: 'string', help: 'the pull request an environment is for: named pr-<number> when no name is given (env create)' },
   ttl: { type: 'string', help: "an environment's sliding TTL, reset by each deploy, e.g. 3d or 12h (env create; default 3d)" },
   set: { type: 'string', help: "overrides of the cloned stage's env, as K=V,K2=V2 (env create)" },
+  // A review of an environment (env review, ADR 27).
+  approve: { type: 'boolean', help: "accept an environment's build (env review): it goes to the source stage and the environment is destroyed, unless told otherwise" },
+  'request-changes': { type: 'boolean', help: "send an environment's build back with --comment saying what to change (env review)" },
+  'no-promote': { type: 'boolean', help: 'record the approval only: the build does not go to the source stage (env review)' },
+  keep: { type: 'boolean', help: 'keep the environment after its build is promoted (env review)' },
   plan: { type: 'string', help: "a flag ramp's plan as JSON or a file holding it, as under stages.<stage>.ramp in sluice.flags.yaml (default: the one the file declares)" },
 } as const satisfies Record<string, { type: 'string' | 'boolean'; short?: string; help: string }>;
 

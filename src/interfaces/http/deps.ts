@@ -9,7 +9,7 @@ import type { StepWorkspace } from '../../journeys/ports/step-workspace.js';
 import type { NotificationOutbox } from '../../notifications/ports/outbox.js';
 import type { ReleaseStore } from '../../releases/ports/release-store.js';
 import type { ReleaseService } from '../../releases/release-service.js';
-import type { EnvironmentService } from '../../environments/environment-service.js';
+import type { EnvironmentService, EnvironmentsChanged } from '../../environments/environment-service.js';
 import type { FlagService, FlagsChanged, RampView } from '../../flags/flag-service.js';
 import type { RampSeries } from '../../flags/ramp-runner.js';
 import type { Fanout } from '../../kernel/fanout.js';
@@ -30,11 +30,13 @@ export interface ApiDeps {
   /** Feature flags. */
   flags: FlagService;
   /** On-demand environments. */
-  environments: Pick<EnvironmentService, 'list' | 'show' | 'create' | 'redeploy' | 'pin' | 'destroy' | 'logs'>;
+  environments: Pick<EnvironmentService, 'list' | 'show' | 'create' | 'redeploy' | 'pin' | 'destroy' | 'logs' | 'review' | 'extend'>;
   /** A ramp's metrics, treatment against control (RampRunner.series, now). */
   rampSeries: (r: RampView) => Promise<RampSeries>;
   /** Each saved flag change, for the event stream (`flags.changed` frames). */
   flagChanges: Pick<Fanout<FlagsChanged>, 'subscribe'>;
+  /** Each environment written, made or removed, for the event stream (`environments.changed` frames, ADR 27). */
+  environmentChanges: Pick<Fanout<EnvironmentsChanged>, 'subscribe'>;
   bus: EventBus;
   store: ReleaseStore & Pick<JourneyLog, 'loadEvents' | 'eventsAfter'> & Pick<NotificationOutbox, 'listNotifications'>;
   logs: Pick<StepWorkspace, 'readLog'>;

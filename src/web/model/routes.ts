@@ -32,6 +32,11 @@ const DECIDE: readonly Role[] = ['deployer', 'approver'];
 /** Who may call the flag routes that change things; the server then asks what deploying to the stage needs (ADR 20). */
 const CHANGE_FLAGS: readonly Role[] = ['deployer', 'approver'];
 
+/** Who makes, pins, extends and destroys environments. */
+const CHANGE_ENVS: readonly Role[] = ['deployer'];
+/** Who reviews an environment's build: the delivery lead, an approver (ADR 27). */
+const REVIEW_ENVS: readonly Role[] = ['approver'];
+
 /** The routes of the contract the dashboard uses. */
 export const routes = {
   status: route<Api['journeys']['status']>('GET', '/api/v1/status', 'none'),
@@ -67,6 +72,13 @@ export const routes = {
   rampPause: route<Api['flags']['rampPause']>('POST', '/api/v1/stages/:stage/flags/:key/ramp/pause', 'token', CHANGE_FLAGS),
   rampResume: route<Api['flags']['rampResume']>('POST', '/api/v1/stages/:stage/flags/:key/ramp/resume', 'token', CHANGE_FLAGS),
   rampAbort: route<Api['flags']['rampAbort']>('POST', '/api/v1/stages/:stage/flags/:key/ramp/abort', 'token', CHANGE_FLAGS),
+  // On-demand environments (ADR 25, 27).
+  environments: route<Api['environments']['list']>('GET', '/api/v1/environments', 'none'),
+  createEnvironment: route<Api['environments']['create']>('POST', '/api/v1/environments', 'token', CHANGE_ENVS),
+  pinEnvironment: route<Api['environments']['pin']>('POST', '/api/v1/environments/:name/pin', 'token', CHANGE_ENVS),
+  extendEnvironment: route<Api['environments']['extend']>('POST', '/api/v1/environments/:name/extend', 'token', CHANGE_ENVS),
+  destroyEnvironment: route<Api['environments']['destroy']>('POST', '/api/v1/environments/:name/destroy', 'token', CHANGE_ENVS),
+  reviewEnvironment: route<Api['environments']['review']>('POST', '/api/v1/environments/:name/review', 'token', REVIEW_ENVS),
 };
 
 /** The URL of a call: path parameters filled in (encoded) and the query's defined values appended. */

@@ -3,6 +3,7 @@ import type { Session } from '../model/routes.js';
 import { getSession, logout, setCsrf, setOnUnauthorized } from './api.js';
 import { AuditPage } from './audit-page.js';
 import { BoardPage } from './board-page.js';
+import { EnvironmentsPage } from './environments-page.js';
 import { FlagPage } from './flag-page.js';
 import { FlagsPage } from './flags-page.js';
 import { JourneyPage } from './journey-page.js';
@@ -74,6 +75,7 @@ export function App() {
       : path === '/audit' ? 'Audit'
       : path === '/tokens' ? 'Tokens'
       : path === '/flags' ? 'Flags'
+      : path === '/environments' ? 'Environments'
       : path.startsWith('/flags/') ? `Flag ${decodeURIComponent(path.slice(7))}`
       : path.startsWith('/releases/') ? `Release ${decodeURIComponent(path.slice(10))}`
       : 'Board';
@@ -94,6 +96,7 @@ export function App() {
   else if (path.startsWith('/releases/')) page = <JourneyPage version={decodeURIComponent(path.slice('/releases/'.length))} role={role} />;
   else if (path === '/audit') page = <AuditPage />;
   else if (path === '/flags') page = <FlagsPage />;
+  else if (path === '/environments') page = <EnvironmentsPage role={role} />;
   else if (path.startsWith('/flags/') && path.length > '/flags/'.length) {
     const key = decodeURIComponent(path.slice('/flags/'.length));
     page = <FlagPage key={key} flagKey={key} role={role} />;
@@ -129,6 +132,7 @@ export function App() {
           <ul>
             {navLink('/', 'Board')}
             {navLink('/flags', 'Flags')}
+            {navLink('/environments', 'Environments')}
             {navLink('/audit', 'Audit')}
             {role === 'admin' && navLink('/tokens', 'Tokens')}
           </ul>

@@ -22,6 +22,12 @@ export interface FlagsEvent {
 }
 const flagListeners = new Set<(e: FlagsEvent) => void>();
 
+/** Environments written, made or removed, as the stream's `environments.changed` frames carry them (ADR 27). */
+export interface EnvironmentsEvent {
+  names: string[];
+}
+const envListeners = new Set<(e: EnvironmentsEvent) => void>();
+
 /**
  * Subscribes to journey events: `f(event)` for each, and `f(null)` on every (re)connect, when events may have been
  * missed and views should refetch.
@@ -66,6 +72,7 @@ export function useLiveConnection(enabled: boolean): boolean {
       const deliver = relay<LiveEvent>(listeners);
       for (const t of EVENT_TYPES) es.addEventListener(t, deliver);
       es.addEventListener('flags.changed', relay<FlagsEvent>(flagListeners));
+      es.addEventListener('environments.changed', relay<EnvironmentsEvent>(envListeners));
       es.onmessage = deliver;
       es.onerror = () => {
         // Our own backoff instead of EventSource's: it gives up for good on an HTTP error (a 503 while restarting).
@@ -88,7 +95,7 @@ export function useLiveConnection(enabled: boolean): boolean {
 
 /**
  * Calls `refresh` now and again after every journey event that `matters` (all, by default), every flag change that
- * `flagsMatter` (none, by default), and on every reconnect, coalescing bursts: at most one refresh in flight, and one
+ * `flagsMatter` (none, by default), every environment change that `envsMatter` (none, by default), and on every reconnect, coalescing bursts: at most one refresh in flight, and one
  * more after it if events came meanwhile.
  */
 export function useLiveRefresh(
@@ -96,9 +103,10 @@ export function useLiveRefresh(
   deps: readonly unknown[],
   matters: (e: LiveEvent) => boolean = () => true,
   flagsMatter: (e: FlagsEvent) => boolean = () => false,
+  envsMatter: (e: EnvironmentsEvent) => boolean = () => false,
 ): void {
-  const latest = useRef({ refresh, matters, flagsMatter });
-  latest.current = { refresh, matters, flagsMatter };
+  const latest = useRef({ refresh, matters, flagsMatter, envsMatter });
+  latest.current = { refresh, matters, flagsMatter, envsMatter };
   useEffect(() => {
     let running = false;
     let again = false;
@@ -126,10 +134,15 @@ export function useLiveRefresh(
       if (latest.current.flagsMatter(e)) void run();
     };
     flagListeners.add(flagsListener);
+    const envsListener = (e: EnvironmentsEvent) => {
+      if (latest.current.envsMatter(e)) void run();
+    };
+    envListeners.add(envsListener);
     return () => {
       alive = false;
       off();
       flagListeners.delete(flagsListener);
+      envListeners.delete(envsListener);
     };
   }, deps);
 }

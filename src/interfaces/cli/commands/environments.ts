@@ -95,6 +95,7 @@ export const environmentCommands: Command[] = [
         `  made ${when(e.createdAt)} by ${e.createdBy}${e.pr !== undefined ? ` for PR #${e.pr}` : ''}${e.branch ? ` for branch ${e.branch}` : ''}`,
         `  deploy ${e.deploys} at ${when(e.deployedAt)}${e.reason ? `: ${ctx.st.red(e.reason)}` : ''}`,
         ...(Object.keys(e.env).length ? [`  env overrides: ${Object.keys(e.env).join(', ')}`] : []),
+        ...(e.review ? [`  review: ${e.review.verdict} (${e.review.version}) by ${e.review.by} at ${when(e.review.at)}${e.review.comment ? `: ${e.review.comment}` : ''}`] : []),
       ];
       ctx.print(e, lines.join('\n'));
       return EXIT.ok;
@@ -154,6 +155,53 @@ export const environmentCommands: Command[] = [
     async run(ctx, [name]) {
       const r = await ctx.client().call(environmentsApi.destroy, { params: { name: needName(name, 'destroy') }, body: why(ctx) });
       ctx.print(r, `${ctx.st.green('✓')} environment ${r.name} destroyed`);
+      return EXIT.ok;
+    },
+  },
+  // Review (ADR 27): the delivery lead's verdict, and an approve's promotion.
+  {
+    name: 'env review',
+    args: '<name>',
+    summary: "record a delivery lead's verdict on an environment's build: --approve (promotes it to the source stage and destroys the environment; --no-promote, --keep) or --request-changes --comment \"...\"",
+    min: 1,
+    max: 1,
+    options: ['approve', 'request-changes', 'comment', 'no-promote', 'keep'],
+    async run(ctx, [name]) {
+      const o = ctx.opts;
+      if (!!o.approve === !!o['request-changes']) throw new SluiceError('BAD_REQUEST', 'sluice env review needs one of --approve or --request-changes');
+      if (o['request-changes'] && (o['no-promote'] || o.keep)) throw new SluiceError('BAD_REQUEST', '--no-promote and --keep go with --approve only');
+      const r = await ctx.client().call(environmentsApi.review, {
+        params: { name: needName(name, 'review') },
+        body: {
+          verdict: o.approve ? 'approved' : 'changes-requested',
+          ...(o.comment !== undefined ? { comment: o.comment } : {}),
+          ...(o['no-promote'] ? { promote: false } : {}),
+          ...(o.keep ? { keep: true } : {}),
+        },
+      });
+      const what = r.review.verdict === 'approved' ? `approved ${r.review.version}` : `asked for changes to ${r.review.version}`;
+      const lines = [`${ctx.st.green('✓')} ${r.review.by} ${what} in environment ${r.name}${r.review.comment ? `: ${r.review.comment}` : ''}`];
+      if (r.promotion)
+        lines.push(
+          r.promotion.outcome === 'promoted'
+            ? `  promoted to ${r.promotion.stage} (${r.promotion.status === 'ready' ? 'queued in its lane, or about to deploy' : r.promotion.status}); sluice status shows it`
+            : `  already on its way to ${r.promotion.stage} (${r.promotion.status}); nothing to promote`,
+        );
+      if (r.destroyed) lines.push(`  environment ${r.name} destroyed`);
+      ctx.print(r, lines.join('\n'));
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'env extend',
+    args: '<name>',
+    summary: "start an environment's TTL again from now, without a deploy",
+    min: 1,
+    max: 1,
+    options: ['reason'],
+    async run(ctx, [name]) {
+      const e = await ctx.client().call(environmentsApi.extend, { params: { name: needName(name, 'extend') }, body: why(ctx) });
+      ctx.print(e, `${ctx.st.green('✓')} environment ${e.name} expires ${when(e.expiresAt)}`);
       return EXIT.ok;
     },
   },

@@ -1,10 +1,19 @@
 import { z } from 'zod';
-import { ENV_LIMITS } from '../../../environments/environment.js';
+import { ENV_LIMITS, REVIEW_LIMITS, REVIEW_VERDICTS, REVIEWERS } from '../../../environments/environment.js';
 import { durationSchema } from '../../../kernel/duration.js';
 import { defineRoute } from './route.js';
 
 const nameParam = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'an environment name (a DNS label)');
 const release = z.object({ version: z.string(), digest: z.string() });
+/** A delivery lead's verdict (ADR 27). */
+const review = z.object({
+  verdict: z.enum(REVIEW_VERDICTS),
+  version: z.string().describe('the build reviewed'),
+  by: z.string(),
+  byId: z.string().optional(),
+  at: z.number(),
+  comment: z.string().optional(),
+});
 const environment = z.object({
   name: z.string(),
   source: z.string().describe('the stage it clones'),
@@ -22,6 +31,7 @@ const environment = z.object({
   pinned: z.boolean(),
   branch: z.string().optional(),
   pr: z.number().optional(),
+  review: review.optional().describe("the delivery lead's verdict on the build it runs; a deploy of another build clears it"),
   url: z.string().optional().describe('where it answers'),
   expiresAt: z.number().nullable().describe('null: pinned'),
   asleep: z.boolean().describe('scaled to zero: its instances are stopped, and the next request wakes it (docs/adr/0029)'),
@@ -107,6 +117,49 @@ export const environmentsApi = {
     body: z.strictObject({ ...why }),
     response: z.object({ name: z.string(), destroyed: z.literal(true) }),
     audit: { action: 'environment.destroy', links: { environment: 'params.name' }, reason: 'body.reason' },
+  }),
+  // Review (ADR 27): the delivery lead's verdict, and an approve's promotion to the source stage.
+  review: defineRoute({
+    method: 'POST',
+    path: '/api/v1/environments/:name/review',
+    summary: "Record a delivery lead's verdict on an environment's build; an approve (by default, see the pipeline's environments:) promotes the build to the source stage through its journey, lane included, and destroys the environment",
+    tag: 'environments',
+    auth: 'token',
+    roles: REVIEWERS,
+    params: z.strictObject({ name: nameParam }),
+    body: z.strictObject({
+      verdict: z.enum(REVIEW_VERDICTS),
+      comment: z.string().max(REVIEW_LIMITS.commentLength).optional().describe('what was seen; required with changes-requested'),
+      promote: z.boolean().optional().describe("with approved: bring the build to the source stage (default: the pipeline's environments.onApprove)"),
+      keep: z.boolean().optional().describe('with approved: keep the environment once its build is promoted (default: not environments.destroyOnPromote)'),
+    }),
+    response: z.object({
+      name: z.string(),
+      review,
+      promotion: z
+        .object({
+          journeyId: z.string(),
+          stage: z.string(),
+          outcome: z.enum(['promoted', 'already']),
+          status: z.string().describe("the stage's status in the journey now (ready: queued in its lane)"),
+        })
+        .nullable(),
+      destroyed: z.boolean(),
+      environment: environment.nullable().describe('null once destroyed'),
+    }),
+    audit: { action: 'environment.review', links: { environment: 'params.name' }, reason: 'body.comment' },
+  }),
+  extend: defineRoute({
+    method: 'POST',
+    path: '/api/v1/environments/:name/extend',
+    summary: "Start an environment's sliding TTL again from now, without a deploy",
+    tag: 'environments',
+    auth: 'token',
+    roles: CHANGERS,
+    params: z.strictObject({ name: nameParam }),
+    body: z.strictObject({ ...why }),
+    response: environment,
+    audit: { action: 'environment.extend', links: { environment: 'params.name' }, reason: 'body.reason' },
   }),
   logs: defineRoute({
     method: 'GET',

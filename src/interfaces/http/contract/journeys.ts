@@ -163,7 +163,7 @@ export const journeysApi = {
   events: defineRoute({
     method: 'GET',
     path: '/api/v1/events',
-    summary: 'Server-sent events of every journey event (?after=<id> or Last-Event-ID replays from there), and a flags.changed frame without an id for each saved flag change ({stages, flags})',
+    summary: 'Server-sent events of every journey event (?after=<id> or Last-Event-ID replays from there), a flags.changed frame without an id for each saved flag change ({stages, flags}), and an environments.changed frame without an id for each environment written, made or removed ({names})',
     tag: 'journeys',
     auth: 'none',
     query: z.object({ after: z.string().regex(/^\d{1,15}$/, 'an event id').optional() }),

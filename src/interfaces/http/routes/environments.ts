@@ -1,7 +1,7 @@
 import { parseDuration } from '../../../kernel/duration.js';
 import { environmentsApi } from '../contract/environments.js';
 import type { ApiDeps } from '../deps.js';
-import type { Registrar } from '../registrar.js';
+import { type Registrar, tokenOf } from '../registrar.js';
 
 export function environmentsRoutes(r: Registrar, d: ApiDeps): void {
   const envs = d.environments;
@@ -27,6 +27,18 @@ export function environmentsRoutes(r: Registrar, d: ApiDeps): void {
     await envs.destroy(params.name, [audit.take()]);
     return { name: params.name, destroyed: true as const };
   });
+  // Review (ADR 27).
+  r.route(environmentsApi.review, ({ params, body }, { caller, audit }) => {
+    const { verdict, comment, promote, keep } = body;
+    const input = {
+      verdict,
+      ...(comment !== undefined ? { comment } : {}),
+      ...(promote !== undefined ? { promote } : {}),
+      ...(keep !== undefined ? { keep } : {}),
+    };
+    return envs.review(tokenOf(caller), params.name, input, [audit.take()]);
+  });
+  r.route(environmentsApi.extend, ({ params }, { audit }) => envs.extend(params.name, [audit.take()]));
   r.route(environmentsApi.logs, async ({ params }) => {
     const e = await envs.show(params.name);
     return { name: e.name, deploy: e.deploys, log: await envs.logs(params.name) };

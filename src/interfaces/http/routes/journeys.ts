@@ -177,11 +177,20 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
         heldFlags.flags = [...new Set([...heldFlags.flags, ...c.flags])];
       }
     });
+    // Environments written, made or removed (ADR 27): like the flags' frames, no id; names during the replay are merged.
+    const envFrame = (names: string[]) => `event: environments.changed\ndata: ${JSON.stringify({ names })}\n\n`;
+    const heldEnvs = new Set<string>();
+    const unsubscribeEnvs = d.environmentChanges.subscribe((c) => {
+      if (!replaying) out.write(envFrame(c.names));
+      // Bounded by the environments there may be (ENV_LIMITS.count) and those removed meanwhile.
+      else if (heldEnvs.size < 1000) for (const n of c.names) heldEnvs.add(n);
+    });
     let ping: NodeJS.Timeout | undefined = undefined;
     res.on('close', () => {
       clearInterval(ping);
       unsubscribe();
       unsubscribeFlags();
+      unsubscribeEnvs();
       leave();
     });
     if (from !== undefined) {
@@ -203,6 +212,7 @@ export function journeysRoutes(r: Registrar, d: ApiDeps): void {
     for (const e of buffered) if (e.id > sentUpTo) out.write(frame(e));
     buffered.length = 0;
     if (heldFlags.stages.length > 0) out.write(flagsFrame(heldFlags));
+    if (heldEnvs.size > 0) out.write(envFrame([...heldEnvs]));
     out.write(': connected\n\n');
     ping = setInterval(() => out.write(': ping\n\n'), 15_000);
   });
