@@ -262,6 +262,23 @@ describe('GitHub webhooks on sluice up', { timeout: 300_000 }, () => {
     assert.ok(!out.includes(SECRET) && !out.includes(TOKEN), 'neither the webhook secret nor the token shows');
   });
 
+  it('a pull_request synchronize redeploys the environment with the new head', async () => {
+    git(repo, 'checkout', '--quiet', 'feature/pr-shop');
+    const server = join(repo, 'src', 'server.js');
+    writeFileSync(server, readFileSync(server, 'utf8').replace('to the pr-shop</h1>', 'to the pr-shop, take two</h1>'));
+    git(repo, 'commit', '--quiet', '-am', 'review feedback');
+    prSha = git(repo, 'rev-parse', 'HEAD');
+    git(repo, 'update-ref', 'refs/pull/12/head', prSha);
+    git(repo, 'checkout', '--quiet', 'main');
+    const r = await deliver('pull_request', prPayload('synchronize', prSha));
+    assert.equal(r.json.status, 'accepted', JSON.stringify(r.json));
+    await until('pr-12 to serve the new head', async () => /take two<\/h1>/.test((await page('pr-12.shop.localhost')).text));
+    const env = (await api<{ deploys: number; release: { version: string } }>(up.apiUrl, 'GET', '/api/v1/environments/pr-12', undefined, token)).json;
+    assert.deepEqual([env.deploys, env.release.version], [2, `pr-12-${prSha.slice(0, 12)}`]);
+    await until('the new head\'s success', () => fake.on(new RegExp(`/statuses/${prSha}$`)).some((t) => t.body.state === 'success'));
+    assert.deepEqual(fake.refused, []);
+  });
+
   it('a signed pull_request closed destroys its environment and leaves nothing behind', async () => {
     const pids = existsSync(join(data(), 'local', 'pr-12')) ? execFileSync('sh', ['-c', `cat ${join(data(), 'local', 'pr-12')}/instances/*/pid 2>/dev/null || true`], { encoding: 'utf8' }).split(/\s+/).filter(Boolean) : [];
     assert.ok(pids.length > 0, 'pr-12 runs instances');
