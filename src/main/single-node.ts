@@ -365,15 +365,22 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
 
     const releases = new ReleaseService({ store, executor, artifacts, clock, appDir: config.appDir, pipeline, buildEnv: baseEnv });
     // GitHub (ADR 28): webhooks build commits into releases, run pull requests' environments, report back.
+    const gitCheckout =
+      githubSettings &&
+      new GitCheckout({
+        root: join(dataDir, 'github'),
+        remote: githubSettings.cloneUrl,
+        env: { ...(baseEnv.PATH ? { PATH: baseEnv.PATH } : {}), ...(baseEnv.HOME ? { HOME: baseEnv.HOME } : {}) },
+      });
+    // Trees of builds a kill cut short are removed before any new one.
+    const leftTrees = (await gitCheckout?.clean()) ?? 0;
+    if (leftTrees > 0) notice(`github: removed ${leftTrees} commit tree(s) left by builds a stop cut short`);
     const github =
       githubSettings &&
+      gitCheckout &&
       new GithubService({
         settings: githubSettings,
-        checkout: new GitCheckout({
-          root: join(dataDir, 'github'),
-          remote: githubSettings.cloneUrl,
-          env: { ...(baseEnv.PATH ? { PATH: baseEnv.PATH } : {}), ...(baseEnv.HOME ? { HOME: baseEnv.HOME } : {}) },
-        }),
+        checkout: gitCheckout,
         releases: { create: (input) => releases.create(input), get: (version) => store.getRelease(version) },
         environments,
         journeyStatus: (id) => executor.get(id)?.status,

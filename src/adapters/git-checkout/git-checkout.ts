@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError } from '../../kernel/errors.js';
@@ -9,6 +9,8 @@ import type { CheckedOut, SourceCheckout } from '../../github/ports/source-check
 const GIT_TIMEOUT_MS = 10 * 60_000;
 /** The most output git may print before it is stopped (what `git archive` writes goes to a file, not here). */
 const GIT_MAX_OUTPUT = 4 * 1024 * 1024;
+/** The folders commits are extracted into, beside the cache. */
+const TREE_PREFIX = 'tree-';
 
 export interface GitCheckoutOptions {
   /** Where the bare cache of the repository and the extracted trees live (in the data directory). */
@@ -38,6 +40,14 @@ export class GitCheckout implements SourceCheckout {
     this.git = o.git ?? 'git';
   }
 
+  /** Removes the trees a stop left behind (a build cut short by a kill); answers how many. Run at start. */
+  async clean(): Promise<number> {
+    if (!existsSync(this.o.root)) return 0;
+    const left = readdirSync(this.o.root).filter((n) => n.startsWith(TREE_PREFIX));
+    for (const n of left) await rm(join(this.o.root, n), { recursive: true, force: true });
+    return left.length;
+  }
+
   async checkout(sha: string, fetchRef: string): Promise<CheckedOut> {
     if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(sha)) throw new SluiceError('BAD_REQUEST', `not a commit id: ${JSON.stringify(sha.slice(0, 80))}`);
     if (!/^refs\/[A-Za-z0-9._/-]{1,250}$/.test(fetchRef) || fetchRef.includes('..')) throw new SluiceError('BAD_REQUEST', `not a ref to fetch: ${JSON.stringify(fetchRef.slice(0, 80))}`);
@@ -58,7 +68,7 @@ export class GitCheckout implements SourceCheckout {
       }
       if (!(await this.has(sha))) throw new SluiceError('NOT_FOUND', `commit ${sha} is not in ${fetchRef} of the repository (force-pushed away since?)`);
     });
-    const dir = mkdtempSync(join(this.o.root, 'tree-'));
+    const dir = mkdtempSync(join(this.o.root, TREE_PREFIX));
     const tar = join(dir, '.sluice-tree.tar');
     try {
       await this.run(['--git-dir', this.bare, 'archive', '--format=tar', '-o', tar, sha]);
