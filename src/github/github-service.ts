@@ -19,6 +19,8 @@ export const GITHUB_ACTOR: Actor = systemActor('github');
 
 /** Delivery ids remembered to answer a redelivery without acting again (what it asked is idempotent besides). */
 const REMEMBERED_DELIVERIES = 10_000;
+/** Deliveries taken and not done yet; past it, 503 (GitHub's "Redeliver" sends one again later). */
+export const MAX_PENDING_DELIVERIES = 100;
 
 export interface GithubServiceOptions {
   settings: GithubSettings;
@@ -101,6 +103,8 @@ export class GithubService {
       throw new SluiceError('BAD_REQUEST', `webhook payload: repository.full_name is ${e.repository}, but this server takes events of ${this.o.settings.repository}`, { where: 'repository.full_name' });
     const plan = this.decide(e, delivery);
     if (!plan) return { status: 'ignored', delivery, message: ignoredWhy(e, this.o.settings.mainBranch) };
+    if (this.work.size >= MAX_PENDING_DELIVERIES)
+      throw new SluiceError('BUSY', `${this.work.size} GitHub deliveries are being worked on, the most Sluice takes at once; redeliver this one later`);
     this.remember(delivery);
     await this.o.audit([{ actor: GITHUB_ACTOR, action: 'github.webhook', reason: `${plan.what} (GitHub delivery ${delivery})`, links: { delivery, ...plan.links }, outcome: 'done' }]);
     const running = this.queue
