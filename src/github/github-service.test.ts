@@ -7,7 +7,7 @@ import { isSluiceError, SluiceError } from '../kernel/errors.js';
 import type { OutboxEntry } from '../notifications/ports/outbox.js';
 import type { Plan } from '../pipeline/pipeline.js';
 import type { CreateReleaseInput } from '../releases/release-service.js';
-import { GithubService } from './github-service.js';
+import { GithubService, MAX_PENDING_DELIVERIES } from './github-service.js';
 
 // The service around in-memory fakes of what it drives (releases, environments, checkout, outbox, audit): what each
 // delivery makes it do, and what it leaves alone. The end-to-end test (test/github.test.ts) runs the real parts.
@@ -15,7 +15,7 @@ const SECRET = 'a-secret-of-twenty-chars';
 const SHA = 'b'.repeat(40);
 const sign = (body: string) => `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
 
-function world(o: { failDeploy?: boolean } = {}) {
+function world(o: { failDeploy?: boolean; gate?: Promise<void> } = {}) {
   const calls: string[] = [];
   const releases = new Map<string, { version: string; journeyId: string }>();
   const envs = new Map<string, EnvironmentView>();
@@ -27,6 +27,7 @@ function world(o: { failDeploy?: boolean } = {}) {
     settings: { repository: 'acme/shop', webhookSecret: SECRET, cloneUrl: '/repo', appPath: 'app', mainBranch: 'main', apiUrl: 'https://gh.test', token: 't' },
     checkout: {
       checkout: async (sha, ref) => {
+        await o.gate;
         calls.push(`checkout ${sha.slice(0, 4)} ${ref}`);
         return { dir: '/tmp/tree', dispose: async () => void calls.push('dispose') };
       },
@@ -132,5 +133,21 @@ describe('GithubService', () => {
     assert.equal((await w.deliver('push', push('refs/heads/main'), 'p2')).status, 'accepted');
     assert.deepEqual(w.calls, [`checkout bbbb refs/heads/main`, `release main-${SHA.slice(0, 12)} in /tmp/tree/app hold=false`, 'dispose']);
     assert.deepEqual(states(w.outbox), ['github-status:pending', 'github-status:pending']);
+  });
+
+  it('takes at most MAX_PENDING_DELIVERIES at once; past it BUSY, and nothing is done for the one refused', async () => {
+    let open!: () => void;
+    const w = world({ gate: new Promise<void>((r) => (open = r)) });
+    const take = (n: number) => {
+      const body = JSON.stringify({ ...pr('opened'), number: n });
+      return w.service.receive({ event: 'pull_request', delivery: `q${n}`, signature: sign(body) }, body);
+    };
+    for (let n = 1; n <= MAX_PENDING_DELIVERIES; n++) assert.equal((await take(n)).status, 'accepted');
+    await assert.rejects(take(MAX_PENDING_DELIVERIES + 1), (e: unknown) => isSluiceError(e) && e.code === 'BUSY');
+    open();
+    await w.service.settled();
+    assert.equal(w.envs.size, MAX_PENDING_DELIVERIES);
+    assert.ok(!w.envs.has(`pr-${MAX_PENDING_DELIVERIES + 1}`));
+    assert.equal((await take(MAX_PENDING_DELIVERIES + 1)).status, 'accepted', 'taken once the others are done');
   });
 });
