@@ -18,6 +18,8 @@ const CONTEXTS = {
   flags: ['audit', 'rollout'],
   // An environment clones a stage's plan and runs a release (ADR 25).
   environments: ['journeys', 'pipeline', 'audit'],
+  // Webhooks make releases and environments, and report through the outbox (ADR 28).
+  github: ['environments', 'releases', 'notifications', 'pipeline', 'audit'],
 };
 
 export default tseslint.config(

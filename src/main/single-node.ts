@@ -46,6 +46,10 @@ import { portFree } from '../platform/net.js';
 import { ReleaseService } from '../releases/release-service.js';
 import { RetentionService } from '../releases/retention-service.js';
 import { SecretService } from '../secrets/secret-service.js';
+import { GitCheckout } from '../adapters/git-checkout/git-checkout.js';
+import { githubDeliverer } from '../adapters/github-api/github-api.js';
+import { GithubService } from '../github/github-service.js';
+import { githubSettingsFrom } from '../github/github-settings.js';
 import type { SluiceConfig } from './config.js';
 
 export const SLUICE_VERSION = '0.1.0';
@@ -248,7 +252,17 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     bus.subscribe((e) => retention.observe(e));
     cleanups.push(() => retention.stop());
     let apiUrl = apiUrlOf(config.apiHost, config.apiPort);
-    const notifier = new Notifier({ store, clock, post: postJson, apiUrl: () => apiUrl, ...(opts.onError ? { onError: opts.onError } : {}) });
+    // GitHub (ADR 28): set up from Sluice's own environment; its statuses and deployments go through the outbox.
+    const githubSettings = githubSettingsFrom(baseEnv);
+    const deliverers = githubSettings?.token ? { github: githubDeliverer(githubSettings.token, `sluice/${SLUICE_VERSION}`) } : undefined;
+    const notifier = new Notifier({
+      store,
+      clock,
+      post: postJson,
+      apiUrl: () => apiUrl,
+      ...(deliverers ? { deliverers } : {}),
+      ...(opts.onError ? { onError: opts.onError } : {}),
+    });
     bus.subscribe(() => notifier.handle());
     cleanups.push(() => notifier.stop());
     await executor.load();
@@ -364,6 +378,40 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
     cleanups.push(() => ramps.stop());
 
     const releases = new ReleaseService({ store, executor, artifacts, clock, appDir: config.appDir, pipeline, buildEnv: baseEnv });
+    // GitHub (ADR 28): webhooks build commits into releases, run pull requests' environments, report back.
+    const gitCheckout =
+      githubSettings &&
+      new GitCheckout({
+        root: join(dataDir, 'github'),
+        remote: githubSettings.cloneUrl,
+        env: { ...(baseEnv.PATH ? { PATH: baseEnv.PATH } : {}), ...(baseEnv.HOME ? { HOME: baseEnv.HOME } : {}) },
+      });
+    // Trees of builds a kill cut short are removed before any new one.
+    const leftTrees = (await gitCheckout?.clean()) ?? 0;
+    if (leftTrees > 0) notice(`github: removed ${leftTrees} commit tree(s) left by builds a stop cut short`);
+    const github =
+      githubSettings &&
+      gitCheckout &&
+      new GithubService({
+        settings: githubSettings,
+        checkout: gitCheckout,
+        releases: { create: (input) => releases.create(input), get: (version) => store.getRelease(version) },
+        environments,
+        journeyStatus: (id) => executor.get(id)?.status,
+        plan: currentPlan,
+        outbox: async (entries) => {
+          if (!githubSettings.token) return;
+          await store.enqueueNotifications(entries, 0, clock.now());
+          notifier.handle();
+        },
+        audit: async (drafts) => {
+          await store.appendAudit(drafts, clock.now());
+        },
+        apiUrl: () => apiUrl,
+        clock,
+        onError: (e) => notice(`github: ${(e as Error).message}`),
+      });
+    if (github) bus.subscribe((e) => github.observe(e.journeyId));
     const tokens = new TokenService(store, clock);
     const sessions = new SessionService(store, tokens, clock);
     const webDir = opts.webDir ?? WEB_DIR;
@@ -404,6 +452,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       flagChanges,
       environments,
       environmentChanges,
+      ...(github ? { github } : {}),
       rampSeries: (r) => ramps.series(r, clock.now()),
       logs: workspace,
       audit: store,

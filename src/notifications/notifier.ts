@@ -1,7 +1,7 @@
 import type { StoredEvent } from '../journeys/journey-events.js';
 import { applyEvent, type JourneyState, reduceJourney } from '../journeys/journey-reducer.js';
 import { redactUrl } from '../kernel/redact.js';
-import { MAX_RETRY_GAP_MS, nextAttemptAt, notificationsFor, slackPayload, targetWants } from './notification.js';
+import { MAX_RETRY_GAP_MS, type Notification, nextAttemptAt, notificationsFor, slackPayload, targetWants } from './notification.js';
 import type { NotificationOutbox, NotificationRecord, OutboxEntry } from './ports/outbox.js';
 import { DeliveryError, type Post } from './ports/webhook.js';
 import type { Clock } from '../kernel/clock.js';
@@ -20,6 +20,8 @@ export interface NotifierOptions {
   apiUrl: () => string;
   /** Delivers one notification (the webhook adapter). */
   post: Post;
+  /** Delivers the API calls of targets of another kind (ADR 28: `github`), by kind. */
+  deliverers?: Readonly<Record<string, Post>>;
   onError?: (e: unknown) => void;
 }
 
@@ -144,7 +146,13 @@ export class Notifier {
 
   private async deliver(n: NotificationRecord): Promise<void> {
     try {
-      await this.o.post(n.target.url, n.target.kind === 'slack' ? slackPayload(n.body) : n.body, this.stopping.signal);
+      if (n.target.kind === 'webhook' || n.target.kind === 'slack')
+        await this.o.post(n.target.url, n.target.kind === 'slack' ? slackPayload(n.body as Notification) : n.body, this.stopping.signal);
+      else {
+        const deliver = this.o.deliverers?.[n.target.kind];
+        if (!deliver) throw new DeliveryError(`no deliverer for ${n.target.kind} calls in this server`, true);
+        await deliver(n.target.url, n.body, this.stopping.signal);
+      }
       await this.o.store.settleNotification(n.id, { status: 'delivered', at: this.o.clock.now() });
     } catch (err) {
       const now = this.o.clock.now();

@@ -29,6 +29,16 @@ export interface CreateReleaseInput {
   by: Actor;
   /** The audit record of the request, written with the release when it is created (a release that exists adds none). */
   audit?: AuditDraft;
+  /**
+   * Where to build instead of the app directory: a commit's tree that Sluice extracted itself (ADR 28), never a path
+   * from a request.
+   */
+  sourceDir?: string;
+  /**
+   * The journey waits at the pipeline's first stages until promoted, and runs no commit checks (ADR 28: a pull
+   * request's build, made for its environment; its commit checks belong to its own CI).
+   */
+  hold?: boolean;
 }
 
 export interface ReleaseServiceOptions {
@@ -76,11 +86,18 @@ export class ReleaseService {
         `version "${input.version}" is not valid: use letters, digits, . _ + - (at most 64, starting with a letter or digit)`,
       );
     // Validate the pipeline before building anything: a bad file changes nothing.
-    const plan = this.currentPlan();
+    const current = this.currentPlan();
+    const plan = input.hold
+      ? {
+        ...current,
+        commit: { ...current.commit, steps: [] },
+        stages: current.stages.map((s) => (s.after.length === 0 ? { ...s, autoPromote: false } : s)),
+      }
+      : current;
     const digest = input.artifactPath
       ? await this.addArtifact(input.artifactPath, input.operator ?? false)
       : await this.o.artifacts.build(
-        this.o.appDir,
+        input.sourceDir ?? this.o.appDir,
         plan.artifact,
         workloadEnv({ host: this.o.buildEnv, sluice: { SLUICE_RELEASE_VERSION: input.version } }),
         onLog,

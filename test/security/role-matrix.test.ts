@@ -73,10 +73,16 @@ describe('role matrix: every registered route × every caller', { timeout: 300_0
     assert.ok(ops.length >= 20, `only ${ops.length} routes were read`);
     for (const op of ops) assert.ok(['none', 'token', 'public', 'login', 'session'].includes(op.auth), `${op.method} ${op.path}: auth ${op.auth}`);
     // A change that anyone could make is a route added without thought: only judging a request's own series is public,
-    // a login takes its token in its body, and logging out takes the session's cookie.
+    // a login takes its token in its body, logging out takes the session's cookie, and GitHub's webhook is
+    // authenticated by its signature (ADR 28).
     assert.deepEqual(
       ops.filter((o) => o.method === 'POST' && o.auth !== 'token').map((o) => [o.method, o.path, o.auth]).sort(),
-      [['POST', '/api/v1/judge', 'public'], ['POST', '/api/v1/session', 'login'], ['POST', '/api/v1/session/logout', 'session']],
+      [
+        ['POST', '/api/v1/github/webhook', 'public'],
+        ['POST', '/api/v1/judge', 'public'],
+        ['POST', '/api/v1/session', 'login'],
+        ['POST', '/api/v1/session/logout', 'session'],
+      ],
     );
     assert.equal(ops.find((o) => o.method === 'GET' && o.path === '/api/v1/session')?.auth, 'session');
     const rolesOf = (method: string, path: string) => {

@@ -90,7 +90,7 @@ const EVENT_COLS = 'id, journey_id, seq, type, data, at, actor';
 interface NotificationRow {
   id: string | number;
   event_id: string | number;
-  target_kind: 'webhook' | 'slack';
+  target_kind: NotificationRecord['target']['kind'];
   target_url: string;
   body: NotificationRecord['body'];
   status: NotificationRecord['status'];
@@ -100,6 +100,7 @@ interface NotificationRow {
   created_at: Date | string;
   delivered_at: Date | string | null;
 }
+// A row's target and body were written as a pair (a notification to a webhook or Slack, or an API call to its service).
 const toNotification = (r: NotificationRow): NotificationRecord => ({
   id: Number(r.id),
   eventId: Number(r.event_id),
@@ -111,7 +112,7 @@ const toNotification = (r: NotificationRow): NotificationRecord => ({
   createdAt: new Date(r.created_at).getTime(),
   ...(r.last_error !== null ? { lastError: r.last_error } : {}),
   ...(r.delivered_at !== null ? { deliveredAt: new Date(r.delivered_at).getTime() } : {}),
-});
+}) as NotificationRecord;
 
 /** Every store port on PostgreSQL, through either driver (PGlite or a server). */
 export class SqlStore implements JourneyLog, ReleaseStore, TokenStore, SessionStore, NotificationOutbox, AuditTrail {

@@ -10,6 +10,7 @@ import type { NotificationOutbox } from '../../notifications/ports/outbox.js';
 import type { ReleaseStore } from '../../releases/ports/release-store.js';
 import type { ReleaseService } from '../../releases/release-service.js';
 import type { EnvironmentService, EnvironmentsChanged } from '../../environments/environment-service.js';
+import type { GithubService } from '../../github/github-service.js';
 import type { FlagService, FlagsChanged, RampView } from '../../flags/flag-service.js';
 import type { RampSeries } from '../../flags/ramp-runner.js';
 import type { Fanout } from '../../kernel/fanout.js';
@@ -31,6 +32,8 @@ export interface ApiDeps {
   flags: FlagService;
   /** On-demand environments. */
   environments: Pick<EnvironmentService, 'list' | 'show' | 'create' | 'redeploy' | 'pin' | 'destroy' | 'logs' | 'review' | 'extend'>;
+  /** GitHub's webhook (ADR 28); absent when the integration is not set up. */
+  github?: Pick<GithubService, 'receive'>;
   /** A ramp's metrics, treatment against control (RampRunner.series, now). */
   rampSeries: (r: RampView) => Promise<RampSeries>;
   /** Each saved flag change, for the event stream (`flags.changed` frames). */

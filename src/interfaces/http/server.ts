@@ -17,6 +17,7 @@ import { releasesRoutes } from './routes/releases.js';
 import { rolloutRoutes } from './routes/rollout.js';
 import { environmentsRoutes } from './routes/environments.js';
 import { flagsRoutes } from './routes/flags.js';
+import { githubRoutes } from './routes/github.js';
 import { secretsRoutes } from './routes/secrets.js';
 import { sessionRoutes } from './routes/session.js';
 import { systemRoutes } from './routes/system.js';
@@ -135,6 +136,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   secretsRoutes(r, d);
   flagsRoutes(r, d);
   environmentsRoutes(r, d);
+  githubRoutes(r, d);
   sessionRoutes(r, d);
   webAppRoutes(app, d.webDir);
   return app;

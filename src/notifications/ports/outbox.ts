@@ -4,12 +4,26 @@ import type { NotifyTarget } from '../../pipeline/pipeline.js';
 export type { Notification } from '../notification.js';
 export type { NotifyTarget } from '../../pipeline/pipeline.js';
 
-/** A notification to send to one target, made by one event. */
-export interface OutboxEntry {
-  eventId: number;
-  target: NotifyTarget;
-  body: Notification;
+/**
+ * A call to a service's API that goes through the outbox too (ADR 28: commit statuses and deployments to GitHub):
+ * `kind` and `stage` file it as a notification's do; the deliverer of its target's kind reads the rest.
+ */
+export interface ApiCall {
+  kind: string;
+  stage: string;
+  [field: string]: unknown;
 }
+
+/** Where an API call goes: `kind` picks its deliverer (NotifierOptions.deliverers); `url` is the call's address. */
+export interface ApiTarget {
+  kind: 'github';
+  url: string;
+}
+
+/** A notification to send to one target, made by one event (or an API call, made by what happened). */
+export type OutboxEntry =
+  | { eventId: number; target: NotifyTarget; body: Notification }
+  | { eventId: number; target: ApiTarget; body: ApiCall };
 
 /**
  * A notification in the outbox:
@@ -17,7 +31,10 @@ export interface OutboxEntry {
  * - delivered: the target answered 2xx;
  * - failed: given up on (refused for good, or still failing a day later); `lastError` says why.
  */
-export interface NotificationRecord extends OutboxEntry {
+export type NotificationRecord = OutboxEntry & NotificationRecordFields;
+
+/** What the outbox keeps of each entry besides the entry. */
+export interface NotificationRecordFields {
   id: number;
   status: 'pending' | 'delivered' | 'failed';
   attempts: number;

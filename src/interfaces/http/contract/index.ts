@@ -2,6 +2,7 @@ import { auditApi } from './audit.js';
 import { authApi } from './auth.js';
 import { environmentsApi } from './environments.js';
 import { flagsApi } from './flags.js';
+import { githubApi } from './github.js';
 import { journeysApi } from './journeys.js';
 import { notificationsApi } from './notifications.js';
 import { releasesApi } from './releases.js';
@@ -22,5 +23,6 @@ export const api = {
   secrets: secretsApi,
   flags: flagsApi,
   environments: environmentsApi,
+  github: githubApi,
   session: sessionApi,
 };

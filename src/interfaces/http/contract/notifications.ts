@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Notification } from '../../../notifications/notification.js';
+import type { ApiCall } from '../../../notifications/ports/outbox.js';
 import { defineRoute } from './route.js';
 
 export const notificationsApi = {
@@ -20,8 +21,8 @@ export const notificationsApi = {
         z.object({
           id: z.number(),
           eventId: z.number(),
-          target: z.object({ kind: z.enum(['webhook', 'slack']), url: z.string() }),
-          body: z.custom<Notification>().describe('the notification: kind, app, release, stage, step, reason, at, links'),
+          target: z.object({ kind: z.enum(['webhook', 'slack', 'github']), url: z.string() }),
+          body: z.custom<Notification | ApiCall>().describe('the notification: kind, app, release, stage, step, reason, at, links; or, for a github target, the API call (ADR 28)'),
           status: z.enum(['pending', 'delivered', 'failed']),
           attempts: z.number(),
           nextAt: z.number().optional().describe('when it is tried again, while it waits'),
