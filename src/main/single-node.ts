@@ -20,6 +20,10 @@ import { postJson } from '../adapters/webhook-http/post-json.js';
 import { SessionService } from '../auth/session-service.js';
 import { TokenService } from '../auth/token-service.js';
 import { ENV_SWEEP_MS, EnvironmentService } from '../environments/environment-service.js';
+import { PostgresDatabases } from '../adapters/databases-postgres/postgres-databases.js';
+import type { DatabaseSource } from '../environments/ports/environment-databases.js';
+import type { StagePlan } from '../pipeline/pipeline.js';
+import { migrationsBeforeStart } from './migrations.js';
 import { FlagService, type FlagsChanged } from '../flags/flag-service.js';
 import { FLAGS_FILE } from '../flags/flags-file.js';
 import { RampRunner } from '../flags/ramp-runner.js';
@@ -199,7 +203,16 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
         SLUICE_FLAGS_KEY: await workloadFlagKey(owner),
       };
     };
-    const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort: dp.health.port, baseEnv, secrets, notice });
+    // --- databases (ADR 26): environments' own copies, and migrations before each deploy's instances start ---
+    const envDatabases = new PostgresDatabases();
+    const databaseSource = async (sp: StagePlan): Promise<DatabaseSource> => {
+      const pw = sp.database?.password;
+      const password = pw === undefined ? undefined : (await secretService.valuesFor({ name: sp.name, secrets: [pw] }))[pw];
+      return { plan: sp.database!, ...(password !== undefined ? { password } : {}) };
+    };
+    const beforeStart = migrationsBeforeStart({ root: join(dataDir, 'migrations'), app: () => app, databases: envDatabases, sourceOf: (n) => sourceOf(n) });
+    // --- end databases ---
+    const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort: dp.health.port, baseEnv, secrets, notice, beforeStart });
     const command = new CommandTarget({ root: join(dataDir, 'command'), artifacts, baseEnv, secrets, appDir: config.appDir });
     const targets: Record<string, Target> = { local, command };
     cleanups.push(async () => {
@@ -274,6 +287,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       clock,
       plan: currentPlan,
       onError: (e) => notice(`environments: ${(e as Error).message}`),
+      databases: { port: envDatabases, source: databaseSource },
     });
     sourceOf = (name) => environments.sourceOf(name);
     // Bring every stage and environment to what the log and the records say, adopting what survived (instances,

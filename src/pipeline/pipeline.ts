@@ -98,6 +98,8 @@ export interface StagePlan {
   lane?: { maxAhead: number };
   /** The stage's PostgreSQL database; its URL is in `env` under `database.env` (ADR 26). */
   database?: DatabasePlan;
+  /** The pipeline's `migrate` command, run before new instances start on each deploy (ADR 26); absent: none. */
+  migrate?: CommandSpec;
 }
 
 /** A stage's PostgreSQL database (ADR 26): environments cloned from the stage get a copy of their own. */
@@ -312,6 +314,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml', options: Parse
         ...(db.seed !== undefined ? { seed: db.seed } : {}),
       };
     }
+    if (pf.migrate !== undefined) plan.migrate = commandSpecs({ migrate: pf.migrate })[0]!;
     // --- end databases ---
     const strategy = fields.strategy;
     if (strategy?.canary) {

@@ -2,8 +2,7 @@ import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { KeyedQueue } from '../../kernel/keyed-queue.js';
 import { SluiceError } from '../../kernel/errors.js';
-import { ENV_DATABASE_PREFIX, envDatabaseName, envDatabaseUrl } from '../../environments/environment-database.js';
-import type { DatabaseSource, EnvironmentDatabases } from '../../environments/ports/environment-databases.js';
+import { type DatabaseSource, ENV_DATABASE_PREFIX, envDatabaseName, envDatabaseUrl, type EnvironmentDatabases } from '../../environments/ports/environment-databases.js';
 
 export interface PostgresDatabasesOptions {
   /** The database to connect to for CREATE and DROP DATABASE (default postgres). */
@@ -44,7 +43,8 @@ export class PostgresDatabases implements EnvironmentDatabases {
       await this.admin(source, async (c) => {
         await c.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
         if (source.plan.clone === 'template') {
-          if (!sameServer(source.plan.url, source.plan.server)) throw new SluiceError('BAD_REQUEST', `clone: template copies on the source's own server; for another server (${redactUrl(source.plan.server!)}) use clone: dump`);
+          if (!sameServer(source.plan.url, source.plan.server))
+            throw new SluiceError('BAD_REQUEST', `clone: template copies on the source's own server; for another server (${redactUrl(source.plan.server!)}) use clone: dump`);
           const snap = await this.snapshot(c, srcDb, source.plan.snapshotMaxAgeMs, log);
           const t0 = Date.now();
           await c.query(`CREATE DATABASE ${ident(name)} TEMPLATE ${ident(snap)} STRATEGY FILE_COPY`);
@@ -78,7 +78,8 @@ export class PostgresDatabases implements EnvironmentDatabases {
   }
 
   async seeded(app: string, env: string, source: DatabaseSource): Promise<boolean> {
-    return this.admin(source, async (c) => (await this.owned(c, app)).some((o) => o.datname === envDatabaseName(env) && o.seeded), source.plan.server);
+    const name = envDatabaseName(env);
+    return this.admin(source, async (c) => (await this.owned(c, app)).some((o) => o.datname === name && o.seeded), source.plan.server);
   }
 
   async markSeeded(app: string, env: string, source: DatabaseSource): Promise<void> {
@@ -148,7 +149,8 @@ export class PostgresDatabases implements EnvironmentDatabases {
   private async admin<T>(source: DatabaseSource, fn: (c: pg.Client) => Promise<T>, server?: string): Promise<T> {
     const u = new URL(server ?? source.plan.url);
     u.pathname = `/${this.o.maintenanceDb ?? 'postgres'}`;
-    const c = new pg.Client({ connectionString: u.toString(), ...(source.password !== undefined ? { password: source.password } : {}), statement_timeout: STATEMENT_TIMEOUT_MS });
+    const password = source.password !== undefined ? { password: source.password } : {};
+    const c = new pg.Client({ connectionString: u.toString(), ...password, statement_timeout: STATEMENT_TIMEOUT_MS });
     c.on('error', () => {});
     try {
       await c.connect();

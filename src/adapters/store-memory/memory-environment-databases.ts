@@ -1,5 +1,4 @@
-import { envDatabaseUrl } from '../../environments/environment-database.js';
-import type { DatabaseSource, EnvironmentDatabases } from '../../environments/ports/environment-databases.js';
+import { type DatabaseSource, envDatabaseUrl, type EnvironmentDatabases } from '../../environments/ports/environment-databases.js';
 
 /**
  * Environments' databases in memory, for tests of the code around them: a database is a map of keys to values, by
