@@ -158,6 +158,8 @@ const databaseSchema = z.strictObject({
   seed: z.string().min(1).max(4096).optional(),
   /** template: how old the snapshot copies are made from may get before it is taken again (default 5m). */
   snapshot: duration.optional(),
+  /** template: copies kept ready from the snapshot, so that a create only renames one (default 1; 0: none). */
+  spares: z.number().int().min(0).max(5).optional(),
 });
 // --- end databases ---
 

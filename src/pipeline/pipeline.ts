@@ -116,6 +116,8 @@ export interface DatabasePlan {
   seed?: string;
   /** template: the most age of the snapshot copies are made from. */
   snapshotMaxAgeMs: number;
+  /** template: copies kept ready from the snapshot (absent: 1). */
+  spares?: number;
 }
 
 /** The resolved pipeline. A journey keeps the plan it started with, so editing the file never changes a running journey. */
@@ -303,6 +305,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml', options: Parse
         report([...dbPath, 'password'], `${db.password} is not one of the stage's secrets: add it to secrets (and set it with sluice secret set ${name} ${db.password})`);
       if (db.seed !== undefined && (db.clone ?? 'template') !== 'empty') report([...dbPath, 'seed'], 'a seed runs on an empty copy only: set clone: empty, or drop seed');
       if (db.snapshot !== undefined && (db.clone ?? 'template') !== 'template') report([...dbPath, 'snapshot'], 'snapshot is for clone: template only');
+      if (db.spares !== undefined && (db.clone ?? 'template') !== 'template') report([...dbPath, 'spares'], 'spares are for clone: template only');
       plan.env[envName] = db.url;
       plan.database = {
         url: db.url,
@@ -312,6 +315,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml', options: Parse
         ...(db.password !== undefined ? { password: db.password } : {}),
         ...(db.server !== undefined ? { server: db.server } : {}),
         ...(db.seed !== undefined ? { seed: db.seed } : {}),
+        ...(db.spares !== undefined ? { spares: db.spares } : {}),
       };
     }
     if (pf.migrate !== undefined) plan.migrate = commandSpecs({ migrate: pf.migrate })[0]!;

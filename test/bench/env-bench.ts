@@ -18,6 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { snapshotName, spareName } from '../../src/adapters/databases-postgres/postgres-databases.js';
+import { pgDropAfterQuiet } from '../helpers/pg-databases.js';
 import { api, cli, journeyEnd, REPO, startUp, type UpProcess } from '../helpers/sluice-process.js';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 20));
@@ -249,9 +251,9 @@ stages:
     writeFileSync(join(REPO, 'bench-results', 'env.json'), `${JSON.stringify(result, null, 2)}\n`);
   } finally {
     await up?.down().catch(() => {});
-    for (const db of [SOURCE, PROD]) await sql(ADMIN_URL, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
-    const leftovers = await sql<{ datname: string }>(ADMIN_URL, "SELECT datname FROM pg_database WHERE starts_with(datname, 'sluice_env_bench_') OR datname LIKE 'sluice\\_snap\\_sluice\\_bench\\_%'").catch(() => []);
-    for (const r of leftovers) await sql(ADMIN_URL, `DROP DATABASE IF EXISTS "${r.datname}" WITH (FORCE)`).catch(() => {});
+    const envs = await sql<{ datname: string }>(ADMIN_URL, "SELECT datname FROM pg_database WHERE starts_with(datname, 'sluice_env_bench_')").catch(() => []);
+    const spares = Array.from({ length: 6 }, (_, n) => spareName(SOURCE, n));
+    await pgDropAfterQuiet([SOURCE, PROD, snapshotName(SOURCE), ...spares, ...envs.map((r) => r.datname)]).catch((e: unknown) => console.error(`cleanup: ${(e as Error).message}`));
     rmSync(join(app, '..'), { recursive: true, force: true });
   }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
-import { PostgresDatabases, snapshotName } from '../../src/adapters/databases-postgres/postgres-databases.js';
+import { PostgresDatabases, snapshotName, spareName } from '../../src/adapters/databases-postgres/postgres-databases.js';
 import { environmentDatabasesContract, type EnvironmentDatabasesHarness } from '../../src/environments/ports/environment-databases.contract.js';
 import { pgAdmin, pgUrlOf } from '../helpers/pg-databases.js';
 
@@ -41,19 +41,20 @@ environmentDatabasesContract('PostgreSQL server', async () => {
     await Promise.all(
       (['template', 'dump', 'empty'] as const).map(async (clone) => {
         const db = sourceDb(clone);
-        made.add(db).add(snapshotName(db));
+        made.add(db).add(snapshotName(db)).add(spareName(db, 0));
         await pgAdmin(`CREATE DATABASE ${db}`);
         return [clone, { plan: { url: pgUrlOf(db), clone, snapshotMaxAgeMs: 60_000 } }];
       }),
     ),
   ) as EnvironmentDatabasesHarness['sources'];
-  return { databases: new PostgresDatabases(), sources, put, get, exists, close: async () => {} };
+  const databases = new PostgresDatabases();
+  return { databases, sources, put, get, exists, close: () => databases.idle() };
 });
 
 describe('template copies on PostgreSQL while the source stage\'s app is connected', () => {
   it('copies from a snapshot, the app keeps working after a brief reconnect, and a fresh snapshot is taken only when the old one is too old', async () => {
     const db = sourceDb('live');
-    made.add(db).add(snapshotName(db));
+    made.add(db).add(snapshotName(db)).add(spareName(db, 0));
     await pgAdmin(`CREATE DATABASE ${db}`);
     const url = pgUrlOf(db);
     await put(url, 'greeting', 'v1');
@@ -75,9 +76,11 @@ describe('template copies on PostgreSQL while the source stage\'s app is connect
       // Within the snapshot's age, a second copy does not touch the source: a write there is not in the copy.
       await put(url, 'greeting', 'v2');
       lines.length = 0;
+      await databases.idle();
       const b = await databases.clone('shop', 'live-b', source, (l) => lines.push(l));
       assert.equal(await get(b, 'greeting'), 'v1');
       assert.ok(!lines.some((l) => l.startsWith('snapshot')), 'no new snapshot');
+      assert.ok(lines.some((l) => l.includes('a spare copy of snapshot')), `the copy made ready meanwhile is taken: ${lines.join('\n')}`);
       // Past it, the snapshot is taken again and the copy has the source's rows as they are now.
       now += 60_001;
       const c = await databases.clone('shop', 'live-c', source, (l) => lines.push(l));
@@ -87,6 +90,7 @@ describe('template copies on PostgreSQL while the source stage\'s app is connect
       const [allow] = await query<{ datallowconn: boolean }>(pgUrlOf('postgres'), 'SELECT datallowconn FROM pg_database WHERE datname = $1', [db]);
       assert.equal(allow?.datallowconn, true, 'the source takes connections again');
     } finally {
+      await databases.idle();
       await app.end();
     }
   });

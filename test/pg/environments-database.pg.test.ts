@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { PostgresDatabases } from '../../src/adapters/databases-postgres/postgres-databases.js';
+import { PostgresDatabases, snapshotName, spareName } from '../../src/adapters/databases-postgres/postgres-databases.js';
 import { envDatabaseName } from '../../src/environments/ports/environment-databases.js';
 import { api, cli, journeyEnd, REPO, startUp, type UpProcess } from '../helpers/sluice-process.js';
-import { pgAdmin, pgUrlOf } from '../helpers/pg-databases.js';
+import { pgAdmin, pgDropAfterQuiet, pgUrlOf } from '../helpers/pg-databases.js';
 
 // Environments with databases on a real `sluice up` and a real PostgreSQL server: each gets its own copy of its
 // source stage's database (template, or empty plus seed), the migrations run on every deploy of every stage and
@@ -91,8 +91,10 @@ describe('environments with their own databases on sluice up', { timeout: 300_00
   });
   after(async () => {
     await up?.down();
-    for (const db of Object.values(dbs)) await pgAdmin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-    for (const e of ['pr-1', 'fresh', 'broken', 'ghost']) await pgAdmin(`DROP DATABASE IF EXISTS ${envDatabaseName(e)} WITH (FORCE)`);
+    await pgDropAfterQuiet([
+      ...Object.values(dbs).flatMap((db) => [db, snapshotName(db), spareName(db, 0)]),
+      ...['pr-1', 'fresh', 'broken', 'ghost'].map(envDatabaseName),
+    ]);
     rmSync(join(app, '..'), { recursive: true, force: true });
   });
 

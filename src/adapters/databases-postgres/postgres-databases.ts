@@ -31,6 +31,8 @@ const STATEMENT_TIMEOUT_MS = 10 * 60_000;
 export class PostgresDatabases implements EnvironmentDatabases {
   /** One copy at a time per source: the snapshot is taken once, and a second copy does not meet the first's session. */
   private readonly queue = new KeyedQueue();
+  /** The spares being made again, by source URL. */
+  private readonly refilling = new Map<string, Promise<void>>();
 
   constructor(private readonly o: PostgresDatabasesOptions = {}) {}
 
@@ -45,10 +47,16 @@ export class PostgresDatabases implements EnvironmentDatabases {
         if (source.plan.clone === 'template') {
           if (!sameServer(source.plan.url, source.plan.server))
             throw new SluiceError('BAD_REQUEST', `clone: template copies on the source's own server; for another server (${redactUrl(source.plan.server!)}) use clone: dump`);
-          const snap = await this.snapshot(c, srcDb, source.plan.snapshotMaxAgeMs, log);
+          const snap = await this.snapshot(c, srcDb, source.plan.snapshotMaxAgeMs, log, () => this.refilling.get(source.plan.url));
           const t0 = Date.now();
-          await c.query(`CREATE DATABASE ${ident(name)} TEMPLATE ${ident(snap)} STRATEGY FILE_COPY`);
-          log(`database ${name}: copied from snapshot ${snap} of ${srcDb} in ${Date.now() - t0} ms`);
+          const spare = await takeSpare(c, srcDb, snap);
+          if (spare) {
+            await c.query(`ALTER DATABASE ${ident(spare)} RENAME TO ${ident(name)}`);
+            log(`database ${name}: a spare copy of snapshot ${snap.name} of ${srcDb}, taken in ${Date.now() - t0} ms`);
+          } else {
+            await c.query(`CREATE DATABASE ${ident(name)} TEMPLATE ${ident(snap.name)} STRATEGY FILE_COPY`);
+            log(`database ${name}: copied from snapshot ${snap.name} of ${srcDb} in ${Date.now() - t0} ms`);
+          }
         } else {
           await c.query(`CREATE DATABASE ${ident(name)}`);
         }
@@ -59,8 +67,41 @@ export class PostgresDatabases implements EnvironmentDatabases {
         await this.dumpRestore(source, url);
         log(`database ${name}: pg_dump of ${srcDb} restored in ${Date.now() - t0} ms`);
       } else if (source.plan.clone === 'empty') log(`database ${name}: made empty`);
+      if (source.plan.clone === 'template') this.refill(source, srcDb);
       return url;
     });
+  }
+
+  /**
+   * Makes the source's spare copies again in the background, one at a time, from the snapshot: a create that finds one
+   * ready only renames it. A new snapshot waits for a refill under way (it replaces the database the spares copy).
+   */
+  private refill(source: DatabaseSource, srcDb: string): void {
+    const count = source.plan.spares ?? 1;
+    if (count === 0 || this.refilling.has(source.plan.url)) return;
+    const job = this.admin(source, async (c) => {
+      const snap = await snapshotOf(c, srcDb);
+      if (!snap) return;
+      const spares = await sparesOf(c, srcDb);
+      for (let n = 0; n < count; n++) {
+        const name = spareName(srcDb, n);
+        const have = spares.find((s) => s.datname === name);
+        if (have?.takenAt === snap.takenAt) continue;
+        await c.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
+        await c.query(`CREATE DATABASE ${ident(name)} TEMPLATE ${ident(snap.name)} STRATEGY FILE_COPY`);
+        await c.query(`COMMENT ON DATABASE ${ident(name)} IS ${literal(`sluice-spare ${srcDb} ${snap.takenAt}`)}`);
+      }
+    }, source.plan.server)
+      .catch(() => {
+        // A spare is an optimisation: the next create copies from the snapshot itself, and refills again.
+      })
+      .finally(() => this.refilling.delete(source.plan.url));
+    this.refilling.set(source.plan.url, job);
+  }
+
+  /** Waits for the background work under way (tests, and a stop). */
+  async idle(): Promise<void> {
+    await Promise.all(this.refilling.values());
   }
 
   async drop(app: string, env: string, source: DatabaseSource): Promise<boolean> {
@@ -104,12 +145,19 @@ export class PostgresDatabases implements EnvironmentDatabases {
    * The snapshot of `srcDb` environments are copied from, taken again when older than `maxAgeMs`. Taking it closes
    * the source's sessions for the moment of the copy: PostgreSQL copies only a database nobody is connected to.
    */
-  private async snapshot(c: pg.Client, srcDb: string, maxAgeMs: number, log: (line: string) => void): Promise<string> {
+  private async snapshot(
+    c: pg.Client,
+    srcDb: string,
+    maxAgeMs: number,
+    log: (line: string) => void,
+    refilled: () => Promise<void> | undefined,
+  ): Promise<{ name: string; takenAt: number }> {
     const snap = snapshotName(srcDb);
     const now = (this.o.now ?? Date.now)();
-    const row = (await c.query<{ comment: string | null }>(`SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`, [snap])).rows[0];
-    const takenAt = Number(/^sluice-snapshot \S+ (\d+)$/.exec(row?.comment ?? '')?.[1] ?? NaN);
-    if (row && Number.isFinite(takenAt) && now - takenAt <= maxAgeMs) return snap;
+    const have = await snapshotOf(c, srcDb);
+    if (have && now - have.takenAt <= maxAgeMs) return have;
+    // The spares being made copy the snapshot about to be replaced.
+    await refilled();
     const exists = (await c.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [srcDb])).rowCount === 1;
     if (!exists) throw new SluiceError('NOT_FOUND', `the source database ${srcDb} does not exist on its server`);
     const t0 = Date.now();
@@ -127,7 +175,7 @@ export class PostgresDatabases implements EnvironmentDatabases {
     await c.query(`ALTER DATABASE ${ident(next)} RENAME TO ${ident(snap)}`);
     await c.query(`COMMENT ON DATABASE ${ident(snap)} IS ${literal(`sluice-snapshot ${srcDb} ${now}`)}`);
     log(`snapshot ${snap} of ${srcDb} taken (new connections to ${srcDb} waited ${blockedMs} ms)`);
-    return snap;
+    return { name: snap, takenAt: now };
   }
 
   private async dumpRestore(source: DatabaseSource, into: string): Promise<void> {
@@ -163,6 +211,40 @@ export class PostgresDatabases implements EnvironmentDatabases {
       await c.end().catch(() => {});
     }
   }
+}
+
+/** The snapshot of `srcDb` and when it was taken, if there is one. */
+async function snapshotOf(c: pg.Client, srcDb: string): Promise<{ name: string; takenAt: number } | undefined> {
+  const name = snapshotName(srcDb);
+  const row = (await c.query<{ comment: string | null }>(`SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`, [name])).rows[0];
+  const takenAt = Number(/^sluice-snapshot \S+ (\d+)$/.exec(row?.comment ?? '')?.[1] ?? NaN);
+  return row && Number.isFinite(takenAt) ? { name, takenAt } : undefined;
+}
+
+/** The spare copies of `srcDb`'s snapshot: each with the time of the snapshot it copies (NaN while being made). */
+async function sparesOf(c: pg.Client, srcDb: string): Promise<{ datname: string; takenAt: number }[]> {
+  const rows = (
+    await c.query<{ datname: string; comment: string | null }>(
+      `SELECT datname, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE starts_with(datname, $1)`,
+      [spareName(srcDb, 0).slice(0, -2)],
+    )
+  ).rows;
+  return rows.map((r) => {
+    const m = /^sluice-spare (\S+) (\d+)$/.exec(r.comment ?? '');
+    return { datname: r.datname, takenAt: m && m[1] === srcDb ? Number(m[2]) : NaN };
+  });
+}
+
+/** A spare made from the current snapshot, if one is ready. */
+async function takeSpare(c: pg.Client, srcDb: string, snap: { takenAt: number }): Promise<string | undefined> {
+  return (await sparesOf(c, srcDb)).find((s) => s.takenAt === snap.takenAt)?.datname;
+}
+
+/** The nth spare copy of `srcDb`'s snapshot: `sluice_spare_<hash of the source>_<n>`. */
+export function spareName(srcDb: string, n: number): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < srcDb.length; i++) h = Math.imul(h ^ srcDb.charCodeAt(i), 0x01000193) >>> 0;
+  return `sluice_spare_${h.toString(36)}_${n}`;
 }
 
 /** CREATE DATABASE from a template, retried while a session that was just closed is still leaving. */

@@ -4,7 +4,7 @@ export type { DatabasePlan } from '../../pipeline/pipeline.js';
 
 /** A stage's database as the port needs it: its plan, and the password of its user (from the stage's secret), if any. */
 export interface DatabaseSource {
-  plan: Pick<DatabasePlan, 'url' | 'clone' | 'server' | 'snapshotMaxAgeMs'>;
+  plan: Pick<DatabasePlan, 'url' | 'clone' | 'server' | 'snapshotMaxAgeMs' | 'spares'>;
   password?: string;
 }
 
