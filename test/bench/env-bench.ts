@@ -12,6 +12,7 @@
 // - Then each is destroyed (timed), and everything the bench made is dropped.
 // Targets: median <= 1.5 s, p95 <= 3 s. Figures only, never a gate: exits 0 whether the targets are met or not, 1
 // only when it could not measure. Writes bench-results/env.json.
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -207,6 +208,15 @@ stages:
     }
     const [left] = await sql<{ n: string }>(ADMIN_URL, "SELECT count(*)::text AS n FROM pg_database WHERE starts_with(datname, 'sluice_env_bench_')");
 
+    // The peer in the same run: one Node process loading the pg driver and exiting, as the migrations and the app
+    // each start one; on a busy machine it says how much of a spin-up is just starting Node.
+    const pgModule = join(REPO, 'node_modules', 'pg', 'lib', 'index.js');
+    const nodeStart: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const s0 = performance.now();
+      execFileSync(process.execPath, ['--input-type=module', '-e', 'await import(process.env.PG_MODULE)'], { env: { ...process.env, PG_MODULE: pgModule } });
+      nodeStart.push(performance.now() - s0);
+    }
     const steady = spinMs.slice(1);
     const result = {
       runs: RUNS,
@@ -224,6 +234,10 @@ stages:
         databaseCopy: round(pct(copyMs, 50)),
         migrate: round(pct(migrateMs, 50)),
         instanceStartAndRest: round(pct(spinMs.map((x, i) => x - copyMs[i]! - migrateMs[i]!), 50)),
+      },
+      peer: {
+        nodeWithPgStartMs: round(pct(nodeStart, 50)),
+        spinUpOverTwoNodeStarts: Math.round((pct(spinMs, 50) / (2 * pct(nodeStart, 50))) * 100) / 100,
       },
       loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number),
       targets: { ...TARGET, medianMet: pct(spinMs, 50) <= TARGET.medianMs, p95Met: pct(spinMs, 95) <= TARGET.p95Ms },
