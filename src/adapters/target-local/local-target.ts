@@ -542,7 +542,8 @@ export class LocalTarget implements Target {
 
   /** The `beforeStart` hook, given the env the deployment's instances will get, secrets included (ADR 26). */
   private async beforeStart(stage: StagePlan, release: ReleaseRef, key: string, appDir: string, log: (l: string) => void): Promise<void> {
-    if (!this.o.beforeStart) return;
+    // Only stages with something to run before they start pay for reading their secrets here.
+    if (!this.o.beforeStart || (!stage.migrate && !stage.database)) return;
     const secrets = this.o.secrets ? await this.o.secrets({ name: stage.name, secrets: stage.secrets ?? [] }) : {};
     const env = { ...releaseEnv(this.o.baseEnv, stage, release, { SLUICE_APP_DIR: appDir }), ...secrets };
     await this.o.beforeStart({ stage, release, key, appDir, env, redact: Object.keys(secrets), log });
