@@ -210,7 +210,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       const password = pw === undefined ? undefined : (await secretService.valuesFor({ name: sp.name, secrets: [pw] }))[pw];
       return { plan: sp.database!, ...(password !== undefined ? { password } : {}) };
     };
-    const beforeStart = migrationsBeforeStart({ root: join(dataDir, 'migrations'), app: () => app, databases: envDatabases, sourceOf: (n) => sourceOf(n) });
+    const beforeStart = migrationsBeforeStart({ app: () => app, databases: envDatabases, sourceOf: (n) => sourceOf(n) });
     // --- end databases ---
     const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort: dp.health.port, baseEnv, secrets, notice, beforeStart });
     const command = new CommandTarget({ root: join(dataDir, 'command'), artifacts, baseEnv, secrets, appDir: config.appDir });
