@@ -15,6 +15,7 @@ import { ENV_IDLE_AFTER_MS, ENV_LIMITS, type EnvironmentRecord, type Environment
 import type { EnvironmentSleeper } from './ports/environment-sleeper.js';
 import type { EnvironmentStore } from './ports/environment-store.js';
 import type { PromotionOutcome, SourcePromoter } from './ports/source-promoter.js';
+import type { DatabaseSource, EnvironmentDatabases } from './ports/environment-databases.js';
 
 export interface EnvironmentServiceOptions {
   store: EnvironmentStore;
@@ -33,6 +34,8 @@ export interface EnvironmentServiceOptions {
   promoter?: SourcePromoter;
   /** Told the names of the environments each write changed, made or removed (the dashboard's event stream). */
   changed?: (c: EnvironmentsChanged) => void;
+  /** Environments' own databases (ADR 26): the port, and a stage's database with its password (from the stage's secret). */
+  databases?: { port: EnvironmentDatabases; source: (stage: StagePlan) => Promise<DatabaseSource> };
 }
 
 /** Environments written, made or removed: the event stream's `environments.changed` frames. */
@@ -102,7 +105,56 @@ export class EnvironmentService {
       if (e.status === 'destroying') await this.serial(e.name, () => this.finishDestroy(e, [])).catch((err: unknown) => this.o.onError?.(err));
       else if (e.status === 'deploying') await this.serial(e.name, () => this.settleInterrupted(e)).catch((err: unknown) => this.o.onError?.(err));
     }
+    await this.sweepDatabases().catch((err: unknown) => this.o.onError?.(err));
   }
+
+  // --- databases (ADR 26) ---
+  /**
+   * Drops the databases made for environments that have no record (a create or destroy cut short by a kill -9), on
+   * the server of each stage that declares a database; answers the environments whose database was dropped.
+   */
+  async sweepDatabases(): Promise<string[]> {
+    const dbs = this.o.databases;
+    if (!dbs) return [];
+    const plan = this.o.plan();
+    const known = new Set((await this.o.store.listEnvironments()).map((e) => e.name));
+    const servers = new Map<string, StagePlan>();
+    for (const sp of plan.stages) if (sp.database) servers.set(new URL(sp.database.server ?? sp.database.url).host, sp);
+    const dropped: string[] = [];
+    for (const sp of servers.values()) {
+      const source = await dbs.source(sp);
+      for (const name of await dbs.port.list(plan.app, source)) {
+        if (known.has(name)) continue;
+        // Taken by the environment's queue: a create under way on this node has written its record before its database.
+        await this.serial(name, async () => {
+          if (await this.o.store.getEnvironment(name)) return;
+          if (await dbs.port.drop(plan.app, name, source)) dropped.push(name);
+        });
+      }
+    }
+    return dropped;
+  }
+
+  /** Makes the environment's copy of its source's database at its first deploy, or when it is missing. */
+  private async ensureDatabase(rec: EnvironmentRecord, sp: StagePlan, log: (l: string) => void): Promise<void> {
+    const dbs = this.o.databases;
+    if (!dbs || !sp.database) return;
+    const app = this.o.plan().app;
+    const source = await dbs.source(sp);
+    if (rec.deploys > 1 && (await dbs.port.list(app, source)).includes(rec.name)) return;
+    const t0 = this.o.clock.now();
+    const url = await dbs.port.clone(app, rec.name, source, log);
+    log(`environment ${rec.name} has its own database (${sp.database.clone} of ${sp.name}'s) at ${url}, made in ${this.o.clock.now() - t0} ms`);
+  }
+
+  /** Drops the environment's database, if its source stage declares one. */
+  private async dropDatabase(e: EnvironmentRecord, log: (l: string) => void): Promise<void> {
+    const dbs = this.o.databases;
+    const sp = this.o.plan().stages.find((s) => s.name === e.source);
+    if (!dbs || !sp?.database) return;
+    if (await dbs.port.drop(this.o.plan().app, e.name, await dbs.source(sp))) log(`dropped environment ${e.name}'s database`);
+  }
+  // --- end databases ---
 
   /** What each environment should serve: given to the target with the stages' desired state at start. */
   async desired(): Promise<DesiredStage[]> {
@@ -145,8 +197,10 @@ export class EnvironmentService {
     const plan = this.o.plan();
     const problem = envNameProblem(name, plan.stages.map((s) => s.name));
     if (problem) throw new SluiceError('BAD_REQUEST', problem);
-    this.sourcePlan(plan, input.from);
+    const sp = this.sourcePlan(plan, input.from);
     const env = checkEnv(input.env ?? {});
+    if (sp.database && sp.database.env in env)
+      throw new SluiceError('BAD_REQUEST', `env override ${sp.database.env}: it is the environment's own database, which Sluice sets; override another variable`);
     const ttlMs = checkTtl(input.ttlMs);
     const release = await this.releaseOf(input.ref);
     return this.serial(name, async () => {
@@ -371,6 +425,14 @@ export class EnvironmentService {
     const key = deployKey(rec.name, rec.deploys);
     const io = this.o.workspace.open(key);
     io.log(`deploying ${rec.release.version} to environment ${rec.name} (a clone of ${rec.source})`);
+    const sp = this.o.plan().stages.find((s) => s.name === rec.source);
+    try {
+      if (sp) await this.ensureDatabase(rec, sp, io.log);
+    } catch (e) {
+      const reason = `its database could not be made: ${(e as Error).message.split('\n')[0]!}`;
+      io.log(reason);
+      return this.fail(rec, reason);
+    }
     try {
       await this.o.target.deploy({ stage: plan, key, io, release: rec.release });
     } catch (e) {
@@ -410,7 +472,9 @@ export class EnvironmentService {
   private async finishDestroy(e: EnvironmentRecord, audit: readonly AuditDraft[]): Promise<void> {
     const plan = this.planOf(e) ?? ({ ...fallbackPlan, name: e.name } satisfies StagePlan);
     const key = `env-${e.name}/destroy`;
-    await this.o.target.rollback({ stage: plan, key, io: this.o.workspace.open(key), from: e.release, to: null });
+    const io = this.o.workspace.open(key);
+    await this.o.target.rollback({ stage: plan, key, io, from: e.release, to: null });
+    await this.dropDatabase(e, io.log);
     await this.o.target.forgetStage(e.name);
     await this.o.store.deleteEnvironment(e.name, audit, this.o.clock.now());
     this.announce(e.name);

@@ -6,6 +6,7 @@
 import type { ReleaseRef } from '../journeys/journey-events.js';
 import type { Role } from '../kernel/actor.js';
 import type { StagePlan } from '../pipeline/pipeline.js';
+import { envDatabaseUrl } from './ports/environment-databases.js';
 
 /** Bounds of environments; past them a request is refused. */
 export const ENV_LIMITS = {
@@ -155,5 +156,7 @@ export function envExpiresAt(e: Pick<EnvironmentRecord, 'pinned' | 'deployedAt' 
  */
 export function envStagePlan(source: StagePlan, e: Pick<EnvironmentRecord, 'name' | 'env'>): StagePlan {
   const { canary: _c, protection: _p, approvalBeforeDeploy: _a, lane: _l, ...rest } = source;
-  return { ...rest, name: e.name, after: [], env: { ...source.env, ...e.env }, verify: [], approval: false, bakeMs: 0, autoPromote: true };
+  // Its database variable points at its own copy, never at the source's (ADR 26), whatever the overrides say.
+  const db = source.database ? { [source.database.env]: envDatabaseUrl(source.database, e.name) } : {};
+  return { ...rest, name: e.name, after: [], env: { ...source.env, ...e.env, ...db }, verify: [], approval: false, bakeMs: 0, autoPromote: true };
 }

@@ -18,6 +18,7 @@
  * - LOCKED: another process holds the data directory.
  * - INTERNAL: a bug or an unexpected failure.
  * - TOO_LARGE: a request past one of the server's limits (values to judge, time to judge them); send less.
+ * - MIGRATION_FAILED: a stage's migrate (or an environment's seed) command failed; the deploy started nothing new (ADR 26).
  * - BUSY: the server serves as many streams (or judges as many requests) as its limit allows; try again later.
  */
 export type ErrorCode =
@@ -37,7 +38,8 @@ export type ErrorCode =
   | 'LOCKED'
   | 'INTERNAL'
   | 'TOO_LARGE'
-  | 'BUSY';
+  | 'BUSY'
+  | 'MIGRATION_FAILED';
 
 /** One error type for the whole project: a stable code, a message for people and optional structured details. */
 export class SluiceError extends Error {

@@ -21,6 +21,10 @@ import { SessionService } from '../auth/session-service.js';
 import { TokenService } from '../auth/token-service.js';
 import { ENV_SWEEP_MS, EnvironmentService, type EnvironmentsChanged } from '../environments/environment-service.js';
 import { releasePromoter } from '../journeys/promote-release.js';
+import { PostgresDatabases } from '../adapters/databases-postgres/postgres-databases.js';
+import type { DatabaseSource } from '../environments/ports/environment-databases.js';
+import type { StagePlan } from '../pipeline/pipeline.js';
+import { migrationsBeforeStart } from './migrations.js';
 import { FlagService, type FlagsChanged } from '../flags/flag-service.js';
 import { FLAGS_FILE } from '../flags/flags-file.js';
 import { RampRunner } from '../flags/ramp-runner.js';
@@ -204,7 +208,16 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
         SLUICE_FLAGS_KEY: await workloadFlagKey(owner),
       };
     };
-    const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort: dp.health.port, baseEnv, secrets, notice });
+    // --- databases (ADR 26): environments' own copies, and migrations before each deploy's instances start ---
+    const envDatabases = new PostgresDatabases();
+    const databaseSource = async (sp: StagePlan): Promise<DatabaseSource> => {
+      const pw = sp.database?.password;
+      const password = pw === undefined ? undefined : (await secretService.valuesFor({ name: sp.name, secrets: [pw] }))[pw];
+      return { plan: sp.database!, ...(password !== undefined ? { password } : {}) };
+    };
+    const beforeStart = migrationsBeforeStart({ app: () => app, databases: envDatabases, sourceOf: (n) => sourceOf(n) });
+    // --- end databases ---
+    const local = new LocalTarget({ root: join(dataDir, 'local'), app, artifacts, router, routerPort: dp.health.port, baseEnv, secrets, notice, beforeStart });
     const command = new CommandTarget({ root: join(dataDir, 'command'), artifacts, baseEnv, secrets, appDir: config.appDir });
     const targets: Record<string, Target> = { local, command };
     cleanups.push(async () => {
@@ -295,6 +308,7 @@ export async function startSluice(config: SluiceConfig, opts: StartOptions): Pro
       // Review (ADR 27): an approve brings the build to the source stage through its journey; each write is announced.
       promoter: releasePromoter(executor),
       changed: (c) => environmentChanges.publish(c),
+      databases: { port: envDatabases, source: databaseSource },
     });
     sourceOf = (name) => environments.sourceOf(name);
     // Bring every stage and environment to what the log and the records say, adopting what survived (instances,

@@ -128,6 +128,41 @@ export const secretName = z
   .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name')
   .refine((n) => !n.startsWith('SLUICE_') && n !== 'PORT', 'SLUICE_* and PORT are set by Sluice; choose another name');
 
+// --- databases (issue 12, ADR 26) ---
+/** How an environment gets its copy of its source stage's database. */
+export const CLONE_STRATEGIES = ['template', 'dump', 'empty'] as const;
+const pgUrl = z
+  .string()
+  .max(2048)
+  .refine((u) => /^postgres(ql)?:\/\//.test(u) && URL.canParse(u), { message: 'a PostgreSQL URL: postgres://user@host:5432/database' })
+  .refine((u) => !URL.canParse(u) || new URL(u).password === '', {
+    message: 'carries a password: sluice.yaml is shown by the API; keep the password in a stage secret and name it with database.password',
+  })
+  .refine((u) => !URL.canParse(u) || /^\/[^/]+$/.test(new URL(u).pathname), { message: 'names no database: end it with /<database>' });
+/**
+ * A stage's PostgreSQL database. Its workloads get `url` as `env` (DATABASE_URL); an environment cloned from the stage
+ * gets a copy of its own, made by `clone`, and `env` points at the copy.
+ */
+const databaseSchema = z.strictObject({
+  /** The stage's database, without a password. */
+  url: pgUrl,
+  /** template (default): CREATE DATABASE ... TEMPLATE a snapshot; dump: pg_dump | pg_restore; empty: a new database, then seed. */
+  clone: oneOf('clone strategy', CLONE_STRATEGIES).optional(),
+  /** The variable workloads read the URL from (default DATABASE_URL). */
+  env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name').optional(),
+  /** The stage secret holding the password of the URL's user (it is one of the stage's secrets). */
+  password: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a secret name').optional(),
+  /** Where environments' copies are made (default: the server of url); a dump's source is usually elsewhere. */
+  server: pgUrl.optional(),
+  /** With clone: empty, run once on a new copy after the migrations, with the copy's URL in env. */
+  seed: z.string().min(1).max(4096).optional(),
+  /** template: how old the snapshot copies are made from may get before it is taken again (default 5m). */
+  snapshot: duration.optional(),
+  /** template: copies kept ready from the snapshot, so that a create only renames one (default 1; 0: none). */
+  spares: z.number().int().min(0).max(5).optional(),
+});
+// --- end databases ---
+
 /** The fields a stage may set, and that `defaults` and `extends` layer. */
 const stageFields = {
   target: z.enum(['local', 'command']).optional(),
@@ -148,6 +183,8 @@ const stageFields = {
    * order, until one gets there (or its journey ends).
    */
   lane: z.strictObject({ maxAhead: z.number().int().min(1).max(20) }).optional(),
+  /** The stage's PostgreSQL database (ADR 26). */
+  database: databaseSchema.optional(),
 };
 
 export const stageDefaultsSchema = z.strictObject(stageFields);
@@ -246,6 +283,8 @@ export const pipelineSchema = z.strictObject({
   analyses: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/), analysisSchema).optional(),
   /** Apps this one calls: each stage gets the URL of the dependency's matching stage (`services.<name>`). */
   services: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'a service name: lower-case letters, digits, "-" and "_"'), serviceSchema).optional(),
+  /** Run before the new instances start, on every deploy of every stage and environment, with the stage's database URL (ADR 26). */
+  migrate: commandStep.optional(),
   defaults: stageDefaultsSchema.optional(),
   stages: z.record(dnsLabel, stageSchema),
 });

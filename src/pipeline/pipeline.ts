@@ -96,6 +96,28 @@ export interface StagePlan {
   canary?: CanaryPlan;
   /** At most `maxAhead` releases may be in the stage without having reached the pipeline's last stages (ADR 24). */
   lane?: { maxAhead: number };
+  /** The stage's PostgreSQL database; its URL is in `env` under `database.env` (ADR 26). */
+  database?: DatabasePlan;
+  /** The pipeline's `migrate` command, run before new instances start on each deploy (ADR 26); absent: none. */
+  migrate?: CommandSpec;
+}
+
+/** A stage's PostgreSQL database (ADR 26): environments cloned from the stage get a copy of their own. */
+export interface DatabasePlan {
+  /** Without a password. */
+  url: string;
+  clone: 'template' | 'dump' | 'empty';
+  /** The variable workloads find the URL in. */
+  env: string;
+  /** The stage secret that holds the password, if the server asks for one. */
+  password?: string;
+  /** Where copies are made; absent: the server of `url`. */
+  server?: string;
+  seed?: string;
+  /** template: the most age of the snapshot copies are made from. */
+  snapshotMaxAgeMs: number;
+  /** template: copies kept ready from the snapshot (absent: 1). */
+  spares?: number;
 }
 
 /** The resolved pipeline. A journey keeps the plan it started with, so editing the file never changes a running journey. */
@@ -140,6 +162,8 @@ export interface Plan {
   prometheusScrapeIntervalMs?: number;
   artifact: { build?: string; output: string };
   commit: { budgetMs: number; steps: CommandSpec[] };
+  /** Run before new instances start on every deploy, with the stage's database URL (ADR 26); absent: none. */
+  migrate?: CommandSpec;
   /** In a topological order of `after`, ties kept in file order. */
   stages: StagePlan[];
   /** `environments.idleAfter` (ms): an environment with no request for this long sleeps (docs/adr/0029); absent: the default. */
@@ -299,6 +323,32 @@ export function parsePipeline(text: string, file = 'sluice.yaml', options: Parse
         if (svc) issues.push(issue([...stagePath, 'secrets', i], `${n} is the variable service ${svc.name} sets; rename the secret or give the service another env:`));
       });
     }
+    // --- databases (ADR 26) ---
+    if (fields.database) {
+      const db = fields.database;
+      const dbPath = [...stagePath, 'database'];
+      const envName = db.env ?? 'DATABASE_URL';
+      if (envName in plan.env) report([...dbPath, 'env'], `${envName} is set in env too; the database's URL is given to workloads as ${envName}: drop it from env, or name another variable with database.env`);
+      else if (plan.secrets?.includes(envName)) report([...dbPath, 'env'], `${envName} is a secret of the stage too; name another variable with database.env`);
+      if (db.password !== undefined && !plan.secrets?.includes(db.password))
+        report([...dbPath, 'password'], `${db.password} is not one of the stage's secrets: add it to secrets (and set it with sluice secret set ${name} ${db.password})`);
+      if (db.seed !== undefined && (db.clone ?? 'template') !== 'empty') report([...dbPath, 'seed'], 'a seed runs on an empty copy only: set clone: empty, or drop seed');
+      if (db.snapshot !== undefined && (db.clone ?? 'template') !== 'template') report([...dbPath, 'snapshot'], 'snapshot is for clone: template only');
+      if (db.spares !== undefined && (db.clone ?? 'template') !== 'template') report([...dbPath, 'spares'], 'spares are for clone: template only');
+      plan.env[envName] = db.url;
+      plan.database = {
+        url: db.url,
+        clone: db.clone ?? 'template',
+        env: envName,
+        snapshotMaxAgeMs: db.snapshot === undefined ? 5 * 60_000 : parseDuration(db.snapshot),
+        ...(db.password !== undefined ? { password: db.password } : {}),
+        ...(db.server !== undefined ? { server: db.server } : {}),
+        ...(db.seed !== undefined ? { seed: db.seed } : {}),
+        ...(db.spares !== undefined ? { spares: db.spares } : {}),
+      };
+    }
+    if (pf.migrate !== undefined) plan.migrate = commandSpecs({ migrate: pf.migrate })[0]!;
+    // --- end databases ---
     // A stage's own env: entry for a service's variable wins: that is how one stage calls another address.
     for (const svc of services) if (!Object.hasOwn(plan.env, svc.env)) plan.env[svc.env] = serviceUrl(svc, name);
     const strategy = fields.strategy;
@@ -386,6 +436,7 @@ export function parsePipeline(text: string, file = 'sluice.yaml', options: Parse
       budgetMs: pf.commit?.budget === undefined ? DEFAULT_COMMIT_BUDGET_MS : parseDuration(pf.commit.budget),
       steps: commandSpecs(pf.commit?.steps),
     },
+    ...(pf.migrate !== undefined ? { migrate: commandSpecs({ migrate: pf.migrate })[0]! } : {}),
     stages,
     ...(pf.environments?.idleAfter !== undefined ? { envIdleAfterMs: parseDuration(pf.environments.idleAfter) } : {}),
     ...(pf.environments ? { environments: { onApprove: pf.environments.onApprove ?? 'promote', destroyOnPromote: pf.environments.destroyOnPromote ?? true } } : {}),

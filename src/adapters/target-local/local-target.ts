@@ -73,7 +73,23 @@ export interface LocalTargetOptions {
   secrets?: StageSecrets;
   /** One line for people about something repaired (a corrupt state file, a stage converged to the log). */
   notice?: (line: string) => void;
+  /**
+   * Run before a new deployment's instances start (the database's migrations, ADR 26), in its unpacked release with
+   * the env its instances get; a throw fails the deploy and nothing new starts.
+   */
+  beforeStart?: BeforeStart;
 }
+
+/** What runs before a deployment's instances start: its stage, release, unpacked folder, the instances' env (with secrets), and the deploy's log. */
+export type BeforeStart = (req: {
+  stage: StagePlan;
+  release: ReleaseRef;
+  key: string;
+  appDir: string;
+  env: Record<string, string>;
+  redact: string[];
+  log: (l: string) => void;
+}) => Promise<void>;
 
 const RESTART_BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 16000, 30000];
 
@@ -451,6 +467,7 @@ export class LocalTarget implements Target, EnvironmentSleeper {
       st.pending = undefined;
     }
     if (!d) {
+      await this.beforeStart(stage, release, key, dir, log);
       d = await this.newDeployment(key, stage, stage.local, release, dir, stage.local.instances);
       st.pending = d;
       this.save(stage.name, st);
@@ -510,6 +527,7 @@ export class LocalTarget implements Target, EnvironmentSleeper {
     }
     if (!d) {
       const dir = await this.o.artifacts.unpack(release.digest, this.releaseDir(stage.name, release));
+      await this.beforeStart(stage, release, key, dir, log);
       d = { ...(await this.newDeployment(key, stage, stage.local, release, dir, stage.canary.instances)), weight: 0 };
       st.canary = d;
       this.save(stage.name, st);
@@ -598,6 +616,15 @@ export class LocalTarget implements Target, EnvironmentSleeper {
     for (let slot = 0; slot < count; slot++) instances.push({ slot, gen: 0, port: await freePort() });
     const env = releaseEnv(this.o.baseEnv, stage, release, { SLUICE_APP_DIR: dir });
     return { key, release, plan, env, secrets: [...(stage.secrets ?? [])], instances };
+  }
+
+  /** The `beforeStart` hook, given the env the deployment's instances will get, secrets included (ADR 26). */
+  private async beforeStart(stage: StagePlan, release: ReleaseRef, key: string, appDir: string, log: (l: string) => void): Promise<void> {
+    // Only stages with something to run before they start pay for reading their secrets here.
+    if (!this.o.beforeStart || (!stage.migrate && !stage.database)) return;
+    const secrets = this.o.secrets ? await this.o.secrets({ name: stage.name, secrets: stage.secrets ?? [] }) : {};
+    const env = { ...releaseEnv(this.o.baseEnv, stage, release, { SLUICE_APP_DIR: appDir }), ...secrets };
+    await this.o.beforeStart({ stage, release, key, appDir, env, redact: Object.keys(secrets), log });
   }
 
   private releaseDir(stage: string, release: ReleaseRef): string {
