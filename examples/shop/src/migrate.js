@@ -1,7 +1,10 @@
 // The shop's migrations, run by Sluice before every deploy's instances start (sluice.review.yaml's migrate:), with
 // the stage's (or the environment's) DATABASE_URL. Each is safe to run again.
-import pg from 'pg';
-
+if (!process.env.DATABASE_URL) {
+  console.log('this stage has no database: nothing to migrate');
+  process.exit(0);
+}
+const pg = (await import('pg')).default;
 const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
 await client.connect();
 try {
