@@ -103,7 +103,7 @@ describe("the pipeline's environments: section", () => {
   it('says what is wrong and where, by file:line:col', () => {
     invalid('environments: { onApprove: merge }', /sluice\.yaml:3:28: environments\.onApprove: onApprove is promote or record, not "merge"/);
     invalid('environments:\n  destroyOnPromote: yes please', /sluice\.yaml:4:21: environments\.destroyOnPromote: expected boolean/);
-    invalid('environments:\n  keep: 1', /sluice\.yaml:4:3: environments\.keep: unknown key "keep"; allowed: onApprove, destroyOnPromote/);
+    invalid('environments:\n  keep: 1', /sluice\.yaml:4:3: environments\.keep: unknown key "keep"; allowed: idleAfter, onApprove, destroyOnPromote/);
   });
 });
 

@@ -187,18 +187,39 @@ stages:
 
     // Twenty alive: their instances' processes and memory, their database sessions and the copies' size.
     const alive = names.slice(-ALIVE);
-    const groups = new Set<number>();
-    for (const n of alive) {
-      const dir = join(data, 'local', n, 'instances');
-      for (const r of existsSync(dir) ? readdirSync(dir) : []) {
-        const pidFile = join(dir, r, 'pid');
-        if (existsSync(pidFile)) groups.add(Number(readFileSync(pidFile, 'utf8')));
+    const instanceGroups = (envs: string[]) => {
+      const out = new Set<number>();
+      for (const n of envs) {
+        const dir = join(data, 'local', n, 'instances');
+        for (const r of existsSync(dir) ? readdirSync(dir) : []) {
+          const pidFile = join(dir, r, 'pid');
+          if (existsSync(pidFile)) out.add(Number(readFileSync(pidFile, 'utf8')));
+        }
       }
-    }
+      return out;
+    };
+    const groups = instanceGroups(alive);
     const procs = processesIn(groups);
     const sessions = await sql<{ pid: number }>(ADMIN_URL, "SELECT pid FROM pg_stat_activity WHERE starts_with(datname, 'sluice_env_bench_')");
     const sessionKb = sessions.reduce((s, r) => s + rssOf(r.pid), 0);
     const [copies] = await sql<{ bytes: string; n: string }>(ADMIN_URL, "SELECT coalesce(sum(pg_database_size(datname)), 0)::text AS bytes, count(*)::text AS n FROM pg_database WHERE starts_with(datname, 'sluice_env_bench_')");
+
+    // The same twenty with the idle ones scaled to zero: idleAfter is made 1s (the pipeline file is read at each
+    // check), every environment sleeps, then one request wakes one of them; its first byte is the wake's latency.
+    const pipelineFile = join(app, 'sluice.yaml');
+    writeFileSync(pipelineFile, `${readFileSync(pipelineFile, 'utf8')}environments: { idleAfter: 1s }\n`);
+    const apiUrl = up.apiUrl;
+    const asleep = async () => (await api<{ name: string; asleep: boolean }[]>(apiUrl, 'GET', '/api/v1/environments')).json.filter((e) => alive.includes(e.name) && e.asleep).length;
+    for (let waited = 0; (await asleep()) < alive.length; waited += 250) {
+      if (waited > 120_000) throw new Error(`only ${await asleep()} of ${alive.length} environments went to sleep in 2 minutes`);
+      await sleep(250);
+    }
+    const sleepingProcs = processesIn(new Set([...groups, ...instanceGroups(alive)])).length;
+    const w0 = performance.now();
+    const woken = await get(up.routerPort, `${alive[0]}.${APP}.localhost`);
+    const wakeMs = performance.now() - w0;
+    if (woken.status !== 200) throw new Error(`waking ${alive[0]}: ${woken.status} ${woken.body}`);
+    const oneAwake = processesIn(instanceGroups(alive));
 
     for (const n of alive) {
       t = performance.now();
@@ -249,7 +270,13 @@ stages:
         databaseSessionRssMb: mb(sessionKb),
         copiesOnDiskMb: Math.round(Number(copies!.bytes) / 1048576),
         copies: Number(copies!.n),
-        scaledToZero: 'not measured here (scale to zero is another part of issue 12)',
+      },
+      scaledToZero: {
+        asleep: alive.length,
+        instanceProcesses: sleepingProcs,
+        wakeFirstByteMs: round(wakeMs),
+        oneWokenProcesses: oneAwake.length,
+        oneWokenRssMb: mb(oneAwake.reduce((sum, p) => sum + p.rssKb, 0)),
       },
       destroyMs: { median: round(pct(destroyMs, 50)), p95: round(pct(destroyMs, 95)) },
       databasesLeftAfterDestroy: Number(left!.n),
@@ -259,7 +286,8 @@ stages:
       `\nspin-up of an environment with its own copy of a ${sourceMb} MB database: median ${result.spinUpMs.median} ms ` +
         `(target ${TARGET.medianMs}: ${result.targets.medianMet ? 'met' : 'NOT met'}), p95 ${result.spinUpMs.p95} ms ` +
         `(target ${TARGET.p95Ms}: ${result.targets.p95Met ? 'met' : 'NOT met'}); ${alive.length} alive: ${procs.length} processes, ` +
-        `${result.alive.instanceRssMb} MB RSS, plus ${sessions.length} PostgreSQL sessions (${result.alive.databaseSessionRssMb} MB RSS)`,
+        `${result.alive.instanceRssMb} MB RSS, plus ${sessions.length} PostgreSQL sessions (${result.alive.databaseSessionRssMb} MB RSS); ` +
+        `scaled to zero: ${sleepingProcs} processes, one woken by a request in ${result.scaledToZero.wakeFirstByteMs} ms`,
     );
     mkdirSync(join(REPO, 'bench-results'), { recursive: true });
     writeFileSync(join(REPO, 'bench-results', 'env.json'), `${JSON.stringify(result, null, 2)}\n`);
