@@ -133,8 +133,8 @@ export function envNameFor(source: { pr?: number; branch?: string }): string | u
   return `${slug.slice(0, ENV_LIMITS.nameLength - 8).replace(/-+$/, '')}-${hash}`;
 }
 
-/** 32-bit FNV-1a: short, stable, enough to tell branches apart in a name. */
-function fnv1a(text: string): number {
+/** 32-bit FNV-1a: short, stable, enough to tell two long names apart once cut. */
+export function fnv1a(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

@@ -1,4 +1,5 @@
 import type { DatabasePlan } from '../../pipeline/pipeline.js';
+import { fnv1a } from '../environment.js';
 
 export type { DatabasePlan } from '../../pipeline/pipeline.js';
 
@@ -51,14 +52,4 @@ export function envDatabaseUrl(db: Pick<DatabasePlan, 'url' | 'server'>, env: st
   const u = new URL(db.server ?? db.url);
   u.pathname = `/${envDatabaseName(env)}`;
   return u.toString();
-}
-
-/** 32-bit FNV-1a. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
 }
