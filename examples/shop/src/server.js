@@ -59,7 +59,7 @@ const server = createServer(async (req, res) => {
     const context = { targetingKey: shopperOf(req), marketplace: url.searchParams.get('marketplace') ?? 'US' };
     const banner = (await flag('winter-sale', false, context)) ? '<p id="banner">Winter sale: 20% off tea</p>' : '';
     const orders = await recentOrders().catch((e) => ({ error: e.message }));
-    const ordersLine = !orders ? '' : orders.error ? `<p id="orders">Orders unavailable: ${orders.error}</p>` : `<p id="orders">${orders.count} orders</p>`;
+    const ordersLine = !orders ? '' : orders.error ? `<p id="orders">Orders unavailable: ${orders.error}</p>` : `<p id="orders">${orders.count} order${orders.count === 1 ? '' : 's'}</p>`;
     const fee = await feeLine(process.env.PAYMENTS_URL, cartTotal([{ sku: products[0].sku, qty: 2 }]));
     return send(
       res,

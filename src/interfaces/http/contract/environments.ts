@@ -3,7 +3,7 @@ import { ENV_LIMITS, REVIEW_LIMITS, REVIEW_VERDICTS, REVIEWERS } from '../../../
 import { durationSchema } from '../../../kernel/duration.js';
 import { defineRoute } from './route.js';
 
-const nameParam = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'an environment name (a DNS label)');
+const nameParam = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'an environment name is a DNS label: lower-case letters, digits and "-", at most 63, not starting or ending with "-"');
 const release = z.object({ version: z.string(), digest: z.string() });
 /** A delivery lead's verdict (ADR 27). */
 const review = z.object({
