@@ -38,11 +38,14 @@ export interface UpProcess {
  * another build of the CLI.
  */
 export function startUp(appDir: string, dataDir: string, extraEnv: Record<string, string> = {}, apiPort = 0, bin = BIN): Promise<UpProcess> {
+  // Its store is PGlite in the data directory unless the test says otherwise: a DATABASE_URL meant for the test
+  // itself (the PostgreSQL suite's) would make every sluice up share one database.
+  const { DATABASE_URL: _forTheTest, ...inherited } = process.env;
   const proc = spawn(
     process.execPath,
     [bin, 'up', '--dir', appDir, '--data-dir', dataDir, '--port', String(apiPort), '--router-port', '0'],
     {
-      env: { ...process.env, NO_COLOR: '1', ...extraEnv },
+      env: { ...inherited, NO_COLOR: '1', ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
