@@ -115,7 +115,8 @@ describe('a guarded ramp on real traffic', { timeout: 240_000 }, () => {
     const series = (await api<Series>(up.apiUrl, 'GET', '/api/v1/stages/prod/flags/winter-sale/ramp/series', undefined, token)).json;
     assert.deepEqual(series.metrics.map((m) => m.name), ['error-rate']);
     const [m] = series.metrics;
-    assert.ok(m!.canary.length >= 3 && m!.canary.every((v) => v === 1), `treatment: ${JSON.stringify(m!.canary)}`);
+    // The last point may take in a few requests answered after the set-back (the window closes after it), hence 0.9.
+    assert.ok(m!.canary.length >= 3 && m!.canary.filter((v) => v === 1).length >= 3 && m!.canary.every((v) => v >= 0.9), `treatment: ${JSON.stringify(m!.canary)}`);
     assert.ok(m!.baseline.length >= 3 && m!.baseline.every((v) => v === 0), `control: ${JSON.stringify(m!.baseline)}`);
 
     // The audit trail: the ramp's regression, by Sluice, with the judge's reason.

@@ -214,7 +214,11 @@ stages:
       if (waited > 120_000) throw new Error(`only ${await asleep()} of ${alive.length} environments went to sleep in 2 minutes`);
       await sleep(250);
     }
-    const sleepingProcs = processesIn(new Set([...groups, ...instanceGroups(alive)])).length;
+    // The record says asleep first; its instances then drain and stop (stopTimeout 2s): count once they are gone.
+    const stillRunning = () => processesIn(new Set([...groups, ...instanceGroups(alive)])).length;
+    const asleepAt = performance.now();
+    while (stillRunning() > 0 && performance.now() - asleepAt < 30_000) await sleep(100);
+    const sleepingProcs = stillRunning();
     const w0 = performance.now();
     const woken = await get(up.routerPort, `${alive[0]}.${APP}.localhost`);
     const wakeMs = performance.now() - w0;
