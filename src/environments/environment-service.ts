@@ -159,11 +159,12 @@ export class EnvironmentService {
   /** What each environment should serve: given to the target with the stages' desired state at start. */
   async desired(): Promise<DesiredStage[]> {
     const out: DesiredStage[] = [];
+    const pipeline = this.o.plan();
     for (const e of await this.o.store.listEnvironments()) {
       if (e.status === 'destroying') continue;
       // A failed deploy serves what it served before (nothing, for a first deploy).
       const serves = e.status === 'failed' ? e.previous : e.release;
-      const plan = this.planOf(e);
+      const plan = this.planOf(e, pipeline);
       const asleep = e.asleepSince !== undefined && e.status === 'ready' ? { asleep: true } : {};
       if (plan) out.push({ stage: e.name, stable: serves ? { release: serves, journeyId: `env-${e.name}` } : null, canary: null, plan, ...asleep });
     }
@@ -183,7 +184,8 @@ export class EnvironmentService {
   }
 
   async list(): Promise<EnvironmentView[]> {
-    return (await this.o.store.listEnvironments()).map((e) => this.view(e));
+    const pipeline = this.o.plan();
+    return (await this.o.store.listEnvironments()).map((e) => this.view(e, pipeline));
   }
 
   async show(name: string): Promise<EnvironmentView> {
@@ -519,14 +521,17 @@ export class EnvironmentService {
     return sp;
   }
 
-  /** The plan an environment deploys with now, or undefined when its source stage is gone from the pipeline. */
-  private planOf(e: Pick<EnvironmentRecord, 'name' | 'env' | 'source'>): StagePlan | undefined {
-    const sp = this.o.plan().stages.find((s) => s.name === e.source);
+  /**
+   * The plan an environment deploys with now, or undefined when its source stage is gone from the pipeline. A caller
+   * going through many environments reads the pipeline once and passes it.
+   */
+  private planOf(e: Pick<EnvironmentRecord, 'name' | 'env' | 'source'>, pipeline: Plan = this.o.plan()): StagePlan | undefined {
+    const sp = pipeline.stages.find((s) => s.name === e.source);
     return sp && envStagePlan(sp, e);
   }
 
-  private view(e: EnvironmentRecord): EnvironmentView {
-    const plan = this.planOf(e);
+  private view(e: EnvironmentRecord, pipeline?: Plan): EnvironmentView {
+    const plan = this.planOf(e, pipeline);
     return { ...e, url: plan ? this.o.target.url(plan) : undefined, expiresAt: envExpiresAt(e), asleep: e.asleepSince !== undefined };
   }
 
